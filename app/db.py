@@ -1,0 +1,86 @@
+"""The database: Tortoise config from Settings, opening with the schema, and the SQL dialect."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
+
+from app.errors import ConfigError
+
+MODELS = ["app.models"]
+# Several processes share one SQLite file: a writer waits for the lock instead of failing.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK_ID = 0x75736167  # "usag": serialises schema creation across processes on PostgreSQL
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    try:
+        connection = expand_db_url(database_url)
+    except Exception as exc:
+        raise ConfigError(
+            f"USAGE_METRICS_DATABASE_URL is not a database URL we can open ({exc}); "
+            "use sqlite://PATH or postgres://user:password@host:5432/db"
+        ) from exc
+    if connection["engine"] == "tortoise.backends.sqlite":
+        connection["credentials"].setdefault("busy_timeout", SQLITE_BUSY_TIMEOUT_MS)
+    elif connection["engine"] == "tortoise.backends.asyncpg":
+        connection["credentials"].setdefault("minsize", 1)
+        connection["credentials"].setdefault("maxsize", 10)
+    else:
+        raise ConfigError("USAGE_METRICS_DATABASE_URL must be sqlite://... or postgres://...")
+    return {
+        "connections": {"default": connection},
+        "apps": {"models": {"models": MODELS, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def open_database(database_url: str) -> None:
+    """Connect and create the tables that are missing (safe when several processes start)."""
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    connection = connections.get("default")
+    if is_postgres(connection):
+        async with connection.acquire_connection() as raw:
+            await raw.execute("SELECT pg_advisory_lock($1)", _SCHEMA_LOCK_ID)
+            try:
+                await Tortoise.generate_schemas(safe=True)
+            finally:
+                await raw.execute("SELECT pg_advisory_unlock($1)", _SCHEMA_LOCK_ID)
+    else:
+        await Tortoise.generate_schemas(safe=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+@asynccontextmanager
+async def database(database_url: str) -> AsyncIterator[BaseDBAsyncClient]:
+    """Open the database for a command-line action, and close it after."""
+    await open_database(database_url)
+    try:
+        yield connections.get("default")
+    finally:
+        await close_database()
+
+
+def connection() -> BaseDBAsyncClient:
+    client: BaseDBAsyncClient = connections.get("default")
+    return client
+
+
+def is_postgres(client: BaseDBAsyncClient) -> bool:
+    return client.capabilities.dialect == "postgres"
+
+
+def placeholders(client: BaseDBAsyncClient, count: int, start: int = 1) -> str:
+    """`?, ?, ?` for SQLite, `$1, $2, $3` for asyncpg."""
+    if is_postgres(client):
+        return ", ".join(f"${i}" for i in range(start, start + count))
+    return ", ".join("?" * count)

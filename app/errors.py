@@ -1,0 +1,85 @@
+"""The errors we expect and can explain, each with its HTTP status and machine-readable code.
+
+UsageMetricsError
+├── ConfigError                  a bad USAGE_METRICS_* value; stops start-up
+├── BadRequestError         400  malformed request (bad gzip, not the declared JSON, bad key)
+├── UnauthenticatedError    401  no token or an unknown one
+├── ForbiddenError          403  a token without the scope the action needs
+├── IdempotencyConflictError 409 the same Idempotency-Key is still being processed
+├── PayloadTooLargeError    413  the (decompressed) body passes the size limit
+├── UnsupportedMediaTypeError 415 a Content-Type or Content-Encoding we do not read
+├── IdempotencyMismatchError 422 an Idempotency-Key reused with another body
+└── DatabaseUnavailableError 503 the database cannot be reached or refused the write
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+
+class UsageMetricsError(Exception):
+    """An error we expected and can explain to the caller."""
+
+    status_code = 400
+    code = "BAD_USER_INPUT"
+    headers: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        # graphql-core copies this dict onto the GraphQL error it builds from us.
+        return {"code": self.code}
+
+
+class ConfigError(UsageMetricsError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+    status_code = 500
+    code = "CONFIG_ERROR"
+
+
+class BadRequestError(UsageMetricsError):
+    status_code = 400
+    code = "BAD_REQUEST"
+
+
+class UnauthenticatedError(UsageMetricsError):
+    status_code = 401
+    code = "UNAUTHENTICATED"
+    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class ForbiddenError(UsageMetricsError):
+    status_code = 403
+    code = "FORBIDDEN"
+
+
+class IdempotencyConflictError(UsageMetricsError):
+    status_code = 409
+    code = "IDEMPOTENCY_KEY_IN_USE"
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "5"}
+
+
+class PayloadTooLargeError(UsageMetricsError):
+    status_code = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaTypeError(UsageMetricsError):
+    status_code = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class IdempotencyMismatchError(UsageMetricsError):
+    status_code = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class DatabaseUnavailableError(UsageMetricsError):
+    status_code = 503
+    code = "DATABASE_UNAVAILABLE"
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "10"}

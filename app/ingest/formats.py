@@ -1,0 +1,387 @@
+"""One parser per line format (DESIGN §3.1), detected per line, each giving a LogRecord.
+
+A line that cannot be read raises LineError with a reason a person understands. Parsers never
+keep the IP, the remote user, the path or the query string: they are read past.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from app.ingest.records import LogRecord, Operation, Owner, Resource
+from app.ingest.route_rules import Route
+from app.models.limits import MAX_ID_LENGTH, MAX_TITLE_LENGTH
+
+# Marks a record whose owner must be looked up from its resource (route-rule lines).
+LOOKUP_OWNER = Owner("", "")
+
+OPERATION_BY_TRACK = {
+    "readDataAPI": Operation.API,
+    "readDataFiles": Operation.DOWNLOAD,
+    "openApplication": Operation.APP,
+}
+_SYSLOG = re.compile(
+    r"<\d{1,3}>(?P<month>[A-Z][a-z]{2}) (?P<day>[ \d]\d) \d\d:\d\d:\d\d (?:[^\s:]+ )?[^\s:]*: ?"
+)
+_COMBINED = re.compile(
+    r'\S+ \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
+    r'(?: "(?P<referer>[^"]*)"(?: "(?P<user_agent>[^"]*)")?)?'
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_NO_VALUE = ("", "-")
+
+
+class LineError(ValueError):
+    """A line that cannot be read; `reason` never quotes the line (it may hold an IP or a token)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What parsing needs beyond the line: the clock and zone of this batch, the route rules."""
+
+    timezone: ZoneInfo
+    received_at: datetime  # aware
+    match_route: Callable[[str, str], Route | None]
+
+    @functools.cached_property
+    def received_day(self) -> date:
+        return self.received_at.astimezone(self.timezone).date()
+
+
+def parse_entry(value: Any, context: ParseContext) -> LogRecord:
+    """A body entry (raw line, Data Fair array, named object, shipper event) -> LogRecord."""
+    if isinstance(value, dict) and "operation" not in value and "uri" not in value:
+        # A shipper's event: Vector puts the raw line in `message`, Fluent Bit in `log`.
+        inner = value.get("message", value.get("log"))
+        if isinstance(inner, str | list | dict):
+            value = inner  # unwrapped once: an event inside an event is not a format
+    if isinstance(value, str):
+        return parse_line(value, context)
+    if isinstance(value, list):
+        return parse_data_fair(value, context.received_day)
+    if isinstance(value, dict):
+        return parse_named(value, context)
+    raise LineError(f"a log line must be a string, an array or an object, not {_kind(value)}")
+
+
+def parse_line(line: str, context: ParseContext) -> LogRecord:
+    """A raw line: optional syslog header, then a JSON array, a JSON object or nginx combined."""
+    text = line.strip()
+    day = context.received_day
+    if text.startswith("<"):
+        header = _SYSLOG.match(text)
+        if header is None:
+            raise LineError(
+                "the line starts with '<' but has no syslog header '<PRI>Mmm dd hh:mm:ss tag: '"
+            )
+        day = _syslog_day(header["month"], int(header["day"]), context)
+        text = text[header.end() :]
+    if text.startswith(("[", "{")):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise LineError(
+                f"the line is not valid JSON ({exc.msg} at character {exc.pos})"
+            ) from None
+        if isinstance(value, list):
+            return parse_data_fair(value, day)
+        if isinstance(value, dict):
+            return parse_named(value, context, day)
+        raise LineError(f"a JSON log line must be an array or an object, not {_kind(value)}")
+    return parse_combined(text, context)
+
+
+def parse_data_fair(items: list[Any], day: date) -> LogRecord:
+    """Data Fair's positional `metrics` array: 15 items, or 14 without the gzip ratio."""
+    if len(items) == 15:
+        gzip_ratio = items[14]
+    elif len(items) == 14:
+        gzip_ratio = ""
+    else:
+        raise LineError(f"a Data Fair log line has 14 or 15 items, this one has {len(items)}")
+    host, referer, request_time, sent, status, owner, id_token = items[:7]
+    api_key, resource, operation = items[8], items[12], items[13]
+    return LogRecord(
+        day=day,
+        host=_text(host, "host"),
+        referer=_text(referer, "referer"),
+        user_agent="",
+        status=_status(status),
+        bytes=_bytes(sent, gzip_ratio),
+        duration_ms=_duration_ms(request_time),
+        owner=_owner(owner),
+        resource=_resource(resource),
+        operation=_operation(operation),
+        id_token=_text(id_token, "id_token"),
+        api_key=_text(api_key, "api_key"),
+    )
+
+
+def parse_named(
+    fields: dict[str, Any], context: ParseContext, day: date | None = None
+) -> LogRecord:
+    """Our nginx `usage_metrics` JSON format (named keys; unknown keys are ignored)."""
+    time = fields.get("time")
+    day = _iso_day(time, context.timezone) if time else (day or context.received_day)
+    operation_field = fields.get("operation")
+    referer = _text(fields.get("referer"), "referer") or _text(fields.get("origin"), "origin")
+    owner, resource, operation = (
+        _owner(fields.get("owner")),
+        _resource(fields.get("resource")),
+        _operation(operation_field),
+    )
+    if operation_field in (None, "", "-"):
+        route = _route(fields.get("method"), fields.get("uri"), context)
+        if route is not None:
+            owner, resource, operation = LOOKUP_OWNER, route[0], route[1]
+    return LogRecord(
+        day=day,
+        host=_text(fields.get("host"), "host"),
+        referer=referer,
+        user_agent=_text(fields.get("user_agent"), "user_agent"),
+        status=_status(fields.get("status")),
+        bytes=_bytes(fields.get("bytes", 0), fields.get("gzip_ratio")),
+        duration_ms=_duration_ms(fields.get("request_time", 0)),
+        owner=owner,
+        resource=resource,
+        operation=operation,
+        id_token=_text(fields.get("id_token"), "id_token"),
+        api_key=_text(fields.get("api_key"), "api_key"),
+    )
+
+
+def parse_combined(line: str, context: ParseContext) -> LogRecord:
+    """nginx `combined`: dataset and operation come from the route rules, the owner from lookup."""
+    found = _COMBINED.match(line)
+    if found is None:
+        raise LineError(
+            "the line is in no known format (Data Fair array, named JSON object, nginx combined)"
+        )
+    method, _, target = found["request"].partition(" ")
+    route = _route(method, target.partition(" ")[0], context)
+    owner, resource, operation = (
+        (LOOKUP_OWNER, route[0], route[1]) if route is not None else (None, None, None)
+    )
+    sent = found["bytes"]
+    return LogRecord(
+        day=_clf_day(found["time"], context.timezone),
+        host="",
+        referer=found["referer"] or "",
+        user_agent=found["user_agent"] or "",
+        status=int(found["status"]),
+        bytes=0 if sent == "-" else int(sent),
+        duration_ms=0,
+        owner=owner,
+        resource=resource,
+        operation=operation,
+        id_token="",
+        api_key="",
+    )
+
+
+def _route(method: Any, uri: Any, context: ParseContext) -> tuple[Resource, Operation] | None:
+    if not isinstance(uri, str) or not uri:
+        return None
+    path = uri.split("?", 1)[0]
+    route = context.match_route(method.upper() if isinstance(method, str) else "GET", path)
+    if route is None:
+        return None
+    return Resource(route.resource_type, route.resource_id, None), route.operation
+
+
+def _text(value: Any, name: str) -> str:
+    if value is None or value == "-":
+        return ""
+    if isinstance(value, str):
+        return value
+    raise LineError(f"the field {name!r} must be a string, not {_kind(value)}")
+
+
+def _status(value: Any) -> int:
+    if type(value) is int and 100 <= value <= 999:
+        return value
+    try:
+        status = int(value)
+    except (TypeError, ValueError):
+        raise LineError(f"the status must be an HTTP status code, not {_kind(value)}") from None
+    if not 100 <= status <= 999:
+        raise LineError(f"the status {status} is not an HTTP status code")
+    return status
+
+
+def _bytes(sent: Any, gzip_ratio: Any) -> int:
+    try:
+        size = sent if type(sent) is int else int(sent or 0)
+        if gzip_ratio in _NO_VALUE or gzip_ratio is None:
+            return size
+        # bytes sent x gzip ratio ~ the uncompressed size, which is what was downloaded
+        return round(size * float(gzip_ratio))
+    except (TypeError, ValueError, OverflowError):
+        raise LineError("the bytes sent and gzip ratio must be numbers") from None
+
+
+def _duration_ms(request_time: Any) -> int:
+    try:
+        return round(float(request_time) * 1000)
+    except (TypeError, ValueError, OverflowError):
+        raise LineError("the request time must be a number of seconds") from None
+
+
+def _owner(value: Any) -> Owner | None:
+    if isinstance(value, str):
+        return _owner_header(value)
+    if isinstance(value, dict):
+        return _owner_of(value)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _owner_header(raw: str) -> Owner | None:
+    return _owner_of(_header_object(raw, "owner"))
+
+
+def _owner_of(fields: dict[str, Any] | None) -> Owner | None:
+    if not fields:
+        return None
+    kind, ident = fields.get("type"), fields.get("id")
+    if isinstance(kind, str) and isinstance(ident, str) and kind and ident:
+        return Owner(_key_text(kind, "owner type", 32), _key_text(ident, "owner id", MAX_ID_LENGTH))
+    return None
+
+
+def _resource(value: Any) -> Resource | None:
+    if isinstance(value, str):
+        return _resource_header(value)
+    if isinstance(value, dict):
+        return _resource_of(value)
+    return None
+
+
+@functools.lru_cache(maxsize=16384)
+def _resource_header(raw: str) -> Resource | None:
+    return _resource_of(_header_object(raw, "resource"))
+
+
+def _resource_of(fields: dict[str, Any] | None) -> Resource | None:
+    if not fields:
+        return None
+    kind, ident, title = fields.get("type"), fields.get("id"), fields.get("title")
+    if not (isinstance(kind, str) and isinstance(ident, str) and kind and ident):
+        return None
+    # Data Fair URI-encodes the title so that the header stays ASCII.
+    return Resource(
+        _key_text(kind, "resource type", 64),
+        _key_text(ident, "resource id", MAX_ID_LENGTH),
+        unquote(title)[:MAX_TITLE_LENGTH] if isinstance(title, str) and title else None,
+    )
+
+
+def _key_text(value: str, name: str, limit: int) -> str:
+    if len(value) > limit:
+        raise LineError(f"the {name} is longer than {limit} characters")
+    return value
+
+
+def _operation(value: Any) -> Operation | None:
+    if isinstance(value, str):
+        return _operation_header(value)
+    if isinstance(value, dict):
+        return OPERATION_BY_TRACK.get(value.get("track"))  # type: ignore[arg-type]
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _operation_header(raw: str) -> Operation | None:
+    fields = _header_object(raw, "operation")
+    return OPERATION_BY_TRACK.get(fields.get("track")) if fields else None  # type: ignore[arg-type]
+
+
+def _header_object(raw: str, name: str) -> dict[str, Any] | None:
+    if raw in _NO_VALUE:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise LineError(f"the {name} header is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise LineError(f"the {name} header must be a JSON object, not {_kind(value)}")
+    return value
+
+
+def _iso_day(time: Any, zone: ZoneInfo) -> date:
+    if not isinstance(time, str):
+        raise LineError(f"the time must be an ISO 8601 string, not {_kind(time)}")
+    # The day depends on the minute and the offset only: cache on those, not on each second.
+    return _iso_day_cached(time[:16] + time[19:] if len(time) >= 19 else time, zone)
+
+
+@functools.lru_cache(maxsize=8192)
+def _iso_day_cached(minute: str, zone: ZoneInfo) -> date:
+    try:
+        moment = datetime.fromisoformat(minute)
+    except ValueError:
+        raise LineError("the time is not an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        raise LineError("the time has no UTC offset (use nginx's $time_iso8601)")
+    return moment.astimezone(zone).date()
+
+
+def _clf_day(time: str, zone: ZoneInfo) -> date:
+    # [10/Oct/2000:13:55:36 -0700]: cache on the minute and the offset
+    return _clf_day_cached(time[:17] + time[20:], zone)
+
+
+@functools.lru_cache(maxsize=8192)
+def _clf_day_cached(minute: str, zone: ZoneInfo) -> date:
+    try:
+        moment = datetime.strptime(minute, "%d/%b/%Y:%H:%M %z")
+    except ValueError:
+        raise LineError(
+            "the time is not nginx's $time_local (10/Oct/2000:13:55:36 -0700)"
+        ) from None
+    return moment.astimezone(zone).date()
+
+
+def _syslog_day(month_name: str, day: int, context: ParseContext) -> date:
+    return _syslog_day_cached(month_name, day, context.received_day)
+
+
+@functools.lru_cache(maxsize=1024)
+def _syslog_day_cached(month_name: str, day: int, received_day: date) -> date:
+    """A syslog date has no year: take the year that puts it at most one day after reception."""
+    month = _MONTHS.get(month_name)
+    if month is None:
+        raise LineError(f"the syslog header's month {month_name!r} is not a month")
+    latest = received_day + timedelta(days=1)
+    for year in (latest.year, latest.year - 1, latest.year - 2, latest.year - 3, latest.year - 4):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue  # 29 Feb of a common year, or day 0/32
+        if candidate <= latest:
+            return candidate
+    raise LineError(f"the syslog header's date {month_name} {day} is not a date")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )

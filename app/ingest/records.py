@@ -1,0 +1,85 @@
+"""The typed records that cross the ingest pipeline's stages. Nothing here identifies a person."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Operation(StrEnum):
+    API = "api"
+    DOWNLOAD = "download"
+    APP = "app"
+
+
+class UserGroup(StrEnum):
+    OWNER = "OWNER"
+    OWNER_API_KEY = "OWNER_API_KEY"
+    EXTERNAL = "EXTERNAL"
+    EXTERNAL_API_KEY = "EXTERNAL_API_KEY"
+    ANONYMOUS = "ANONYMOUS"
+    BOT = "BOT"
+
+
+class Ignored(StrEnum):
+    """Why a well-formed line is not usage we track (a closed set, reported per batch)."""
+
+    NOT_TRACKED = "not_tracked"  # no tracked operation (or no route rule matched)
+    NO_OWNER = "no_owner"
+    NO_RESOURCE = "no_resource"
+    UNKNOWN_OWNER = "unknown_owner"  # route-rule line for a dataset whose owner we never learned
+
+
+class Owner(NamedTuple):
+    type: str
+    id: str
+
+
+class Resource(NamedTuple):
+    type: str
+    id: str
+    title: str | None  # URI-decoded; None when the line does not carry one
+
+
+class LogRecord(NamedTuple):
+    """One parsed line: raw field strings (classification caches on them) and parsed headers.
+
+    The credentials (id_token, api_key) and user agent are read by classify() and dropped there.
+    """
+
+    day: date
+    host: str  # request host as logged (port and case are normalised when classifying); "" if none
+    referer: str  # Referer, else Origin; "" when neither
+    user_agent: str
+    status: int
+    bytes: int  # bytes sent x gzip ratio, rounded
+    duration_ms: int
+    owner: Owner | None
+    resource: Resource | None
+    operation: Operation | None  # from X-Operation's track, or a route rule; None: not tracked
+    id_token: str
+    api_key: str
+
+
+class UsageKey(NamedTuple):
+    """The dimensions of one usage_daily row, in the table's key order."""
+
+    owner_type: str
+    owner_id: str
+    day: date
+    resource_type: str
+    resource_id: str
+    operation: str
+    status_class: str
+    user_group: str
+    referer_domain: str  # "none" without Referer/Origin, "invalid" when it is not a URL
+    referer_category: str
+    referer_app: str  # "" unless the referer is a portal application page
+
+
+class Rejection(NamedTuple):
+    """A line we could not read: its 1-based physical line number and why."""
+
+    line: int
+    reason: str

@@ -1,0 +1,185 @@
+"""Write a reduced batch in one transaction: counter increments, resources, the batch's key.
+
+Counts are added with INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x (tortoise's
+bulk_create(on_conflict=...) would replace them). The Idempotency-Key row is written first in the
+same transaction, so a batch counts exactly once or not at all, and a concurrent replay of the
+same key waits on that row until the first request commits or rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import (
+    DBConnectionError,
+    IntegrityError,
+    OperationalError,
+    TransactionManagementError,
+)
+from tortoise.transactions import in_transaction
+
+from app.db import connection, is_postgres, placeholders
+from app.errors import DatabaseUnavailableError
+from app.ingest.aggregate import BatchTotals
+from app.ingest.records import Owner
+from app.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
+
+_RESOURCE_COLUMNS = (
+    "resource_type",
+    "resource_id",
+    "title",
+    "owner_type",
+    "owner_id",
+    "first_day",
+    "last_day",
+)
+# Errors that mean "the database did not take the write": nothing was counted, retry later.
+DATABASE_ERRORS = (
+    OperationalError,
+    DBConnectionError,
+    TransactionManagementError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    body_sha256: str
+    answer: str  # the JSON answer given the first time
+
+
+@dataclass(frozen=True)
+class BatchWrite:
+    totals: BatchTotals
+    idempotency_key: str | None
+    body_sha256: str
+    answer: str
+    received_at: datetime
+
+
+async def find_batch(key: str) -> StoredBatch | None:
+    client = connection()
+    sql = "SELECT body_sha256, answer FROM ingest_batches WHERE idempotency_key = " + placeholders(
+        client, 1
+    )
+    try:
+        _, rows = await client.execute_query(sql, [key])
+    except DATABASE_ERRORS as exc:
+        raise _unavailable() from exc
+    return StoredBatch(rows[0]["body_sha256"], rows[0]["answer"]) if rows else None
+
+
+async def known_owners(refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Owner]:
+    """Owners of these resources from the resources table, in one query."""
+    wanted = set(refs)
+    if not wanted:
+        return {}
+    client = connection()
+    ids = sorted({resource_id for _, resource_id in wanted})
+    sql = (
+        "SELECT resource_type, resource_id, owner_type, owner_id FROM resources "
+        f"WHERE resource_id IN ({placeholders(client, len(ids))})"
+    )
+    try:
+        _, rows = await client.execute_query(sql, ids)
+    except DATABASE_ERRORS as exc:
+        raise _unavailable() from exc
+    found = {
+        (r["resource_type"], r["resource_id"]): Owner(r["owner_type"], r["owner_id"]) for r in rows
+    }
+    return {ref: owner for ref, owner in found.items() if ref in wanted}
+
+
+async def write_batch(batch: BatchWrite) -> StoredBatch | None:
+    """Count the batch; if its key was already counted, write nothing and return that batch."""
+    try:
+        async with in_transaction() as client:
+            if batch.idempotency_key is not None:
+                await _insert_batch_row(client, batch)
+            await _upsert_counters(client, batch.totals)
+            await _upsert_resources(client, batch.totals)
+        return None
+    except IntegrityError as exc:
+        if batch.idempotency_key is not None:
+            existing = await find_batch(batch.idempotency_key)
+            if existing is not None:
+                return existing
+        raise _unavailable() from exc
+    except DATABASE_ERRORS as exc:
+        raise _unavailable() from exc
+
+
+async def _insert_batch_row(client: BaseDBAsyncClient, batch: BatchWrite) -> None:
+    sql = (
+        "INSERT INTO ingest_batches (idempotency_key, body_sha256, answer, received_at) "
+        f"VALUES ({placeholders(client, 4)})"
+    )
+    received = batch.received_at if is_postgres(client) else batch.received_at.isoformat()
+    await client.execute_query(
+        sql, [batch.idempotency_key, batch.body_sha256, batch.answer, received]
+    )
+
+
+async def _upsert_counters(client: BaseDBAsyncClient, totals: BatchTotals) -> None:
+    rows = totals.rows()
+    if not rows:
+        return
+    columns = (*KEY_COLUMNS, *COUNTER_COLUMNS)
+    increments = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in COUNTER_COLUMNS)
+    sql = (
+        f"INSERT INTO usage_daily ({', '.join(columns)}) "
+        f"VALUES ({placeholders(client, len(columns))}) "
+        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {increments}"
+    )
+    await client.execute_many(sql, _dialect_rows(client, rows, 2))
+
+
+async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> None:
+    if not totals.resources:
+        return
+    rows = [
+        (ref[0], ref[1], seen.title, seen.owner.type, seen.owner.id, seen.first_day, seen.last_day)
+        for ref, seen in sorted(totals.resources.items())
+    ]
+    sql = (
+        f"INSERT INTO resources ({', '.join(_RESOURCE_COLUMNS)}) "
+        f"VALUES ({placeholders(client, len(_RESOURCE_COLUMNS))}) "
+        "ON CONFLICT (resource_type, resource_id) DO UPDATE SET "
+        "title = COALESCE(excluded.title, resources.title), "
+        "owner_type = excluded.owner_type, owner_id = excluded.owner_id, "
+        "first_day = CASE WHEN excluded.first_day < resources.first_day "
+        "THEN excluded.first_day ELSE resources.first_day END, "
+        "last_day = CASE WHEN excluded.last_day > resources.last_day "
+        "THEN excluded.last_day ELSE resources.last_day END"
+    )
+    await client.execute_many(sql, _dialect_rows(client, rows, 5, 6))
+
+
+def _dialect_rows(
+    client: BaseDBAsyncClient, rows: list[tuple[Any, ...]], *day_index: int
+) -> list[list[Any]]:
+    # asyncpg takes date objects; SQLite stores days as ISO text, as tortoise does.
+    if is_postgres(client):
+        return [list(row) for row in rows]
+    converted = []
+    for row in rows:
+        values = list(row)
+        for i in day_index:
+            day = values[i]
+            values[i] = day.isoformat() if isinstance(day, date) else day
+        converted.append(values)
+    return converted
+
+
+def _unavailable() -> DatabaseUnavailableError:
+    return DatabaseUnavailableError(
+        "the database did not take the batch; nothing of it was counted: retry later with the "
+        "same Idempotency-Key"
+    )

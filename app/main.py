@@ -1,0 +1,76 @@
+"""The ASGI application: routes, the database's lifespan, error translation."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.config import Settings, load_settings
+from app.db import close_database, open_database
+from app.errors import UsageMetricsError
+from app.ingest.endpoint import IngestEndpoint
+from app.tokens import TokenChecker
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings(os.environ)
+    tokens = TokenChecker(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await open_database(settings.database_url)
+        try:
+            yield
+        finally:
+            await close_database()
+
+    app = Starlette(
+        routes=[
+            Route("/ingest", IngestEndpoint(settings, tokens).handle, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={UsageMetricsError: render_error, 404: not_found, 405: not_allowed},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = tokens
+    return app
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UsageMetricsError)
+    body = {"error": exc.code, "detail": exc.message}
+    return JSONResponse(body, status_code=exc.status_code, headers=dict(exc.headers))
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "NOT_FOUND", "detail": "no such endpoint"}, status_code=404)
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": "METHOD_NOT_ALLOWED", "detail": f"{request.method} is not allowed here"},
+        status_code=405,
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def __getattr__(name: str) -> Starlette:
+    # `app.main:app` is built on first access, so that importing this module reads no environment.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,9 @@
+"""Tortoise models: only aggregates, resources, batch keys, hashed tokens and settings."""
+
+from app.models.batches import IngestBatch
+from app.models.resources import ResourceRow
+from app.models.settings import SettingRow
+from app.models.tokens import TokenRow
+from app.models.usage import UsageDaily
+
+__all__ = ["IngestBatch", "ResourceRow", "SettingRow", "TokenRow", "UsageDaily"]

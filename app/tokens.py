@@ -1,0 +1,121 @@
+"""API tokens: created once and shown once, stored as sha256, checked on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.config import Settings
+from app.errors import BadRequestError, ForbiddenError, UnauthenticatedError
+from app.ingest.records import Owner
+from app.models import TokenRow
+
+TOKEN_PREFIX = "um_"  # noqa: S105 (a prefix that makes leaked tokens easy to scan for)
+_SCOPE = re.compile(r"admin|ingest|owner:(?P<type>user|organization):(?P<id>[^\s:]{1,200})")
+_LAST_USED_EVERY_S = 60  # write last_used_at at most once a minute per token
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name and scope (never the token itself)."""
+
+    name: str
+    scope: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.scope == "admin"
+
+    @property
+    def can_ingest(self) -> bool:
+        return self.scope in ("admin", "ingest")
+
+    @property
+    def owner(self) -> Owner | None:
+        found = _SCOPE.fullmatch(self.scope)
+        return Owner(found["type"], found["id"]) if found and found["type"] else None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_scope(scope: str) -> str:
+    if not _SCOPE.fullmatch(scope):
+        raise BadRequestError(
+            f"the scope {scope!r} is not one of admin, ingest, owner:user:<id>, "
+            "owner:organization:<id>"
+        )
+    return scope
+
+
+async def create_token(scope: str, name: str) -> str:
+    """Store a new token's hash and return the token: the only time it is ever seen."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    await TokenRow.create(
+        name=name, token_sha256=hash_token(token), scope=check_scope(scope), created_at=_now()
+    )
+    return token
+
+
+async def revoke_token(name_or_id: str) -> int:
+    """Delete tokens by id or by name; returns how many went."""
+    rows = (
+        TokenRow.filter(id=int(name_or_id))
+        if name_or_id.isdigit()
+        else TokenRow.filter(name=name_or_id)
+    )
+    return await rows.delete()
+
+
+class TokenChecker:
+    """Resolves `Authorization: Bearer ...` to a Principal, from the tokens table or the env."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._bootstrap = {
+            hash_token(token): Principal(name, scope)
+            for token, name, scope in (
+                (settings.admin_token, "USAGE_METRICS_ADMIN_TOKEN", "admin"),
+                (settings.ingest_token, "USAGE_METRICS_INGEST_TOKEN", "ingest"),
+            )
+            if token
+        }
+        self._last_written: dict[int, float] = {}
+
+    async def principal(self, authorization: str | None) -> Principal:
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise UnauthenticatedError(
+                "this endpoint needs a token: send the header 'Authorization: Bearer <token>'"
+            )
+        digest = hash_token(token)
+        for known, principal in self._bootstrap.items():
+            if hmac.compare_digest(known, digest):
+                return principal
+        row = await TokenRow.get_or_none(token_sha256=digest)
+        if row is None:
+            raise UnauthenticatedError("the token is unknown or was revoked")
+        await self._touch(row)
+        return Principal(row.name, row.scope)
+
+    async def ingester(self, authorization: str | None) -> Principal:
+        principal = await self.principal(authorization)
+        if not principal.can_ingest:
+            raise ForbiddenError("this token may not ingest: use an ingest or admin token")
+        return principal
+
+    async def _touch(self, row: TokenRow) -> None:
+        now = time.monotonic()
+        if now - self._last_written.get(row.id, -_LAST_USED_EVERY_S) >= _LAST_USED_EVERY_S:
+            self._last_written[row.id] = now
+            await TokenRow.filter(id=row.id).update(last_used_at=_now())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
