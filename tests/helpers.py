@@ -1,0 +1,95 @@
+"""Builders of log lines and readers of the stored aggregates, shared by the tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from app.db import connection
+
+ADMIN_TOKEN = "test-admin-token"
+INGEST_TOKEN = "test-ingest-token"
+INGEST = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+TEXT = {**INGEST, "Content-Type": "text/plain"}
+NDJSON = {**INGEST, "Content-Type": "application/x-ndjson"}
+JSON = {**INGEST, "Content-Type": "application/json"}
+
+ORG_OWNER = {"type": "organization", "id": "org1"}
+USER_OWNER = {"type": "user", "id": "alice"}
+TRACKS = {"api": "readDataAPI", "download": "readDataFiles", "app": "openApplication"}
+
+
+def data_fair_line(
+    *,
+    host: str = "portal.example",
+    referer: str = "",
+    request_time: float = 0.01,
+    bytes_sent: int = 1000,
+    status: int = 200,
+    owner: dict[str, str] | None = ORG_OWNER,
+    id_token: str = "",
+    id_token_org: str = "",
+    api_key: str = "",
+    resource: dict[str, str] | None = None,
+    track: str | None = "readDataAPI",
+    gzip_ratio: str | None = "-",
+) -> list[Any]:
+    """Data Fair's positional `metrics` array (15 items; 14 when gzip_ratio is None)."""
+    resource = (
+        resource if resource is not None else {"type": "datasets", "id": "roads", "title": "Roads"}
+    )
+    operation = {"class": "read", "id": "readLines", **({"track": track} if track else {})}
+    items: list[Any] = [
+        host,
+        referer,
+        request_time,
+        bytes_sent,
+        status,
+        json.dumps(owner) if owner else "",
+        id_token,
+        id_token_org,
+        api_key,
+        "",
+        "",
+        "MISS",
+        json.dumps(resource) if resource else "",
+        json.dumps(operation),
+    ]
+    if gzip_ratio is not None:
+        items.append(gzip_ratio)
+    return items
+
+
+def id_token(payload: dict[str, Any]) -> str:
+    """A session cookie as simple-directory logs it: header.payload, no signature."""
+    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT"}))
+    return f"{header}.{_b64(json.dumps(payload))}"
+
+
+def api_key(raw: str) -> str:
+    return _b64(raw)
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def ndjson(*values: Any) -> bytes:
+    return "\n".join(json.dumps(v) for v in values).encode()
+
+
+async def usage_rows() -> list[dict[str, Any]]:
+    """Every usage_daily row, without its surrogate id, days as ISO strings, in key order."""
+    rows = await connection().execute_query_dict(
+        "SELECT owner_type, owner_id, day, resource_type, resource_id, operation, status_class, "
+        "user_group, referer_domain, referer_category, referer_app, requests, bytes, duration_ms "
+        "FROM usage_daily ORDER BY owner_type, owner_id, day, resource_type, resource_id, "
+        "operation, status_class, user_group, referer_domain, referer_category, referer_app"
+    )
+    return [{**row, "day": str(row["day"])} for row in rows]
+
+
+async def table_rows(table: str) -> list[dict[str, Any]]:
+    return await connection().execute_query_dict(f"SELECT * FROM {table}")  # noqa: S608
