@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,8 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite://usage-metrics.sqlite3"
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
@@ -25,6 +22,7 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     ingest_token: str | None = field(default=None, repr=False)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    secret_key_is_random: bool = False  # then admin sessions end when the server restarts
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     portal_hosts: frozenset[str] = frozenset()
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
@@ -36,18 +34,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from USAGE_METRICS_* variables; a bad value raises ConfigError naming it."""
     env = {k: v for k, v in environ.items() if k.startswith("USAGE_METRICS_") and v != ""}
     secret_key = env.get("USAGE_METRICS_SECRET_KEY")
-    if secret_key is None:
-        log.warning(
-            "USAGE_METRICS_SECRET_KEY is not set: a random key is used, "
-            "so admin sessions end when the server restarts"
-        )
-        secret_key = secrets.token_urlsafe(32)
     rules = env.get("USAGE_METRICS_ROUTE_RULES")
     return Settings(
         database_url=env.get("USAGE_METRICS_DATABASE_URL", DEFAULT_DATABASE_URL),
         admin_token=env.get("USAGE_METRICS_ADMIN_TOKEN"),
         ingest_token=env.get("USAGE_METRICS_INGEST_TOKEN"),
-        secret_key=secret_key,
+        secret_key=secret_key or secrets.token_urlsafe(32),
+        secret_key_is_random=secret_key is None,
         timezone=_time_zone(env.get("USAGE_METRICS_TIMEZONE", "UTC")),
         portal_hosts=_host_names(env.get("USAGE_METRICS_PORTAL_HOSTS", "")),
         max_batch_bytes=_positive_int(

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings(os.environ)
+    if settings.secret_key_is_random:
+        log.warning(
+            "USAGE_METRICS_SECRET_KEY is not set: a random key is used, "
+            "so admin sessions end when the server restarts"
+        )
     tokens = TokenChecker(settings)
 
     @asynccontextmanager
