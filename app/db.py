@@ -15,6 +15,7 @@ from app.errors import ConfigError
 MODELS = ["app.models"]
 # Several processes share one SQLite file: a writer waits for the lock instead of failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_active = "sqlite"  # the connection name of the open database, set by open_database()
 _SCHEMA_LOCK_ID = 0x75736167  # "usag": serialises schema creation across processes on PostgreSQL
 
 
@@ -33,9 +34,12 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         connection["credentials"].setdefault("maxsize", 10)
     else:
         raise ConfigError("USAGE_METRICS_DATABASE_URL must be sqlite://... or postgres://...")
+    # One connection name per dialect: tortoise caches each model's SQL by connection name, and a
+    # process (the test suite) that opens SQLite then PostgreSQL must not reuse SQLite's SQL.
+    name = _connection_name(connection["engine"])
     return {
-        "connections": {"default": connection},
-        "apps": {"models": {"models": MODELS, "default_connection": "default"}},
+        "connections": {name: connection},
+        "apps": {"models": {"models": MODELS, "default_connection": name}},
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -43,10 +47,13 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 async def open_database(database_url: str) -> None:
     """Connect and create the tables that are missing (safe when several processes start)."""
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
-    connection = connections.get("default")
-    if is_postgres(connection):
-        async with connection.acquire_connection() as raw:
+    config = tortoise_config(database_url)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+    global _active
+    _active = next(iter(config["connections"]))
+    client = connection()
+    if is_postgres(client):
+        async with client.acquire_connection() as raw:
             await raw.execute("SELECT pg_advisory_lock($1)", _SCHEMA_LOCK_ID)
             try:
                 await Tortoise.generate_schemas(safe=True)
@@ -65,14 +72,19 @@ async def database(database_url: str) -> AsyncIterator[BaseDBAsyncClient]:
     """Open the database for a command-line action, and close it after."""
     await open_database(database_url)
     try:
-        yield connections.get("default")
+        yield connection()
     finally:
         await close_database()
 
 
 def connection() -> BaseDBAsyncClient:
-    client: BaseDBAsyncClient = connections.get("default")
+    """The open database's client (one database per process)."""
+    client: BaseDBAsyncClient = connections.get(_active)
     return client
+
+
+def _connection_name(engine: str) -> str:
+    return "postgres" if engine == "tortoise.backends.asyncpg" else "sqlite"
 
 
 def is_postgres(client: BaseDBAsyncClient) -> bool:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from app.db import connection
+import httpx
+
+from app.config import Settings
+from app.db import connection, is_postgres
+from app.main import create_app
 
 ADMIN_TOKEN = "test-admin-token"
 INGEST_TOKEN = "test-ingest-token"
@@ -93,3 +99,79 @@ async def usage_rows() -> list[dict[str, Any]]:
 
 async def table_rows(table: str) -> list[dict[str, Any]]:
     return await connection().execute_query_dict(f"SELECT * FROM {table}")  # noqa: S608
+
+
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app built from `settings` (lifespan entered, tables empty), with a client on it."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):  # ASGITransport skips it
+        client = connection()
+        if is_postgres(client):  # the session's PostgreSQL database is shared by its tests
+            await client.execute_script(
+                "TRUNCATE usage_daily, resources, ingest_batches, tokens, settings"
+            )
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+def named_line(
+    *,
+    time: str = "2024-01-08T10:00:00+00:00",
+    host: str = "portal.example",
+    method: str = "GET",
+    uri: str = "/data-fair/api/v1/datasets/roads/lines",
+    status: int = 200,
+    bytes_sent: int = 1000,
+    request_time: str = "0.010",
+    referer: str = "",
+    user_agent: str = "",
+    owner: dict[str, str] | None = ORG_OWNER,
+    resource: dict[str, str] | None = None,
+    track: str | None = "readDataAPI",
+    api_key: str = "",
+    id_token: str = "",
+) -> dict[str, Any]:
+    """Our nginx `usage_metrics` JSON object; the Data Fair headers are JSON strings, as logged."""
+    resource = (
+        resource if resource is not None else {"type": "datasets", "id": "roads", "title": "Roads"}
+    )
+    operation = {"class": "read", "id": "readLines", **({"track": track} if track else {})}
+    return {
+        "time": time,
+        "host": host,
+        "method": method,
+        "uri": uri,
+        "status": status,
+        "bytes": bytes_sent,
+        "request_time": request_time,
+        "referer": referer,
+        "origin": "",
+        "user_agent": user_agent,
+        "gzip_ratio": "",
+        "owner": json.dumps(owner) if owner else "",
+        "resource": json.dumps(resource) if resource else "",
+        "operation": json.dumps(operation),
+        "id_token": id_token,
+        "id_token_org": "",
+        "api_key": api_key,
+    }
+
+
+def combined_line(
+    path: str,
+    *,
+    time_local: str = "08/Jan/2024:10:00:00 +0000",
+    status: int = 200,
+    bytes_sent: int = 512,
+    remote_addr: str = "192.0.2.10",
+    remote_user: str = "-",
+    referer: str = "-",
+    user_agent: str = "curl/8.5.0",
+) -> str:
+    """An nginx `combined` access-log line."""
+    return (
+        f'{remote_addr} - {remote_user} [{time_local}] "GET {path} HTTP/1.1" {status} '
+        f'{bytes_sent} "{referer}" "{user_agent}"'
+    )
