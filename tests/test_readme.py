@@ -44,4 +44,7 @@ async def test_readme_curl_example_counts_its_line(client: httpx.AsyncClient) ->
     assert [(r["owner_id"], r["resource_id"], r["day"], r["requests"]) for r in rows] == [
         ("acme", "roads", "2026-11-24", 1)
     ]
-    assert (rows[0]["referer_domain"], rows[0]["referer_category"]) == ("client.example", "external")
+    assert (rows[0]["referer_domain"], rows[0]["referer_category"]) == (
+        "client.example",
+        "external",
+    )
