@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.ingest.records import Ignored, LogRecord, Owner, Rejection, UsageKey
+from app.ingest.records import Ignored, LogRecord, Owner, Rejection, Resource, UsageKey
 
-# A counter triple: requests, bytes, duration_ms. A list, so that merging adds in place.
+# requests, bytes, duration_ms: a list, so that merging adds in place.
 Counters = list[int]
 
 
@@ -32,19 +32,24 @@ class BatchTotals:
     accepted: int = 0
     ignored: Counter[Ignored] = field(default_factory=Counter)
     rejected: list[Rejection] = field(default_factory=list)
+    _last_resource: dict[UsageKey, Resource | None] = field(default_factory=dict, repr=False)
 
     def add(self, key: UsageKey, record: LogRecord) -> None:
         self.accepted += 1
         counters = self.counters.get(key)
-        if counters is not None:
-            counters[0] += 1
-            counters[1] += record.bytes
-            counters[2] += record.duration_ms
+        if counters is None:
+            self.counters[key] = [1, record.bytes, record.duration_ms]
+            self._last_resource[key] = record.resource
+            self._see_resource(key, record)
             return
-        self.counters[key] = [1, record.bytes, record.duration_ms]
-        # Owner and day are in the key, so only a new key can teach something new about the
-        # resource; a title changed between two lines of the same key waits for the next batch.
-        self._see_resource(key, record)
+        counters[0] += 1
+        counters[1] += record.bytes
+        counters[2] += record.duration_ms
+        # Resources come from a cache on the raw header, so the same header is the same object:
+        # only a changed header (a new title) costs more than this identity check.
+        if self._last_resource[key] is not record.resource:
+            self._last_resource[key] = record.resource
+            self._see_resource(key, record)
 
     def _see_resource(self, key: UsageKey, record: LogRecord) -> None:
         resource = record.resource

@@ -184,9 +184,9 @@ def parse_combined(line: str, context: ParseContext) -> LogRecord:
     return LogRecord(
         day=_clf_day(found["time"], context.timezone),
         host="",
-        referer=found["referer"] or "",
-        user_agent=found["user_agent"] or "",
-        status=int(found["status"]),
+        referer=_text(found["referer"], "referer"),
+        user_agent=_text(found["user_agent"], "user_agent"),
+        status=_status(found["status"]),
         bytes=0 if sent == "-" else int(sent),
         duration_ms=0,
         owner=owner,
