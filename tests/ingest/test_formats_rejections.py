@@ -1,0 +1,155 @@
+"""Lines that cannot be read: the exact reason, which never quotes the line's IP or token."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from app.ingest.formats import LineError, ParseContext, parse_entry, parse_line
+from app.ingest.route_rules import DEFAULT_RULES, route_matcher
+from tests.helpers import data_fair_line
+
+CONTEXT = ParseContext(
+    ZoneInfo("Europe/Paris"), datetime(2024, 1, 8, 12, 0, tzinfo=UTC), route_matcher(DEFAULT_RULES)
+)
+IP = "192.0.2.44"
+TOKEN = "fake-token-c2VjcmV0"
+NAMED = {
+    "time": "2024-01-08T10:00:00+00:00",
+    "host": "portal.example",
+    "status": 200,
+    "bytes": 1000,
+    "request_time": 0.01,
+    "remote_addr": IP,
+    "id_token": TOKEN,
+    "api_key": TOKEN,
+    "owner": '{"type":"organization","id":"org1"}',
+    "resource": '{"type":"datasets","id":"roads","title":"Roads"}',
+    "operation": '{"class":"read","id":"readLines","track":"readDataAPI"}',
+}
+NO_FORMAT = "the line is in no known format (Data Fair array, named JSON object, nginx combined)"
+NO_SYSLOG = "the line starts with '<' but has no syslog header '<PRI>Mmm dd hh:mm:ss tag: '"
+CLF_TIME = "the time is not nginx's $time_local (10/Oct/2000:13:55:36 -0700)"
+
+
+def _combined(time_local: str = "08/Jan/2024:10:00:00 +0000", status: str = "200") -> str:
+    return (
+        f'{IP} - {TOKEN} [{time_local}] "GET /data-fair/api/v1/datasets/roads/lines?apiKey={TOKEN} '
+        f'HTTP/1.1" {status} 512 "https://client.example/" "curl/8.5.0"'
+    )
+
+
+def _data_fair(**changes: Any) -> list[Any]:
+    items = data_fair_line(id_token=TOKEN, api_key=TOKEN, referer=f"http://{IP}/")
+    for index, value in changes.items():
+        items[int(index.removeprefix("at"))] = value
+    return items
+
+
+ENTRY_REJECTIONS = [
+    pytest.param(_data_fair()[:13], "a Data Fair log line has 14 or 15 items, this one has 13",
+                 id="13-items"),
+    pytest.param([*_data_fair(), "extra"],
+                 "a Data Fair log line has 14 or 15 items, this one has 16", id="16-items"),
+    pytest.param([], "a Data Fair log line has 14 or 15 items, this one has 0", id="empty-array"),
+    pytest.param(_data_fair(at4="OK"), "the status must be an HTTP status code, not a string",
+                 id="data-fair-status-text"),
+    pytest.param(_data_fair(at4=42), "the status 42 is not an HTTP status code",
+                 id="data-fair-status-out-of-range"),
+    pytest.param(_data_fair(at3="many"), "the bytes sent and gzip ratio must be numbers",
+                 id="bytes-text"),
+    pytest.param(_data_fair(at14="high"), "the bytes sent and gzip ratio must be numbers",
+                 id="gzip-ratio-text"),
+    pytest.param(_data_fair(at2="slow"), "the request time must be a number of seconds",
+                 id="request-time-text"),
+    pytest.param(_data_fair(at0=7), "the field 'host' must be a string, not a number",
+                 id="host-number"),
+    pytest.param(_data_fair(at5="{" + TOKEN), "the owner header is not valid JSON",
+                 id="owner-not-json"),
+    pytest.param(_data_fair(at12="[1]"), "the resource header must be a JSON object, not an array",
+                 id="resource-not-object"),
+    pytest.param(_data_fair(at13="{"), "the operation header is not valid JSON",
+                 id="operation-not-json"),
+    pytest.param(
+        _data_fair(at5=json.dumps({"type": "user", "id": "u" * 201})),
+        "the owner id is longer than 200 characters",
+        id="owner-id-too-long",
+    ),
+    pytest.param({**NAMED, "status": "OK"}, "the status must be an HTTP status code, not a string",
+                 id="named-status-text"),
+    pytest.param({**NAMED, "status": None}, "the status must be an HTTP status code, not null",
+                 id="named-status-missing"),
+    pytest.param({**NAMED, "status": 1000}, "the status 1000 is not an HTTP status code",
+                 id="named-status-out-of-range"),
+    pytest.param({**NAMED, "time": "yesterday"}, "the time is not an ISO 8601 date and time",
+                 id="time-not-iso"),
+    pytest.param({**NAMED, "time": "2024-01-08T10:00:00"},
+                 "the time has no UTC offset (use nginx's $time_iso8601)", id="time-no-offset"),
+    pytest.param({**NAMED, "time": 1704708000}, "the time must be an ISO 8601 string, not a number",
+                 id="time-number"),
+    pytest.param({**NAMED, "user_agent": ["curl"]},
+                 "the field 'user_agent' must be a string, not an array", id="agent-array"),
+    pytest.param(42, "a log line must be a string, an array or an object, not a number",
+                 id="number"),
+    pytest.param(None, "a log line must be a string, an array or an object, not null", id="null"),
+    pytest.param(True, "a log line must be a string, an array or an object, not a boolean",
+                 id="boolean"),
+]  # fmt: skip
+
+LINE_REJECTIONS = [
+    pytest.param(f'["{IP}", "{TOKEN}",', "the line is not valid JSON (unexpected end of data at "
+                 "character 37)", id="truncated-array"),
+    pytest.param(f'{{"remote_addr": "{IP}" "id_token": "{TOKEN}"}}',
+                 "the line is not valid JSON (unexpected character, expected ',' or '}' at "
+                 "character 29)", id="object-missing-comma"),
+    pytest.param(f"<190>{IP} {TOKEN}", NO_SYSLOG, id="bad-syslog-header"),
+    pytest.param("<190>Foo 24 23:30:00 df: []", "the syslog header's month 'Foo' is not a month",
+                 id="syslog-month"),
+    pytest.param("<190>Feb 31 23:30:00 df: []", "the syslog header's date Feb 31 is not a date",
+                 id="syslog-date"),
+    pytest.param(f'<190>Jan  7 23:30:00 df: "{TOKEN}"', NO_FORMAT, id="syslog-json-string"),
+    pytest.param(f"{IP} {TOKEN} hello", NO_FORMAT, id="free-text"),
+    pytest.param(_combined(time_local="99/Foo/2024:10:00:00 +0000"), CLF_TIME, id="combined-time"),
+    pytest.param(_combined(status="OK!"), NO_FORMAT, id="combined-status-text"),
+    pytest.param(_combined(status="099"), "the status 99 is not an HTTP status code",
+                 id="combined-status-out-of-range"),
+    pytest.param(json.dumps([IP, TOKEN]),
+                 "a Data Fair log line has 14 or 15 items, this one has 2", id="short-array-line"),
+    pytest.param(json.dumps({**NAMED, "time": "yesterday"}),
+                 "the time is not an ISO 8601 date and time", id="named-line-time"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "reason"), ENTRY_REJECTIONS)
+def test_rejects_entry_with_reason(value: Any, reason: str) -> None:
+    with pytest.raises(LineError) as caught:
+        parse_entry(value, CONTEXT)
+    assert caught.value.reason == reason
+    assert IP not in caught.value.reason
+    assert TOKEN not in caught.value.reason
+
+
+@pytest.mark.parametrize(("line", "reason"), LINE_REJECTIONS)
+def test_rejects_line_with_reason(line: str, reason: str) -> None:
+    with pytest.raises(LineError) as caught:
+        parse_line(line, CONTEXT)
+    assert caught.value.reason == reason
+    assert IP not in caught.value.reason
+    assert TOKEN not in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"message": f"{IP} {TOKEN} hello"}, id="vector"),
+        pytest.param({"log": f"{IP} {TOKEN} hello"}, id="fluent-bit"),
+    ],
+)
+def test_rejects_unreadable_line_inside_shipper_event(event: dict[str, str]) -> None:
+    with pytest.raises(LineError) as caught:
+        parse_entry(event, CONTEXT)
+    assert caught.value.reason == NO_FORMAT
