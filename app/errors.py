@@ -3,6 +3,7 @@
 UsageMetricsError
 ├── ConfigError                  a bad USAGE_METRICS_* value; stops start-up
 ├── BadRequestError         400  malformed request (bad gzip, not the declared JSON, bad key)
+├── BadUserInputError       400  an argument we cannot use (a bad period, an unknown cursor)
 ├── UnauthenticatedError    401  no token or an unknown one
 ├── ForbiddenError          403  a token without the scope the action needs
 ├── IdempotencyConflictError 409 the same Idempotency-Key is still being processed
@@ -45,6 +46,11 @@ class ConfigError(UsageMetricsError):
 class BadRequestError(UsageMetricsError):
     status_code = 400
     code = "BAD_REQUEST"
+
+
+class BadUserInputError(UsageMetricsError):
+    status_code = 400
+    code = "BAD_USER_INPUT"
 
 
 class UnauthenticatedError(UsageMetricsError):
