@@ -61,9 +61,10 @@ def data_fair_line(pop: Population, r: Request) -> str:
     items = [
         PORTAL_HOST,
         v.referer.url,
-        f"{r.duration_ms / 1000:.3f}",
-        str(r.sent),
-        str(r.status),
+        # Data Fair's log_format writes these three unquoted: JSON numbers.
+        round(r.duration_ms / 1000, 3),
+        r.sent,
+        r.status,
         pop.owner_headers[v.resource.owner],
         creds.id_token,
         creds.id_token_org,

@@ -108,9 +108,10 @@ def entries(kind: str, body: bytes) -> Iterator[Entry]:
         yield from _json_array(text)
         return
     for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
+        if not line or line.isspace():
             continue
+        if line[-1] == "\r":
+            line = line[:-1]
         if kind == TEXT:
             yield number, line
         else:

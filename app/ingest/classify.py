@@ -10,6 +10,7 @@ import base64
 import binascii
 import functools
 import re
+from collections.abc import Hashable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +18,7 @@ import crawleruseragents
 import orjson
 import user_agents
 
-from app.ingest.records import Ignored, LogRecord, Owner, UsageKey, UserGroup
+from app.ingest.records import Ignored, LogRecord, Owner, Profile, UsageKey, UserGroup
 from app.models.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
 
 # HTTP libraries and command-line clients are API users, not robots, whatever the crawler lists
@@ -56,6 +57,43 @@ class Classifier:
     def __init__(self, portal_hosts: frozenset[str] = frozenset()) -> None:
         self.portal_hosts = portal_hosts
         self.referer_info = functools.lru_cache(maxsize=16384)(self._referer_info)
+        # Interned profiles: a line's classification is an index into `profiles`. The
+        # pipeline's signature caches map raw field strings to those indexes.
+        self.profiles: list[Profile] = []
+        self._profile_ids: dict[Profile, int] = {}
+        self.signatures: dict[Hashable, int | Ignored] = {}
+        self.route_profiles: dict[Hashable, int | Ignored] = {}
+
+    def forget(self) -> None:
+        """Drop the interned profiles and the caches that point into them (between batches)."""
+        self.profiles.clear()
+        self._profile_ids.clear()
+        self.signatures.clear()
+        self.route_profiles.clear()
+
+    def profile_id(self, record: LogRecord) -> int | Ignored:
+        """Classify a record and intern what does not depend on its day and status."""
+        outcome = self.classify(record)
+        if isinstance(outcome, Ignored):
+            return outcome
+        assert record.resource is not None
+        profile = Profile(
+            outcome.owner_type,
+            outcome.owner_id,
+            outcome.resource_type,
+            outcome.resource_id,
+            outcome.operation,
+            outcome.user_group,
+            outcome.referer_domain,
+            outcome.referer_category,
+            outcome.referer_app,
+            record.resource.title,
+        )
+        found = self._profile_ids.get(profile)
+        if found is None:
+            found = self._profile_ids[profile] = len(self.profiles)
+            self.profiles.append(profile)
+        return found
 
     def classify(self, record: LogRecord) -> UsageKey | Ignored:
         operation, resource, owner = record.operation, record.resource, record.owner
@@ -115,6 +153,9 @@ def status_class(status: int) -> str:
         if status < limit:
             return name
     return "server_error"
+
+
+STATUS_CLASS = {code: status_class(code) for code in range(100, 1000)}
 
 
 def user_group(user_agent: str, api_key: str, id_token: str, owner: Owner) -> UserGroup:

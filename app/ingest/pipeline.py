@@ -1,76 +1,307 @@
-"""Parse, classify and merge a batch's entries (pure: no I/O, no clock, no logging)."""
+"""Parse, classify and merge a batch's entries (pure: no I/O, no clock, no logging).
+
+The hot path. A line's headers, credentials and referer repeat across lines, its status, size
+and duration do not; so the repeating fields form a signature, classified once into a profile
+id (Classifier.profile_id), and each line only adds its numbers under (profile, day, status).
+A signature that was never seen goes through the full parser (formats.py) and classify(), so
+both paths give the same verdicts and the same rejection reasons.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
-from app.ingest.aggregate import BatchTotals
+import orjson
+
+from app.ingest.aggregate import BatchTotals, ResourceSeen
 from app.ingest.body import Entry, NotJson
-from app.ingest.classify import Classifier
-from app.ingest.formats import LOOKUP_OWNER, LineError, ParseContext, parse_entry
-from app.ingest.records import Ignored, LogRecord, Owner, Rejection, UsageKey
+from app.ingest.classify import STATUS_CLASS, Classifier, status_class
+from app.ingest.formats import (
+    LOOKUP_OWNER,
+    LineError,
+    ParseContext,
+    duration_ms,
+    iso_day,
+    parse_combined,
+    parse_data_fair,
+    parse_entry,
+    parse_named,
+    read_status,
+    read_syslog_header,
+    sent_bytes,
+)
+from app.ingest.records import Ignored, LogRecord, Owner, Rejection
 
 ResourceRef = tuple[str, str]  # (resource type, resource id)
+# (profile id, day, status class) -> [requests, bytes, duration_ms, last line number]
+LineCounters = dict[tuple[int, date, str], list[int]]
+_NO_OPERATION = (None, "", "-")
+# Past this many interned profiles, the caches start again (between batches): hostile input
+# with endless distinct referers must not grow the process without bound.
+MAX_PROFILES = 200_000
 
 
 @dataclass
 class Batch:
     """A batch being reduced. Route-rule lines wait in `pending` until their owners are known."""
 
-    totals: BatchTotals = field(default_factory=BatchTotals)
-    pending: list[LogRecord] = field(default_factory=list)
+    classifier: Classifier
+    counters: LineCounters = field(default_factory=dict)
+    pending: list[tuple[int, LogRecord]] = field(default_factory=list)
+    accepted: int = 0
+    ignored: Counter[Ignored] = field(default_factory=Counter)
+    rejected: list[Rejection] = field(default_factory=list)
 
     def owners_to_look_up(self) -> set[ResourceRef]:
         """Resources of pending lines whose owner this batch did not teach us."""
-        wanted = {(r.resource.type, r.resource.id) for r in self.pending if r.resource}
-        return wanted - self.totals.resources.keys()
+        wanted = {(r.resource.type, r.resource.id) for _, r in self.pending if r.resource}
+        return wanted - self._owners().keys()
+
+    def _owners(self) -> dict[ResourceRef, Owner]:
+        profiles = self.classifier.profiles
+        owners = {}
+        for pid in {key[0] for key in self.counters}:
+            p = profiles[pid]
+            owners[p.resource_type, p.resource_id] = Owner(p.owner_type, p.owner_id)
+        return owners
+
+    def count(
+        self, number: int, pid: int | Ignored, day: date, status: Any, size: int, ms: int
+    ) -> None:
+        sc = STATUS_CLASS.get(status) if type(status) is int else None
+        if sc is None:
+            sc = status_class(read_status(status))  # raises for what is not a status code
+        if type(pid) is not int:
+            self.ignored[pid] += 1  # type: ignore[index]
+            return
+        key = (pid, day, sc)
+        counters = self.counters.get(key)
+        if counters is None:
+            self.counters[key] = [1, size, ms, number]
+        else:
+            counters[0] += 1
+            counters[1] += size
+            counters[2] += ms
+            counters[3] = number
+        self.accepted += 1
+
+    def count_record(self, number: int, record: LogRecord) -> None:
+        if record.owner is LOOKUP_OWNER:
+            self.pending.append((number, record))
+            return
+        pid = self.classifier.profile_id(record)
+        self.count(number, pid, record.day, record.status, record.bytes, record.duration_ms)
 
 
 def reduce_entries(
     entries: Iterable[Entry], context: ParseContext, classifier: Classifier
 ) -> Batch:
     """Every entry ends accepted (counted), ignored (with a reason) or rejected (line + reason)."""
-    batch = Batch()
-    totals = batch.totals
-    classify = classifier.classify
+    if len(classifier.profiles) > MAX_PROFILES:
+        classifier.forget()
+    batch = Batch(classifier)
+    reader = _Reader(batch, context)
     for number, value in entries:
-        if type(value) is NotJson:
-            totals.rejected.append(Rejection(number, "the line is not valid JSON"))
-            continue
         try:
-            record = parse_entry(value, context)
+            reader.entry(number, value)
         except LineError as exc:
-            totals.rejected.append(Rejection(number, exc.reason))
-            continue
-        if record.owner is LOOKUP_OWNER:
-            batch.pending.append(record)
-            continue
-        outcome = classify(record)
-        if type(outcome) is UsageKey:
-            totals.add(outcome, record)
-        else:
-            totals.ignored[outcome] += 1  # type: ignore[index]
+            batch.rejected.append(Rejection(number, exc.reason))
     return batch
 
 
 def resolve_pending(
     batch: Batch, known: Mapping[ResourceRef, Owner], classifier: Classifier
 ) -> BatchTotals:
-    """Classify route-rule lines with owners from this batch or the resources table."""
-    totals = batch.totals
-    for record in batch.pending:
+    """Count route-rule lines with owners from this batch or the resources table; then total."""
+    learned = batch._owners()
+    by_owner = classifier.route_profiles
+    for number, record in batch.pending:
         assert record.resource is not None
         ref = (record.resource.type, record.resource.id)
-        seen = totals.resources.get(ref)
-        owner = seen.owner if seen is not None else known.get(ref)
+        owner = learned.get(ref) or known.get(ref)
         if owner is None:
-            totals.ignored[Ignored.UNKNOWN_OWNER] += 1
+            batch.ignored[Ignored.UNKNOWN_OWNER] += 1
             continue
-        outcome = classifier.classify(record._replace(owner=owner))
-        if type(outcome) is UsageKey:
-            totals.add(outcome, record)
-        else:
-            totals.ignored[outcome] += 1  # type: ignore[index]
+        signature = (
+            owner,
+            record.resource,
+            record.operation,
+            record.host,
+            record.referer,
+            record.user_agent,
+            record.id_token,
+            record.api_key,
+        )
+        pid = by_owner.get(signature)
+        if pid is None:
+            pid = by_owner[signature] = classifier.profile_id(record._replace(owner=owner))
+        batch.count(number, pid, record.day, record.status, record.bytes, record.duration_ms)
     batch.pending.clear()
+    return _totals(batch)
+
+
+def _totals(batch: Batch) -> BatchTotals:
+    """(profile, day, status) counters -> one row per UsageKey, and what they say of resources."""
+    totals = BatchTotals(accepted=batch.accepted, ignored=batch.ignored, rejected=batch.rejected)
+    profiles = batch.classifier.profiles
+    rows = totals.counters
+    spans: dict[int, list[Any]] = {}  # profile id -> [first day, last day, last line]
+    for (pid, day, sc), (requests, size, ms, last) in batch.counters.items():
+        key = profiles[pid].key(day, sc)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [requests, size, ms]
+        else:  # two titles of one resource in one batch: same row
+            row[0] += requests
+            row[1] += size
+            row[2] += ms
+        span = spans.get(pid)
+        if span is None:
+            spans[pid] = [day, day, last]
+        else:
+            span[0], span[1], span[2] = min(span[0], day), max(span[1], day), max(span[2], last)
+    titled_at: dict[ResourceRef, int] = {}
+    for pid, (first, latest, last) in spans.items():
+        profile = profiles[pid]
+        ref = (profile.resource_type, profile.resource_id)
+        seen = totals.resources.get(ref)
+        if seen is None:
+            owner = Owner(profile.owner_type, profile.owner_id)
+            seen = totals.resources[ref] = ResourceSeen(owner, None, first, latest)
+        seen.first_day, seen.last_day = min(seen.first_day, first), max(seen.last_day, latest)
+        # The title of the batch's latest line that carried one wins.
+        if profile.title is not None and last > titled_at.get(ref, 0):
+            titled_at[ref] = last
+            seen.title = profile.title
     return totals
+
+
+class _Reader:
+    """Reads one batch's entries into its counters, through the classifier's signature caches."""
+
+    def __init__(self, batch: Batch, context: ParseContext) -> None:
+        self.batch = batch
+        self.context = context
+        self.day = context.received_day
+        self.signatures: dict[Hashable, int | Ignored] = batch.classifier.signatures
+
+    def entry(self, number: int, value: Any) -> None:
+        kind = type(value)
+        if kind is str:
+            self.line(number, value)
+        elif kind is list:
+            self.data_fair(number, value, self.day)
+        elif kind is dict:
+            inner = value.get("message", value.get("log"))
+            if "operation" not in value and "uri" not in value and inner is not None:
+                # A shipper's event (Vector: message, Fluent Bit: log): unwrapped once.
+                self.entry_once(number, inner)
+            else:
+                self.named(number, value, self.day)
+        elif kind is NotJson:
+            raise LineError("the line is not valid JSON")
+        else:
+            self.entry_once(number, value)
+
+    def entry_once(self, number: int, value: Any) -> None:
+        if isinstance(value, str):
+            self.line(number, value)
+        elif isinstance(value, list):
+            self.data_fair(number, value, self.day)
+        elif isinstance(value, dict):
+            self.named(number, value, self.day)
+        else:
+            self.batch.count_record(number, parse_entry(value, self.context))  # raises why
+
+    def line(self, number: int, line: str) -> None:
+        text = line.strip()
+        day = self.day
+        if text[:1] == "<":
+            day, text = read_syslog_header(text, self.context)
+        first = text[:1]
+        if first == "[" or first == "{":
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise LineError(
+                    f"the line is not valid JSON ({exc.msg} at character {exc.pos})"
+                ) from None
+            if type(value) is list:
+                self.data_fair(number, value, day)
+            elif type(value) is dict:
+                self.named(number, value, day)
+            else:
+                raise LineError("a JSON log line must be an array or an object")
+        else:
+            self.batch.count_record(number, parse_combined(text, self.context))
+
+    def data_fair(self, number: int, items: list[Any], day: date) -> None:
+        size = len(items)
+        if size != 15 and size != 14:
+            parse_data_fair(items, day)  # raises the reason
+        # host, referer, owner, id_token, api_key, resource, operation
+        signature = (items[0], items[1], items[5], items[6], items[8], items[12], items[13])
+        try:
+            pid = self.signatures.get(signature)
+        except TypeError:  # an array or object where a string belongs
+            pid = None
+        if pid is None:
+            record = parse_data_fair(items, day)
+            pid = self.batch.classifier.profile_id(record)
+            self._remember(signature, pid)
+        ratio = items[14] if size == 15 else None
+        request_time = items[2]
+        ms = (
+            round(request_time * 1000) if type(request_time) is float else duration_ms(request_time)
+        )
+        self.batch.count(number, pid, day, items[4], sent_bytes(items[3], ratio), ms)
+
+    def named(self, number: int, fields: dict[str, Any], day: date) -> None:
+        get = fields.get
+        operation = get("operation")
+        if operation in _NO_OPERATION:  # route rules apply: the owner comes from the lookup
+            self.batch.count_record(number, parse_named(fields, self.context, day))
+            return
+        signature = (
+            operation,
+            get("host"),
+            get("referer"),
+            get("origin"),
+            get("user_agent"),
+            get("owner"),
+            get("resource"),
+            get("id_token"),
+            get("api_key"),
+        )
+        try:
+            pid = self.signatures.get(signature)
+        except TypeError:  # headers logged as embedded objects: not cached
+            pid = None
+        if pid is None:
+            record = parse_named(fields, self.context, day)
+            pid = self.batch.classifier.profile_id(record)
+            self._remember(signature, pid)
+            self.batch.count(
+                number, pid, record.day, record.status, record.bytes, record.duration_ms
+            )
+            return
+        time = get("time")
+        if time:
+            day = iso_day(time, self.context.timezone)
+        request_time = get("request_time", 0)
+        ms = (
+            round(request_time * 1000) if type(request_time) is float else duration_ms(request_time)
+        )
+        self.batch.count(
+            number, pid, day, get("status"), sent_bytes(get("bytes", 0), get("gzip_ratio")), ms
+        )
+
+    def _remember(self, signature: tuple[Any, ...], pid: int | Ignored) -> None:
+        # Unhashable signatures (headers logged as embedded objects) are classified each time.
+        with contextlib.suppress(TypeError):
+            self.signatures[signature] = pid

@@ -78,6 +78,40 @@ class UsageKey(NamedTuple):
     referer_app: str  # "" unless the referer is a portal application page
 
 
+class Profile(NamedTuple):
+    """A UsageKey without its day and status class, plus the resource's title.
+
+    Most of a line (headers, credentials, referer) only ever yields a Profile, so the pipeline
+    classifies each distinct combination once and then counts lines by (profile id, day, status).
+    """
+
+    owner_type: str
+    owner_id: str
+    resource_type: str
+    resource_id: str
+    operation: str
+    user_group: str
+    referer_domain: str
+    referer_category: str
+    referer_app: str
+    title: str | None
+
+    def key(self, day: date, status_class: str) -> UsageKey:
+        return UsageKey(
+            self.owner_type,
+            self.owner_id,
+            day,
+            self.resource_type,
+            self.resource_id,
+            self.operation,
+            status_class,
+            self.user_group,
+            self.referer_domain,
+            self.referer_category,
+            self.referer_app,
+        )
+
+
 class Rejection(NamedTuple):
     """A line we could not read: its 1-based physical line number and why."""
 

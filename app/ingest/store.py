@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -38,6 +38,11 @@ _RESOURCE_COLUMNS = (
     "first_day",
     "last_day",
 )
+_COUNTER_TYPES = (
+    "varchar", "varchar", "date", "varchar", "varchar", "varchar", "varchar", "varchar",
+    "varchar", "varchar", "varchar", "bigint", "bigint", "bigint",
+)  # fmt: skip
+_RESOURCE_TYPES = ("varchar", "varchar", "text", "varchar", "varchar", "date", "date")
 # Errors that mean "the database did not take the write": nothing was counted, retry later.
 DATABASE_ERRORS = (
     OperationalError,
@@ -131,14 +136,15 @@ async def _upsert_counters(client: BaseDBAsyncClient, totals: BatchTotals) -> No
     rows = totals.rows()
     if not rows:
         return
-    columns = (*KEY_COLUMNS, *COUNTER_COLUMNS)
     increments = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in COUNTER_COLUMNS)
-    sql = (
-        f"INSERT INTO usage_daily ({', '.join(columns)}) "
-        f"VALUES ({placeholders(client, len(columns))}) "
-        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {increments}"
+    await _upsert(
+        client,
+        "usage_daily",
+        (*KEY_COLUMNS, *COUNTER_COLUMNS),
+        _COUNTER_TYPES,
+        rows,
+        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {increments}",
     )
-    await client.execute_many(sql, _dialect_rows(client, rows, 2))
 
 
 async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> None:
@@ -148,32 +154,56 @@ async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> N
         (ref[0], ref[1], seen.title, seen.owner.type, seen.owner.id, seen.first_day, seen.last_day)
         for ref, seen in sorted(totals.resources.items())
     ]
-    sql = (
-        f"INSERT INTO resources ({', '.join(_RESOURCE_COLUMNS)}) "
-        f"VALUES ({placeholders(client, len(_RESOURCE_COLUMNS))}) "
+    await _upsert(
+        client,
+        "resources",
+        _RESOURCE_COLUMNS,
+        _RESOURCE_TYPES,
+        rows,
         "ON CONFLICT (resource_type, resource_id) DO UPDATE SET "
         "title = COALESCE(excluded.title, resources.title), "
         "owner_type = excluded.owner_type, owner_id = excluded.owner_id, "
         "first_day = CASE WHEN excluded.first_day < resources.first_day "
         "THEN excluded.first_day ELSE resources.first_day END, "
         "last_day = CASE WHEN excluded.last_day > resources.last_day "
-        "THEN excluded.last_day ELSE resources.last_day END"
+        "THEN excluded.last_day ELSE resources.last_day END",
     )
-    await client.execute_many(sql, _dialect_rows(client, rows, 5, 6))
 
 
-def _dialect_rows(
-    client: BaseDBAsyncClient, rows: list[tuple[Any, ...]], *day_index: int
-) -> list[list[Any]]:
-    # asyncpg takes date objects; SQLite stores days as ISO text, as tortoise does.
+async def _upsert(
+    client: BaseDBAsyncClient,
+    table: str,
+    columns: tuple[str, ...],
+    types: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    on_conflict: str,
+) -> None:
+    """One INSERT ... ON CONFLICT for many rows, the fastest way each driver offers.
+
+    PostgreSQL takes the rows as one array per column through unnest(): one statement, one
+    round trip (asyncpg's executemany costs a round trip's work per row). SQLite runs the
+    prepared statement per row in process, which is what executemany does.
+    """
+    names = ", ".join(columns)
     if is_postgres(client):
-        return [list(row) for row in rows]
+        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"
+        await client.execute_query(sql, [list(column) for column in zip(*rows, strict=True)])
+        return
+    sql = (
+        f"INSERT INTO {table} ({names}) VALUES ({placeholders(client, len(columns))}) {on_conflict}"
+    )
+    days = [i for i, kind in enumerate(types) if kind == "date"]
+    await client.execute_many(sql, _sqlite_rows(rows, days))
+
+
+def _sqlite_rows(rows: list[tuple[Any, ...]], day_index: list[int]) -> list[list[Any]]:
+    # SQLite stores days as ISO text, as tortoise does.
     converted = []
     for row in rows:
         values = list(row)
         for i in day_index:
-            day = values[i]
-            values[i] = day.isoformat() if isinstance(day, date) else day
+            values[i] = values[i].isoformat()
         converted.append(values)
     return converted
 
