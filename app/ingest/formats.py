@@ -35,7 +35,9 @@ _SYSLOG = re.compile(
 )
 _COMBINED = re.compile(
     r'\S+ \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
-    r'(?: "(?P<referer>[^"]*)"(?: "(?P<user_agent>[^"]*)")?)?'
+    # Referer and user agent are optional (common log format), but a line cut inside one of
+    # them (syslog truncates long lines) must not pass as a line without them.
+    r'(?:$| "(?P<referer>[^"]*)"(?:$| "(?P<user_agent>[^"]*)"(?:$| )))'
 )
 _CLF_MINUTE = re.compile(
     r"(?P<day>\d\d)/(?P<month>[A-Z][a-z]{2})/(?P<year>\d{4}):(?P<hour>\d\d):(?P<minute>\d\d)"
