@@ -28,6 +28,8 @@ class Settings:
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     public_url: str | None = None
     route_rules_path: Path | None = None
+    # How long a replayed Idempotency-Key waits for the first request on PostgreSQL before 409.
+    idempotency_wait_ms: int = 30_000
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

@@ -54,7 +54,14 @@ class IngestEndpoint:
         totals = resolve_pending(batch, owners, self._classifier)
         answer = orjson.dumps(totals.answer())
         stored = await store.write_batch(
-            store.BatchWrite(totals, key, body_sha256, answer.decode(), received_at)
+            store.BatchWrite(
+                totals,
+                key,
+                body_sha256,
+                answer.decode(),
+                received_at,
+                self._settings.idempotency_wait_ms,
+            )
         )
         if stored is not None:  # a concurrent request with the same key counted it first
             return _replay(stored, body_sha256)

@@ -24,7 +24,7 @@ from tortoise.exceptions import (
 from tortoise.transactions import in_transaction
 
 from app.db import connection, is_postgres, placeholders
-from app.errors import DatabaseUnavailableError
+from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest.aggregate import BatchTotals
 from app.ingest.records import Owner
 from app.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
@@ -67,6 +67,7 @@ class BatchWrite:
     body_sha256: str
     answer: str
     received_at: datetime
+    key_wait_ms: int = 30_000
 
 
 async def find_batch(key: str) -> StoredBatch | None:
@@ -118,10 +119,20 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
                 return existing
         raise _unavailable() from exc
     except DATABASE_ERRORS as exc:
+        if isinstance(exc, asyncpg.LockNotAvailableError) or isinstance(
+            exc.__cause__, asyncpg.LockNotAvailableError
+        ):
+            raise IdempotencyConflictError(
+                "a request with this Idempotency-Key is still being processed; "
+                "retry later with the same key"
+            ) from exc
         raise _unavailable() from exc
 
 
 async def _insert_batch_row(client: BaseDBAsyncClient, batch: BatchWrite) -> None:
+    if is_postgres(client):
+        # A replay waits for the first request's transaction on this row, at most this long.
+        await client.execute_script(f"SET LOCAL lock_timeout = {int(batch.key_wait_ms)}")
     sql = (
         "INSERT INTO ingest_batches (idempotency_key, body_sha256, answer, received_at) "
         f"VALUES ({placeholders(client, 4)})"

@@ -343,3 +343,34 @@ async def test_leaves_nothing_behind_when_the_database_write_fails(
         200, 2, False,
     )  # fmt: skip
     assert [r["resource_id"] for r in await usage_rows()] == ["avenues", "boom"]
+
+
+async def test_answers_409_while_the_same_key_is_still_being_written(
+    settings: Settings,
+) -> None:
+    if not settings.database_url.startswith("postgres"):
+        pytest.skip("SQLite serialises writers on the file lock: a replay waits, it is never 409")
+    import asyncpg
+
+    async with app_client(with_settings(settings, idempotency_wait_ms=200)) as client:
+        first = await asyncpg.connect(settings.database_url)
+        try:
+            # Another request's transaction holds the key's row, not committed yet.
+            transaction = first.transaction()
+            await transaction.start()
+            await first.execute("INSERT INTO ingest_batches VALUES ('busy-key', 'x', '{}', now())")
+            headers = {**TEXT, "Idempotency-Key": "busy-key"}
+            started = time.monotonic()
+            busy = await client.post("/ingest", content=TEXT_BODY, headers=headers)
+            waited = time.monotonic() - started
+            await transaction.rollback()
+        finally:
+            await first.close()
+        assert busy.status_code == 409
+        assert busy.json()["error"] == "IDEMPOTENCY_KEY_IN_USE"
+        assert busy.headers["Retry-After"] == "5"
+        assert 0.2 <= waited < 5
+        assert await counted() == []
+        again = await client.post("/ingest", content=TEXT_BODY, headers=headers)
+        assert again.json() == TWO_COUNTED
+        assert sorted(await counted()) == [("api", 1, 100), ("download", 1, 200)]
