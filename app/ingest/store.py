@@ -141,6 +141,9 @@ async def _insert_batch_row(client: BaseDBAsyncClient, batch: BatchWrite) -> Non
     await client.execute_query(
         sql, [batch.idempotency_key, batch.body_sha256, batch.answer, received]
     )
+    if is_postgres(client):
+        # Counter rows shared with concurrent batches are worth waiting for: no timeout there.
+        await client.execute_script("SET LOCAL lock_timeout = 0")
 
 
 async def _upsert_counters(client: BaseDBAsyncClient, totals: BatchTotals) -> None:
