@@ -16,6 +16,7 @@ from app.config import Settings, load_settings
 from app.db import close_database, open_database
 from app.errors import UsageMetricsError
 from app.ingest.endpoint import IngestEndpoint
+from app.schema import graphql_app
 from app.tokens import TokenChecker
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/ingest", IngestEndpoint(settings, tokens).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/graphql", graphql_app(), methods=["GET", "POST"]),
         ],
         exception_handlers={UsageMetricsError: render_error, 404: not_found, 405: not_allowed},
         lifespan=lifespan,

@@ -175,3 +175,51 @@ def combined_line(
         f'{remote_addr} - {remote_user} [{time_local}] "GET {path} HTTP/1.1" {status} '
         f'{bytes_sent} "{referer}" "{user_agent}"'
     )
+
+
+# GraphQL (tests/schema): lines on a known day, ingested through POST /ingest, then queried.
+PERIOD_WEEK = {"start": "2024-01-08", "end": "2024-01-14"}  # previous: 2024-01-01..07
+
+
+def line_on(day: str, **fields: Any) -> dict[str, Any]:
+    """A named line counted on `day` (an ISO day); other fields as named_line takes them."""
+    return named_line(time=f"{day}T12:00:00+00:00", **fields)
+
+
+def dataset(resource_id: str, title: str | None = None) -> dict[str, str]:
+    resource = {"type": "datasets", "id": resource_id}
+    return {**resource, "title": title} if title is not None else resource
+
+
+async def ingest(client: httpx.AsyncClient, *lines: Any) -> None:
+    response = await client.post("/ingest", content=ndjson(*lines), headers=NDJSON)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["rejected"]) == (len(lines), []), answer
+
+
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = ADMIN_TOKEN,
+) -> dict[str, Any]:
+    """The GraphQL answer (`data` and maybe `errors`); always HTTP 200, errors in the body."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    body = {"query": query, "variables": variables or {}}
+    response = await client.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def graphql_data(client: httpx.AsyncClient, query: str, **variables: Any) -> Any:
+    """`data` of an admin query that must succeed."""
+    answer = await graphql(client, query, variables)
+    assert "errors" not in answer, answer["errors"]
+    return answer["data"]
+
+
+def error_codes(answer: dict[str, Any]) -> list[str | None]:
+    return [error.get("extensions", {}).get("code") for error in answer.get("errors", [])]

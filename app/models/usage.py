@@ -43,3 +43,6 @@ class UsageDaily(Model):
     class Meta:
         table = "usage_daily"
         unique_together = (KEY_COLUMNS,)
+        # "A dataset (or a page of datasets) over a day range" reads this index; "an owner over a
+        # day range" reads the unique key's prefix.
+        indexes = (("resource_type", "resource_id", "day"),)

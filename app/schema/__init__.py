@@ -1,0 +1,52 @@
+"""The GraphQL schema, its limits, and the masking of every error we did not expect."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+from strawberry import Schema
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from app.errors import UsageMetricsError
+from app.schema.context import UsageGraphQL
+from app.schema.queries import Query
+from app.schema.scalars import SCALARS
+
+MAX_DEPTH = 10
+MAX_ALIASES = 20
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Neither ours nor GraphQL's own (validation, coercion): mask it, log its traceback."""
+    original = error.original_error
+    # graphql-core wraps a bad variable's coercion error in another GraphQLError: unwrap it.
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    # Query validation errors have no original error and must reach the client unchanged.
+    return original is not None and not isinstance(original, (UsageMetricsError, GraphQLError))
+
+
+class UsageSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Runs before MaskErrors: the server log keeps the traceback of what the client sees as
+        # "Unexpected error."; our own errors are the caller's to fix, not worth a traceback.
+        super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
+
+
+schema = UsageSchema(
+    query=Query,
+    config=StrawberryConfig(scalar_map=SCALARS),
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaskErrors(should_mask_error=is_unexpected),
+    ],
+)
+
+
+def graphql_app() -> UsageGraphQL:
+    """The ASGI app mounted at /graphql; GET from a browser serves GraphiQL."""
+    return UsageGraphQL(schema, graphql_ide="graphiql")

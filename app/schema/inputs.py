@@ -1,0 +1,66 @@
+"""GraphQL inputs and their conversion to the read side's values, with readable refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import strawberry
+
+from app.errors import BadUserInputError
+from app.ingest.records import Owner
+from app.periods import MAX_PERIOD_DAYS, Period
+from app.reports import UsageFilter
+
+MAX_LISTED = 1000  # datasets or domains in one filter: a bound on the statement's parameters
+
+
+@strawberry.input(description=f"Days from start to end, both included; at most {MAX_PERIOD_DAYS}.")
+class PeriodInput:
+    start: date
+    end: date
+
+    def to_period(self) -> Period:
+        period = Period(self.start, self.end)
+        try:
+            period.previous()
+        except OverflowError:
+            raise BadUserInputError(
+                f"the period starting {self.start} has no previous period of the same length "
+                "(it would start before year 1): start later"
+            ) from None
+        return period
+
+
+@strawberry.input(description="An owner of datasets: type user or organization, and its id.")
+class OwnerInput:
+    type: str
+    id: str
+
+    def to_owner(self) -> Owner:
+        return Owner(self.type, self.id)
+
+
+def usage_filter(
+    owner: Owner | None,
+    dataset_ids: Sequence[str] | None,
+    user_groups: Sequence[str] | None,
+    domains: Sequence[str] | None,
+) -> UsageFilter:
+    """Lists are sorted and deduplicated, so that equal filters are equal DataLoader keys."""
+    # Domains are stored lower case, as host names compare.
+    lowered = [domain.lower() for domain in domains] if domains is not None else None
+    return UsageFilter(
+        owner=owner,
+        dataset_ids=_listed("datasets", dataset_ids),
+        user_groups=_listed("userGroups", user_groups),
+        domains=_listed("domains", lowered),
+    )
+
+
+def _listed(name: str, values: Sequence[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if len(values) > MAX_LISTED:
+        raise BadUserInputError(f"{name} lists {len(values)} values; give at most {MAX_LISTED}")
+    return tuple(sorted(set(values)))

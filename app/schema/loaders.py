@@ -1,0 +1,101 @@
+"""Per-request DataLoaders: the usage of a page of datasets costs one statement per figure set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from strawberry.dataloader import DataLoader
+
+from app import reports
+from app.periods import Period
+from app.reports import DatasetRow, DayFigures, Figures, UsageFilter
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """What a `Usage` is about: the filter without the dataset, the period, the dataset or None."""
+
+    usage: UsageFilter
+    period: Period
+    dataset_id: str | None = None  # None: every dataset the filter lets through, summed
+
+    @property
+    def dataset_key(self) -> str:
+        return self.dataset_id if self.dataset_id is not None else reports.TOTAL
+
+
+@dataclass(frozen=True)
+class FiguresKey:
+    query: UsageQuery
+    column: str | None = None  # a breakdown column, or None for the totals
+
+
+# Keys that differ only by dataset id fall in one batch, answered by one grouped statement.
+_Batch = tuple[UsageFilter, Period, str | None, bool]
+
+
+def _batch(query: UsageQuery, column: str | None) -> _Batch:
+    return query.usage, query.period, column, query.dataset_id is not None
+
+
+def _batched_ids(queries: list[tuple[UsageQuery, str | None]]) -> dict[_Batch, set[str]]:
+    batches: dict[_Batch, set[str]] = {}
+    for query, column in queries:
+        ids = batches.setdefault(_batch(query, column), set())
+        if query.dataset_id is not None:
+            ids.add(query.dataset_id)
+    return batches
+
+
+def _batch_filter(batch: _Batch, dataset_ids: set[str]) -> UsageFilter:
+    usage, _, _, by_dataset = batch
+    return replace(usage, dataset_ids=tuple(sorted(dataset_ids))) if by_dataset else usage
+
+
+async def load_figures(keys: list[FiguresKey]) -> list[dict[str, Figures]]:
+    """Each key's figures by group (reports.TOTAL when the key has no breakdown column)."""
+    answers: dict[_Batch, dict[str, dict[str, Figures]]] = {}
+    for batch, ids in _batched_ids([(key.query, key.column) for key in keys]).items():
+        _, period, column, by_dataset = batch
+        rows = await reports.figures(
+            _batch_filter(batch, ids), period, by_dataset=by_dataset, column=column
+        )
+        per_dataset: dict[str, dict[str, Figures]] = {}
+        for (dataset, group), figures in rows.items():
+            per_dataset.setdefault(dataset, {})[group] = figures
+        answers[batch] = per_dataset
+    return [answers[_batch(k.query, k.column)].get(k.query.dataset_key, {}) for k in keys]
+
+
+async def load_daily(keys: list[UsageQuery]) -> list[list[DayFigures]]:
+    """Each key's days, zeros included."""
+    answers: dict[_Batch, dict[str, list[DayFigures]]] = {}
+    for batch, ids in _batched_ids([(query, None) for query in keys]).items():
+        _, period, _, by_dataset = batch
+        answers[batch] = await reports.daily(
+            _batch_filter(batch, ids), period, by_dataset=by_dataset
+        )
+    return [
+        answers[_batch(query, None)].get(query.dataset_key) or reports.zero_days(query.period)
+        for query in keys
+    ]
+
+
+async def load_datasets(ids: list[str]) -> list[DatasetRow | None]:
+    found = await reports.datasets_by_id(sorted(set(ids)))
+    return [found.get(dataset_id) for dataset_id in ids]
+
+
+@dataclass
+class Loaders:
+    """Created per request, so that nothing cached outlives the request that read it."""
+
+    figures: DataLoader[FiguresKey, dict[str, Figures]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_figures)
+    )
+    daily: DataLoader[UsageQuery, list[DayFigures]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_daily)
+    )
+    datasets: DataLoader[str, DatasetRow | None] = field(
+        default_factory=lambda: DataLoader(load_fn=load_datasets)
+    )

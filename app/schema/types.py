@@ -1,0 +1,275 @@
+"""GraphQL output types of DESIGN §6; usage fields read through the request's DataLoaders."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+
+import strawberry
+from strawberry.relay import PageInfo
+
+from app import analytics, periods, reports
+from app.ingest.records import UserGroup as StoredUserGroup
+from app.schema.auth import reader
+from app.schema.context import Info
+from app.schema.inputs import PeriodInput, usage_filter
+from app.schema.loaders import FiguresKey, UsageQuery
+from app.schema.pagination import Window, window
+from app.schema.scalars import BigInt
+
+
+@strawberry.enum(description="Who made a request (DESIGN §4), first rule that applies.")
+class UserGroup(Enum):
+    OWNER = StoredUserGroup.OWNER.value
+    OWNER_API_KEY = StoredUserGroup.OWNER_API_KEY.value
+    EXTERNAL = StoredUserGroup.EXTERNAL.value
+    EXTERNAL_API_KEY = StoredUserGroup.EXTERNAL_API_KEY.value
+    ANONYMOUS = StoredUserGroup.ANONYMOUS.value
+    BOT = StoredUserGroup.BOT.value
+
+
+@strawberry.enum(description="What a breakdown splits usage by.")
+class Breakdown(Enum):
+    USER_GROUP = "user_group"  # the value is the usage_daily column grouped on
+    DOMAIN = "referer_domain"
+    CATEGORY = "referer_category"
+
+
+@strawberry.enum(description="TITLE ascending; the others most-used first and need `period`.")
+class DatasetOrder(Enum):
+    TITLE = reports.DatasetOrder.TITLE
+    API_CALLS = reports.DatasetOrder.API_CALLS
+    DOWNLOADS = reports.DatasetOrder.DOWNLOADS
+
+
+@strawberry.type(name="Period")
+class PeriodType:
+    start: date
+    end: date
+    days: int
+
+    @classmethod
+    def from_period(cls, period: periods.Period) -> PeriodType:
+        return cls(start=period.start, end=period.end, days=period.days)
+
+
+@strawberry.type(description="A figure in the period beside the previous period's.")
+class Trend:
+    current: BigInt
+    previous: BigInt
+
+    @strawberry.field
+    def change(self) -> float | None:
+        return (self.current - self.previous) / self.previous if self.previous else None
+
+    @classmethod
+    def from_row(cls, trend: reports.Trend) -> Trend:
+        return cls(current=BigInt(trend.current), previous=BigInt(trend.previous))
+
+
+@strawberry.type
+class DayUsage:
+    day: date
+    api_calls: BigInt
+    downloads: BigInt
+
+    @classmethod
+    def from_row(cls, row: reports.DayFigures) -> DayUsage:
+        return cls(day=row.day, api_calls=BigInt(row.api_calls), downloads=BigInt(row.downloads))
+
+
+@strawberry.type
+class UsageGroup:
+    key: str
+    api_calls: Trend
+    downloads: Trend
+
+    @classmethod
+    def from_row(cls, key: str, figures: reports.Figures) -> UsageGroup:
+        return cls(
+            key=key,
+            api_calls=Trend.from_row(figures.api_calls),
+            downloads=Trend.from_row(figures.downloads),
+        )
+
+
+@strawberry.type
+class UsageGroupEdge:
+    cursor: str
+    node: UsageGroup
+
+
+@strawberry.type
+class UsageGroupConnection:
+    total_count: int
+    edges: list[UsageGroupEdge]
+    page_info: PageInfo
+
+
+def page_info(page: Window, shown: int, total: int) -> PageInfo:
+    return PageInfo(
+        has_next_page=page.offset + shown < total,
+        has_previous_page=page.offset > 0,
+        start_cursor=page.cursor(0) if shown else None,
+        end_cursor=page.cursor(shown - 1) if shown else None,
+    )
+
+
+def _by_use(group: tuple[str, reports.Figures]) -> tuple[int, str]:
+    key, figures = group
+    return -(figures.api_calls.current + figures.downloads.current), key
+
+
+@strawberry.type(description="Status-ok usage of some datasets in a period and the previous one.")
+class Usage:
+    period: PeriodType
+    previous_period: PeriodType = strawberry.field(
+        description="Same length, ending the day before `period.start`."
+    )
+    query: strawberry.Private[UsageQuery]
+
+    @classmethod
+    def of(cls, query: UsageQuery) -> Usage:
+        previous = query.period.previous()
+        return cls(
+            period=PeriodType.from_period(query.period),
+            previous_period=PeriodType.from_period(previous),
+            query=query,
+        )
+
+    async def _totals(self, info: Info) -> reports.Figures:
+        groups = await info.context.loaders.figures.load(FiguresKey(self.query))
+        return groups.get(reports.TOTAL, reports.NO_FIGURES)
+
+    @strawberry.field
+    async def api_calls(self, info: Info) -> Trend:
+        return Trend.from_row((await self._totals(info)).api_calls)
+
+    @strawberry.field
+    async def downloads(self, info: Info) -> Trend:
+        return Trend.from_row((await self._totals(info)).downloads)
+
+    @strawberry.field
+    async def downloaded_bytes(self, info: Info) -> Trend:
+        return Trend.from_row((await self._totals(info)).downloaded_bytes)
+
+    @strawberry.field
+    async def app_opens(self, info: Info) -> Trend:
+        return Trend.from_row((await self._totals(info)).app_opens)
+
+    @strawberry.field
+    async def daily(self, info: Info) -> list[DayUsage]:
+        days = await info.context.loaders.daily.load(self.query)
+        return [DayUsage.from_row(day) for day in days]
+
+    @strawberry.field
+    async def breakdown(
+        self, info: Info, by: Breakdown, first: int = 10, after: str | None = None
+    ) -> UsageGroupConnection:
+        page = window("groups", first, after)
+        groups = await info.context.loaders.figures.load(FiguresKey(self.query, by.value))
+        used = sorted(
+            ((key, f) for key, f in groups.items() if any(f.api_calls) or any(f.downloads)),
+            key=_by_use,
+        )
+        shown = used[page.offset : page.offset + page.limit]
+        edges = [
+            UsageGroupEdge(cursor=page.cursor(i), node=UsageGroup.from_row(key, figures))
+            for i, (key, figures) in enumerate(shown)
+        ]
+        return UsageGroupConnection(
+            total_count=len(used), edges=edges, page_info=page_info(page, len(shown), len(used))
+        )
+
+
+@strawberry.type
+class Owner:
+    type: str
+    id: str
+
+
+@strawberry.type(description="A resource of type `datasets`; `id` is its resource id.")
+class Dataset:
+    id: strawberry.ID
+    title: str | None
+    owner: Owner
+
+    @classmethod
+    def from_row(cls, row: reports.DatasetRow) -> Dataset:
+        owner = Owner(type=row.owner.type, id=row.owner.id)
+        return cls(id=strawberry.ID(row.id), title=row.title, owner=owner)
+
+    @strawberry.field
+    async def usage(
+        self,
+        info: Info,
+        period: PeriodInput,
+        user_groups: list[UserGroup] | None = None,
+        domains: list[str] | None = None,
+    ) -> Usage:
+        scope = await reader(info)
+        groups = [group.value for group in user_groups] if user_groups is not None else None
+        usage = usage_filter(scope.owner, None, groups, domains)
+        return Usage.of(UsageQuery(usage, period.to_period(), dataset_id=str(self.id)))
+
+
+@strawberry.type
+class DatasetEdge:
+    cursor: str
+    node: Dataset
+
+
+@strawberry.type
+class DatasetConnection:
+    total_count: int
+    edges: list[DatasetEdge]
+    page_info: PageInfo
+
+
+@strawberry.enum
+class AnalyticsProvider(Enum):
+    NONE = analytics.AnalyticsProvider.NONE
+    MATOMO = analytics.AnalyticsProvider.MATOMO
+    GOOGLE_ANALYTICS = analytics.AnalyticsProvider.GOOGLE_ANALYTICS
+
+
+@strawberry.type
+class MatomoConfig:
+    tracker_url: str
+    site_id: str
+    cookieless: bool
+
+
+@strawberry.type
+class GoogleAnalyticsConfig:
+    measurement_id: str
+
+
+@strawberry.type(description="The web-analytics setup a portal's front end loads (public).")
+class AnalyticsConfig:
+    provider: AnalyticsProvider
+    matomo: MatomoConfig | None
+    google_analytics: GoogleAnalyticsConfig | None
+    requires_consent: bool
+    script_url: str
+    csp_script_src: list[str]
+    csp_connect_src: list[str]
+
+    @classmethod
+    def from_config(cls, config: analytics.AnalyticsConfig) -> AnalyticsConfig:
+        matomo, google = config.matomo, config.google_analytics
+        return cls(
+            provider=AnalyticsProvider(config.provider),
+            matomo=MatomoConfig(
+                tracker_url=matomo.tracker_url, site_id=matomo.site_id, cookieless=matomo.cookieless
+            )
+            if matomo
+            else None,
+            google_analytics=GoogleAnalyticsConfig(measurement_id=google.measurement_id)
+            if google
+            else None,
+            requires_consent=config.requires_consent,
+            script_url=config.script_url,
+            csp_script_src=list(config.csp_script_src),
+            csp_connect_src=list(config.csp_connect_src),
+        )
