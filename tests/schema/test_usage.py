@@ -103,7 +103,7 @@ async def test_filters_by_user_group_and_domain(client: httpx.AsyncClient) -> No
         line_on("2024-01-09", api_key=api_key("u:bob:r4nd"), referer="https://A.example/x"),
         line_on("2024-01-02", referer="https://a.example/"),  # previous, ANONYMOUS, a.example
     )
-    calls = [
+    calls: list[tuple[dict[str, Any], Any]] = [
         ({}, trend(4, 1, 3.0)),
         ({"userGroups": ["ANONYMOUS"]}, trend(2, 1, 1.0)),
         ({"userGroups": ["OWNER_API_KEY", "EXTERNAL_API_KEY"]}, trend(2, 0, None)),
@@ -126,7 +126,7 @@ async def test_filters_by_datasets_and_owner(client: httpx.AsyncClient) -> None:
         line_on("2024-01-08", resource=dataset("rivers"), owner=rivers),
         line_on("2024-01-08", resource={"type": "applications", "id": "app1"}),  # not a dataset
     )
-    calls = [
+    calls: list[tuple[dict[str, Any], int]] = [
         ({}, 4),
         ({"datasets": ["roads"]}, 2),
         ({"datasets": ["roads", "rivers", "unknown"]}, 3),

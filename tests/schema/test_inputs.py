@@ -1,0 +1,139 @@
+"""Inputs we cannot use are BAD_USER_INPUT with a readable message; other failures are masked."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from app.models import SettingRow
+from tests.helpers import PERIOD_WEEK, dataset, error_codes, graphql, ingest, line_on
+
+pytestmark = pytest.mark.anyio
+
+USAGE = """query($period: PeriodInput!) { usage(period: $period) { apiCalls { current } } }"""
+DATASETS = """query($first: Int, $after: String, $orderBy: DatasetOrder) {
+  datasets(first: $first, after: $after, orderBy: $orderBy) { edges { cursor node { id } } }
+}"""
+GROUPS = """query($period: PeriodInput!, $first: Int, $after: String) {
+  usage(period: $period) { breakdown(by: DOMAIN, first: $first, after: $after) { totalCount } }
+}"""
+
+
+async def refused(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> str:
+    """The message of the one BAD_USER_INPUT error the query gets."""
+    answer = await graphql(client, query, variables)
+    assert error_codes(answer) == ["BAD_USER_INPUT"], answer
+    message: str = answer["errors"][0]["message"]
+    return message
+
+
+@pytest.mark.parametrize(
+    ("period", "says"),
+    [
+        ({"start": "2024-01-14", "end": "2024-01-08"}, "ends (2024-01-08) before it starts"),
+        ({"start": "2013-12-31", "end": "2024-01-08"}, "ask for at most 3660 days"),
+        ({"start": "2024-13-01", "end": "2024-12-31"}, "write days as YYYY-MM-DD"),
+        ({"start": "2024-01-08", "end": "20240114"}, "write days as YYYY-MM-DD"),
+        ({"start": "2024-01-08", "end": 20240114}, "write days as YYYY-MM-DD"),
+        ({"start": "0001-01-01", "end": "0001-01-31"}, "has no previous period"),
+    ],
+)
+async def test_refuses_a_bad_period(
+    client: httpx.AsyncClient, period: dict[str, Any], says: str
+) -> None:
+    assert says in await refused(client, USAGE, {"period": period})
+
+
+async def test_refuses_a_malformed_day_written_in_the_query(client: httpx.AsyncClient) -> None:
+    query = '{ usage(period: {start: "2024-02-30", end: "2024-03-01"}) { apiCalls { current } } }'
+    assert "write days as YYYY-MM-DD" in await refused(client, query, {})
+
+
+async def test_accepts_the_longest_period(client: httpx.AsyncClient) -> None:
+    answer = await graphql(client, USAGE, {"period": {"start": "2014-01-01", "end": "2024-01-08"}})
+    assert answer == {"data": {"usage": {"apiCalls": {"current": 0}}}}  # 3 660 days
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["nope", "", _b64("groups:3"), _b64("datasets:-1"), _b64("datasets:03"), _b64("datasets:x")],
+)
+async def test_refuses_a_cursor_it_did_not_give(client: httpx.AsyncClient, cursor: str) -> None:
+    message = await refused(client, DATASETS, {"after": cursor})
+    assert "is not a cursor this API gave" in message
+    assert "pass pageInfo.endCursor of the previous page" in message
+
+
+async def test_refuses_a_dataset_cursor_in_a_breakdown(client: httpx.AsyncClient) -> None:
+    await ingest(client, line_on("2024-01-08", resource=dataset("a")), line_on("2024-01-08"))
+    answer = await graphql(client, DATASETS, {"first": 1})
+    cursor = answer["data"]["datasets"]["edges"][0]["cursor"]
+    variables = {"period": PERIOD_WEEK, "after": cursor}
+    assert "is not a cursor this API gave" in await refused(client, GROUPS, variables)
+
+
+@pytest.mark.parametrize("first", [-1, 101])
+async def test_refuses_first_out_of_range(client: httpx.AsyncClient, first: int) -> None:
+    assert "ask for 0 to 100 items" in await refused(client, DATASETS, {"first": first})
+    variables = {"period": PERIOD_WEEK, "first": first}
+    assert "ask for 0 to 100 items" in await refused(client, GROUPS, variables)
+
+
+@pytest.mark.parametrize("order", ["API_CALLS", "DOWNLOADS"])
+async def test_refuses_a_usage_order_without_a_period(
+    client: httpx.AsyncClient, order: str
+) -> None:
+    message = await refused(client, DATASETS, {"orderBy": order})
+    assert message.startswith(f"orderBy: {order} ranks datasets by their usage in a period")
+
+
+async def test_refuses_too_many_listed_datasets(client: httpx.AsyncClient) -> None:
+    query = """query($period: PeriodInput!, $ids: [ID!]) {
+      usage(period: $period, datasets: $ids) { apiCalls { current } }
+    }"""
+    answer = await graphql(client, query, {"period": PERIOD_WEEK, "ids": ["x"] * 1001})
+    assert error_codes(answer) == ["BAD_USER_INPUT"]
+
+
+async def test_refuses_a_query_deeper_than_10(client: httpx.AsyncClient) -> None:
+    deepest = """{ datasets { edges { node {
+      usage(period: {start: "2024-01-08", end: "2024-01-14"}) {
+        breakdown(by: DOMAIN) { edges { node { apiCalls { current } } } } } } } } }"""
+    assert "errors" not in await graphql(client, deepest)  # the schema's deepest path: 9
+    # No valid query of today's schema is deeper: the limit guards the schema as it grows.
+    deeper = "{ " + "datasets { edges { node { owner { " * 3 + "id" + " } } } }" * 3 + " }"
+    answer = await graphql(client, deeper)
+    assert answer["data"] is None
+    messages = [error["message"] for error in answer["errors"]]
+    assert "'anonymous' exceeds maximum operation depth of 10" in messages
+
+
+async def test_refuses_more_than_20_aliases(client: httpx.AsyncClient) -> None:
+    fields = " ".join(f"a{n}: analytics {{ provider }}" for n in range(21))
+    answer = await graphql(client, "{ " + fields + " }", token=None)
+    assert answer["data"] is None
+    assert "21 aliases found. Allowed: 20" in answer["errors"][0]["message"]
+    fields = " ".join(f"a{n}: analytics {{ provider }}" for n in range(20))
+    assert "errors" not in await graphql(client, "{ " + fields + " }", token=None)
+
+
+async def test_masks_an_unexpected_error(client: httpx.AsyncClient) -> None:
+    # A stored configuration that is not JSON is nobody's input error: the client learns nothing.
+    await SettingRow.create(key="analytics", value="{not json", updated_at=datetime.now(UTC))
+    answer = await graphql(client, "{ analytics { provider } }", token=None)
+    assert answer["data"] is None
+    assert answer["errors"] == [
+        {
+            "message": "Unexpected error.",
+            "locations": [{"line": 1, "column": 3}],
+            "path": ["analytics"],
+        }
+    ]
