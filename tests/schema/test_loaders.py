@@ -1,0 +1,78 @@
+"""A page of datasets with their usage costs the same few SQL statements whatever its size."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import PERIOD_WEEK, dataset, graphql_data, ingest, line_on
+
+pytestmark = pytest.mark.anyio
+
+PAGE = """query($first: Int!, $period: PeriodInput!) {
+  datasets(first: $first, orderBy: API_CALLS, period: $period) {
+    totalCount
+    edges { node { id title usage(period: $period) {
+      apiCalls { current previous change } downloads { current } appOpens { current }
+      daily { day apiCalls }
+      breakdown(by: DOMAIN, first: 5) { totalCount edges { node { key apiCalls { current } } } }
+    } } }
+  }
+}"""
+# count + page, totals, breakdown, daily: each one statement for the whole page.
+STATEMENTS_PER_PAGE = 5
+
+
+class _Counter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statements.append(record.getMessage())
+
+
+@contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    """Every statement the database layer runs meanwhile (tortoise logs each one at DEBUG)."""
+    logger = logging.getLogger("tortoise.db_client")
+    counter, level = _Counter(), logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield counter.statements
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(counter)
+
+
+async def page_statements(client: httpx.AsyncClient, first: int) -> tuple[list[str], Any]:
+    with counted_statements() as statements:
+        data = await graphql_data(client, PAGE, first=first, period=PERIOD_WEEK)
+    return statements, data
+
+
+async def test_a_page_of_100_datasets_costs_what_a_page_of_1_costs(
+    client: httpx.AsyncClient,
+) -> None:
+    await ingest(
+        client,
+        *[
+            line_on(day, resource=dataset(f"d{n:03}", f"Data {n:03}"), referer=referer)
+            for n in range(100)
+            for day, referer in (("2024-01-08", ""), ("2024-01-03", f"https://{n}.example/"))
+        ],
+    )
+    one, one_page = await page_statements(client, 1)
+    hundred, hundred_page = await page_statements(client, 100)
+    assert len(one_page["datasets"]["edges"]) == 1
+    assert len(hundred_page["datasets"]["edges"]) == 100
+    usage = hundred_page["datasets"]["edges"][42]["node"]["usage"]
+    assert usage["apiCalls"] == {"current": 1, "previous": 1, "change": 0.0}
+    assert usage["breakdown"]["totalCount"] == 2
+    assert len(one) == len(hundred) == STATEMENTS_PER_PAGE, hundred
