@@ -46,7 +46,9 @@ class Window:
         return encode_cursor(self.kind, self.offset + position)
 
 
-def window(kind: str, first: int, after: str | None) -> Window:
+def window(kind: str, first: int | None, after: str | None, default: int) -> Window:
+    """The page `first` and `after` ask for; `first: null` means the field's default."""
+    first = default if first is None else first
     if not 0 <= first <= MAX_FIRST:
         raise BadUserInputError(
             f"first: {first} is out of range; ask for 0 to {MAX_FIRST} items per page "

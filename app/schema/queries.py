@@ -32,20 +32,20 @@ class Query:
     async def datasets(
         self,
         info: Info,
-        first: int = 20,
+        first: int | None = 20,
         after: str | None = None,
         owner: OwnerInput | None = None,
         search: str | None = None,
-        order_by: DatasetOrder = DatasetOrder.TITLE,
+        order_by: DatasetOrder | None = DatasetOrder.TITLE,
         period: PeriodInput | None = None,
     ) -> DatasetConnection:
         scope = await reader(info)
-        page = window("datasets", first, after)
+        page = window("datasets", first, after, default=20)
         in_scope = scope.owner_filter(owner.to_owner() if owner else None)
-        order = order_by.value
+        order = order_by.value if order_by is not None else reports.DatasetOrder.TITLE
         if order is not reports.DatasetOrder.TITLE and period is None:
             raise BadUserInputError(
-                f"orderBy: {order_by.name} ranks datasets by their usage in a period: "
+                f"orderBy: {order.name} ranks datasets by their usage in a period: "
                 "pass period: {start: ..., end: ...} too"
             )
         usage_period = period.to_period() if period is not None else None

@@ -164,9 +164,9 @@ class Usage:
 
     @strawberry.field
     async def breakdown(
-        self, info: Info, by: Breakdown, first: int = 10, after: str | None = None
+        self, info: Info, by: Breakdown, first: int | None = 10, after: str | None = None
     ) -> UsageGroupConnection:
-        page = window("groups", first, after)
+        page = window("groups", first, after, default=10)
         groups = await info.context.loaders.figures.load(FiguresKey(self.query, by.value))
         used = sorted(
             ((key, f) for key, f in groups.items() if any(f.api_calls) or any(f.downloads)),

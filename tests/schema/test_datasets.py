@@ -54,6 +54,12 @@ async def test_pages_through_datasets_without_repeats_or_gaps(client: httpx.Asyn
     }
 
 
+async def test_reads_null_paging_arguments_as_their_defaults(client: httpx.AsyncClient) -> None:
+    await ingest(client, *[line_on("2024-01-08", resource=dataset(f"d{n:02}")) for n in range(25)])
+    found = await datasets(client, first=None, after=None, orderBy=None, period=None)
+    assert ids(found) == [f"d{n:02}" for n in range(20)]
+
+
 async def test_orders_by_title_ignoring_case_then_by_id(client: httpx.AsyncClient) -> None:
     await ingest(
         client,

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.db import connection
 from app.models import SettingRow
 from tests.helpers import PERIOD_WEEK, dataset, error_codes, graphql, ingest, line_on
 
@@ -137,3 +138,15 @@ async def test_masks_an_unexpected_error(client: httpx.AsyncClient) -> None:
             "path": ["analytics"],
         }
     ]
+
+
+async def test_says_when_the_database_cannot_answer(client: httpx.AsyncClient) -> None:
+    # The table is moved away for the query: the database refuses it, as it would when down.
+    await connection().execute_script("ALTER TABLE usage_daily RENAME TO usage_daily_away")
+    try:
+        answer = await graphql(client, USAGE, {"period": PERIOD_WEEK})
+    finally:
+        await connection().execute_script("ALTER TABLE usage_daily_away RENAME TO usage_daily")
+    assert answer["data"] is None
+    assert error_codes(answer) == ["DATABASE_UNAVAILABLE"]
+    assert answer["errors"][0]["message"].startswith("the database did not answer")

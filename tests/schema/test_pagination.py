@@ -39,7 +39,7 @@ def test_refuses_other_cursors(cursor: str) -> None:
     [(10, None, 0), (0, None, 0), (100, None, 0), (10, encode_cursor("groups", 9), 10)],
 )
 def test_starts_a_page_after_the_cursor(first: int, after: str | None, offset: int) -> None:
-    page = window("groups", first, after)
+    page = window("groups", first, after, default=10)
     assert (page.offset, page.limit) == (offset, first)
     assert page.cursor(0) == encode_cursor("groups", offset)
 
@@ -47,4 +47,8 @@ def test_starts_a_page_after_the_cursor(first: int, after: str | None, offset: i
 @pytest.mark.parametrize("first", [-1, 101])
 def test_refuses_pages_out_of_range(first: int) -> None:
     with pytest.raises(BadUserInputError, match="ask for 0 to 100 items per page"):
-        window("groups", first, None)
+        window("groups", first, None, default=10)
+
+
+def test_reads_a_null_first_as_the_default() -> None:
+    assert window("groups", None, None, default=10).limit == 10
