@@ -1,0 +1,206 @@
+"""Query benchmark: p50/p95 latency of GraphQL usage queries over HTTP, as Markdown.
+
+    python -m bench.query [--datasets N] [--owners N] [--days N] [--requests N] [--seed S]
+                          [--skip-postgres]
+
+A year of aggregates for 10 000 datasets is written through the ingest's store into a fresh
+database (SQLite, then PostgreSQL), a real uvicorn server is started on it, and each query is
+sent one after the other over one keep-alive connection: (a) one dataset's usage with a
+USER_GROUP breakdown for 30 days, (b) a page of 100 datasets ordered by API calls in 30 days,
+with their usage, (c) an owner's usage over 365 days with a DOMAIN breakdown. Every answer is
+checked against the figures the generator kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from typing import Any, NamedTuple
+
+import httpx
+
+from bench import server
+from bench.aggregates import World, build_world, calls, fill
+from bench.tables import count, table
+
+TARGET_P95_MS = 50.0
+CHECKED_DATASETS = 20
+WARM_UP_REQUESTS = 5
+
+DATASET = """query($id: ID!, $period: PeriodInput!) { dataset(id: $id) { usage(period: $period) {
+  apiCalls { current previous change } downloads { current previous change }
+  daily { day apiCalls downloads }
+  breakdown(by: USER_GROUP) { totalCount edges { node { key apiCalls { current previous } } } }
+} } }"""
+PAGE = """query($period: PeriodInput!, $owner: OwnerInput) {
+  datasets(first: 100, orderBy: API_CALLS, period: $period, owner: $owner) {
+    totalCount
+    edges { node { id title usage(period: $period) {
+      apiCalls { current previous change } downloads { current previous change }
+    } } }
+  }
+}"""
+OWNER = """query($period: PeriodInput!, $owner: OwnerInput) {
+usage(period: $period, owner: $owner) {
+  apiCalls { current previous change } downloads { current previous change }
+  downloadedBytes { current } daily { day apiCalls downloads }
+  breakdown(by: DOMAIN, first: 20) { totalCount edges { node { key apiCalls { current } } } }
+} }"""
+
+
+class Scenario(NamedTuple):
+    name: str
+    # request number -> (query, variables, check of the `data` answered)
+    request: Callable[[int], tuple[str, dict[str, Any], Callable[[Any], None]]]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
+    began = time.perf_counter()
+    world = build_world(args.seed, args.datasets, args.owners, args.days)
+    checked = [item.id for item in world.datasets[:: max(1, len(world.datasets) // 20)]]
+    checked = checked[:CHECKED_DATASETS]
+    databases = [("SQLite", server.sqlite_database)]
+    unreachable = None if args.skip_postgres else server.postgres_unreachable()
+    if not args.skip_postgres and unreachable is None:
+        databases.append(("PostgreSQL", server.postgres_database))
+    print("## Query benchmark\n")
+    rows = []
+    for name, make_database in databases:
+        with make_database() as url:
+            filled = time.perf_counter()
+            asyncio.run(fill(url, world, args.seed, checked))
+            filled = time.perf_counter() - filled
+            print(f"{name}: {count(world.rows)} usage_daily rows written in {filled:.0f} s.\n")
+            with server.running_server(url) as base_url:
+                for scenario in _scenarios(world, checked):
+                    rows.append([name, *_measure(base_url, scenario, args.requests)])
+    if unreachable:
+        print(f"PostgreSQL at {server.POSTGRES_ADMIN_URL} is unreachable ({unreachable}).\n")
+    header = ["database", "query", "p50 ms", "p95 ms", "max ms", f"p95 ≤ {TARGET_P95_MS:.0f} ms"]
+    print(table(header, rows, right=frozenset({2, 3, 4})) + "\n")
+    print(_explanation(world, args))
+    print(f"_Total benchmark time: {time.perf_counter() - began:.0f} s._")
+    return 0
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.query",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--datasets", type=int, default=10_000, help="datasets (10 000)")
+    parser.add_argument("--owners", type=int, default=200, help="owners (200)")
+    parser.add_argument("--days", type=int, default=365, help="days of aggregates (365)")
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per query")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (1)")
+    parser.add_argument("--skip-postgres", action="store_true", help="SQLite only")
+    args = parser.parse_args(argv)
+    if min(args.datasets, args.owners, args.requests) < 1 or args.days < 30:
+        parser.error("counts must be positive and --days at least 30")
+    return args
+
+
+def _period(days: int) -> dict[str, str]:
+    end = date(2024, 12, 31)
+    return {"start": str(end - timedelta(days=days - 1)), "end": str(end)}
+
+
+def _scenarios(world: World, checked: list[str]) -> list[Scenario]:
+    month, year = _period(30), _period(365)
+    top = world.owners_by_size()[0]
+    top_size = sum(1 for item in world.datasets if item.owner == top)
+    owner = {"type": top.type, "id": top.id}
+
+    def one_dataset(n: int) -> tuple[str, dict[str, Any], Callable[[Any], None]]:
+        dataset_id = checked[n % len(checked)]
+        expected = _calls(world.dataset_calls[dataset_id], month)
+
+        def check(data: Any) -> None:
+            _expect(data["dataset"]["usage"]["apiCalls"]["current"], expected, dataset_id)
+
+        return DATASET, {"id": dataset_id, "period": month}, check
+
+    def page(scoped: bool) -> Callable[[int], tuple[str, dict[str, Any], Callable[[Any], None]]]:
+        def request(n: int) -> tuple[str, dict[str, Any], Callable[[Any], None]]:
+            def check(data: Any) -> None:
+                edges = data["datasets"]["edges"]
+                _expect(len(edges), min(100, top_size if scoped else len(world.datasets)), "page")
+                ranked = [edge["node"]["usage"]["apiCalls"]["current"] for edge in edges]
+                _expect(ranked, sorted(ranked, reverse=True), "order")
+
+            variables = {"period": month, "owner": owner if scoped else None}
+            return PAGE, variables, check
+
+        return request
+
+    def owner_wide(n: int) -> tuple[str, dict[str, Any], Callable[[Any], None]]:
+        expected = _calls(world.owner_calls[top], year)
+
+        def check(data: Any) -> None:
+            _expect(data["usage"]["apiCalls"]["current"], expected, "owner")
+            _expect(len(data["usage"]["daily"]), 365, "days")
+
+        return OWNER, {"period": year, "owner": owner}, check
+
+    return [
+        Scenario("(a) one dataset, 30 days, USER_GROUP breakdown", one_dataset),
+        Scenario("(b) 100 datasets by API calls, 30 days, all owners", page(scoped=False)),
+        Scenario(f"(b') the same, largest owner ({count(top_size)} datasets)", page(True)),
+        Scenario("(c) the largest owner, 365 days, DOMAIN breakdown", owner_wide),
+    ]
+
+
+def _calls(days: dict[date, int], period: dict[str, str]) -> int:
+    return calls(days, date.fromisoformat(period["start"]), date.fromisoformat(period["end"]))
+
+
+def _expect(found: object, expected: object, what: str) -> None:
+    if found != expected:
+        raise RuntimeError(f"{what}: the API answered {found!r}, the generator says {expected!r}")
+
+
+def _measure(base_url: str, scenario: Scenario, requests: int) -> list[str]:
+    headers = {"Authorization": f"Bearer {server.TOKEN}"}
+    timings = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+        for n in range(-WARM_UP_REQUESTS, requests):
+            query, variables, check = scenario.request(n)
+            start = time.perf_counter()
+            response = client.post("/graphql", json={"query": query, "variables": variables})
+            elapsed = time.perf_counter() - start
+            answer = response.json()
+            if response.status_code != 200 or "errors" in answer:
+                raise RuntimeError(f"{scenario.name}: {response.status_code} {answer}")
+            check(answer["data"])
+            if n >= 0:
+                timings.append(elapsed * 1000)
+    p50 = statistics.median(timings)
+    p95 = statistics.quantiles(timings, n=20, method="inclusive")[-1]
+    verdict = "yes" if p95 <= TARGET_P95_MS else "**no**"
+    return [scenario.name, f"{p50:.1f}", f"{p95:.1f}", f"{max(timings):.1f}", verdict]
+
+
+def _explanation(world: World, args: argparse.Namespace) -> str:
+    return (
+        f"Seed {args.seed}: {count(args.datasets)} datasets of {count(args.owners)} owners "
+        f"(Zipf sizes), {args.days} days ending 2024-12-31, {count(world.rows)} usage_daily "
+        "rows. Each query: "
+        f"{WARM_UP_REQUESTS} untimed requests, then {args.requests} timed ones, one at a time "
+        "over one keep-alive connection to one uvicorn process (admin token); the time is the "
+        "client's, from sending the request to reading the whole answer. (a) cycles through "
+        f"{CHECKED_DATASETS} datasets of every popularity; the previous period of (c) is the "
+        "year before, where there is no data. The rows are written one day per ingest "
+        "transaction; PostgreSQL is then ANALYZEd (autovacuum's job in production), SQLite is "
+        "not (nothing runs ANALYZE on it in production). The whole run takes ~15 minutes.\n"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
