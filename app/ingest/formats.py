@@ -75,11 +75,8 @@ class ParseContext:
 
 def parse_entry(value: Any, context: ParseContext) -> LogRecord:
     """A body entry (raw line, Data Fair array, named object, shipper event) -> LogRecord."""
-    if isinstance(value, dict) and "operation" not in value and "uri" not in value:
-        # A shipper's event: Vector puts the raw line in `message`, Fluent Bit in `log`.
-        inner = value.get("message", value.get("log"))
-        if isinstance(inner, str | list | dict):
-            value = inner  # unwrapped once: an event inside an event is not a format
+    if isinstance(value, dict):
+        value = unwrap_event(value)
     if isinstance(value, str):
         return parse_line(value, context)
     if isinstance(value, list):
@@ -89,25 +86,44 @@ def parse_entry(value: Any, context: ParseContext) -> LogRecord:
     raise LineError(f"a log line must be a string, an array or an object, not {_kind(value)}")
 
 
+def unwrap_event(fields: dict[str, Any]) -> Any:
+    """A shipper's event -> the line it carries (Vector: `message`, Fluent Bit: `log`).
+
+    Unwrapped once: an event inside an event is not a format. Our named objects stay as they are.
+    """
+    if "operation" not in fields and "uri" not in fields:
+        inner = fields.get("message", fields.get("log"))
+        if isinstance(inner, str | list | dict):
+            return inner
+    return fields
+
+
 def parse_line(line: str, context: ParseContext) -> LogRecord:
     """A raw line: optional syslog header, then a JSON array, a JSON object or nginx combined."""
+    day, value = read_line(line, context)
+    if type(value) is list:
+        return parse_data_fair(value, day)
+    if type(value) is dict:
+        return parse_named(value, context, day)
+    return parse_combined(value, context)
+
+
+def read_line(line: str, context: ParseContext) -> tuple[date, Any]:
+    """A raw line -> (its day so far, a decoded JSON array or object, or the text to parse)."""
     text = line.strip()
     day = context.received_day
-    if text.startswith("<"):
+    if text[:1] == "<":
         day, text = read_syslog_header(text, context)
-    if text.startswith(("[", "{")):
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise LineError(
-                f"the line is not valid JSON ({exc.msg} at character {exc.pos})"
-            ) from None
-        if isinstance(value, list):
-            return parse_data_fair(value, day)
-        if isinstance(value, dict):
-            return parse_named(value, context, day)
+    first = text[:1]
+    if first != "[" and first != "{":
+        return day, text
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise LineError(f"the line is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if type(value) is not list and type(value) is not dict:
         raise LineError(f"a JSON log line must be an array or an object, not {_kind(value)}")
-    return parse_combined(text, context)
+    return day, value
 
 
 def read_syslog_header(text: str, context: ParseContext) -> tuple[date, str]:

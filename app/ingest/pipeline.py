@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import orjson
-
 from app.ingest.aggregate import BatchTotals, ResourceSeen
 from app.ingest.body import Entry, NotJson
 from app.ingest.classify import STATUS_CLASS, Classifier, status_class
@@ -31,9 +29,10 @@ from app.ingest.formats import (
     parse_data_fair,
     parse_entry,
     parse_named,
+    read_line,
     read_status,
-    read_syslog_header,
     sent_bytes,
+    unwrap_event,
 )
 from app.ingest.records import Ignored, LogRecord, Owner, Rejection
 
@@ -191,54 +190,28 @@ class _Reader:
         self.signatures: dict[Hashable, int | Ignored] = batch.classifier.signatures
 
     def entry(self, number: int, value: Any) -> None:
+        if type(value) is dict:
+            value = unwrap_event(value)
         kind = type(value)
         if kind is str:
             self.line(number, value)
         elif kind is list:
             self.data_fair(number, value, self.day)
         elif kind is dict:
-            inner = value.get("message", value.get("log"))
-            if "operation" not in value and "uri" not in value and inner is not None:
-                # A shipper's event (Vector: message, Fluent Bit: log): unwrapped once.
-                self.entry_once(number, inner)
-            else:
-                self.named(number, value, self.day)
+            self.named(number, value, self.day)
         elif kind is NotJson:
             raise LineError("the line is not valid JSON")
         else:
-            self.entry_once(number, value)
-
-    def entry_once(self, number: int, value: Any) -> None:
-        if isinstance(value, str):
-            self.line(number, value)
-        elif isinstance(value, list):
-            self.data_fair(number, value, self.day)
-        elif isinstance(value, dict):
-            self.named(number, value, self.day)
-        else:
-            self.batch.count_record(number, parse_entry(value, self.context))  # raises why
+            parse_entry(value, self.context)  # raises why this value is no log line
 
     def line(self, number: int, line: str) -> None:
-        text = line.strip()
-        day = self.day
-        if text[:1] == "<":
-            day, text = read_syslog_header(text, self.context)
-        first = text[:1]
-        if first == "[" or first == "{":
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                raise LineError(
-                    f"the line is not valid JSON ({exc.msg} at character {exc.pos})"
-                ) from None
-            if type(value) is list:
-                self.data_fair(number, value, day)
-            elif type(value) is dict:
-                self.named(number, value, day)
-            else:
-                raise LineError("a JSON log line must be an array or an object")
+        day, value = read_line(line, self.context)
+        if type(value) is list:
+            self.data_fair(number, value, day)
+        elif type(value) is dict:
+            self.named(number, value, day)
         else:
-            self.batch.count_record(number, parse_combined(text, self.context))
+            self.batch.count_record(number, parse_combined(value, self.context))
 
     def data_fair(self, number: int, items: list[Any], day: date) -> None:
         size = len(items)
