@@ -51,49 +51,60 @@ class Session(NamedTuple):
     organization_ids: frozenset[str]
 
 
+class Profiles:
+    """Interned profiles (a line's classification is an index into `items`), and the caches
+    that map raw field strings to those indexes. Replaced whole, never cleared in place, so a
+    batch that awaits between its stages keeps indexes that mean what they meant."""
+
+    def __init__(self) -> None:
+        self.items: list[Profile] = []
+        self._ids: dict[Profile, int] = {}
+        self.signatures: dict[Hashable, int | Ignored] = {}
+        self.routes: dict[Hashable, int | Ignored] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def intern(self, profile: Profile) -> int:
+        found = self._ids.get(profile)
+        if found is None:
+            found = self._ids[profile] = len(self.items)
+            self.items.append(profile)
+        return found
+
+
 class Classifier:
     """Classifies records for one configuration; its caches live as long as it does."""
 
     def __init__(self, portal_hosts: frozenset[str] = frozenset()) -> None:
         self.portal_hosts = portal_hosts
         self.referer_info = functools.lru_cache(maxsize=16384)(self._referer_info)
-        # Interned profiles: a line's classification is an index into `profiles`. The
-        # pipeline's signature caches map raw field strings to those indexes.
-        self.profiles: list[Profile] = []
-        self._profile_ids: dict[Profile, int] = {}
-        self.signatures: dict[Hashable, int | Ignored] = {}
-        self.route_profiles: dict[Hashable, int | Ignored] = {}
+        self.profiles = Profiles()
 
     def forget(self) -> None:
-        """Drop the interned profiles and the caches that point into them (between batches)."""
-        self.profiles.clear()
-        self._profile_ids.clear()
-        self.signatures.clear()
-        self.route_profiles.clear()
+        """Start a new generation of profiles; batches in flight keep the one they started with."""
+        self.profiles = Profiles()
 
-    def profile_id(self, record: LogRecord) -> int | Ignored:
+    def profile_id(self, record: LogRecord, profiles: Profiles) -> int | Ignored:
         """Classify a record and intern what does not depend on its day and status."""
         outcome = self.classify(record)
         if isinstance(outcome, Ignored):
             return outcome
         assert record.resource is not None
-        profile = Profile(
-            outcome.owner_type,
-            outcome.owner_id,
-            outcome.resource_type,
-            outcome.resource_id,
-            outcome.operation,
-            outcome.user_group,
-            outcome.referer_domain,
-            outcome.referer_category,
-            outcome.referer_app,
-            record.resource.title,
+        return profiles.intern(
+            Profile(
+                outcome.owner_type,
+                outcome.owner_id,
+                outcome.resource_type,
+                outcome.resource_id,
+                outcome.operation,
+                outcome.user_group,
+                outcome.referer_domain,
+                outcome.referer_category,
+                outcome.referer_app,
+                record.resource.title,
+            )
         )
-        found = self._profile_ids.get(profile)
-        if found is None:
-            found = self._profile_ids[profile] = len(self.profiles)
-            self.profiles.append(profile)
-        return found
 
     def classify(self, record: LogRecord) -> UsageKey | Ignored:
         operation, resource, owner = record.operation, record.resource, record.owner

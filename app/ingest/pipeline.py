@@ -18,7 +18,7 @@ from typing import Any
 
 from app.ingest.aggregate import BatchTotals, ResourceSeen
 from app.ingest.body import Entry, NotJson
-from app.ingest.classify import STATUS_CLASS, Classifier, status_class
+from app.ingest.classify import STATUS_CLASS, Classifier, Profiles, status_class
 from app.ingest.formats import (
     LOOKUP_OWNER,
     LineError,
@@ -50,6 +50,7 @@ class Batch:
     """A batch being reduced. Route-rule lines wait in `pending` until their owners are known."""
 
     classifier: Classifier
+    profiles: Profiles  # the generation this batch's profile ids index into
     counters: LineCounters = field(default_factory=dict)
     pending: list[tuple[int, LogRecord]] = field(default_factory=list)
     accepted: int = 0
@@ -59,10 +60,11 @@ class Batch:
     def owners_to_look_up(self) -> set[ResourceRef]:
         """Resources of pending lines whose owner this batch did not teach us."""
         wanted = {(r.resource.type, r.resource.id) for _, r in self.pending if r.resource}
-        return wanted - self._owners().keys()
+        return wanted - self.learned_owners().keys()
 
-    def _owners(self) -> dict[ResourceRef, Owner]:
-        profiles = self.classifier.profiles
+    def learned_owners(self) -> dict[ResourceRef, Owner]:
+        """The owner of every resource this batch counted a line for."""
+        profiles = self.profiles.items
         owners = {}
         for pid in {key[0] for key in self.counters}:
             p = profiles[pid]
@@ -93,7 +95,7 @@ class Batch:
         if record.owner is LOOKUP_OWNER:
             self.pending.append((number, record))
             return
-        pid = self.classifier.profile_id(record)
+        pid = self.classifier.profile_id(record, self.profiles)
         self.count(number, pid, record.day, record.status, record.bytes, record.duration_ms)
 
 
@@ -103,7 +105,7 @@ def reduce_entries(
     """Every entry ends accepted (counted), ignored (with a reason) or rejected (line + reason)."""
     if len(classifier.profiles) > MAX_PROFILES:
         classifier.forget()
-    batch = Batch(classifier)
+    batch = Batch(classifier, classifier.profiles)
     reader = _Reader(batch, context)
     for number, value in entries:
         try:
@@ -117,8 +119,8 @@ def resolve_pending(
     batch: Batch, known: Mapping[ResourceRef, Owner], classifier: Classifier
 ) -> BatchTotals:
     """Count route-rule lines with owners from this batch or the resources table; then total."""
-    learned = batch._owners()
-    by_owner = classifier.route_profiles
+    learned = batch.learned_owners()
+    by_owner = batch.profiles.routes
     for number, record in batch.pending:
         assert record.resource is not None
         ref = (record.resource.type, record.resource.id)
@@ -138,7 +140,8 @@ def resolve_pending(
         )
         pid = by_owner.get(signature)
         if pid is None:
-            pid = by_owner[signature] = classifier.profile_id(record._replace(owner=owner))
+            pid = classifier.profile_id(record._replace(owner=owner), batch.profiles)
+            by_owner[signature] = pid
         batch.count(number, pid, record.day, record.status, record.bytes, record.duration_ms)
     batch.pending.clear()
     return _totals(batch)
@@ -147,7 +150,7 @@ def resolve_pending(
 def _totals(batch: Batch) -> BatchTotals:
     """(profile, day, status) counters -> one row per UsageKey, and what they say of resources."""
     totals = BatchTotals(accepted=batch.accepted, ignored=batch.ignored, rejected=batch.rejected)
-    profiles = batch.classifier.profiles
+    profiles = batch.profiles.items
     rows = totals.counters
     spans: dict[int, list[Any]] = {}  # profile id -> [first day, last day, last line]
     for (pid, day, sc), (requests, size, ms, last) in batch.counters.items():
@@ -187,7 +190,7 @@ class _Reader:
         self.batch = batch
         self.context = context
         self.day = context.received_day
-        self.signatures: dict[Hashable, int | Ignored] = batch.classifier.signatures
+        self.signatures: dict[Hashable, int | Ignored] = batch.profiles.signatures
 
     def entry(self, number: int, value: Any) -> None:
         if type(value) is dict:
@@ -225,7 +228,7 @@ class _Reader:
             pid = None
         if pid is None:
             record = parse_data_fair(items, day)
-            pid = self.batch.classifier.profile_id(record)
+            pid = self.batch.classifier.profile_id(record, self.batch.profiles)
             self._remember(signature, pid)
         ratio = items[14] if size == 15 else None
         request_time = items[2]
@@ -257,7 +260,7 @@ class _Reader:
             pid = None
         if pid is None:
             record = parse_named(fields, self.context, day)
-            pid = self.batch.classifier.profile_id(record)
+            pid = self.batch.classifier.profile_id(record, self.batch.profiles)
             self._remember(signature, pid)
             self.batch.count(
                 number, pid, record.day, record.status, record.bytes, record.duration_ms
