@@ -46,3 +46,20 @@ def test_publishes_a_stored_provider_with_its_consent_and_csp(
     assert config.requires_consent is consent
     assert (config.csp_script_src, config.csp_connect_src) == (script_src, connect_src)
     assert config.script_url == SCRIPT
+
+
+@pytest.mark.parametrize(
+    ("stored", "img_src"),
+    [
+        ({"provider": "matomo", "matomo": MATOMO}, ("https://matomo.example",)),
+        (
+            {"provider": "google-analytics", "google_analytics": {"measurement_id": "G-AB12"}},
+            ("https://*.google-analytics.com", "https://*.googletagmanager.com"),
+        ),
+        ({"provider": "none"}, ()),
+    ],
+)
+def test_publishes_the_img_src_a_tracker_falls_back_to(
+    stored: dict[str, Any], img_src: tuple[str, ...]
+) -> None:
+    assert build_config(stored, BASE).csp_img_src == img_src

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import strawberry
 
 from app import analytics, reports
+from app.analytics_store import read_analytics
 from app.errors import BadUserInputError
-from app.models import SettingRow
 from app.schema.auth import reader
 from app.schema.context import Info
 from app.schema.inputs import OwnerInput, PeriodInput, usage_filter
@@ -86,7 +84,6 @@ class Query:
 
     @strawberry.field
     async def analytics(self, info: Info) -> AnalyticsConfig:
-        row = await SettingRow.get_or_none(key=analytics.SETTING_KEY)
-        stored = json.loads(row.value) if row is not None else None
+        stored = await read_analytics()
         base_url = info.context.settings.public_url or str(info.context.request.base_url)
         return AnalyticsConfig.from_config(analytics.build_config(stored, base_url))

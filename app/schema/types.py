@@ -254,6 +254,9 @@ class AnalyticsConfig:
     script_url: str
     csp_script_src: list[str]
     csp_connect_src: list[str]
+    csp_img_src: list[str] = strawberry.field(
+        description="img-src sources: trackers fall back to an image when a beacon fails"
+    )
 
     @classmethod
     def from_config(cls, config: analytics.AnalyticsConfig) -> AnalyticsConfig:
@@ -272,4 +275,5 @@ class AnalyticsConfig:
             script_url=config.script_url,
             csp_script_src=list(config.csp_script_src),
             csp_connect_src=list(config.csp_connect_src),
+            csp_img_src=list(config.csp_img_src),
         )

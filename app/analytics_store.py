@@ -1,0 +1,32 @@
+"""The stored web-analytics configuration: read fresh on every request, written by admins."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from app.analytics import SETTING_KEY
+from app.db import connection, placeholders
+from app.models import SettingRow
+
+
+async def read_analytics() -> dict[str, Any] | None:
+    """The settings row's JSON, or None. Never cached, so that a save made through another
+    server process takes effect at once (one primary-key read)."""
+    row = await SettingRow.get_or_none(key=SETTING_KEY)
+    if row is None:
+        return None
+    stored: dict[str, Any] = json.loads(row.value)
+    return stored
+
+
+async def save_analytics(stored: dict[str, Any]) -> None:
+    """Store a validated configuration (from `validate_form`), replacing the previous one."""
+    # One upsert statement: two first saves racing each other cannot both insert.
+    client = connection()
+    await client.execute_query(
+        f"INSERT INTO settings (key, value, updated_at) VALUES ({placeholders(client, 3)}) "  # noqa: S608 (constant SQL, bound values)
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        [SETTING_KEY, json.dumps(stored, sort_keys=True), datetime.now(UTC)],
+    )
