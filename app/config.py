@@ -30,6 +30,10 @@ class Settings:
     route_rules_path: Path | None = None
     # How long a replayed Idempotency-Key waits for the first request on PostgreSQL before 409.
     idempotency_wait_ms: int = 30_000
+    # A failed admin sign-in is answered after this delay, whatever was wrong (not from the env:
+    # tests shorten it).
+    failed_sign_in_delay_s: float = 1.0
+    admin_session_hours: int = 12
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

@@ -18,6 +18,7 @@ from app.errors import UsageMetricsError
 from app.ingest.endpoint import IngestEndpoint
 from app.schema import graphql_app
 from app.tokens import TokenChecker
+from app.web.routes import web_routes
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/ingest", IngestEndpoint(settings, tokens).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/graphql", graphql_app(), methods=["GET", "POST"]),
+            *web_routes(settings, tokens),
         ],
         exception_handlers={UsageMetricsError: render_error, 404: not_found, 405: not_allowed},
         lifespan=lifespan,

@@ -94,13 +94,19 @@ class TokenChecker:
             raise UnauthenticatedError(
                 "this endpoint needs a token: send the header 'Authorization: Bearer <token>'"
             )
-        digest = hash_token(token)
+        principal = await self.principal_by_sha256(hash_token(token))
+        if principal is None:
+            raise UnauthenticatedError("the token is unknown or was revoked")
+        return principal
+
+    async def principal_by_sha256(self, digest: str) -> Principal | None:
+        """The token with this sha256, bootstrap ones included; None once it is revoked."""
         for known, principal in self._bootstrap.items():
             if hmac.compare_digest(known, digest):
                 return principal
         row = await TokenRow.get_or_none(token_sha256=digest)
         if row is None:
-            raise UnauthenticatedError("the token is unknown or was revoked")
+            return None
         await self._touch(row)
         return Principal(row.name, row.scope)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -223,3 +224,26 @@ async def graphql_data(client: httpx.AsyncClient, query: str, **variables: Any) 
 
 def error_codes(answer: dict[str, Any]) -> list[str | None]:
     return [error.get("extensions", {}).get("code") for error in answer.get("errors", [])]
+
+
+# Admin pages (tests/web): sign in through the form, then post forms with the session's token.
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(page: str) -> str:
+    """The CSRF token of the first form of an HTML page."""
+    found = _CSRF_INPUT.search(page)
+    assert found is not None, "the page has no CSRF token"
+    return found[1]
+
+
+async def sign_in(client: httpx.AsyncClient, token: str = ADMIN_TOKEN) -> str:
+    """Open an admin session through /admin/login; returns the session's CSRF token."""
+    form = await client.get("/admin/login")
+    answer = await client.post(
+        "/admin/login", data={"token": token, "csrf_token": csrf_token(form.text)}
+    )
+    assert answer.status_code == 303, answer.text
+    page = await client.get("/admin/analytics")
+    assert page.status_code == 200, page.text
+    return csrf_token(page.text)

@@ -1,0 +1,38 @@
+"""GET /analytics/config.json and /analytics/tracker.js: what a portal's front end loads."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.analytics import AnalyticsConfig, build_config, config_document
+from app.analytics_store import read_analytics
+from app.config import Settings
+from app.tracker import tracker_script
+from app.web.links import base_url
+
+# A portal's cache (and the browser) may keep them a minute: a saved change shows within that.
+# Any site may read them: they are public, and the portal's front end fetches them cross-origin.
+PUBLIC_HEADERS = {
+    "Cache-Control": "public, max-age=60",
+    "Access-Control-Allow-Origin": "*",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class PublicAnalytics:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def config_json(self, request: Request) -> Response:
+        config = await self._config(request)
+        return JSONResponse(config_document(config), headers=PUBLIC_HEADERS)
+
+    async def tracker_js(self, request: Request) -> Response:
+        config = await self._config(request)
+        return Response(
+            tracker_script(config), media_type="application/javascript", headers=PUBLIC_HEADERS
+        )
+
+    async def _config(self, request: Request) -> AnalyticsConfig:
+        return build_config(await read_analytics(), base_url(request, self._settings))
