@@ -38,19 +38,21 @@ _MATOMO = Template("""\
   if (window.usageMetricsLoaded) return; // included twice: track once
   window.usageMetricsLoaded = true;
   var tracker = $tracker_url;
-  var _paq = (window._paq = window._paq || []);
-$setup  _paq.push(["setTrackerUrl", tracker + "matomo.php"]);
-  _paq.push(["setSiteId", $site_id]);
-  _paq.push(["trackPageView"]);
-  _paq.push(["enableLinkTracking"]);
+  window._paq = window._paq || [];
+  // Always through window._paq: matomo.js replaces the queue with its own object when it loads.
+  function paq(command) { window._paq.push(command); }
+$setup  paq(["setTrackerUrl", tracker + "matomo.php"]);
+  paq(["setSiteId", $site_id]);
+  paq(["trackPageView"]);
+  paq(["enableLinkTracking"]);
   var lastUrl = location.href;
   function trackRoute() {
     if (location.href === lastUrl) return;
-    _paq.push(["setReferrerUrl", lastUrl]);
+    paq(["setReferrerUrl", lastUrl]);
     lastUrl = location.href;
-    _paq.push(["setCustomUrl", lastUrl]);
-    _paq.push(["setDocumentTitle", document.title]);
-    _paq.push(["trackPageView"]);
+    paq(["setCustomUrl", lastUrl]);
+    paq(["setDocumentTitle", document.title]);
+    paq(["trackPageView"]);
   }
   // A single-page front end changes its route through the History API, without a page load;
   // its router sets the new title after the URL, hence the delay.
@@ -75,8 +77,8 @@ $setup  _paq.push(["setTrackerUrl", tracker + "matomo.php"]);
   }
 $consent})();
 """)
-_MATOMO_COOKIELESS = '  _paq.push(["disableCookies"]);\n'
-_MATOMO_CONSENT = '  _paq.push(["requireConsent"]);\n'
+_MATOMO_COOKIELESS = '  paq(["disableCookies"]);\n'
+_MATOMO_CONSENT = '  paq(["requireConsent"]);\n'
 _MATOMO_NO_CONSENT = """\
   // Nothing is kept on the visitor's device: there is no consent to wait for.
   window.usageMetricsConsent = function () {};
@@ -85,7 +87,7 @@ _MATOMO_NO_CONSENT = """\
 _MATOMO_ON_CONSENT = """\
   // Cookies need consent: matomo.js is not even loaded before it.
   window.usageMetricsConsent = function (granted) {
-    _paq.push([granted ? "setConsentGiven" : "forgetConsentGiven"]);
+    paq([granted ? "setConsentGiven" : "forgetConsentGiven"]);
     if (granted) load();
   };
 """

@@ -69,9 +69,9 @@ async def test_publishes_a_saved_matomo_setup_everywhere(client: httpx.AsyncClie
     assert config == expected
     assert script.startswith("/* usage-metrics tracker.js: Matomo without cookies */\n")
     assert 'var tracker = "https://matomo.example/piwik/";' in script
-    assert '_paq.push(["disableCookies"]);' in script
-    assert '_paq.push(["setTrackerUrl", tracker + "matomo.php"]);' in script
-    assert '_paq.push(["setSiteId", "42"]);' in script
+    assert 'paq(["disableCookies"]);' in script
+    assert 'paq(["setTrackerUrl", tracker + "matomo.php"]);' in script
+    assert 'paq(["setSiteId", "42"]);' in script
     assert 'script.src = tracker + "matomo.js";' in script
 
 
@@ -118,7 +118,7 @@ async def test_reads_the_stored_setup_on_every_request(client: httpx.AsyncClient
     value = json.dumps({"provider": "matomo", "matomo": matomo})
     await SettingRow.filter(key="analytics").update(value=value, updated_at=datetime.now(UTC))
     assert (await client.get("/analytics/config.json")).json()["matomo"]["siteId"] == "9"
-    assert '_paq.push(["setSiteId", "9"]);' in (await client.get("/analytics/tracker.js")).text
+    assert 'paq(["setSiteId", "9"]);' in (await client.get("/analytics/tracker.js")).text
 
 
 async def test_needs_no_token_and_no_session(client: httpx.AsyncClient) -> None:
