@@ -1,0 +1,319 @@
+"""In headless Chromium: the admin form, and tracker.js on a portal page (Matomo stand-in, GA).
+
+Needs Debian's `chromium` and Playwright for Python (`pip install -e '.[test,browser]'`); skipped
+without them. Playwright drives the system browser: it downloads none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+ADMIN_TOKEN = "browser-admin-token"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+URL_ERROR = "Enter an http:// or https:// URL, like https://matomo.example/."
+GOOGLE_HOSTS = re.compile(
+    r"^https?://[^/]*(google-analytics\.com|googletagmanager\.com|google\.com)"
+)
+
+# Stands in for Matomo's matomo.js: runs the _paq commands tracker.js queues, as Matomo does,
+# and keeps a first-party visitor cookie unless cookies were disabled.
+FAKE_MATOMO_JS = """
+(function () {
+  var trackerUrl = "", siteId = "", cookies = true, url = location.href;
+  function trackPageView() {
+    if (cookies) document.cookie = "_pk_id.stand-in=visitor; path=/; max-age=3600";
+    var query = "idsite=" + encodeURIComponent(siteId) + "&rec=1&url=" + encodeURIComponent(url);
+    navigator.sendBeacon(trackerUrl + "?" + query);
+  }
+  var commands = {
+    disableCookies: function () { cookies = false; },
+    setTrackerUrl: function (value) { trackerUrl = value; },
+    setSiteId: function (value) { siteId = value; },
+    setCustomUrl: function (value) { url = value; },
+    trackPageView: trackPageView,
+  };
+  function run(command) {
+    var action = commands[command[0]];
+    if (action) action.apply(null, command.slice(1));
+  }
+  var queued = window._paq || [];
+  window._paq = { push: run };
+  queued.forEach(run);
+})();
+"""
+
+# The same stand-in without disableCookies: it does keep a cookie, so the cookie check can fail.
+CONTROL_PAGE = """<!doctype html><html><head><title>Control</title><script>
+window._paq = [["setTrackerUrl", "/matomo/matomo.php"], ["setSiteId", "7"], ["trackPageView"]];
+</script><script src="/matomo/matomo.js"></script></head><body></body></html>"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    database = tmp_path_factory.mktemp("browser") / "browser.sqlite3"
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")},
+        "USAGE_METRICS_DATABASE_URL": f"sqlite://{database}",
+        "USAGE_METRICS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "USAGE_METRICS_SECRET_KEY": "browser-test-secret",
+    }
+
+
+@pytest.fixture(scope="module")
+def server(server_env: dict[str, str]) -> Iterator[str]:
+    """`usage-metrics serve` on a free local port; its base URL."""
+    port = _free_port()
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base}/healthz").raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def configure(server_env: dict[str, str], *flags: str) -> None:
+    command = [sys.executable, "-m", "app.cli", "analytics", "set", *flags]
+    subprocess.run(command, env=server_env, check=True, capture_output=True, timeout=30)
+
+
+class StandIn:
+    """A local site playing the portal (/portal) and the Matomo server (/matomo/)."""
+
+    def __init__(self, service: str) -> None:
+        self.hits: list[dict[str, list[str]]] = []
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stand_in.answer(self)
+
+            def do_POST(self) -> None:
+                stand_in.answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._service = service
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def answer(self, request: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(request.path)
+        if path.path == "/matomo/matomo.php":
+            self.hits.append(parse_qs(path.query))
+            self._send(request, 204, "", "image/gif")
+        elif path.path == "/matomo/matomo.js":
+            self._send(request, 200, FAKE_MATOMO_JS, "application/javascript")
+        elif path.path == "/control":
+            self._send(request, 200, CONTROL_PAGE, "text/html")
+        elif path.path.startswith("/portal"):
+            self._send_portal(request)
+        else:
+            self._send(request, 404, "", "text/plain")
+
+    def _send_portal(self, request: BaseHTTPRequestHandler) -> None:
+        # The portal's CSP is built from config.json alone: the sources it lists must suffice.
+        config = httpx.get(f"{self._service}/analytics/config.json").json()
+        csp = (
+            f"default-src 'self'; script-src 'self' {' '.join(config['cspScriptSrc'])}; "
+            f"connect-src 'self' {' '.join(config['cspConnectSrc'])}; "
+            f"img-src 'self' {' '.join(config['cspImgSrc'])}"
+        )
+        page = (
+            "<!doctype html><html><head><title>Datasets</title>"
+            f'<script src="{config["scriptUrl"]}"></script></head>'
+            "<body><h1>Datasets</h1></body></html>"
+        )
+        self._send(request, 200, page, "text/html", {"Content-Security-Policy": csp})
+
+    @staticmethod
+    def _send(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        body: str,
+        media_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = body.encode()
+        request.send_response(status)
+        request.send_header("Content-Type", media_type)
+        request.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(data)
+
+    def wait_for_hits(self, count: int, timeout_s: float = 10) -> list[dict[str, list[str]]]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.hits) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.hits
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+@pytest.fixture
+def stand_in(server: str) -> Iterator[StandIn]:
+    site = StandIn(server)
+    yield site
+    site.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = sync_api.sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    # Nothing may leave this machine: a request for another host is answered here, and seen.
+    context.route(
+        re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"),
+        lambda route: route.fulfill(status=204, body=""),
+    )
+    yield context
+    context.close()
+
+
+def test_signs_in_sees_a_bad_url_beside_its_field_fixes_it_and_saves(
+    context: Any, server: str
+) -> None:
+    expect = sync_api.expect
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    page.goto(f"{server}/admin/login")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{server}/admin/analytics")
+
+    page.check("input[name=provider][value=matomo]")
+    expect(page.locator("#tracker_url")).to_be_visible()
+    expect(page.locator("input[name=cookieless]")).to_be_checked()
+    page.fill("#tracker_url", "ftp://matomo.example")
+    page.fill("#site_id", "7")
+    expect(page.locator("#error-tracker_url")).to_have_text(URL_ERROR)  # the live preview
+    page.click("#analytics-form > button[type=submit]")
+    expect(page.locator("#analytics-form .error[role=alert]")).to_have_text(
+        "Nothing was saved: fix the fields marked below."
+    )
+    expect(page.locator("#error-tracker_url")).to_have_text(URL_ERROR)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-analytics-invalid.png"), full_page=True)
+    assert httpx.get(f"{server}/analytics/config.json").json()["provider"] == "NONE"
+
+    page.fill("#tracker_url", "https://matomo.example/stats")
+    expect(page.locator("#error-tracker_url")).to_have_text("")
+    expect(page.locator("#csp")).to_contain_text("connect-src https://matomo.example")
+    page.click("#analytics-form > button[type=submit]")
+    expect(page.locator("#analytics-form .saved")).to_be_visible()
+    expect(page.locator("#tracker_url")).to_have_value("https://matomo.example/stats/")
+    page.screenshot(path=str(ARTIFACTS / "admin-analytics.png"), full_page=True)
+
+    config = httpx.get(f"{server}/analytics/config.json").json()
+    assert config["matomo"] == {
+        "trackerUrl": "https://matomo.example/stats/",
+        "siteId": "7",
+        "cookieless": True,
+    }
+    # Chromium logs every 4xx answer; the 422 of the invalid save is the expected one.
+    assert [p for p in problems if "status of 422" not in p] == []
+
+
+def test_cookieless_matomo_tracks_page_views_and_leaves_no_cookie(
+    context: Any, server: str, server_env: dict[str, str], stand_in: StandIn
+) -> None:
+    configure(
+        server_env,
+        "--provider",
+        "matomo",
+        "--tracker-url",
+        f"{stand_in.url}/matomo",
+        "--site-id",
+        "7",
+    )
+    page = context.new_page()
+    page.goto(f"{stand_in.url}/portal")
+    [hit] = stand_in.wait_for_hits(1)
+    assert (hit["idsite"], hit["rec"], hit["url"]) == (["7"], ["1"], [f"{stand_in.url}/portal"])
+
+    page.evaluate("history.pushState({}, '', '/portal/datasets/roads')")  # an SPA route change
+    second = stand_in.wait_for_hits(2)[1]
+    assert (second["idsite"], second["url"]) == (["7"], [f"{stand_in.url}/portal/datasets/roads"])
+
+    assert page.evaluate("document.cookie") == ""
+    assert context.cookies() == []
+
+    control = context.new_page()
+    control.goto(f"{stand_in.url}/control")
+    stand_in.wait_for_hits(3)
+    assert [cookie["name"] for cookie in context.cookies()] == ["_pk_id.stand-in"]
+
+
+def test_google_analytics_sends_nothing_to_google_before_consent(
+    context: Any, server: str, server_env: dict[str, str], stand_in: StandIn
+) -> None:
+    configure(server_env, "--provider", "google-analytics", "--measurement-id", "G-TEST123")
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = context.new_page()
+    page.goto(f"{stand_in.url}/portal")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("typeof window.usageMetricsConsent") == "function"
+    assert [url for url in requests if GOOGLE_HOSTS.match(url)] == []
+    assert page.evaluate("window.dataLayer[0][2].analytics_storage") == "denied"
+
+    # The same page after consent does ask for gtag.js: the check above could have failed.
+    with page.expect_request(GOOGLE_HOSTS) as asked:
+        page.evaluate("window.usageMetricsConsent(true)")
+    assert asked.value.url == "https://www.googletagmanager.com/gtag/js?id=G-TEST123"
