@@ -1,7 +1,8 @@
 """In headless Chromium: the admin form, and tracker.js on a portal page (Matomo stand-in, GA).
 
 Needs Debian's `chromium` (apt-get install chromium) and Playwright for Python (in the test
-extra); skipped without chromium, except in CI. Playwright drives the system browser: it downloads none.
+extra); skipped without chromium, except in CI. Playwright drives the system browser and
+downloads none.
 """
 
 from __future__ import annotations
