@@ -26,7 +26,16 @@ from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
 POSTGRES_ADMIN_URL = os.environ.get(
     "USAGE_METRICS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
 )
-TABLES = ("usage_daily", "resources", "ingest_batches", "tokens", "settings")
+TABLES = (
+    "usage_daily",
+    "usage_by_dataset",
+    "usage_by_owner",
+    "usage_by_caller",
+    "resources",
+    "ingest_batches",
+    "tokens",
+    "settings",
+)
 
 
 @pytest.fixture(scope="session")

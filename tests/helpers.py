@@ -7,13 +7,18 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 import httpx
 
 from app.config import Settings
 from app.db import connection, is_postgres
+from app.ingest.records import UsageKey
 from app.main import create_app
+from app.models.summaries import FIGURE_COLUMNS
+from app.models.usage import KEY_COLUMNS
+from app.summaries import SUMMARIES, batch_days, spread
 
 ADMIN_TOKEN = "test-admin-token"
 INGEST_TOKEN = "test-ingest-token"
@@ -98,6 +103,36 @@ async def usage_rows() -> list[dict[str, Any]]:
     return [{**row, "day": str(row["day"])} for row in rows]
 
 
+async def summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
+    """What each summary table must hold: usage_daily added up as if it were one batch."""
+    counters = {
+        UsageKey(**{**{c: row[c] for c in KEY_COLUMNS}, "day": date.fromisoformat(row["day"])}): [
+            row["requests"],
+            row["bytes"],
+            row["duration_ms"],
+        ]
+        for row in await usage_rows()
+    }
+    return {
+        summary.table: sorted(tuple(row) for row in spread(summary, daily, date.isoformat))
+        for summary, daily in batch_days(counters).items()
+    }
+
+
+async def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of each summary table, days as ISO strings, in key order."""
+    found = {}
+    for summary in SUMMARIES:
+        columns = (*summary.key, *FIGURE_COLUMNS)
+        rows = await connection().execute_query_dict(
+            f"SELECT {', '.join(columns)} FROM {summary.table}"  # noqa: S608
+        )
+        found[summary.table] = sorted(
+            tuple(str(row[c]) if c == "day" else row[c] for c in columns) for row in rows
+        )
+    return found
+
+
 async def table_rows(table: str) -> list[dict[str, Any]]:
     return await connection().execute_query_dict(f"SELECT * FROM {table}")  # noqa: S608
 
@@ -110,7 +145,8 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         client = connection()
         if is_postgres(client):  # the session's PostgreSQL database is shared by its tests
             await client.execute_script(
-                "TRUNCATE usage_daily, resources, ingest_batches, tokens, settings"
+                "TRUNCATE usage_daily, usage_by_dataset, usage_by_owner, usage_by_caller, "
+                "resources, ingest_batches, tokens, settings"
             )
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -1,4 +1,4 @@
-"""Write a reduced batch in one transaction: counter increments, resources, the batch's key.
+"""Write a reduced batch in one transaction: counter increments, summaries, resources, its key.
 
 Counts are added with INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x (tortoise's
 bulk_create(on_conflict=...) would replace them). The Idempotency-Key row is written first in the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -27,7 +27,9 @@ from app.db import connection, is_postgres, placeholders
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest.aggregate import BatchTotals
 from app.ingest.records import Owner
+from app.models.summaries import FIGURE_COLUMNS
 from app.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
+from app.summaries import Summary, Totals, batch_days, covers, spread
 
 _RESOURCE_COLUMNS = (
     "resource_type",
@@ -110,6 +112,8 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
             if batch.idempotency_key is not None:
                 await _insert_batch_row(client, batch)
             await _upsert_counters(client, batch.totals)
+            for summary, rows in batch_days(batch.totals.counters).items():
+                await _upsert_summary(client, summary, rows)
             await _upsert_resources(client, batch.totals)
         return None
     except IntegrityError as exc:
@@ -159,6 +163,61 @@ async def _upsert_counters(client: BaseDBAsyncClient, totals: BatchTotals) -> No
         rows,
         f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {increments}",
     )
+
+
+async def _upsert_summary(client: BaseDBAsyncClient, summary: Summary, daily: Totals) -> None:
+    """Add a batch's per-day figures to every block of `summary` that contains their days."""
+    if not daily:
+        return
+    table = summary.table
+    increments = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in FIGURE_COLUMNS)
+    on_conflict = f"ON CONFLICT ({', '.join(summary.key)}) DO UPDATE SET {increments}"
+    if is_postgres(client):
+        await _upsert_summary_postgres(client, summary, daily, on_conflict)
+        return
+    # Sorted: a block's new rows land next to each other, and its readers scan them together.
+    rows = sorted(spread(summary, daily, date.isoformat))  # SQLite stores days as ISO text
+    columns = (*summary.key, *FIGURE_COLUMNS)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({placeholders(client, len(columns))}) {on_conflict}"
+    )
+    await client.execute_many(sql, rows)
+
+
+async def _upsert_summary_postgres(
+    client: BaseDBAsyncClient, summary: Summary, daily: Totals, on_conflict: str
+) -> None:
+    """PostgreSQL gets each day once and adds the days up per block itself.
+
+    A third of the rows to send (one unnest() array per column, as for usage_daily), and the
+    ORDER BY gives concurrent writers one lock order.
+    """
+    dimensions = summary.dimensions
+    day_columns = ("resource_type", "day", *dimensions, *FIGURE_COLUMNS)
+    types = (
+        "varchar",
+        "date",
+        *("varchar" for _ in dimensions),
+        *("bigint" for _ in FIGURE_COLUMNS),
+    )
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
+    n = len(types)
+    block_key = ", ".join(
+        ("r.resource_type", "c.span", "c.first_day", *(f"r.{d}" for d in dimensions))
+    )
+    sql = (
+        f"INSERT INTO {summary.table} ({', '.join((*summary.key, *FIGURE_COLUMNS))}) "
+        f"SELECT {block_key}, {', '.join(f'SUM(r.{c})' for c in FIGURE_COLUMNS)} "
+        f"FROM unnest({arrays}) AS r({', '.join(day_columns)}) "
+        f"JOIN unnest(${n + 1}::date[], ${n + 2}::int2[], ${n + 3}::date[]) "
+        "AS c(day, span, first_day) ON c.day = r.day "
+        f"GROUP BY {block_key} ORDER BY {block_key} {on_conflict}"
+    )
+    rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
+    cover = covers(summary, {day_key[1] for day_key in daily})
+    arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
+    await client.execute_query(sql, arguments)
 
 
 async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> None:

@@ -29,6 +29,8 @@ from tests.helpers import (
     app_client,
     data_fair_line,
     ndjson,
+    stored_summaries,
+    summaries_of_usage_daily,
     table_rows,
     usage_rows,
 )
@@ -185,3 +187,5 @@ async def test_counts_overlapping_batches_once_across_server_processes(
         assert {key: (totals[key], sent[key]) for key in sorted(totals)} == expected_totals()
         assert len(await table_rows("ingest_batches")) == BATCHES
         assert len(await table_rows("resources")) == 3
+        # Every batch added to the same summary rows, concurrently: they add up all the same.
+        assert await stored_summaries() == await summaries_of_usage_daily()

@@ -1,0 +1,79 @@
+"""Summary tables: status-ok usage_daily figures added up over fewer dimensions, kept by the ingest.
+
+Each row covers a block of days that starts on `day` and lasts `span` days (1: that day alone), or
+the calendar month that starts on `day` when `span` is MONTH_SPAN. The key starts with the block, so
+that a list of blocks (one query) reads a few contiguous key ranges.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+MONTH_SPAN = 0  # a calendar month, whatever its length
+FIGURE_COLUMNS = ("api_calls", "downloads", "downloaded_bytes", "app_opens")
+# The resource id before the owner: a page of datasets is read by id, not knowing their owners.
+DATASET_KEY = ("resource_type", "span", "day", "resource_id", "owner_type", "owner_id")
+OWNER_KEY = ("resource_type", "span", "day", "owner_type", "owner_id")
+CALLER_KEY = (*OWNER_KEY, "user_group", "referer_domain", "referer_category")
+
+
+class UsageByDataset(Model):
+    """Per dataset (and owner): what ranks datasets and gives each its figures and days."""
+
+    id = fields.BigIntField(primary_key=True)
+    resource_type = fields.CharField(max_length=64)
+    span = fields.SmallIntField()
+    day = fields.DateField()
+    resource_id = fields.CharField(max_length=200)
+    owner_type = fields.CharField(max_length=32)
+    owner_id = fields.CharField(max_length=200)
+    api_calls = fields.BigIntField(default=0)
+    downloads = fields.BigIntField(default=0)
+    downloaded_bytes = fields.BigIntField(default=0)
+    app_opens = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "usage_by_dataset"
+        unique_together = (DATASET_KEY,)
+
+
+class UsageByOwner(Model):
+    """Per owner, every dataset added up: an owner's (or everyone's) totals and days."""
+
+    id = fields.BigIntField(primary_key=True)
+    resource_type = fields.CharField(max_length=64)
+    span = fields.SmallIntField()
+    day = fields.DateField()
+    owner_type = fields.CharField(max_length=32)
+    owner_id = fields.CharField(max_length=200)
+    api_calls = fields.BigIntField(default=0)
+    downloads = fields.BigIntField(default=0)
+    downloaded_bytes = fields.BigIntField(default=0)
+    app_opens = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "usage_by_owner"
+        unique_together = (OWNER_KEY,)
+
+
+class UsageByCaller(Model):
+    """Per owner and caller (user group, calling domain, category): breakdowns and their filters."""
+
+    id = fields.BigIntField(primary_key=True)
+    resource_type = fields.CharField(max_length=64)
+    span = fields.SmallIntField()
+    day = fields.DateField()
+    owner_type = fields.CharField(max_length=32)
+    owner_id = fields.CharField(max_length=200)
+    user_group = fields.CharField(max_length=32)
+    referer_domain = fields.CharField(max_length=253)
+    referer_category = fields.CharField(max_length=16)
+    api_calls = fields.BigIntField(default=0)
+    downloads = fields.BigIntField(default=0)
+    downloaded_bytes = fields.BigIntField(default=0)
+    app_opens = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "usage_by_caller"
+        unique_together = (CALLER_KEY,)

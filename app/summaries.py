@@ -1,0 +1,149 @@
+"""Summary tables: the blocks of days their rows cover, and what a batch adds to them (pure).
+
+A figure of a period is added up from the fewest summary rows that cover the period exactly:
+calendar months where a table keeps them, else blocks of 2, 4, 8... days aligned on multiples of
+their length since 1970-01-01, else single days. The ingest adds each day of a batch to every
+block that contains it, in the transaction that writes usage_daily, so all of them stay exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from app.ingest.records import Operation, UsageKey
+from app.models.summaries import CALLER_KEY, DATASET_KEY, MONTH_SPAN, OWNER_KEY
+
+STATUS_OK = "ok"  # DESIGN §4: usage figures count status class ok only
+_EPOCH = date(1970, 1, 1).toordinal()
+_FIRST, _LAST = date.min.toordinal(), date.max.toordinal()
+
+Block = tuple[int, date]  # (span, first day)
+# (resource_type, day or span and first day, dimensions...) -> the four FIGURE_COLUMNS
+Totals = dict[tuple[Any, ...], list[int]]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A summary table: its key (resource_type, span, day, dimensions...) and its blocks."""
+
+    table: str
+    key: tuple[str, ...]
+    spans: tuple[int, ...]  # aligned block lengths in days, ascending, starting with 1
+    months: bool = False
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return self.key[3:]
+
+
+# Ranking every dataset over 30 days reads ~5 blocks per dataset instead of 30 days; each
+# longer span costs one more row per dataset and day a batch touches.
+BY_DATASET = Summary("usage_by_dataset", DATASET_KEY, (1, 2, 4, 8, 16))
+BY_OWNER = Summary("usage_by_owner", OWNER_KEY, (1,), months=True)
+BY_CALLER = Summary("usage_by_caller", CALLER_KEY, (1,), months=True)
+SUMMARIES = (BY_DATASET, BY_OWNER, BY_CALLER)
+
+
+def blocks(summary: Summary, start: date, end: date) -> list[Block]:
+    """The fewest rows of `summary` that cover start..end, every day exactly once."""
+    found: list[Block] = []
+    day, last = start.toordinal(), end.toordinal()
+    while day <= last:
+        if summary.months and date.fromordinal(day).day == 1 and _month_end(day) <= last:
+            found.append((MONTH_SPAN, date.fromordinal(day)))
+            day = _month_end(day) + 1
+            continue
+        # Blocks stay inside a month where months are kept, so that the next month stays whole.
+        limit = min(last, _month_end(day)) if summary.months else last
+        span = next(s for s in reversed(summary.spans) if _starts_block(day, s, limit))
+        found.append((span, date.fromordinal(day)))
+        day += span
+    return found
+
+
+def covering(summary: Summary, day: date) -> list[Block]:
+    """Every block of `summary` that contains `day`: where a batch's figures of that day go."""
+    ordinal = day.toordinal()
+    starts = [(span, ordinal - (ordinal - _EPOCH) % span) for span in summary.spans]
+    # A block that would start before year 1 can never be asked for: no period starts there.
+    found = [(span, date.fromordinal(first)) for span, first in starts if first >= _FIRST]
+    if summary.months:
+        found.append((MONTH_SPAN, day.replace(day=1)))
+    return found
+
+
+def batch_days(counters: Mapping[UsageKey, Sequence[int]]) -> dict[Summary, Totals]:
+    """What a merged batch adds to each summary table, per day; the writer adds it to blocks.
+
+    Only status-ok requests count. The work grows with the batch's merged keys, not its lines.
+    """
+    by_dataset: Totals = {}
+    by_caller: Totals = {}
+    for key, counts in counters.items():
+        if key.status_class != STATUS_OK:
+            continue
+        figures = _figures(key.operation, counts[0], counts[1])
+        rtype, day, otype, oid = key.resource_type, key.day, key.owner_type, key.owner_id
+        _add(by_dataset, (rtype, day, key.resource_id, otype, oid), figures)
+        dims = (key.user_group, key.referer_domain, key.referer_category)
+        _add(by_caller, (rtype, day, otype, oid, *dims), figures)
+    by_owner: Totals = {}
+    for (rtype, day, _, otype, oid), sums in by_dataset.items():
+        _add(by_owner, (rtype, day, otype, oid), sums)
+    return {BY_DATASET: by_dataset, BY_OWNER: by_owner, BY_CALLER: by_caller}
+
+
+def covers(summary: Summary, days: Iterable[date]) -> list[tuple[date, int, date]]:
+    """(day, span, first day) of every block of `summary` that contains one of these days."""
+    return [(day, span, first) for day in days for span, first in covering(summary, day)]
+
+
+def spread(summary: Summary, daily: Totals, as_day: Callable[[date], Any]) -> list[list[Any]]:
+    """A batch's rows for every block its days fall in (for a writer that sends rows one by one).
+
+    `as_day` converts the blocks' first days to what the database takes; rows come unsorted.
+    """
+    days = {key[1] for key in daily}
+    firsts = {
+        day: [(span, as_day(first)) for span, first in covering(summary, day)] for day in days
+    }
+    totals: Totals = {}
+    for key, figures in daily.items():
+        rtype, rest = key[0], key[2:]
+        for span, first in firsts[key[1]]:
+            _add(totals, (rtype, span, first, *rest), figures)
+    return [[*key, *figures] for key, figures in totals.items()]
+
+
+def _figures(operation: str, requests: int, sent: int) -> tuple[int, int, int, int]:
+    if operation == Operation.API:
+        return requests, 0, 0, 0
+    if operation == Operation.DOWNLOAD:
+        return 0, requests, sent, 0
+    return 0, 0, 0, requests  # Operation.APP
+
+
+def _add(totals: Totals, key: tuple[Any, ...], figures: Sequence[int]) -> None:
+    found = totals.get(key)
+    if found is None:
+        totals[key] = list(figures)
+        return
+    found[0] += figures[0]
+    found[1] += figures[1]
+    found[2] += figures[2]
+    found[3] += figures[3]
+
+
+def _starts_block(day: int, span: int, last: int) -> bool:
+    return (day - _EPOCH) % span == 0 and day + span - 1 <= last
+
+
+def _month_end(day: int) -> int:
+    current = date.fromordinal(day)
+    if (current.year, current.month) == (9999, 12):
+        return _LAST
+    following = date(current.year + current.month // 12, current.month % 12 + 1, 1)
+    return following.toordinal() - 1
