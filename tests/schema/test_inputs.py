@@ -141,12 +141,15 @@ async def test_masks_an_unexpected_error(client: httpx.AsyncClient) -> None:
 
 
 async def test_says_when_the_database_cannot_answer(client: httpx.AsyncClient) -> None:
-    # The table is moved away for the query: the database refuses it, as it would when down.
-    await connection().execute_script("ALTER TABLE usage_daily RENAME TO usage_daily_away")
+    # The table that answers owner-wide totals is moved away for the query: the database
+    # refuses it, as it would when down.
+    await connection().execute_script("ALTER TABLE usage_by_owner RENAME TO usage_by_owner_away")
     try:
         answer = await graphql(client, USAGE, {"period": PERIOD_WEEK})
     finally:
-        await connection().execute_script("ALTER TABLE usage_daily_away RENAME TO usage_daily")
+        await connection().execute_script(
+            "ALTER TABLE usage_by_owner_away RENAME TO usage_by_owner"
+        )
     assert answer["data"] is None
     assert error_codes(answer) == ["DATABASE_UNAVAILABLE"]
     assert answer["errors"][0]["message"].startswith("the database did not answer")

@@ -1,0 +1,41 @@
+"""Read side: usage figures from the narrowest table that answers exactly, both periods at once.
+
+records (what goes in and out), sources (which table a query reads), figures (totals,
+breakdowns, days), datasets (count, pages, rows by id), statement (parameters and rows).
+"""
+
+from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
+from app.reports.figures import daily, figures, zero_days
+from app.reports.records import (
+    BREAKDOWN_COLUMNS,
+    DATASETS,
+    NO_FIGURES,
+    TOTAL,
+    ZERO,
+    DatasetOrder,
+    DatasetRow,
+    DayFigures,
+    Figures,
+    Trend,
+    UsageFilter,
+)
+
+__all__ = [
+    "BREAKDOWN_COLUMNS",
+    "DATASETS",
+    "NO_FIGURES",
+    "TOTAL",
+    "ZERO",
+    "DatasetOrder",
+    "DatasetRow",
+    "DayFigures",
+    "Figures",
+    "Trend",
+    "UsageFilter",
+    "count_datasets",
+    "daily",
+    "datasets_by_id",
+    "datasets_page",
+    "figures",
+    "zero_days",
+]

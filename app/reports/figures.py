@@ -1,0 +1,100 @@
+"""Usage figures and days: one grouped statement per figure set, both periods together."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from app.models.summaries import FIGURE_COLUMNS
+from app.periods import Period
+from app.reports.records import (
+    BREAKDOWN_COLUMNS,
+    TOTAL,
+    DayFigures,
+    Figures,
+    Trend,
+    UsageFilter,
+)
+from app.reports.sources import read_usage, with_clause
+from app.reports.statement import Statement, as_day
+
+
+def _group_columns(by_dataset: bool, column: str | None) -> list[str]:
+    if column is not None and column not in BREAKDOWN_COLUMNS:
+        raise ValueError(f"{column!r} is not a breakdown column")
+    return [c for c in ("resource_id" if by_dataset else None, column) if c is not None]
+
+
+def _group_key(row: dict[str, Any], by_dataset: bool, column: str | None) -> tuple[str, str]:
+    dataset = str(row["resource_id"]) if by_dataset else TOTAL
+    return dataset, str(row[column]) if column is not None else TOTAL
+
+
+async def figures(
+    usage: UsageFilter, period: Period, *, by_dataset: bool = False, column: str | None = None
+) -> dict[tuple[str, str], Figures]:
+    """Figures per (dataset id, group) of the period and the previous one, in one statement.
+
+    Without `by_dataset` the dataset id is TOTAL, without `column` the group is TOTAL; groups
+    without any status-ok row in either period are absent.
+    """
+    sql = Statement()
+    group = [f"t.{c}" for c in _group_columns(by_dataset, column)]
+    current_start = sql.bind(period.start)
+    source = read_usage(
+        sql, usage, (period.previous(), period), by_dataset=by_dataset, column=column
+    )
+    # A summary block never straddles the two periods: its first day tells which one it is in.
+    sums = [
+        f"SUM(CASE WHEN t.day {side} {current_start} THEN {source.figures[alias]} ELSE 0 END)"
+        f" AS {alias}_{name}"
+        for alias in FIGURE_COLUMNS
+        for side, name in ((">=", "current"), ("<", "previous"))
+    ]
+    statement = (
+        f"{with_clause(source.ctes)}SELECT {', '.join([*group, *sums])} "  # noqa: S608
+        f"FROM {source.tables} WHERE {source.where}"
+    )
+    if group:
+        statement += f" GROUP BY {', '.join(group)}"
+    rows = await sql.rows(statement)
+    found: dict[tuple[str, str], Figures] = {}
+    for row in rows:
+        trends = {
+            alias: Trend(int(row[f"{alias}_current"] or 0), int(row[f"{alias}_previous"] or 0))
+            for alias in FIGURE_COLUMNS
+        }
+        if any(any(trend) for trend in trends.values()):
+            found[_group_key(row, by_dataset, column)] = Figures(**trends)
+    return found
+
+
+async def daily(
+    usage: UsageFilter, period: Period, *, by_dataset: bool = False
+) -> dict[str, list[DayFigures]]:
+    """API calls and downloads of every day of the period, zeros included, per dataset id."""
+    sql = Statement()
+    group = ["t.resource_id"] if by_dataset else []
+    source = read_usage(sql, usage, (period,), by_dataset=by_dataset, by_day=True)
+    statement = (
+        f"{with_clause(source.ctes)}SELECT {''.join(c + ', ' for c in group)}t.day, "  # noqa: S608
+        f"SUM({source.figures['api_calls']}) AS api_calls, "
+        f"SUM({source.figures['downloads']}) AS downloads "
+        f"FROM {source.tables} WHERE {source.where} "
+        f"GROUP BY {''.join(c + ', ' for c in group)}t.day"
+    )
+    rows = await sql.rows(statement)
+    found: dict[str, dict[date, DayFigures]] = {}
+    for row in rows:
+        day = as_day(row["day"])
+        dataset = str(row["resource_id"]) if by_dataset else TOTAL
+        figures = DayFigures(day, int(row["api_calls"] or 0), int(row["downloads"] or 0))
+        found.setdefault(dataset, {})[day] = figures
+    return {
+        dataset: [days.get(day) or DayFigures(day, 0, 0) for day in period.each_day()]
+        for dataset, days in found.items()
+    }
+
+
+def zero_days(period: Period) -> list[DayFigures]:
+    return [DayFigures(day, 0, 0) for day in period.each_day()]

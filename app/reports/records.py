@@ -1,0 +1,65 @@
+"""What the read side takes and gives: filters, figures with their trend, days, dataset rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import NamedTuple
+
+from app.ingest.records import Owner
+
+DATASETS = "datasets"  # the resource type that GraphQL calls a dataset
+# The only columns a breakdown may group on: they are pasted into SQL, never bound.
+BREAKDOWN_COLUMNS = frozenset({"user_group", "referer_domain", "referer_category"})
+TOTAL = ""  # the group key of figures that are not broken down, and the dataset key of totals
+
+
+class DatasetOrder(StrEnum):
+    TITLE = "title"
+    API_CALLS = "api"  # the value is the operation whose status-ok requests are counted
+    DOWNLOADS = "download"
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    """Which status-ok dataset rows count: an owner (None: all), datasets, groups, domains."""
+
+    owner: Owner | None = None
+    dataset_ids: tuple[str, ...] | None = None
+    user_groups: tuple[str, ...] | None = None
+    domains: tuple[str, ...] | None = None
+
+
+class Trend(NamedTuple):
+    current: int
+    previous: int
+
+
+ZERO = Trend(0, 0)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Status-ok requests and bytes of one group, in the period and in the previous one."""
+
+    api_calls: Trend = ZERO
+    downloads: Trend = ZERO
+    downloaded_bytes: Trend = ZERO
+    app_opens: Trend = ZERO
+
+
+NO_FIGURES = Figures()
+
+
+class DayFigures(NamedTuple):
+    day: date
+    api_calls: int
+    downloads: int
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: str
+    title: str | None
+    owner: Owner

@@ -1,0 +1,107 @@
+"""Which table a usage query reads: the narrowest summary that answers exactly, else usage_daily.
+
+The summaries (app/summaries.py) count status-ok requests only and drop some dimensions, so a
+query may read one only if it neither filters nor groups on a dimension that summary dropped.
+A summary is read through the list of its blocks that cover the periods, each day exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from app import summaries
+from app.models.summaries import FIGURE_COLUMNS
+from app.periods import Period
+from app.reports.records import DATASETS, UsageFilter
+from app.reports.statement import Statement
+from app.summaries import BY_CALLER, BY_DATASET, BY_OWNER, STATUS_OK, Block, Summary
+
+# usage_daily's value of each figure in one row (its status class is filtered on separately).
+_DAILY_FIGURES = {
+    "api_calls": "CASE WHEN t.operation = 'api' THEN t.requests ELSE 0 END",
+    "downloads": "CASE WHEN t.operation = 'download' THEN t.requests ELSE 0 END",
+    "downloaded_bytes": "CASE WHEN t.operation = 'download' THEN t.bytes ELSE 0 END",
+    "app_opens": "CASE WHEN t.operation = 'app' THEN t.requests ELSE 0 END",
+}
+_SUMMARY_FIGURES = {column: f"t.{column}" for column in FIGURE_COLUMNS}
+
+
+@dataclass(frozen=True)
+class Source:
+    """The parts of a statement that read usage rows as `t`: CTEs, FROM, WHERE, the figures."""
+
+    ctes: tuple[str, ...]
+    tables: str
+    where: str
+    figures: Mapping[str, str]  # figure column -> its SQL value in one row of `t`
+
+
+def pick(usage: UsageFilter, *, by_dataset: bool, column: str | None) -> Summary | None:
+    """The narrowest summary that has every dimension the query needs; None: usage_daily."""
+    needs_dataset = by_dataset or usage.dataset_ids is not None
+    needs_caller = column is not None or usage.user_groups is not None or usage.domains is not None
+    if needs_dataset:
+        return None if needs_caller else BY_DATASET
+    return BY_CALLER if needs_caller else BY_OWNER
+
+
+def read_usage(
+    sql: Statement,
+    usage: UsageFilter,
+    periods: Sequence[Period],
+    *,
+    by_dataset: bool = False,
+    column: str | None = None,
+    by_day: bool = False,
+) -> Source:
+    """Where the usage of these periods comes from; `by_day`: rows of single days only."""
+    summary = pick(usage, by_dataset=by_dataset, column=column)
+    if summary is None:
+        return _usage_daily(sql, usage, periods)
+    blocks: list[Block] = [
+        block
+        for period in periods
+        for block in (
+            [(1, day) for day in period.each_day()]
+            if by_day
+            else summaries.blocks(summary, period.start, period.end)
+        )
+    ]
+    values = ", ".join(f"({span}, {sql.bind(first)})" for span, first in blocks)
+    where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage)]
+    return Source(
+        # CROSS JOIN keeps SQLite's join order: each block, then its key range in the table.
+        ctes=(f"b(span, day) AS (VALUES {values})",),
+        tables=f"b CROSS JOIN {summary.table} t",
+        where=" AND ".join(where),
+        figures=_SUMMARY_FIGURES,
+    )
+
+
+def _usage_daily(sql: Statement, usage: UsageFilter, periods: Sequence[Period]) -> Source:
+    where = [
+        f"t.day >= {sql.bind(min(period.start for period in periods))}",
+        f"t.day <= {sql.bind(max(period.end for period in periods))}",
+        f"t.status_class = '{STATUS_OK}'",
+        *_filters(sql, usage),
+    ]
+    return Source((), "usage_daily t", " AND ".join(where), _DAILY_FIGURES)
+
+
+def _filters(sql: Statement, usage: UsageFilter) -> list[str]:
+    clauses = [f"t.resource_type = {sql.bind(DATASETS)}"]
+    if usage.owner is not None:
+        clauses.append(f"t.owner_type = {sql.bind(usage.owner.type)}")
+        clauses.append(f"t.owner_id = {sql.bind(usage.owner.id)}")
+    if usage.dataset_ids is not None:
+        clauses.append(f"t.resource_id IN ({sql.bind_all(usage.dataset_ids)})")
+    if usage.user_groups is not None:
+        clauses.append(f"t.user_group IN ({sql.bind_all(usage.user_groups)})")
+    if usage.domains is not None:
+        clauses.append(f"t.referer_domain IN ({sql.bind_all(usage.domains)})")
+    return clauses
+
+
+def with_clause(ctes: Sequence[str]) -> str:
+    return f"WITH {', '.join(ctes)} " if ctes else ""

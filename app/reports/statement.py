@@ -1,0 +1,52 @@
+"""One read statement: its bound parameters in each dialect's placeholders, and its rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from app.db import connection, is_postgres
+from app.errors import DatabaseUnavailableError
+from app.ingest.store import DATABASE_ERRORS
+
+
+class Statement:
+    """Collects a statement's parameters; numbered placeholders, so one may appear twice.
+
+    Statements paste only constant column names, table names, spans and these placeholders
+    (hence their `noqa: S608`): every value is bound.
+    """
+
+    def __init__(self) -> None:
+        self.client = connection()
+        self.postgres = is_postgres(self.client)
+        self.params: list[Any] = []
+
+    def bind(self, value: Any) -> str:
+        cast = ""
+        if isinstance(value, date):
+            if self.postgres:
+                cast = "::date"  # a day in a VALUES list must be typed: untyped, it is text
+            else:
+                value = value.isoformat()  # SQLite stores days as ISO text, as the ingest writes
+        self.params.append(value)
+        number = len(self.params)
+        return f"${number}{cast}" if self.postgres else f"?{number}"
+
+    def bind_all(self, values: Sequence[Any]) -> str:
+        # An empty list matches nothing (`IN ()` is not valid on PostgreSQL).
+        return ", ".join(self.bind(v) for v in values) or "NULL"
+
+    async def rows(self, statement: str) -> list[dict[str, Any]]:
+        try:
+            return await self.client.execute_query_dict(statement, self.params)
+        except DATABASE_ERRORS as exc:
+            raise DatabaseUnavailableError(
+                "the database did not answer; nothing is wrong with the query: retry shortly"
+            ) from exc
+
+
+def as_day(value: Any) -> date:
+    """A day read back: a date from PostgreSQL, ISO text from SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
