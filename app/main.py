@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url)
+        _freeze_start_up_objects()
         try:
             yield
         finally:
@@ -53,6 +55,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.tokens = tokens
     return app
+
+
+def _freeze_start_up_objects() -> None:
+    # What start-up built (modules, the GraphQL schema, the ORM) lives as long as the process.
+    # Frozen, it is skipped by the collector's full passes, which otherwise stopped one request
+    # in six for ~25 ms (the p95 of a page of 100 datasets). Once per process: a test session
+    # builds many apps.
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 async def render_error(request: Request, exc: Exception) -> Response:
