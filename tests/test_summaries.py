@@ -48,6 +48,13 @@ COVERS = [
         "1:2024-01-30 1:2024-01-31 0:2024-02-01 1:2024-03-01 1:2024-03-02",
     ),
     (BY_CALLER, "2024-02-27", "2024-02-28", "1:2024-02-27 1:2024-02-28"),  # not a whole month
+    (
+        BY_CALLER,
+        "2024-01-02",
+        "2024-03-31",
+        "1:2024-01-02 1:2024-01-03 1:2024-01-04 1:2024-01-05 8:2024-01-06 8:2024-01-14 "
+        "8:2024-01-22 1:2024-01-30 1:2024-01-31 0:2024-02-01 0:2024-03-01",
+    ),
 ]
 
 
@@ -71,6 +78,15 @@ def test_every_day_of_a_period_falls_in_one_block_the_ingest_wrote_it_to(summary
             for span, block_start in found:
                 for day in days_of(span, block_start):
                     assert (span, block_start) in covering(summary, day)
+
+
+def test_writes_no_block_across_the_end_of_a_month_where_months_are_kept() -> None:
+    # 2024-01-30 is in the 8-day block that starts on 2024-01-30 and ends in February.
+    assert covering(BY_CALLER, D("2024-01-30")) == [
+        (1, D("2024-01-30")),
+        (MONTH_SPAN, D("2024-01-01")),
+    ]
+    assert (8, D("2024-01-30")) in covering(BY_DATASET, D("2024-01-30"))
 
 
 @pytest.mark.parametrize("summary", SUMMARIES)

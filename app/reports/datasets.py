@@ -33,7 +33,7 @@ async def datasets_page(
     if order is not DatasetOrder.TITLE:
         if period is None:
             raise ValueError("ordering datasets by usage needs a period")
-        source = read_usage(sql, UsageFilter(owner=owner), (period,), by_dataset=True)
+        source = read_usage(sql, UsageFilter(owner=owner), period, by_dataset=True)
         figure = source.figures["api_calls" if order is DatasetOrder.API_CALLS else "downloads"]
         # MATERIALIZED: aggregated once, even when the planner's statistics are stale (after a
         # bulk import, PostgreSQL re-aggregated it for every dataset: seconds instead of ms).

@@ -40,33 +40,34 @@ async def figures(
     """
     sql = Statement()
     group = [f"t.{c}" for c in _group_columns(by_dataset, column)]
-    current_start = sql.bind(period.start)
     source = read_usage(
-        sql, usage, (period.previous(), period), by_dataset=by_dataset, column=column
+        sql, usage, period, with_previous=True, by_dataset=by_dataset, column=column
     )
-    # A summary block never straddles the two periods: its first day tells which one it is in.
-    sums = [
-        f"SUM(CASE WHEN t.day {side} {current_start} THEN {source.figures[alias]} ELSE 0 END)"
-        f" AS {alias}_{name}"
-        for alias in FIGURE_COLUMNS
-        for side, name in ((">=", "current"), ("<", "previous"))
-    ]
+    # Grouped by period too, rather than one CASE per figure and period: half the sums, and
+    # no comparison of days per row.
+    sums = [f"SUM({source.figures[alias]}) AS {alias}" for alias in FIGURE_COLUMNS]
+    keys = [*group, source.is_current]
     statement = (
-        f"{with_clause(source.ctes)}SELECT {', '.join([*group, *sums])} "  # noqa: S608
-        f"FROM {source.tables} WHERE {source.where}"
+        f"{with_clause(source.ctes)}SELECT {', '.join(group)}"  # noqa: S608
+        f"{', ' if group else ''}{source.is_current} AS is_current, {', '.join(sums)} "
+        f"FROM {source.tables} WHERE {source.where} GROUP BY {', '.join(keys)}"
     )
-    if group:
-        statement += f" GROUP BY {', '.join(group)}"
-    rows = await sql.rows(statement)
+    sides: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for row in await sql.rows(statement):
+        sides.setdefault(_group_key(row, by_dataset, column), {})[int(row["is_current"])] = row
     found: dict[tuple[str, str], Figures] = {}
-    for row in rows:
+    for key, side in sides.items():
         trends = {
-            alias: Trend(int(row[f"{alias}_current"] or 0), int(row[f"{alias}_previous"] or 0))
+            alias: Trend(_figure(side.get(1), alias), _figure(side.get(0), alias))
             for alias in FIGURE_COLUMNS
         }
         if any(any(trend) for trend in trends.values()):
-            found[_group_key(row, by_dataset, column)] = Figures(**trends)
+            found[key] = Figures(**trends)
     return found
+
+
+def _figure(row: dict[str, Any] | None, alias: str) -> int:
+    return int(row[alias] or 0) if row is not None else 0
 
 
 async def daily(
@@ -75,7 +76,7 @@ async def daily(
     """API calls and downloads of every day of the period, zeros included, per dataset id."""
     sql = Statement()
     group = ["t.resource_id"] if by_dataset else []
-    source = read_usage(sql, usage, (period,), by_dataset=by_dataset, by_day=True)
+    source = read_usage(sql, usage, period, by_dataset=by_dataset, by_day=True)
     statement = (
         f"{with_clause(source.ctes)}SELECT {''.join(c + ', ' for c in group)}t.day, "  # noqa: S608
         f"SUM({source.figures['api_calls']}) AS api_calls, "

@@ -35,6 +35,7 @@ class Source:
     tables: str
     where: str
     figures: Mapping[str, str]  # figure column -> its SQL value in one row of `t`
+    is_current: str  # 1 for a row of the period, 0 for a row of the previous period
 
 
 def pick(usage: UsageFilter, *, by_dataset: bool, column: str | None) -> Summary | None:
@@ -49,44 +50,53 @@ def pick(usage: UsageFilter, *, by_dataset: bool, column: str | None) -> Summary
 def read_usage(
     sql: Statement,
     usage: UsageFilter,
-    periods: Sequence[Period],
+    period: Period,
     *,
+    with_previous: bool = False,
     by_dataset: bool = False,
     column: str | None = None,
     by_day: bool = False,
 ) -> Source:
-    """Where the usage of these periods comes from; `by_day`: rows of single days only."""
+    """Where the usage of the period (and the previous one) comes from; `by_day`: single days."""
     summary = pick(usage, by_dataset=by_dataset, column=column)
+    periods = ((0, period.previous()), (1, period)) if with_previous else ((1, period),)
     if summary is None:
-        return _usage_daily(sql, usage, periods)
-    blocks: list[Block] = [
-        block
-        for period in periods
+        return _usage_daily(sql, usage, period, with_previous)
+    blocks: list[tuple[int, Block]] = [
+        (is_current, block)
+        for is_current, part in periods
         for block in (
-            [(1, day) for day in period.each_day()]
+            [(1, day) for day in part.each_day()]
             if by_day
-            else summaries.blocks(summary, period.start, period.end)
+            else summaries.blocks(summary, part.start, part.end)
         )
     ]
-    values = ", ".join(f"({span}, {sql.bind(first)})" for span, first in blocks)
+    values = ", ".join(
+        f"({span}, {sql.bind(first)}, {is_current})" for is_current, (span, first) in blocks
+    )
     where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage)]
     return Source(
         # CROSS JOIN keeps SQLite's join order: each block, then its key range in the table.
-        ctes=(f"b(span, day) AS (VALUES {values})",),
+        ctes=(f"b(span, day, is_current) AS (VALUES {values})",),
         tables=f"b CROSS JOIN {summary.table} t",
         where=" AND ".join(where),
         figures=_SUMMARY_FIGURES,
+        is_current="b.is_current",
     )
 
 
-def _usage_daily(sql: Statement, usage: UsageFilter, periods: Sequence[Period]) -> Source:
+def _usage_daily(sql: Statement, usage: UsageFilter, period: Period, with_previous: bool) -> Source:
+    start = period.previous().start if with_previous else period.start
     where = [
-        f"t.day >= {sql.bind(min(period.start for period in periods))}",
-        f"t.day <= {sql.bind(max(period.end for period in periods))}",
+        f"t.day >= {sql.bind(start)}",
+        f"t.day <= {sql.bind(period.end)}",
         f"t.status_class = '{STATUS_OK}'",
         *_filters(sql, usage),
     ]
-    return Source((), "usage_daily t", " AND ".join(where), _DAILY_FIGURES)
+    is_current = (
+        f"CASE WHEN t.day >= {sql.bind(period.start)} THEN 1 ELSE 0 END" if with_previous else "1"
+    )
+    return Source((), "usage_daily t", " AND ".join(where), _DAILY_FIGURES, is_current)
 
 
 def _filters(sql: Statement, usage: UsageFilter) -> list[str]:
