@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -107,28 +108,41 @@ def _remember(world: World, checked: set[str], counters: dict[UsageKey, list[int
             days[key.day] = days.get(key.day, 0) + requests
 
 
-async def fill(database_url: str, world: World, seed: int, checked: list[str]) -> None:
-    """Write the year day by day, one ingest transaction per day, as a shipper's batches would."""
+def generate(world: World, seed: int, checked: list[str]) -> Iterator[tuple[date, BatchTotals]]:
+    """The year day by day, one batch per day; keeps the checked figures in `world` meanwhile."""
     rng = random.Random(seed + 1)
     world.rows = 0
     world.dataset_calls = {dataset_id: {} for dataset_id in checked}
     world.owner_calls = {owner: {} for owner in world.owners_by_size()[:3]}
+    for number, day in enumerate(world.days):
+        totals = BatchTotals()
+        totals.counters = day_counters(rng, world, day)
+        if number == 0:
+            totals.resources = {
+                ("datasets", item.id): ResourceSeen(item.owner, item.title, day, day)
+                for item in world.datasets
+            }
+        _remember(world, set(checked), totals.counters)
+        world.rows += len(totals.counters)
+        yield day, totals
+
+
+async def fill(database_url: str, world: World, seed: int, checked: list[str]) -> None:
+    """Write the year day by day, one ingest transaction per day, as a shipper's batches would."""
     async with database(database_url) as client:
-        for number, day in enumerate(world.days):
-            totals = BatchTotals()
-            totals.counters = day_counters(rng, world, day)
-            if number == 0:
-                totals.resources = {
-                    ("datasets", item.id): ResourceSeen(item.owner, item.title, day, day)
-                    for item in world.datasets
-                }
-            _remember(world, set(checked), totals.counters)
-            world.rows += len(totals.counters)
+        for day, totals in generate(world, seed, checked):
             received = datetime.combine(day, datetime.min.time(), UTC)
             await write_batch(BatchWrite(totals, None, "bench", "{}", received))
         if is_postgres(client):
             # What autovacuum does soon after a bulk load in production: the planner's statistics.
             await client.execute_script("ANALYZE")
+
+
+async def stored_rows(database_url: str) -> int:
+    """usage_daily rows already in the database (0 for a new one)."""
+    async with database(database_url) as client:
+        rows = await client.execute_query_dict("SELECT COUNT(*) AS n FROM usage_daily")
+    return int(rows[0]["n"])
 
 
 def calls(days: dict[date, int], start: date, end: date) -> int:

@@ -1,31 +1,38 @@
 """Query benchmark: p50/p95 latency of GraphQL usage queries over HTTP, as Markdown.
 
     python -m bench.query [--datasets N] [--owners N] [--days N] [--requests N] [--seed S]
-                          [--skip-postgres]
+                          [--skip-postgres] [--reuse]
 
 A year of aggregates for 10 000 datasets is written through the ingest's store into a fresh
 database (SQLite, then PostgreSQL), a real uvicorn server is started on it, and each query is
 sent one after the other over one keep-alive connection: (a) one dataset's usage with a
 USER_GROUP breakdown for 30 days, (b) a page of 100 datasets ordered by API calls in 30 days,
 with their usage, (c) an owner's usage over 365 days with a DOMAIN breakdown. Every answer is
-checked against the figures the generator kept.
+checked against the figures the generator kept. With --reuse the filled databases are kept
+(a SQLite file in the temporary directory, a PostgreSQL database) and used again by the next run
+with the same arguments and storage layout, instead of being written again (most of the run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
 
+from app.summaries import SUMMARIES
 from bench import server
-from bench.aggregates import World, build_world, calls, fill
+from bench.aggregates import World, build_world, calls, fill, generate, stored_rows
 from bench.tables import count, table
 
 TARGET_P95_MS = 50.0
@@ -65,18 +72,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     world = build_world(args.seed, args.datasets, args.owners, args.days)
     checked = [item.id for item in world.datasets[:: max(1, len(world.datasets) // 20)]]
     checked = checked[:CHECKED_DATASETS]
+    databases: list[tuple[str, Callable[[], AbstractContextManager[str]]]]
     databases = [("SQLite", server.sqlite_database)]
     unreachable = None if args.skip_postgres else server.postgres_unreachable()
     if not args.skip_postgres and unreachable is None:
         databases.append(("PostgreSQL", server.postgres_database))
+    if args.reuse:
+        databases = [(name, _kept(name, _layout_key(args))) for name, _ in databases]
     print("## Query benchmark\n")
     rows = []
     for name, make_database in databases:
         with make_database() as url:
             filled = time.perf_counter()
-            asyncio.run(fill(url, world, args.seed, checked))
+            reused = args.reuse and asyncio.run(_is_filled(url, world, args.seed, checked))
+            if not reused:
+                asyncio.run(fill(url, world, args.seed, checked))
             filled = time.perf_counter() - filled
-            print(f"{name}: {count(world.rows)} usage_daily rows written in {filled:.0f} s.\n")
+            how = "reused" if reused else f"written in {filled:.0f} s"
+            print(f"{name}: {count(world.rows)} usage_daily rows {how}.\n")
             with server.running_server(url) as base_url:
                 for scenario in _scenarios(world, checked):
                     rows.append([name, *_measure(base_url, scenario, args.requests)])
@@ -101,10 +114,39 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=100, help="timed requests per query")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (1)")
     parser.add_argument("--skip-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the databases and reuse them when they match"
+    )
     args = parser.parse_args(argv)
     if min(args.datasets, args.owners, args.requests) < 1 or args.days < 30:
         parser.error("counts must be positive and --days at least 30")
     return args
+
+
+def _layout_key(args: argparse.Namespace) -> str:
+    """Names the kept databases: the generator's arguments and the summary tables' layout."""
+    layout = hashlib.sha256(repr(SUMMARIES).encode()).hexdigest()[:8]
+    return f"{args.datasets}_{args.owners}_{args.days}_{args.seed}_{layout}"
+
+
+def _kept(name: str, key: str) -> Callable[[], AbstractContextManager[str]]:
+    """A database that outlives the run: a file in the temporary directory, or a PG database."""
+    if name == "SQLite":
+        path = Path(tempfile.gettempdir()) / f"usage-metrics-bench-query-{key}.sqlite3"
+        return lambda: nullcontext(f"sqlite://{path}")
+    return lambda: nullcontext(server.kept_postgres_database(f"bench_query_{key}"))
+
+
+async def _is_filled(url: str, world: World, seed: int, checked: list[str]) -> bool:
+    """Whether the kept database holds what the generator writes; the world learns its figures."""
+    for _ in generate(world, seed, checked):
+        pass
+    stored = await stored_rows(url)
+    if stored in (0, world.rows):
+        return stored == world.rows
+    raise RuntimeError(
+        f"{url} holds {stored} usage_daily rows, not {world.rows}: drop it and run again"
+    )
 
 
 def _period(days: int) -> dict[str, str]:
@@ -195,10 +237,12 @@ def _explanation(world: World, args: argparse.Namespace) -> str:
         f"{WARM_UP_REQUESTS} untimed requests, then {args.requests} timed ones, one at a time "
         "over one keep-alive connection to one uvicorn process (admin token); the time is the "
         "client's, from sending the request to reading the whole answer. (a) cycles through "
-        f"{CHECKED_DATASETS} datasets of every popularity; the previous period of (c) is the "
-        "year before, where there is no data. The rows are written one day per ingest "
-        "transaction; PostgreSQL is then ANALYZEd (autovacuum's job in production), SQLite is "
-        "not (nothing runs ANALYZE on it in production). The whole run takes ~15 minutes.\n"
+        f"{CHECKED_DATASETS} datasets of every popularity; (c) is 2024-01-02..12-31 (a leap "
+        "year), its previous period the year before, where there is no data. The rows are "
+        "written one day per ingest transaction; PostgreSQL is then ANALYZEd (autovacuum's job "
+        "in production), SQLite is not (nothing runs ANALYZE on it in production). The whole "
+        "run takes ~25 minutes, most of it writing the rows (--reuse keeps the databases for "
+        "the next run).\n"
     )
 
 

@@ -73,6 +73,21 @@ def postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[str]:
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def kept_postgres_database(name: str, admin_url: str = POSTGRES_ADMIN_URL) -> str:
+    """The URL of a PostgreSQL database that is kept after the run, created if it is missing."""
+
+    async def create() -> None:
+        connection = await asyncpg.connect(admin_url)
+        try:
+            if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
 def postgres_unreachable(admin_url: str = POSTGRES_ADMIN_URL) -> str | None:
     """Why PostgreSQL cannot be used for the benchmark, or None when it can."""
     try:
