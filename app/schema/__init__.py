@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -15,6 +22,14 @@ from app.schema.scalars import SCALARS
 
 MAX_DEPTH = 10
 MAX_ALIASES = 20
+# Bounded caches: a public endpoint must not grow memory with each new query text.
+CACHED_QUERIES = 256
+# The limiters' rule classes, built once: the validation cache is keyed by the rules, and the
+# limiter extensions build new classes for every request, which would make every lookup miss.
+LIMITS = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -40,8 +55,9 @@ schema = UsageSchema(
     query=Query,
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(list(LIMITS)),
+        lambda: ParserCache(maxsize=CACHED_QUERIES),
+        lambda: ValidationCache(maxsize=CACHED_QUERIES),
         lambda: MaskErrors(should_mask_error=is_unexpected),
     ],
 )

@@ -80,7 +80,7 @@ class Query:
         ids = [str(dataset_id) for dataset_id in datasets] if datasets is not None else None
         groups = [group.value for group in user_groups] if user_groups is not None else None
         usage = usage_filter(in_scope, ids, groups, domains)
-        return Usage.of(UsageQuery(usage, period.to_period()))
+        return await Usage.load(info, UsageQuery(usage, period.to_period()))
 
     @strawberry.field
     async def analytics(self, info: Info) -> AnalyticsConfig:

@@ -76,3 +76,24 @@ async def test_a_page_of_100_datasets_costs_what_a_page_of_1_costs(
     assert usage["apiCalls"] == {"current": 1, "previous": 1, "change": 0.0}
     assert usage["breakdown"]["totalCount"] == 2
     assert len(one) == len(hundred) == STATEMENTS_PER_PAGE, hundred
+
+
+async def test_totals_are_read_only_when_selected_fragments_included(
+    client: httpx.AsyncClient,
+) -> None:
+    # Usage fills its totals before it is returned, from what the query selects.
+    await ingest(client, line_on("2024-01-08"), line_on("2024-01-09"), line_on("2024-01-02"))
+    daily_only = "query($period: PeriodInput!) { usage(period: $period) { daily { apiCalls } } }"
+    with_totals = """query($period: PeriodInput!) {
+      usage(period: $period) { daily { apiCalls } apiCalls { current } } }"""
+    through_fragments = """query($period: PeriodInput!) { usage(period: $period) { ...U } }
+      fragment U on Usage { daily { apiCalls } ... on Usage { apiCalls { current previous } } }"""
+    with counted_statements() as without:
+        data = await graphql_data(client, daily_only, period=PERIOD_WEEK)
+    assert [day["apiCalls"] for day in data["usage"]["daily"]] == [1, 1, 0, 0, 0, 0, 0]
+    with counted_statements() as counted:
+        data = await graphql_data(client, with_totals, period=PERIOD_WEEK)
+    assert data["usage"]["apiCalls"] == {"current": 2}
+    assert len(counted) == len(without) + 1
+    data = await graphql_data(client, through_fragments, period=PERIOD_WEEK)
+    assert data["usage"]["apiCalls"] == {"current": 2, "previous": 1}
