@@ -1,0 +1,35 @@
+"""What a dashboard view holds once read: the figures the page, its charts and exports show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.periods import Period
+from app.reports import DatasetRow, DayFigures, Figures
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of a breakdown: a user group, calling domain or category, and its figures."""
+
+    key: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class DatasetFigures:
+    dataset: DatasetRow
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything but the datasets table, for a period and the filters of a view."""
+
+    period: Period  # the previous period is period.previous()
+    totals: Figures
+    daily: list[DayFigures]  # every day of the period, zeros included
+    previous_daily: list[DayFigures]  # every day of the previous period, same length
+    by_user_group: list[Group]  # each ordered by current API calls + downloads, then key
+    by_domain: list[Group]
+    by_category: list[Group]
