@@ -39,3 +39,16 @@ class Period:
 
     def each_day(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
+
+
+def comparable(start: date, end: date) -> Period:
+    """The period start..end, refused when it has no previous period (before year 1)."""
+    period = Period(start, end)
+    try:
+        period.previous()
+    except OverflowError:
+        raise BadUserInputError(
+            f"the period starting {start} has no previous period of the same length "
+            "(it would start before year 1): start later"
+        ) from None
+    return period

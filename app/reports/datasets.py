@@ -12,9 +12,11 @@ from app.reports.sources import read_usage, with_clause
 from app.reports.statement import Statement
 
 
-async def count_datasets(owner: Owner | None, search: str | None) -> int:
+async def count_datasets(
+    owner: Owner | None, search: str | None, ids: Sequence[str] | None = None
+) -> int:
     sql = Statement()
-    statement = f"SELECT COUNT(*) AS n FROM resources r WHERE {_in_scope(sql, owner, search)}"  # noqa: S608
+    statement = f"SELECT COUNT(*) AS n FROM resources r WHERE {_in_scope(sql, owner, search, ids)}"  # noqa: S608
     rows = await sql.rows(statement)
     return int(rows[0]["n"])
 
@@ -26,14 +28,22 @@ async def datasets_page(
     period: Period | None,
     offset: int,
     limit: int,
+    *,
+    ranked_by: UsageFilter | None = None,
 ) -> list[DatasetRow]:
-    """One page of datasets; ties (and TITLE) ordered by title, then id, so pages never overlap."""
+    """One page of datasets; ties (and TITLE) ordered by title, then id, so pages never overlap.
+
+    `ranked_by`: the usage that orders them (default: all of the owner's), and with dataset ids,
+    the only datasets listed.
+    """
     sql = Statement()
+    usage = ranked_by or UsageFilter(owner=owner)
+    ids = usage.dataset_ids
     ranking, join, order_by = "", "", "LOWER(COALESCE(r.title, r.resource_id)), r.resource_id"
     if order is not DatasetOrder.TITLE:
         if period is None:
             raise ValueError("ordering datasets by usage needs a period")
-        source = read_usage(sql, UsageFilter(owner=owner), period, by_dataset=True)
+        source = read_usage(sql, usage, period, by_dataset=True)
         figure = source.figures["api_calls" if order is DatasetOrder.API_CALLS else "downloads"]
         # MATERIALIZED: aggregated once, even when the planner's statistics are stale (after a
         # bulk import, PostgreSQL re-aggregated it for every dataset: seconds instead of ms).
@@ -48,7 +58,7 @@ async def datasets_page(
         order_by = "COALESCE(u.n, 0) DESC, " + order_by
     statement = (
         f"{ranking}SELECT r.resource_id, r.title, r.owner_type, r.owner_id FROM resources r{join} "  # noqa: S608
-        f"WHERE {_in_scope(sql, owner, search)} "
+        f"WHERE {_in_scope(sql, owner, search, ids)} "
         f"ORDER BY {order_by} LIMIT {sql.bind(limit)} OFFSET {sql.bind(offset)}"
     )
     rows = await sql.rows(statement)
@@ -65,10 +75,14 @@ async def datasets_by_id(ids: Sequence[str]) -> dict[str, DatasetRow]:
     return {row["resource_id"]: _dataset(row) for row in rows}
 
 
-def _in_scope(sql: Statement, owner: Owner | None, search: str | None) -> str:
+def _in_scope(
+    sql: Statement, owner: Owner | None, search: str | None, ids: Sequence[str] | None = None
+) -> str:
     where = [f"r.resource_type = {sql.bind(DATASETS)}"]
     if owner is not None:
         where += [f"r.owner_type = {sql.bind(owner.type)}", f"r.owner_id = {sql.bind(owner.id)}"]
+    if ids is not None:
+        where.append(f"r.resource_id IN ({sql.bind_all(ids)})")
     if search:
         # A substring of the title (or of the id when there is no title), case-insensitive;
         # LIKE's wildcards in the search text are matched literally.

@@ -9,7 +9,7 @@ import strawberry
 
 from app.errors import BadUserInputError
 from app.ingest.records import Owner
-from app.periods import MAX_PERIOD_DAYS, Period
+from app.periods import MAX_PERIOD_DAYS, Period, comparable
 from app.reports import UsageFilter
 
 MAX_LISTED = 1000  # datasets or domains in one filter: a bound on the statement's parameters
@@ -21,15 +21,7 @@ class PeriodInput:
     end: date
 
     def to_period(self) -> Period:
-        period = Period(self.start, self.end)
-        try:
-            period.previous()
-        except OverflowError:
-            raise BadUserInputError(
-                f"the period starting {self.start} has no previous period of the same length "
-                "(it would start before year 1): start later"
-            ) from None
-        return period
+        return comparable(self.start, self.end)
 
 
 @strawberry.input(description="An owner of datasets: type user or organization, and its id.")

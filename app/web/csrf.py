@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from starlette.requests import Request
 
 from app.errors import ForbiddenError
-from app.web.session import AdminSession
+from app.web.session import PageSession
 
 FIELD = "csrf_token"  # the hidden input of every form
 HEADER = "X-CSRF-Token"  # what HTMX sends (hx-headers on <body>)
 
 
-def check_csrf(request: Request, session: AdminSession | None, form: Mapping[str, str]) -> None:
+def check_csrf(request: Request, session: PageSession | None, form: Mapping[str, str]) -> None:
     """Raise ForbiddenError unless the request carries the session's CSRF token."""
     submitted = request.headers.get(HEADER) or form.get(FIELD, "")
     expected = session.csrf_token if session is not None else ""

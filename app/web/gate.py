@@ -1,4 +1,5 @@
-"""The admin pages' gate: a live admin session, and the session's CSRF token on every POST."""
+"""The gate of pages behind a sign-in: a live session whose token the page accepts, and the
+session's CSRF token on every POST."""
 
 from __future__ import annotations
 
@@ -9,24 +10,39 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.config import Settings
-from app.tokens import TokenChecker
+from app.tokens import Principal, TokenChecker
 from app.web.csrf import check_csrf
 from app.web.forms import read_form
 from app.web.links import path_prefix
-from app.web.session import AdminSession, SessionCookies
+from app.web.session import PageSession, SessionCookies
 from app.web.templating import is_htmx
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-AdminView = Callable[[Request, AdminSession, dict[str, str]], Awaitable[Response]]
+AdminView = Callable[[Request, PageSession, dict[str, str]], Awaitable[Response]]
+SignedInView = Callable[[Request, PageSession, Principal], Awaitable[Response]]
 
 
-class AdminGate:
-    """Lets a request reach an admin view only with a live admin session."""
+def is_admin(principal: Principal) -> bool:
+    return principal.is_admin
 
-    def __init__(self, settings: Settings, tokens: TokenChecker, sessions: SessionCookies) -> None:
+
+class SessionGate:
+    """Lets a request reach a view only with a live session of a token that `accepts` takes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenChecker,
+        sessions: SessionCookies,
+        *,
+        accepts: Callable[[Principal], bool] = is_admin,
+        sign_in_path: str = "/admin/login",
+    ) -> None:
         self._settings = settings
         self._tokens = tokens
-        self._sessions = sessions
+        self.sessions = sessions
+        self.accepts = accepts
+        self._sign_in_path = sign_in_path
 
     def admin(self, view: AdminView) -> Endpoint:
         """The view behind the gate; it gets the session and the form (the query for a GET)."""
@@ -42,17 +58,34 @@ class AdminGate:
 
         return endpoint
 
-    async def session(self, request: Request) -> AdminSession | None:
-        """The request's signed-in session, if its token is still an admin token."""
-        session = self._sessions.read(request, time.time())
+    def signed_in(self, view: SignedInView) -> Endpoint:
+        """A GET view behind the gate; it gets the session and the caller."""
+
+        async def endpoint(request: Request) -> Response:
+            found = await self.caller(request)
+            if found is None:
+                return self._to_sign_in(request)
+            return await view(request, *found)
+
+        return endpoint
+
+    async def session(self, request: Request) -> PageSession | None:
+        """The request's signed-in session, if its token is still one the gate accepts."""
+        found = await self.caller(request)
+        return found[0] if found is not None else None
+
+    async def caller(self, request: Request) -> tuple[PageSession, Principal] | None:
+        session = self.sessions.read(request, time.time())
         if session is None or session.token_sha256 is None:
             return None
         # Looked up on every request: a revoked token ends its sessions at once.
         principal = await self._tokens.principal_by_sha256(session.token_sha256)
-        return session if principal is not None and principal.is_admin else None
+        if principal is None or not self.accepts(principal):
+            return None
+        return session, principal
 
     def _to_sign_in(self, request: Request) -> Response:
-        sign_in = path_prefix(request, self._settings) + "/admin/login"
+        sign_in = path_prefix(request, self._settings) + self._sign_in_path
         if is_htmx(request):
             # htmx follows HX-Redirect with a full page load instead of swapping a fragment.
             return Response(status_code=401, headers={"HX-Redirect": sign_in})

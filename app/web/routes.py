@@ -9,23 +9,23 @@ from starlette.staticfiles import StaticFiles
 
 from app.config import Settings
 from app.tokens import TokenChecker
-from app.web.gate import AdminGate
+from app.web.gate import SessionGate
 from app.web.links import path_prefix
 from app.web.public import PublicAnalytics
-from app.web.session import AdminSession, SessionCookies
-from app.web.signin import SignIn
+from app.web.session import PageSession, SessionCookies
+from app.web.signin import ADMIN_PAGES, SignIn
 from app.web.templating import STATIC_DIR
 from app.web.views import AnalyticsViews
 
 
 def web_routes(settings: Settings, tokens: TokenChecker) -> list[BaseRoute]:
     sessions = SessionCookies(settings)
-    gate = AdminGate(settings, tokens, sessions)
-    sign_in = SignIn(settings, tokens, sessions, gate)
+    gate = SessionGate(settings, tokens, sessions)
+    sign_in = SignIn(settings, tokens, gate, ADMIN_PAGES)
     analytics = AnalyticsViews(settings)
     public = PublicAnalytics(settings)
 
-    async def home(request: Request, session: AdminSession, form: dict[str, str]) -> Response:
+    async def home(request: Request, session: PageSession, form: dict[str, str]) -> Response:
         return RedirectResponse(path_prefix(request, settings) + "/admin/analytics", 303)
 
     return [

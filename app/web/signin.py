@@ -1,9 +1,15 @@
-"""/admin/login and /admin/logout: an admin token opens a session; failures are slow and vague."""
+"""Sign-in and sign-out pages: a token opens a session; failures are slow and vague.
+
+The admin pages (/admin/login) take admin tokens; the dashboard (/login) owner and admin tokens.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -12,28 +18,47 @@ from app.config import Settings
 from app.tokens import TokenChecker, hash_token
 from app.web.csrf import check_csrf
 from app.web.forms import read_form
-from app.web.gate import AdminGate
+from app.web.gate import SessionGate
 from app.web.links import path_prefix
-from app.web.session import AdminSession, SessionCookies
+from app.web.session import PageSession
 from app.web.templating import render
 
-# One message whatever was wrong (unknown, revoked, not an admin token): it tells a guesser nothing.
+# One message whatever was wrong (unknown, revoked, wrong scope): it tells a guesser nothing.
 SIGN_IN_FAILED = "This token does not open the admin pages."
+
+
+@dataclass(frozen=True)
+class SignInPages:
+    """Where a sign-in lives and leads: its templates, its paths, its failure message."""
+
+    login_template: str
+    logout_template: str
+    login_path: str
+    home_path: str
+    failed_message: Callable[[Request], str] = lambda request: SIGN_IN_FAILED
+    # Extra template values (the dashboard's language) computed from the request.
+    context: Callable[[Request], Mapping[str, Any]] = field(default=lambda request: {})
+
+
+ADMIN_PAGES = SignInPages(
+    "admin/login.html", "admin/logout.html", "/admin/login", "/admin/analytics"
+)
 
 
 class SignIn:
     def __init__(
-        self, settings: Settings, tokens: TokenChecker, sessions: SessionCookies, gate: AdminGate
+        self, settings: Settings, tokens: TokenChecker, gate: SessionGate, pages: SignInPages
     ) -> None:
         self._settings = settings
         self._tokens = tokens
-        self._sessions = sessions
         self._gate = gate
+        self._sessions = gate.sessions
+        self._pages = pages
 
     async def page(self, request: Request) -> Response:
         """The sign-in form; a browser without a session gets one for the form's CSRF token."""
         if await self._gate.session(request) is not None:
-            return self._redirect(request, "/admin/analytics")
+            return self._redirect(request, self._pages.home_path)
         session = self._sessions.read(request, time.time())
         fresh = session is None
         session = session or self._sessions.new(time.time())
@@ -50,41 +75,44 @@ class SignIn:
         token = form.get("token", "").strip()
         digest = hash_token(token)
         principal = await self._tokens.principal_by_sha256(digest) if token else None
-        if principal is None or not principal.is_admin:
+        if principal is None or not self._gate.accepts(principal):
             # Slow, so that guessing is slow; the same delay and message for every failure.
             await asyncio.sleep(self._settings.failed_sign_in_delay_s)
-            return self._form(request, session, error=SIGN_IN_FAILED, status_code=401)
-        response = self._redirect(request, "/admin/analytics")
+            error = self._pages.failed_message(request)
+            return self._form(request, session, error=error, status_code=401)
+        response = self._redirect(request, self._pages.home_path)
         self._sessions.write(response, request, self._sessions.new(time.time(), digest))
         return response
 
     async def confirm_sign_out(
-        self, request: Request, session: AdminSession, form: dict[str, str]
+        self, request: Request, session: PageSession, form: dict[str, str]
     ) -> Response:
         context = {
+            **self._pages.context(request),
             "csrf_token": session.csrf_token,
             "prefix": path_prefix(request, self._settings),
             "signed_in": True,
         }
-        return render(request, "admin/logout.html", context)
+        return render(request, self._pages.logout_template, context)
 
     async def sign_out(
-        self, request: Request, session: AdminSession, form: dict[str, str]
+        self, request: Request, session: PageSession, form: dict[str, str]
     ) -> Response:
-        response = self._redirect(request, "/admin/login")
+        response = self._redirect(request, self._pages.login_path)
         self._sessions.clear(response, request)
         return response
 
     def _form(
-        self, request: Request, session: AdminSession, error: str | None, status_code: int
+        self, request: Request, session: PageSession, error: str | None, status_code: int
     ) -> Response:
         context = {
+            **self._pages.context(request),
             "csrf_token": session.csrf_token,
             "error": error,
             "prefix": path_prefix(request, self._settings),
             "signed_in": False,
         }
-        return render(request, "admin/login.html", context, status_code=status_code)
+        return render(request, self._pages.login_template, context, status_code=status_code)
 
     def _redirect(self, request: Request, path: str) -> Response:
         return RedirectResponse(path_prefix(request, self._settings) + path, status_code=303)

@@ -22,7 +22,7 @@ from app.analytics_store import read_analytics, save_analytics
 from app.config import Settings
 from app.tracker import tracker_script
 from app.web.links import base_url, path_prefix
-from app.web.session import AdminSession
+from app.web.session import PageSession
 from app.web.templating import is_htmx, render
 
 PROVIDERS = (("none", "None"), ("matomo", "Matomo"), ("google-analytics", "Google Analytics"))
@@ -44,13 +44,13 @@ class AnalyticsViews:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    async def page(self, request: Request, session: AdminSession, form: dict[str, str]) -> Response:
+    async def page(self, request: Request, session: PageSession, form: dict[str, str]) -> Response:
         values = form_from_stored(await read_analytics())
         saved = request.query_params.get("saved") == "1"
         context = self._context(request, session, values, {}, saved=saved)
         return render(request, "admin/analytics.html", context)
 
-    async def save(self, request: Request, session: AdminSession, form: dict[str, str]) -> Response:
+    async def save(self, request: Request, session: PageSession, form: dict[str, str]) -> Response:
         """Store valid input at once; invalid input comes back with the errors and is not saved."""
         values = form_from_request(form, AnalyticsForm(provider=""))
         result = validate_form(values)
@@ -65,7 +65,7 @@ class AnalyticsViews:
         return render(request, name, context, status_code=422 if result.errors else 200)
 
     async def fields(
-        self, request: Request, session: AdminSession, form: dict[str, str]
+        self, request: Request, session: PageSession, form: dict[str, str]
     ) -> Response:
         """The chosen provider's fields (typed values kept, else the stored ones) and preview."""
         values = form_from_request(form, form_from_stored(await read_analytics()))
@@ -73,7 +73,7 @@ class AnalyticsViews:
         return render(request, "admin/_provider_switch.html", context)
 
     async def preview(
-        self, request: Request, session: AdminSession, form: dict[str, str]
+        self, request: Request, session: PageSession, form: dict[str, str]
     ) -> Response:
         """The preview of what is typed, with each field's error (or none) swapped beside it."""
         values = form_from_request(form, AnalyticsForm(provider=""))
@@ -84,7 +84,7 @@ class AnalyticsViews:
     def _context(
         self,
         request: Request,
-        session: AdminSession,
+        session: PageSession,
         values: AnalyticsForm,
         errors: Mapping[str, str],
         saved: bool = False,
