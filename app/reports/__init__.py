@@ -5,6 +5,7 @@ breakdowns, days), datasets (count, pages, rows by id), statement (parameters an
 """
 
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
+from app.reports.details import DetailRow, details
 from app.reports.figures import daily, figures, zero_days
 from app.reports.records import (
     BREAKDOWN_COLUMNS,
@@ -29,6 +30,7 @@ __all__ = [
     "DatasetOrder",
     "DatasetRow",
     "DayFigures",
+    "DetailRow",
     "Figures",
     "Trend",
     "UsageFilter",
@@ -36,6 +38,7 @@ __all__ = [
     "daily",
     "datasets_by_id",
     "datasets_page",
+    "details",
     "figures",
     "zero_days",
 ]

@@ -1,0 +1,262 @@
+"""The dashboard's CSV and XLSX exports of a view, built from figures already read (pure)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+# openpyxl ships no type hints (types-openpyxl is not a dependency): its names are Any here.
+from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
+from openpyxl.cell.cell import (  # type: ignore[import-untyped]
+    ERROR_CODES,
+    ILLEGAL_CHARACTERS_RE,
+    Cell,
+)
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet  # type: ignore[import-untyped]
+
+from app.dashboard.records import DatasetFigures, Group, Overview
+from app.periods import Period
+from app.reports import DetailRow, Figures, Trend
+
+Lang = Literal["en", "fr"]
+
+CSV_HEADER = (
+    "dataset_id",
+    "dataset_title",
+    "user_group",
+    "referer_domain",
+    "api_calls",
+    "api_calls_previous",
+    "downloads",
+    "downloads_previous",
+)
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection");
+# tab and carriage return too, as OWASP lists them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PERCENT_FORMAT = "0.0%"
+DATE_FORMAT = "yyyy-mm-dd"  # ISO, as in the dashboard's URLs and the file names
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The sheet names and headers of the XLSX export in one language."""
+
+    sheets: tuple[str, str, str, str, str]  # summary, daily, datasets, by group, by domain
+    period: str
+    previous_period: str
+    summary: tuple[str, str, str, str]  # figure, current, previous, variation
+    figures: tuple[str, str, str, str]  # API calls, downloads, downloaded bytes, app opens
+    daily: tuple[str, str, str, str, str, str]
+    datasets: tuple[str, str, str]  # id, title, owner; then the four trend columns
+    trends: tuple[str, str, str, str]  # API calls, previous, downloads, previous
+    user_group: str
+    domain: str
+
+
+# Excel sheet names: at most 31 characters, none of / \ ? * [ ] : (checked by the tests).
+LABELS: dict[Lang, Labels] = {
+    "en": Labels(
+        sheets=("Summary", "Daily", "Datasets", "By user group", "By domain"),
+        period="Period",
+        previous_period="Previous period",
+        summary=("Figure", "Current period", "Previous period", "Variation"),
+        figures=("API calls", "Downloads", "Downloaded bytes", "Application opens"),
+        daily=(
+            "Day",
+            "API calls",
+            "Downloads",
+            "Previous-period day",
+            "Previous API calls",
+            "Previous downloads",
+        ),
+        datasets=("Dataset id", "Title", "Owner"),
+        trends=("API calls", "Previous API calls", "Downloads", "Previous downloads"),
+        user_group="User group",
+        domain="Calling domain",
+    ),
+    "fr": Labels(
+        sheets=(
+            "Résumé",
+            "Par jour",
+            "Jeux de données",
+            "Par groupe d'utilisateurs",
+            "Par domaine",
+        ),
+        period="Période",
+        previous_period="Période précédente",
+        summary=("Indicateur", "Période", "Période précédente", "Variation"),
+        figures=(
+            "Appels API",
+            "Téléchargements",
+            "Octets téléchargés",
+            "Ouvertures d'applications",
+        ),
+        daily=(
+            "Jour",
+            "Appels API",
+            "Téléchargements",
+            "Jour de la période précédente",
+            "Appels API précédents",
+            "Téléchargements précédents",
+        ),
+        datasets=("Identifiant", "Titre", "Propriétaire"),
+        trends=(
+            "Appels API",
+            "Appels API précédents",
+            "Téléchargements",
+            "Téléchargements précédents",
+        ),
+        user_group="Groupe d'utilisateurs",
+        domain="Domaine appelant",
+    ),
+}
+
+
+def file_name(period: Period, extension: str) -> str:
+    """`usage-2024-01-08_2024-01-14.csv` for extension "csv" (given without its dot)."""
+    return f"usage-{period.start.isoformat()}_{period.end.isoformat()}.{extension}"
+
+
+def csv_export(rows: Sequence[DetailRow], titles: Mapping[str, str | None]) -> bytes:
+    """One line per row; titles by dataset id (an empty cell when unknown); text as stored,
+    so a call without referer shows the stored domain "none"."""
+    buffer = io.StringIO(newline="")
+    # The csv module's default CRLF line ends are RFC 4180's, and what Excel writes itself.
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    for row in rows:
+        writer.writerow(
+            (
+                _inert(row.dataset_id),
+                _inert(titles.get(row.dataset_id) or ""),
+                _inert(row.user_group),
+                _inert(row.domain),
+                *row.api_calls,
+                *row.downloads,
+            )
+        )
+    # With a BOM: without it Excel reads a CSV file as the local ANSI code page and garbles
+    # accented titles. Python ("utf-8-sig"), pandas and R's readr skip it; this export is
+    # meant for people with spreadsheets, while scripts have GraphQL.
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _inert(text: str) -> str:
+    # The apostrophe makes a spreadsheet take the cell as text rather than run it.
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def xlsx_export(overview: Overview, datasets: Sequence[DatasetFigures], lang: Lang) -> bytes:
+    """A workbook of five sheets: summary, days, datasets, user groups, domains."""
+    labels = LABELS[lang]
+    # Write-only streams rows to a temporary file instead of keeping cell objects: for 10 000
+    # datasets ~0.6 s and a 1 MB peak, against ~0.75 s and 20 MB. Each sheet is written once,
+    # top to bottom, its view (frozen panes) first.
+    workbook = Workbook(write_only=True)
+    summary, days, by_dataset, by_group, by_domain = (
+        workbook.create_sheet(name) for name in labels.sheets
+    )
+    _write_summary(summary, overview, labels)
+    _write_daily(days, overview, labels)
+    _write_rows(
+        by_dataset,
+        (*labels.datasets, *labels.trends),
+        (
+            [
+                _text(by_dataset, row.dataset.id),
+                _text(by_dataset, row.dataset.title),
+                _text(by_dataset, f"{row.dataset.owner.type}:{row.dataset.owner.id}"),
+                *_trends(row.figures),
+            ]
+            for row in datasets
+        ),
+    )
+    for sheet, key, groups in (
+        (by_group, labels.user_group, overview.by_user_group),
+        (by_domain, labels.domain, overview.by_domain),
+    ):
+        _write_rows(sheet, (key, *labels.trends), _group_rows(sheet, groups))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _write_summary(sheet: WriteOnlyWorksheet, overview: Overview, labels: Labels) -> None:
+    sheet.freeze_panes = "A5"  # the period lines and the header stay in view
+    previous = overview.period.previous()
+    sheet.append(
+        [labels.period, _day(sheet, overview.period.start), _day(sheet, overview.period.end)]
+    )
+    sheet.append([labels.previous_period, _day(sheet, previous.start), _day(sheet, previous.end)])
+    sheet.append([])
+    sheet.append(list(labels.summary))
+    totals = overview.totals
+    trends = (totals.api_calls, totals.downloads, totals.downloaded_bytes, totals.app_opens)
+    for label, trend in zip(labels.figures, trends, strict=True):
+        sheet.append([label, trend.current, trend.previous, _variation(sheet, trend)])
+
+
+def _write_daily(sheet: WriteOnlyWorksheet, overview: Overview, labels: Labels) -> None:
+    # Both lists cover every day of periods of the same length: day n faces day n.
+    rows = (
+        [
+            _day(sheet, day.day),
+            day.api_calls,
+            day.downloads,
+            _day(sheet, before.day),
+            before.api_calls,
+            before.downloads,
+        ]
+        for day, before in zip(overview.daily, overview.previous_daily, strict=True)
+    )
+    _write_rows(sheet, labels.daily, rows)
+
+
+def _write_rows(
+    sheet: WriteOnlyWorksheet, header: Sequence[str], rows: Iterable[list[Any]]
+) -> None:
+    sheet.freeze_panes = "A2"  # before the first row: write-only sheets write their view first
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append(row)
+
+
+def _group_rows(sheet: WriteOnlyWorksheet, groups: Iterable[Group]) -> Iterable[list[Any]]:
+    return ([_text(sheet, group.key), *_trends(group.figures)] for group in groups)
+
+
+def _trends(figures: Figures) -> tuple[int, int, int, int]:
+    return (*figures.api_calls, *figures.downloads)
+
+
+def _variation(sheet: WriteOnlyWorksheet, trend: Trend) -> Cell | None:
+    # The same change as GraphQL's Trend.change; none when there is nothing to compare with.
+    if not trend.previous:
+        return None
+    cell = WriteOnlyCell(sheet, value=(trend.current - trend.previous) / trend.previous)
+    cell.number_format = PERCENT_FORMAT
+    return cell
+
+
+def _day(sheet: WriteOnlyWorksheet, day: date) -> Cell:
+    cell = WriteOnlyCell(sheet, value=day)
+    cell.number_format = DATE_FORMAT
+    return cell
+
+
+def _text(sheet: WriteOnlyWorksheet, text: str | None) -> str | Cell | None:
+    """Text kept as text: openpyxl would store "=..." as a formula and "#N/A" as an error, and
+    refuses control characters (a title comes from a log line)."""
+    if text is None:
+        return None
+    text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if not text.startswith("=") and text not in ERROR_CODES:
+        return text
+    cell = WriteOnlyCell(sheet, value=text)
+    cell.data_type = "s"
+    return cell
