@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,6 +35,9 @@ class Settings:
     # tests shorten it).
     failed_sign_in_delay_s: float = 1.0
     admin_session_hours: int = 12
+    # The dashboard's today (its presets end the day before); None: today in `timezone`. Not
+    # from the env: tests fix it.
+    today: date | None = None
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

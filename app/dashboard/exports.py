@@ -10,14 +10,14 @@ from datetime import date
 from typing import Any, Literal
 
 # openpyxl ships no type hints (types-openpyxl is not a dependency): its names are Any here.
-from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-from openpyxl.cell.cell import (  # type: ignore[import-untyped]
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import (
     ERROR_CODES,
     ILLEGAL_CHARACTERS_RE,
     Cell,
 )
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet  # type: ignore[import-untyped]
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from app.dashboard.records import DatasetFigures, Group, Overview
 from app.periods import Period

@@ -8,6 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.config import Settings
+from app.dashboard.pages import DashboardPages
 from app.tokens import TokenChecker
 from app.web.gate import SessionGate
 from app.web.links import path_prefix
@@ -40,5 +41,6 @@ def web_routes(settings: Settings, tokens: TokenChecker) -> list[BaseRoute]:
         Route("/admin/analytics/preview", gate.admin(analytics.preview), methods=["POST"]),
         Route("/analytics/config.json", public.config_json, methods=["GET"]),
         Route("/analytics/tracker.js", public.tracker_js, methods=["GET"]),
+        *DashboardPages(settings, tokens).routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

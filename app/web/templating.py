@@ -27,13 +27,16 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
-# htmx: no eval (the CSP forbids it), no inline indicator style, and a 422 answer (invalid
-# input) is swapped in like a 200 so that the errors show beside the fields.
+# htmx: no eval (the CSP forbids it), no inline style (no indicator style sheet, and no "style"
+# among the attributes it copies while settling: setting one breaks the CSP's style-src, and our
+# pages have none), and a 422 answer (invalid input) is swapped in like a 200 so that the errors
+# show beside the fields.
 HTMX_CONFIG = json.dumps(
     {
         "allowEval": False,
         "allowScriptTags": False,
         "includeIndicatorStyles": False,
+        "attributesToSettle": ["class", "width", "height"],
         "responseHandling": [
             {"code": "204", "swap": False},
             {"code": "[23]..", "swap": True},

@@ -7,6 +7,7 @@ downloads none.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
+from tests.helpers import id_token, named_line
 
 CHROMIUM = Path("/usr/bin/chromium")
 # CI installs both (.ci/run): there a missing browser is a failure, not a reason to skip.
@@ -323,3 +327,69 @@ def test_google_analytics_sends_nothing_to_google_before_consent(
     with page.expect_request(GOOGLE_HOSTS) as asked:
         page.evaluate("window.usageMetricsConsent(true)")
     assert asked.value.url == "https://www.googletagmanager.com/gtag/js?id=G-TEST123"
+
+
+def _ingest_days(server: str, lines: list[dict[str, Any]]) -> None:
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    answer = httpx.post(
+        f"{server}/ingest",
+        content=body,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/x-ndjson"},
+    )
+    assert answer.json()["accepted"] == len(lines), answer.text
+
+
+def test_an_owner_opens_the_dashboard_switches_preset_and_filters(
+    context: Any, server: str, server_env: dict[str, str]
+) -> None:
+    # Relative to the server's today: its presets end yesterday.
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)  # the server counts days in UTC
+    earlier = yesterday - timedelta(days=20)  # in the last 30 days, not in the last 7
+    member = id_token({"id": "carol", "organizations": [{"id": "org1"}]})
+    roads = {"type": "datasets", "id": "roads", "title": "Roads"}
+    _ingest_days(
+        server,
+        [
+            *[named_line(time=f"{yesterday}T12:00:00+00:00", resource=roads) for _ in range(3)],
+            *[
+                named_line(time=f"{yesterday}T12:00:00+00:00", resource=roads, id_token=member)
+                for _ in range(2)
+            ],
+            *[named_line(time=f"{earlier}T12:00:00+00:00", resource=roads) for _ in range(10)],
+        ],
+    )
+    command = [sys.executable, "-m", "app.cli", "tokens", "create"]
+    command += ["--scope", "owner:organization:org1", "--name", "browser owner"]
+    made = subprocess.run(command, env=server_env, check=True, capture_output=True, text=True)
+    owner_token = made.stdout.strip()
+
+    expect = sync_api.expect
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{server}/login")
+    page.fill("#token", owner_token)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{server}/dashboard")
+    api_calls = page.locator('[data-figure="api_calls"] .value')
+    expect(api_calls).to_have_text("5")
+
+    page.click('[data-preset="30d"]')  # htmx swaps the view and pushes the URL
+    expect(api_calls).to_have_text("15")
+    expect(page).to_have_url(f"{server}/dashboard?preset=30d")
+    bars = page.locator('[data-chart="daily-api_calls"] rect.bar[data-day]')
+    expect(bars).to_have_count(30)
+    assert bars.last.get_attribute("data-day") == yesterday.isoformat()
+
+    page.check("input[type=checkbox][name=group][value=OWNER]")  # the filter applies on change
+    expect(api_calls).to_have_text("2")
+    expect(page).to_have_url(f"{server}/dashboard?preset=30d&group=OWNER")
+    expect(page.locator('[data-figure="api_calls"] .previous')).to_have_text("previous period: 0")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    page.reload()  # the URL alone holds the view
+    expect(api_calls).to_have_text("2")
+    expect(page.locator("input[type=checkbox][name=group][value=OWNER]")).to_be_checked()
+    assert problems == []

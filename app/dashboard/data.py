@@ -1,0 +1,110 @@
+"""What a dashboard view shows, read through the same read side as the GraphQL API (app.reports):
+a fixed number of grouped statements per page, whatever the number of datasets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from app import reports
+from app.dashboard.records import DatasetFigures, Group, Overview
+from app.dashboard.view import PAGE_SIZE, View
+from app.periods import MAX_PERIOD_DAYS, Period
+from app.reports import TOTAL, DayFigures, Figures, UsageFilter
+
+BREAKDOWNS = ("user_group", "referer_domain", "referer_category")
+
+
+@dataclass(frozen=True)
+class DatasetsPage:
+    rows: list[DatasetFigures]
+    total: int  # datasets in the view, every page
+    page: int
+    pages: int
+
+
+def ordered(found: Mapping[tuple[str, str], Figures]) -> list[Group]:
+    """Groups with API calls or downloads in either period, most used now first, then by key
+    (as the GraphQL breakdowns order them)."""
+    used = [
+        Group(key, figures)
+        for (_, key), figures in found.items()
+        if any(figures.api_calls) or any(figures.downloads)
+    ]
+    used.sort(key=lambda g: (-(g.figures.api_calls.current + g.figures.downloads.current), g.key))
+    return used
+
+
+async def read_overview(view: View) -> Overview:
+    usage, period = view.usage, view.period
+    totals = (await reports.figures(usage, period)).get((TOTAL, TOTAL), reports.NO_FIGURES)
+    daily, previous_daily = await _both_periods_daily(usage, period)
+    groups = [await reports.figures(usage, period, column=column) for column in BREAKDOWNS]
+    return Overview(
+        period=period,
+        totals=totals,
+        daily=daily,
+        previous_daily=previous_daily,
+        by_user_group=ordered(groups[0]),
+        by_domain=ordered(groups[1]),
+        by_category=ordered(groups[2]),
+    )
+
+
+async def _both_periods_daily(
+    usage: UsageFilter, period: Period
+) -> tuple[list[DayFigures], list[DayFigures]]:
+    """The days of the period and of the previous one: one statement when the two together
+    are a period we may ask for."""
+    previous = period.previous()
+    if period.days * 2 <= MAX_PERIOD_DAYS:
+        both = Period(previous.start, period.end)
+        days = (await reports.daily(usage, both)).get(TOTAL) or reports.zero_days(both)
+        return days[previous.days :], days[: previous.days]
+    current = (await reports.daily(usage, period)).get(TOTAL) or reports.zero_days(period)
+    before = (await reports.daily(usage, previous)).get(TOTAL) or reports.zero_days(previous)
+    return current, before
+
+
+async def count_datasets(view: View) -> int:
+    return await reports.count_datasets(view.owner, None, view.datasets or None)
+
+
+async def read_datasets_page(view: View, total: int) -> DatasetsPage:
+    """One page of the datasets table, ordered as the view asks, with each dataset's figures."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(view.page, pages)
+    rows = await reports.datasets_page(
+        view.owner,
+        None,
+        view.order,
+        view.period,
+        (page - 1) * PAGE_SIZE,
+        PAGE_SIZE,
+        ranked_by=view.usage,
+    )
+    found: Mapping[tuple[str, str], Figures] = {}
+    if rows:
+        on_page = replace(view.usage, dataset_ids=tuple(row.id for row in rows))
+        found = await reports.figures(on_page, view.period, by_dataset=True)
+    figures = [DatasetFigures(row, found.get((row.id, TOTAL), reports.NO_FIGURES)) for row in rows]
+    return DatasetsPage(figures, total, page, pages)
+
+
+async def read_all_datasets(view: View) -> list[DatasetFigures]:
+    """Every dataset with usage in the view (either period), most API calls first: the export's
+    list, in one statement for the figures and one per thousand datasets for the titles."""
+    found = await reports.figures(view.usage, view.period, by_dataset=True)
+    ids = sorted(dataset_id for dataset_id, _ in found)
+    rows: dict[str, reports.DatasetRow] = {}
+    for start in range(0, len(ids), 1000):  # a statement's parameters are bounded
+        rows.update(await reports.datasets_by_id(ids[start : start + 1000]))
+    listed = [
+        DatasetFigures(rows[dataset_id], figures)
+        for (dataset_id, _), figures in found.items()
+        if dataset_id in rows
+    ]
+    listed.sort(
+        key=lambda d: (-d.figures.api_calls.current, -d.figures.downloads.current, d.dataset.id)
+    )
+    return listed

@@ -1,0 +1,213 @@
+"""The dashboard's words in English and French: one catalogue, looked up by key in templates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from app.dashboard.view import Lang
+
+_EN: dict[str, str] = {
+    "dashboard": "Usage dashboard",
+    "sign_in": "Sign in",
+    "sign_in_intro": (
+        "Paste your token: an owner token shows your datasets, an admin token every owner's."
+    ),
+    "token": "Token",
+    "sign_in_failed": "This token does not open the dashboard.",
+    "sign_out": "Sign out",
+    "sign_out_confirm": "Sign out of the dashboard",
+    "language": "Language",
+    "period": "Period",
+    "preset_7d": "Last 7 days",
+    "preset_30d": "Last 30 days",
+    "preset_last-month": "Previous month",
+    "preset_12m": "Last 12 months",
+    "custom": "Custom",
+    "start": "Start",
+    "end": "End",
+    "apply": "Apply",
+    "compared_with": "compared with {start} → {end}",
+    "owner": "Owner",
+    "every_owner": "Every owner",
+    "filters": "Filters",
+    "user_groups": "User groups",
+    "domains": "Calling domains",
+    "datasets": "Datasets",
+    "add_domain": "Add a calling domain",
+    "add_dataset": "Add a dataset (id)",
+    "add": "Add",
+    "remove_filter": "Remove filter {value}",
+    "clear_filters": "Clear filters",
+    "no_filter": "No filter: every request counts.",
+    "key_figures": "Key figures",
+    "api_calls": "API calls",
+    "downloads": "Downloads",
+    "downloaded_bytes": "Downloaded volume",
+    "app_opens": "Application opens",
+    "previous": "previous period: {value}",
+    "current_period": "This period",
+    "previous_period": "Previous period",
+    "daily_api_calls": "API calls per day",
+    "daily_downloads": "Downloads per day",
+    "by_user_group": "API calls and downloads by user group",
+    "by_domain": "API calls and downloads by calling domain",
+    "by_category": "API calls and downloads by consumer category",
+    "others": "{n} others",
+    "nothing": "Nothing in this period.",
+    "top_datasets": "Datasets",
+    "title": "Title",
+    "change": "Change",
+    "sort_by": "Sort by {column}",
+    "sorted": "sorted",
+    "page_of": "Page {page} of {pages}",
+    "previous_page": "Previous page",
+    "next_page": "Next page",
+    "no_datasets": "No dataset matches this view.",
+    "back": "All datasets",
+    "export": "Export",
+    "export_csv": "CSV (datasets × user groups × domains)",
+    "export_xlsx": "Excel workbook",
+    "empty_title": "No usage yet",
+    "empty_intro": (
+        "Nothing has been counted yet. Point the reverse proxy's log shipper at POST /ingest, "
+        "or send a first batch by hand:"
+    ),
+    "empty_then": "Then reload this page.",
+    "bad_view": "This view cannot be shown",
+    "no_such_dataset": "No such dataset among those you may see.",
+    "reset_view": "Back to the last 7 days",
+    "unknown_title": "(no title)",
+    "no_domain": "(no referer)",
+    # user groups (stored keys)
+    "group_OWNER": "Owner organisation members",
+    "group_OWNER_API_KEY": "Owner API keys",
+    "group_EXTERNAL": "Other signed-in users",
+    "group_EXTERNAL_API_KEY": "Other API keys",
+    "group_ANONYMOUS": "Anonymous",
+    "group_BOT": "Robots",
+    # consumer categories (stored keys)
+    "category_backoffice": "Back-office",
+    "category_portal": "Portal",
+    "category_embed": "Embedded views",
+    "category_app": "Applications",
+    "category_mcp": "MCP",
+    "category_external": "External sites",
+    "category_none": "No referer",
+    "category_invalid": "Unreadable referer",
+    "invalid_domain": "(unreadable referer)",
+}
+
+_FR: dict[str, str] = {
+    "dashboard": "Tableau de bord d'usage",
+    "sign_in": "Se connecter",
+    "sign_in_intro": (
+        "Collez votre jeton : un jeton de propriétaire montre vos jeux de données, "
+        "un jeton d'administration ceux de tous les propriétaires."
+    ),
+    "token": "Jeton",
+    "sign_in_failed": "Ce jeton n'ouvre pas le tableau de bord.",
+    "sign_out": "Se déconnecter",
+    "sign_out_confirm": "Se déconnecter du tableau de bord",
+    "language": "Langue",
+    "period": "Période",
+    "preset_7d": "7 derniers jours",
+    "preset_30d": "30 derniers jours",
+    "preset_last-month": "Mois précédent",
+    "preset_12m": "12 derniers mois",
+    "custom": "Personnalisée",
+    "start": "Début",
+    "end": "Fin",
+    "apply": "Appliquer",
+    "compared_with": "comparé avec {start} → {end}",
+    "owner": "Propriétaire",
+    "every_owner": "Tous les propriétaires",
+    "filters": "Filtres",
+    "user_groups": "Groupes d'utilisateurs",
+    "domains": "Domaines appelants",
+    "datasets": "Jeux de données",
+    "add_domain": "Ajouter un domaine appelant",
+    "add_dataset": "Ajouter un jeu de données (identifiant)",
+    "add": "Ajouter",
+    "remove_filter": "Retirer le filtre {value}",
+    "clear_filters": "Effacer les filtres",
+    "no_filter": "Aucun filtre : toutes les requêtes comptent.",
+    "key_figures": "Chiffres clés",
+    "api_calls": "Appels API",
+    "downloads": "Téléchargements",
+    "downloaded_bytes": "Volume téléchargé",
+    "app_opens": "Ouvertures d'applications",
+    "previous": "période précédente : {value}",
+    "current_period": "Cette période",
+    "previous_period": "Période précédente",
+    "daily_api_calls": "Appels API par jour",
+    "daily_downloads": "Téléchargements par jour",
+    "by_user_group": "Appels API et téléchargements par groupe d'utilisateurs",
+    "by_domain": "Appels API et téléchargements par domaine appelant",
+    "by_category": "Appels API et téléchargements par catégorie de consommateur",
+    "others": "{n} autres",
+    "nothing": "Rien sur cette période.",
+    "top_datasets": "Jeux de données",
+    "title": "Titre",
+    "change": "Évolution",
+    "sort_by": "Trier par {column}",
+    "sorted": "trié",
+    "page_of": "Page {page} sur {pages}",
+    "previous_page": "Page précédente",
+    "next_page": "Page suivante",
+    "no_datasets": "Aucun jeu de données ne correspond à cette vue.",
+    "back": "Tous les jeux de données",
+    "export": "Exporter",
+    "export_csv": "CSV (jeux de données × groupes × domaines)",
+    "export_xlsx": "Classeur Excel",
+    "empty_title": "Pas encore d'usage",
+    "empty_intro": (
+        "Rien n'a encore été compté. Dirigez l'expéditeur de journaux du proxy inverse vers "
+        "POST /ingest, ou envoyez un premier lot à la main :"
+    ),
+    "empty_then": "Puis rechargez cette page.",
+    "bad_view": "Cette vue ne peut pas être affichée",
+    "no_such_dataset": "Aucun jeu de données de ce nom parmi ceux que vous pouvez voir.",
+    "reset_view": "Revenir aux 7 derniers jours",
+    "unknown_title": "(sans titre)",
+    "no_domain": "(sans référent)",
+    "group_OWNER": "Membres de l'organisation propriétaire",
+    "group_OWNER_API_KEY": "Clés d'API du propriétaire",
+    "group_EXTERNAL": "Autres utilisateurs connectés",
+    "group_EXTERNAL_API_KEY": "Autres clés d'API",
+    "group_ANONYMOUS": "Anonymes",
+    "group_BOT": "Robots",
+    "category_backoffice": "Back-office",
+    "category_portal": "Portail",
+    "category_embed": "Vues embarquées",
+    "category_app": "Applications",
+    "category_mcp": "MCP",
+    "category_external": "Sites externes",
+    "category_none": "Sans référent",
+    "category_invalid": "Référent illisible",
+    "invalid_domain": "(référent illisible)",
+}
+
+CATALOGUE: Mapping[Lang, Mapping[str, str]] = {"en": _EN, "fr": _FR}
+
+
+def translator(lang: Lang) -> Callable[..., str]:
+    """t(key, **values): the label in `lang`, its {placeholders} filled; an unknown key fails
+    loudly (a test renders every page in both languages)."""
+    words = CATALOGUE[lang]
+
+    def t(key: str, **values: object) -> str:
+        text = words[key]
+        return text.format(**values) if values else text
+
+    return t
+
+
+def group_label(lang: Lang, kind: str, key: str) -> str:
+    """A breakdown key as a reader names it: user groups and categories translated, a domain
+    as it is, but for the stored stand-ins for no referer ("none") and a bad one ("invalid")."""
+    words = CATALOGUE[lang]
+    if kind == "user_group":
+        return words.get(f"group_{key}", key)
+    if kind == "referer_category":
+        return words.get(f"category_{key}", key)
+    return {"none": words["no_domain"], "invalid": words["invalid_domain"]}.get(key, key)

@@ -1,0 +1,360 @@
+"""The dashboard through HTTP, on data sent to POST /ingest: who sees what, exact figures,
+presets, filters, the datasets table, htmx fragments, languages, the empty state."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.tokens import create_token, revoke_token
+from tests.conftest import with_settings
+from tests.dashboard.pages import (
+    TODAY,
+    card,
+    element,
+    ingest_known_data,
+    open_dashboard,
+    org1_token,
+    row_ids,
+    table_rows,
+    words,
+)
+from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, csrf_token, dataset, ingest, line_on
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return with_settings(settings, today=TODAY, failed_sign_in_delay_s=0.0)
+
+
+@pytest.fixture
+async def org1(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The client signed in with org1's owner token, the known data ingested."""
+    await ingest_known_data(client)
+    await open_dashboard(client, await org1_token())
+    return client
+
+
+async def test_pages_need_a_session_of_an_owner_or_admin_token(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/dashboard", "/dashboard/datasets/roads", "/dashboard/export.csv"):
+        answer = await client.get(path)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+    htmx = await client.get("/dashboard", headers={"HX-Request": "true", "HX-Target": "view"})
+    assert (htmx.status_code, htmx.headers["HX-Redirect"]) == (401, "/login")
+    form = await client.get("/login")
+    for token in (INGEST_TOKEN, "not-a-token", ""):
+        refused = await client.post(
+            "/login", data={"token": token, "csrf_token": csrf_token(form.text)}
+        )
+        assert refused.status_code == 401
+        assert "This token does not open the dashboard." in refused.text
+    no_csrf = await client.post("/login", data={"token": ADMIN_TOKEN})
+    assert no_csrf.status_code == 403
+
+
+async def test_a_revoked_token_ends_its_dashboard_session(client: httpx.AsyncClient) -> None:
+    await ingest_known_data(client)
+    token = await create_token("owner:organization:org1", "to revoke")
+    await open_dashboard(client, token)
+    assert (await client.get("/dashboard")).status_code == 200
+    await revoke_token("to revoke")
+    assert (await client.get("/dashboard")).headers["location"] == "/login"
+
+
+async def test_key_figures_of_the_default_week_with_their_trend(
+    org1: httpx.AsyncClient,
+) -> None:
+    page = (await org1.get("/dashboard")).text
+    assert words(element(page, '<p class="period-words">', "</p>")) == (
+        "2024-01-08 → 2024-01-14, compared with 2024-01-01 → 2024-01-07"
+    )
+    # org1: API calls 5 + 1 now, 4 + 10 before; the failed call counts nowhere.
+    assert card(page, "api_calls") == ("API calls 6 previous period: 14 ▼ −57 % down 57 % from 14")
+    assert card(page, "downloads") == (
+        "Downloads 1 previous period: 0 new new: none in the previous period"
+    )
+    assert card(page, "downloaded_bytes") == (
+        "Downloaded volume 1.5 MB previous period: 0 B new new: none in the previous period"
+    )
+    assert card(page, "app_opens") == (
+        "Application opens 1 previous period: 0 new new: none in the previous period"
+    )
+    # The badge's colour class follows its words.
+    assert '<span class="badge down">' in element(page, 'data-figure="api_calls"', "</li>")
+
+
+async def test_the_owner_sees_only_its_datasets(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard")).text
+    assert row_ids(page) == ["roads", "rivers"]
+    assert table_rows(page) == [
+        "Roads 5 previous period: 4 ▲ +25 % up 25 % from 4 "
+        "1 previous period: 0 new new: none in the previous period",
+        "Rivers 1 previous period: 10 ▼ −90 % down 90 % from 10 "
+        "0 previous period: 0 – none in either period",
+    ]
+    assert (await org1.get("/dashboard/datasets/notes")).status_code == 404
+    assert (await org1.get("/dashboard/datasets/nothing-here")).status_code == 404
+    other = await org1.get("/dashboard", params={"owner": "user:alice"})
+    assert other.status_code == 403
+    assert "reads the datasets of organization org1 only" in other.text
+    # Naming its own owner is allowed, and changes nothing.
+    own = await org1.get("/dashboard", params={"owner": "organization:org1"})
+    assert card(own.text, "api_calls").startswith("API calls 6 ")
+
+
+async def test_an_admin_sees_every_owner_and_picks_one(client: httpx.AsyncClient) -> None:
+    await ingest_known_data(client)
+    await open_dashboard(client, ADMIN_TOKEN)
+    page = (await client.get("/dashboard")).text
+    assert row_ids(page) == ["roads", "notes", "rivers"]
+    assert card(page, "api_calls").startswith("API calls 8 previous period: 14 ")
+    assert '<option value="user:alice" >user alice</option>' in page.replace("  ", " ")
+    alice = (await client.get("/dashboard", params={"owner": "user:alice"})).text
+    assert row_ids(alice) == ["notes"]
+    assert (
+        card(alice, "api_calls")
+        == "API calls 2 previous period: 0 new new: none in the previous period"
+    )
+    notes = await client.get("/dashboard/datasets/notes")
+    assert notes.status_code == 200
+    assert card(notes.text, "api_calls").startswith("API calls 2 ")
+
+
+@pytest.mark.parametrize(
+    ("preset", "period", "previous", "api_calls"),
+    [
+        ("7d", "2024-01-08 → 2024-01-14", "2024-01-01 → 2024-01-07", "6 previous period: 14"),
+        ("30d", "2023-12-16 → 2024-01-14", "2023-11-16 → 2023-12-15", "20 previous period: 0"),
+        (
+            "last-month",
+            "2023-12-01 → 2023-12-31",
+            "2023-10-31 → 2023-11-30",
+            "0 previous period: 0",
+        ),
+        ("12m", "2023-01-15 → 2024-01-14", "2022-01-15 → 2023-01-14", "20 previous period: 0"),
+    ],
+)
+async def test_presets_set_the_period_and_the_figures(
+    org1: httpx.AsyncClient, preset: str, period: str, previous: str, api_calls: str
+) -> None:
+    page = (await org1.get("/dashboard", params={"preset": preset})).text
+    assert words(element(page, '<p class="period-words">', "</p>")) == (
+        f"{period}, compared with {previous}"
+    )
+    assert card(page, "api_calls").startswith(f"API calls {api_calls} ")
+    assert f'data-preset="{preset}" aria-current="true"' in page
+
+
+async def test_a_custom_period(org1: httpx.AsyncClient) -> None:
+    page = await org1.get("/dashboard", params={"start": "2024-01-02", "end": "2024-01-03"})
+    assert words(element(page.text, '<p class="period-words">', "</p>")) == (
+        "2024-01-02 → 2024-01-03, compared with 2023-12-31 → 2024-01-01"
+    )
+    assert card(page.text, "api_calls").startswith("API calls 14 previous period: 0 ")
+
+
+@pytest.mark.parametrize(
+    ("params", "api_calls", "downloads", "rows"),
+    [
+        ({"group": "OWNER"}, "2 previous period: 0", "0 previous period: 0", ["roads", "rivers"]),
+        (
+            {"group": ["ANONYMOUS", "OWNER"]},
+            "6 previous period: 14",
+            "1 previous period: 0",
+            ["roads", "rivers"],
+        ),
+        (
+            {"domain": "client.example"},
+            "3 previous period: 0",
+            "0 previous period: 0",
+            ["roads", "rivers"],
+        ),
+        (
+            {"domain": "Other.Example"},
+            "0 previous period: 0",
+            "1 previous period: 0",
+            ["rivers", "roads"],  # no API call: by title,
+        ),
+        ({"dataset": "rivers"}, "1 previous period: 10", "0 previous period: 0", ["rivers"]),
+        (
+            {"dataset": "rivers", "group": "OWNER"},
+            "0 previous period: 0",
+            "0 previous period: 0",
+            ["rivers"],
+        ),
+    ],
+)
+async def test_filters_change_the_figures_exactly(
+    org1: httpx.AsyncClient,
+    params: dict[str, str | list[str]],
+    api_calls: str,
+    downloads: str,
+    rows: list[str],
+) -> None:
+    page = (await org1.get("/dashboard", params=params)).text
+    assert card(page, "api_calls").startswith(f"API calls {api_calls} ")
+    assert card(page, "downloads").startswith(f"Downloads {downloads} ")
+    assert row_ids(page) == rows
+
+
+async def test_the_daily_charts_have_a_bar_per_day(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard")).text
+    chart = element(page, '<figure class="chart" data-chart="daily-api_calls">', "</figure>")
+    assert re.findall(r'<rect class="bar" data-day="([^"]+)"', chart) == [
+        f"2024-01-{day:02}" for day in range(8, 15)
+    ]
+    year = (await org1.get("/dashboard", params={"preset": "12m"})).text
+    chart = element(year, '<figure class="chart" data-chart="daily-downloads">', "</figure>")
+    assert len(re.findall(r'<rect class="bar" data-day=', chart)) == 365
+
+
+async def test_breakdown_charts_name_groups_domains_and_categories(
+    org1: httpx.AsyncClient,
+) -> None:
+    page = (await org1.get("/dashboard")).text
+    groups = element(page, 'data-chart="by-user_group"', "</figure>")
+    assert "Anonymous" in groups and "Owner organisation members" in groups
+    domains = element(page, 'data-chart="by-referer_domain"', "</figure>")
+    assert "client.example" in domains and "(no referer)" in domains
+    categories = element(page, 'data-chart="by-referer_category"', "</figure>")
+    assert "External sites" in categories
+
+
+async def test_the_datasets_table_sorts_and_pages(client: httpx.AsyncClient) -> None:
+    await ingest(
+        client,
+        *[
+            line_on("2024-01-10", resource=dataset(f"d{n:02}", f"Data {n:02}"))
+            for n in range(45)
+            for _ in range(1 + n % 3)
+        ],
+    )
+    await open_dashboard(client, ADMIN_TOKEN)
+    first = (await client.get("/dashboard")).text
+    assert "Page 1 of 3" in first
+    assert len(row_ids(first)) == 20
+    # 3 calls first (d02, d05...), by title within equal counts.
+    assert row_ids(first)[:3] == ["d02", "d05", "d08"]
+    third = (await client.get("/dashboard", params={"page": "3"})).text
+    assert len(row_ids(third)) == 5
+    every = set()
+    for number in (1, 2, 3):
+        listed = (await client.get("/dashboard", params={"page": str(number)})).text
+        every.update(row_ids(listed))
+    assert len(every) == 45
+    by_title = await client.get(
+        "/dashboard",
+        params={"sort": "title", "page": "2"},
+        headers={"HX-Request": "true", "HX-Target": "datasets"},
+    )
+    # htmx asked for the table alone.
+    assert by_title.text.lstrip().startswith('<section id="datasets"')
+    assert "<html" not in by_title.text
+    assert row_ids(by_title.text) == [f"d{n:02}" for n in range(20, 40)]
+
+
+async def test_htmx_gets_the_view_alone(org1: httpx.AsyncClient) -> None:
+    answer = await org1.get(
+        "/dashboard", params={"group": "OWNER"}, headers={"HX-Request": "true", "HX-Target": "view"}
+    )
+    assert answer.text.lstrip().startswith('<div id="view">')
+    assert "<html" not in answer.text
+    assert card(answer.text, "api_calls").startswith("API calls 2 ")
+    assert "HX-Target" in answer.headers["vary"]
+
+
+async def test_links_keep_the_view(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard", params={"preset": "30d", "group": "OWNER"})).text
+    # A dataset's link and the exports keep the period and the filters.
+    assert 'href="/dashboard/datasets/roads?preset=30d&amp;group=OWNER"' in page
+    assert 'href="/dashboard/export.csv?preset=30d&amp;group=OWNER"' in page
+    # Removing the group filter keeps the period.
+    assert 'href="/dashboard?preset=30d"' in page
+
+
+async def test_a_datasets_page_shows_that_dataset_alone(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard/datasets/roads")).text
+    assert "<h1>Roads</h1>" in page
+    assert card(page, "api_calls") == "API calls 5 previous period: 4 ▲ +25 % up 25 % from 4"
+    assert card(page, "downloads").startswith("Downloads 1 previous period: 0 ")
+    assert 'id="datasets"' not in page  # no table of one dataset
+    assert 'href="/dashboard/export.csv?dataset=roads"' in page
+
+
+async def test_in_french_from_accept_language_or_the_switch(org1: httpx.AsyncClient) -> None:
+    page = await org1.get("/dashboard", headers={"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"})
+    assert '<html lang="fr">' in page.text
+    assert card(page.text, "api_calls") == (
+        "Appels API 6 période précédente : 14 ▼ −57 % en baisse de 57 % par rapport à 14"
+    )
+    assert card(page.text, "downloaded_bytes").startswith("Volume téléchargé 1,5 Mo ")
+    switched = await org1.get("/dashboard", params={"lang": "fr"})
+    assert "comparé avec 2024-01-01 → 2024-01-07" in switched.text
+    # The switch back to English is a link that keeps the view.
+    assert 'href="?lang=en"' in switched.text
+    english = await org1.get("/dashboard", params={"lang": "en"}, headers={"Accept-Language": "fr"})
+    assert card(english.text, "api_calls").startswith("API calls 6 ")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"start": "2024-01-10", "end": "2024-01-01"},
+            "the period ends (2024-01-01) before it starts",
+        ),
+        ({"start": "2024-13-01", "end": "2024-01-01"}, "start='2024-13-01' is not a day"),
+        ({"start": "2024-01-01"}, "a custom period needs both start and end"),
+        ({"preset": "forever"}, "preset='forever': choose one of 7d, 30d, last-month, 12m"),
+        ({"group": "VIP"}, "group='VIP': choose among"),
+        ({"owner": "org1"}, "write the owner as user:<id> or organization:<id>"),
+        ({"page": "0"}, "pages are numbered from 1"),
+        ({"sort": "size"}, "sort by api_calls, downloads, title"),
+    ],
+)
+async def test_a_view_that_cannot_be_shown_says_why(
+    org1: httpx.AsyncClient, params: dict[str, str], message: str
+) -> None:
+    answer = await org1.get("/dashboard", params=params)
+    assert answer.status_code == 400
+    assert message in words(answer.text)
+
+
+async def test_with_no_data_yet_the_page_says_how_to_send_a_batch(
+    client: httpx.AsyncClient,
+) -> None:
+    await open_dashboard(client, ADMIN_TOKEN)
+    page = (await client.get("/dashboard")).text
+    assert "No usage yet" in page
+    command = words(element(page, '<pre class="command">', "</pre>"))
+    assert command.startswith("curl -s http://testserver/ingest ")
+    # Sent as the page shows it, the line counts: the dashboard is no longer empty.
+    line = re.search(r"<<'EOF' (\{.*\}) EOF", command)
+    assert line is not None
+    answer = await client.post(
+        "/ingest",
+        content=line[1].encode(),
+        headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/x-ndjson"},
+    )
+    assert answer.json()["accepted"] == 1, answer.json()
+    custom = {"start": "2023-01-01", "end": "2030-12-31"}
+    assert card((await client.get("/dashboard", params=custom)).text, "api_calls").startswith(
+        "API calls 1 "
+    )
+
+
+async def test_sign_out_needs_the_csrf_token_and_ends_the_session(
+    org1: httpx.AsyncClient,
+) -> None:
+    page = (await org1.get("/logout")).text
+    assert (await org1.post("/logout", data={"csrf_token": "wrong"})).status_code == 403
+    answer = await org1.post("/logout", data={"csrf_token": csrf_token(page)})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+    assert (await org1.get("/dashboard")).headers["location"] == "/login"
