@@ -4,7 +4,7 @@ links made. Templates only place what this module prepares."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -38,7 +38,11 @@ class KeyFigure:
 @dataclass(frozen=True)
 class Chart:
     key: str
+    title: str
     svg: Markup
+    # The figures as a table, for screen readers and copying (daily charts: day, figure,
+    # previous period's day, its figure); the SVG is one image to assistive technology.
+    table: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ def present_overview(view: View, overview: Overview, t: Translate) -> OverviewSh
     daily = [
         Chart(
             metric,
+            t(f"daily_{metric}"),
             charts.daily_chart(
                 overview.daily,
                 overview.previous_daily,
@@ -109,12 +114,22 @@ def present_overview(view: View, overview: Overview, t: Translate) -> OverviewSh
                 id_prefix=f"daily-{metric}",
                 **labels,
             ),
+            [
+                (
+                    str(day.day),
+                    formatting.count(getattr(day, metric), lang),
+                    str(before.day),
+                    formatting.count(getattr(before, metric), lang),
+                )
+                for day, before in zip(overview.daily, overview.previous_daily, strict=True)
+            ],
         )
         for metric in ("api_calls", "downloads")
     ]
     breakdowns = [
         Chart(
             kind,
+            t(title),
             charts.bar_chart(
                 _bars(groups, kind, view, t),
                 title=t(title),

@@ -210,6 +210,12 @@ async def test_the_daily_charts_have_a_bar_per_day(org1: httpx.AsyncClient) -> N
     assert re.findall(r'<rect class="bar" data-day="([^"]+)"', chart) == [
         f"2024-01-{day:02}" for day in range(8, 15)
     ]
+    # The same figures as a table, for screen readers: day, figure, previous day, its figure.
+    rows = re.findall(r"<tr><th scope=\"row\">.*?</tr>", element(chart, "<table", "</table>"))
+    assert [words(row) for row in rows[:2]] == [
+        "2024-01-08 3 2024-01-01 0",
+        "2024-01-09 2 2024-01-02 4",
+    ]
     year = (await org1.get("/dashboard", params={"preset": "12m"})).text
     chart = element(year, '<figure class="chart" data-chart="daily-downloads">', "</figure>")
     assert len(re.findall(r'<rect class="bar" data-day=', chart)) == 365
