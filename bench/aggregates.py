@@ -41,6 +41,7 @@ class World:
     # Exact status-ok API calls per day, kept for the checked datasets and owners only.
     dataset_calls: dict[str, dict[date, int]] = field(default_factory=dict)
     owner_calls: dict[Owner, dict[date, int]] = field(default_factory=dict)
+    all_calls: dict[date, int] = field(default_factory=dict)  # every owner's, summed
     rows: int = 0
 
     def owners_by_size(self) -> list[Owner]:
@@ -99,6 +100,7 @@ def _remember(world: World, checked: set[str], counters: dict[UsageKey, list[int
     for key, (requests, _, _) in counters.items():
         if key.operation != "api" or key.status_class != "ok":
             continue
+        world.all_calls[key.day] = world.all_calls.get(key.day, 0) + requests
         owner = Owner(key.owner_type, key.owner_id)
         if owner in world.owner_calls:
             days = world.owner_calls[owner]
@@ -114,6 +116,7 @@ def generate(world: World, seed: int, checked: list[str]) -> Iterator[tuple[date
     world.rows = 0
     world.dataset_calls = {dataset_id: {} for dataset_id in checked}
     world.owner_calls = {owner: {} for owner in world.owners_by_size()[:3]}
+    world.all_calls = {}
     for number, day in enumerate(world.days):
         totals = BatchTotals()
         totals.counters = day_counters(rng, world, day)

@@ -251,8 +251,8 @@ def _page_scenarios(world: World) -> list[PageScenario]:
     scenarios = []
     for label, period in (("7 days", week), ("a year", year)):
         for owner in (None, top):
-            owners = [owner] if owner is not None else list(world.owner_calls)
-            expected = sum(_calls(world.owner_calls[o], period) for o in owners)
+            calls = world.owner_calls[owner] if owner is not None else world.all_calls
+            expected = _calls(calls, period)
             query = urlencode({**period, **({"owner": f"{top.type}:{top.id}"} if owner else {})})
             who = "largest owner" if owner else "all owners"
             scenarios.append(

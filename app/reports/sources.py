@@ -17,6 +17,10 @@ from app.reports.records import DATASETS, UsageFilter
 from app.reports.statement import Statement
 from app.summaries import BY_CALLER, BY_DATASET, BY_OWNER, STATUS_OK, Block, Summary
 
+# Data Fair logs most application opens on the application (resource type `applications`), not
+# on a dataset: figures that are not per dataset count those opens too.
+APPLICATIONS = "applications"
+_IS_DATASET = f"t.resource_type = '{DATASETS}'"
 # usage_daily's value of each figure in one row (its status class is filtered on separately).
 _DAILY_FIGURES = {
     "api_calls": "CASE WHEN t.operation = 'api' THEN t.requests ELSE 0 END",
@@ -25,6 +29,17 @@ _DAILY_FIGURES = {
     "app_opens": "CASE WHEN t.operation = 'app' THEN t.requests ELSE 0 END",
 }
 _SUMMARY_FIGURES = {column: f"t.{column}" for column in FIGURE_COLUMNS}
+
+
+def _datasets_but_app_opens(figures: Mapping[str, str]) -> dict[str, str]:
+    """The figures of rows of datasets and applications: app opens from both, the rest from
+    datasets alone."""
+    return {
+        column: value
+        if column == "app_opens"
+        else f"CASE WHEN {_IS_DATASET} THEN {value} ELSE 0 END"
+        for column, value in figures.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -60,8 +75,9 @@ def read_usage(
     """Where the usage of the period (and the previous one) comes from; `by_day`: single days."""
     summary = pick(usage, by_dataset=by_dataset, column=column)
     periods = ((0, period.previous()), (1, period)) if with_previous else ((1, period),)
+    with_apps = not by_dataset and usage.dataset_ids is None
     if summary is None:
-        return _usage_daily(sql, usage, period, with_previous)
+        return _usage_daily(sql, usage, period, with_previous, with_apps)
     blocks: list[tuple[int, Block]] = [
         (is_current, block)
         for is_current, part in periods
@@ -74,33 +90,37 @@ def read_usage(
     values = ", ".join(
         f"({span}, {sql.bind(first)}, {is_current})" for is_current, (span, first) in blocks
     )
-    where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage)]
+    where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage, with_apps)]
     return Source(
         # CROSS JOIN keeps SQLite's join order: each block, then its key range in the table.
         ctes=(f"b(span, day, is_current) AS (VALUES {values})",),
         tables=f"b CROSS JOIN {summary.table} t",
         where=" AND ".join(where),
-        figures=_SUMMARY_FIGURES,
+        figures=_datasets_but_app_opens(_SUMMARY_FIGURES) if with_apps else _SUMMARY_FIGURES,
         is_current="b.is_current",
     )
 
 
-def _usage_daily(sql: Statement, usage: UsageFilter, period: Period, with_previous: bool) -> Source:
+def _usage_daily(
+    sql: Statement, usage: UsageFilter, period: Period, with_previous: bool, with_apps: bool
+) -> Source:
     start = period.previous().start if with_previous else period.start
     where = [
         f"t.day >= {sql.bind(start)}",
         f"t.day <= {sql.bind(period.end)}",
         f"t.status_class = '{STATUS_OK}'",
-        *_filters(sql, usage),
+        *_filters(sql, usage, with_apps),
     ]
     is_current = (
         f"CASE WHEN t.day >= {sql.bind(period.start)} THEN 1 ELSE 0 END" if with_previous else "1"
     )
-    return Source((), "usage_daily t", " AND ".join(where), _DAILY_FIGURES, is_current)
+    figures = _datasets_but_app_opens(_DAILY_FIGURES) if with_apps else _DAILY_FIGURES
+    return Source((), "usage_daily t", " AND ".join(where), figures, is_current)
 
 
-def _filters(sql: Statement, usage: UsageFilter) -> list[str]:
-    clauses = [f"t.resource_type = {sql.bind(DATASETS)}"]
+def _filters(sql: Statement, usage: UsageFilter, with_apps: bool = False) -> list[str]:
+    types = (DATASETS, APPLICATIONS) if with_apps else (DATASETS,)
+    clauses = [f"t.resource_type IN ({sql.bind_all(types)})"]
     if usage.owner is not None:
         clauses.append(f"t.owner_type = {sql.bind(usage.owner.type)}")
         clauses.append(f"t.owner_id = {sql.bind(usage.owner.id)}")

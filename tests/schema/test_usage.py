@@ -158,3 +158,27 @@ async def test_gives_one_datasets_usage(client: httpx.AsyncClient) -> None:
             "usage": {"apiCalls": trend(1, 1, 0.0), "downloads": {"current": 0}},
         }
     }
+
+
+async def test_app_opens_of_an_owner_count_its_applications_too(
+    client: httpx.AsyncClient,
+) -> None:
+    # Data Fair logs an application's opening on the application, not on a dataset.
+    application = {"type": "applications", "id": "map", "title": "Map"}
+    await ingest(
+        client,
+        *[line_on("2024-01-09", resource=application, track=APP) for _ in range(3)],
+        line_on("2024-01-02", resource=application, track=APP),
+        line_on("2024-01-10", resource=dataset("roads"), track=APP),
+        line_on("2024-01-10", resource=application, track=API),  # not a dataset's API call
+        line_on("2024-01-10", resource=dataset("roads"), track=API),
+    )
+    usage = await totals(client, PERIOD_WEEK)
+    assert usage["appOpens"] == trend(4, 1, 3.0)
+    assert usage["apiCalls"] == trend(1, 0, None)
+    # Broken down or filtered by caller (another summary table): the same rule.
+    groups = await totals(client, PERIOD_WEEK, userGroups=["ANONYMOUS"])
+    assert (groups["appOpens"], groups["apiCalls"]) == (trend(4, 1, 3.0), trend(1, 0, None))
+    # A dataset's usage counts the opens logged on that dataset only.
+    roads = await totals(client, PERIOD_WEEK, datasets=["roads"])
+    assert roads["appOpens"] == trend(1, 0, None)
