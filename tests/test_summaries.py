@@ -86,7 +86,11 @@ def test_writes_no_block_across_the_end_of_a_month_where_months_are_kept() -> No
         (1, D("2024-01-30")),
         (MONTH_SPAN, D("2024-01-01")),
     ]
-    assert (8, D("2024-01-30")) in covering(BY_DATASET, D("2024-01-30"))
+    assert covering(BY_DATASET, D("2024-01-30")) == [
+        (1, D("2024-01-30")),
+        (2, D("2024-01-30")),
+        (MONTH_SPAN, D("2024-01-01")),
+    ]
 
 
 @pytest.mark.parametrize("summary", SUMMARIES)
@@ -116,19 +120,29 @@ def test_a_batch_adds_status_ok_figures_per_day() -> None:
         ("datasets", D("2024-01-08"), "roads", "organization", "org1"): [3, 2, 2000, 0],
         ("datasets", D("2024-01-08"), "bridges", "organization", "org1"): [0, 0, 0, 1],
     }
+    # Each owner's rows, and the rows of every owner added up (owner "", "").
     assert rows[BY_OWNER] == {
-        ("datasets", D("2024-01-08"), "organization", "org1"): [3, 2, 2000, 1]
+        ("datasets", D("2024-01-08"), "organization", "org1"): [3, 2, 2000, 1],
+        ("datasets", D("2024-01-08"), "", ""): [3, 2, 2000, 1],
     }
-    caller = (
-        "datasets",
-        D("2024-01-08"),
-        "organization",
-        "org1",
-        "ANONYMOUS",
-        "a.example",
-        "external",
-    )
-    assert rows[BY_CALLER] == {caller: [3, 2, 2000, 1]}
+    caller = ("ANONYMOUS", "a.example", "external")
+    assert rows[BY_CALLER] == {
+        ("datasets", D("2024-01-08"), "organization", "org1", *caller): [3, 2, 2000, 1],
+        ("datasets", D("2024-01-08"), "", "", *caller): [3, 2, 2000, 1],
+    }
+
+
+def test_every_owners_rows_add_up_the_owners() -> None:
+    rows = batch_days(
+        {
+            key("2024-01-08"): [3, 300, 30],
+            UsageKey("user", "alice", D("2024-01-08"), "datasets", "notes", "api", "ok",
+                     "ANONYMOUS", "a.example", "external", ""): [4, 40, 4],
+        }
+    )  # fmt: skip
+    assert rows[BY_OWNER][("datasets", D("2024-01-08"), "", "")] == [7, 0, 0, 0]
+    every = ("datasets", D("2024-01-08"), "", "", "ANONYMOUS", "a.example", "external")
+    assert rows[BY_CALLER][every] == [7, 0, 0, 0]
 
 
 def test_spreads_a_batchs_days_over_their_blocks() -> None:

@@ -10,9 +10,7 @@ from app import reports
 from app.dashboard.records import DatasetFigures, Group, Overview
 from app.dashboard.view import PAGE_SIZE, View
 from app.periods import MAX_PERIOD_DAYS, Period
-from app.reports import TOTAL, DayFigures, Figures, UsageFilter
-
-BREAKDOWNS = ("user_group", "referer_domain", "referer_category")
+from app.reports import TOTAL, DayFigures, Figures, Trend, UsageFilter
 
 
 @dataclass(frozen=True)
@@ -39,16 +37,41 @@ async def read_overview(view: View) -> Overview:
     usage, period = view.usage, view.period
     totals = (await reports.figures(usage, period)).get((TOTAL, TOTAL), reports.NO_FIGURES)
     daily, previous_daily = await _both_periods_daily(usage, period)
-    groups = [await reports.figures(usage, period, column=column) for column in BREAKDOWNS]
+    found = await reports.callers(usage, period)
     return Overview(
         period=period,
         totals=totals,
         daily=daily,
         previous_daily=previous_daily,
-        by_user_group=ordered(groups[0]),
-        by_domain=ordered(groups[1]),
-        by_category=ordered(groups[2]),
+        by_user_group=ordered(_fold(found, 0)),
+        by_domain=ordered(_fold(found, 1)),
+        by_category=ordered(_fold(found, 2)),
     )
+
+
+def _fold(
+    found: Mapping[tuple[str, str, str], Figures], position: int
+) -> dict[tuple[str, str], Figures]:
+    """One breakdown out of the figures per (user group, domain, category)."""
+    folded: dict[tuple[str, str], Figures] = {}
+    for key, figures in found.items():
+        group = (TOTAL, key[position])
+        before = folded.get(group)
+        folded[group] = figures if before is None else _sum(before, figures)
+    return folded
+
+
+def _sum(a: Figures, b: Figures) -> Figures:
+    return Figures(
+        *(
+            Trend(x.current + y.current, x.previous + y.previous)
+            for x, y in zip(_trends(a), _trends(b), strict=True)
+        )
+    )
+
+
+def _trends(figures: Figures) -> tuple[Trend, Trend, Trend, Trend]:
+    return figures.api_calls, figures.downloads, figures.downloaded_bytes, figures.app_opens
 
 
 async def _both_periods_daily(

@@ -6,7 +6,7 @@ breakdowns, days), datasets (count, pages, rows by id), statement (parameters an
 
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
-from app.reports.figures import daily, figures, zero_days
+from app.reports.figures import callers, daily, figures, zero_days
 from app.reports.records import (
     BREAKDOWN_COLUMNS,
     DATASETS,
@@ -34,6 +34,7 @@ __all__ = [
     "Figures",
     "Trend",
     "UsageFilter",
+    "callers",
     "count_datasets",
     "daily",
     "datasets_by_id",

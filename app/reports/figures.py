@@ -19,17 +19,6 @@ from app.reports.sources import read_usage, with_clause
 from app.reports.statement import Statement, as_day
 
 
-def _group_columns(by_dataset: bool, column: str | None) -> list[str]:
-    if column is not None and column not in BREAKDOWN_COLUMNS:
-        raise ValueError(f"{column!r} is not a breakdown column")
-    return [c for c in ("resource_id" if by_dataset else None, column) if c is not None]
-
-
-def _group_key(row: dict[str, Any], by_dataset: bool, column: str | None) -> tuple[str, str]:
-    dataset = str(row["resource_id"]) if by_dataset else TOTAL
-    return dataset, str(row[column]) if column is not None else TOTAL
-
-
 async def figures(
     usage: UsageFilter, period: Period, *, by_dataset: bool = False, column: str | None = None
 ) -> dict[tuple[str, str], Figures]:
@@ -38,10 +27,34 @@ async def figures(
     Without `by_dataset` the dataset id is TOTAL, without `column` the group is TOTAL; groups
     without any status-ok row in either period are absent.
     """
+    columns = ("resource_id",) if by_dataset else ()
+    found = await grouped(usage, period, (*columns, *((column,) if column else ())))
+    return {
+        (key[0] if by_dataset else TOTAL, key[-1] if column else TOTAL): value
+        for key, value in found.items()
+    }
+
+
+async def callers(usage: UsageFilter, period: Period) -> dict[tuple[str, str, str], Figures]:
+    """Figures per (user group, calling domain, category): the three breakdowns of a view from
+    one statement instead of three."""
+    found = await grouped(usage, period, ("user_group", "referer_domain", "referer_category"))
+    return {(key[0], key[1], key[2]): value for key, value in found.items()}
+
+
+async def grouped(
+    usage: UsageFilter, period: Period, columns: tuple[str, ...]
+) -> dict[tuple[str, ...], Figures]:
+    """Figures per value of `columns` (resource_id and breakdown columns), both periods."""
+    unknown = [c for c in columns if c != "resource_id" and c not in BREAKDOWN_COLUMNS]
+    if unknown:
+        raise ValueError(f"{unknown} are not breakdown columns")
+    by_dataset = "resource_id" in columns
+    breakdown = next((c for c in columns if c != "resource_id"), None)
     sql = Statement()
-    group = [f"t.{c}" for c in _group_columns(by_dataset, column)]
+    group = [f"t.{c}" for c in columns]
     source = read_usage(
-        sql, usage, period, with_previous=True, by_dataset=by_dataset, column=column
+        sql, usage, period, with_previous=True, by_dataset=by_dataset, column=breakdown
     )
     # Grouped by period too, rather than one CASE per figure and period: half the sums, and
     # no comparison of days per row.
@@ -52,10 +65,11 @@ async def figures(
         f"{', ' if group else ''}{source.is_current} AS is_current, {', '.join(sums)} "
         f"FROM {source.tables} WHERE {source.where} GROUP BY {', '.join(keys)}"
     )
-    sides: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    sides: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
     for row in await sql.rows(statement):
-        sides.setdefault(_group_key(row, by_dataset, column), {})[int(row["is_current"])] = row
-    found: dict[tuple[str, str], Figures] = {}
+        key = tuple(str(row[c]) for c in columns)
+        sides.setdefault(key, {})[int(row["is_current"])] = row
+    found: dict[tuple[str, ...], Figures] = {}
     for key, side in sides.items():
         trends = {
             alias: Trend(_figure(side.get(1), alias), _figure(side.get(0), alias))

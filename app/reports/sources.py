@@ -15,7 +15,15 @@ from app.models.summaries import FIGURE_COLUMNS
 from app.periods import Period
 from app.reports.records import DATASETS, UsageFilter
 from app.reports.statement import Statement
-from app.summaries import BY_CALLER, BY_DATASET, BY_OWNER, STATUS_OK, Block, Summary
+from app.summaries import (
+    BY_CALLER,
+    BY_DATASET,
+    BY_OWNER,
+    EVERY_OWNER,
+    STATUS_OK,
+    Block,
+    Summary,
+)
 
 # Data Fair logs most application opens on the application (resource type `applications`), not
 # on a dataset: figures that are not per dataset count those opens too.
@@ -90,7 +98,7 @@ def read_usage(
     values = ", ".join(
         f"({span}, {sql.bind(first)}, {is_current})" for is_current, (span, first) in blocks
     )
-    where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage, with_apps)]
+    where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage, with_apps, summary)]
     return Source(
         # CROSS JOIN keeps SQLite's join order: each block, then its key range in the table.
         ctes=(f"b(span, day, is_current) AS (VALUES {values})",),
@@ -118,9 +126,16 @@ def _usage_daily(
     return Source((), "usage_daily t", " AND ".join(where), figures, is_current)
 
 
-def _filters(sql: Statement, usage: UsageFilter, with_apps: bool = False) -> list[str]:
+def _filters(
+    sql: Statement, usage: UsageFilter, with_apps: bool = False, summary: Summary | None = None
+) -> list[str]:
     types = (DATASETS, APPLICATIONS) if with_apps else (DATASETS,)
     clauses = [f"t.resource_type IN ({sql.bind_all(types)})"]
+    if usage.owner is None and summary is not None and summary is not BY_DATASET:
+        # Every owner: the rows that add them all up (and not those, besides, of each owner).
+        every_type, every_id = EVERY_OWNER
+        clauses.append(f"t.owner_type = {sql.bind(every_type)}")
+        clauses.append(f"t.owner_id = {sql.bind(every_id)}")
     if usage.owner is not None:
         clauses.append(f"t.owner_type = {sql.bind(usage.owner.type)}")
         clauses.append(f"t.owner_id = {sql.bind(usage.owner.id)}")

@@ -23,6 +23,7 @@ from tests.dashboard.pages import (
     words,
 )
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, csrf_token, dataset, ingest, line_on
+from tests.schema.test_loaders import counted_statements
 
 pytestmark = pytest.mark.anyio
 
@@ -364,3 +365,21 @@ async def test_sign_out_needs_the_csrf_token_and_ends_the_session(
     answer = await org1.post("/logout", data={"csrf_token": csrf_token(page)})
     assert (answer.status_code, answer.headers["location"]) == (303, "/login")
     assert (await org1.get("/dashboard")).headers["location"] == "/login"
+
+
+async def test_a_page_costs_the_same_statements_for_3_or_45_datasets(
+    client: httpx.AsyncClient,
+) -> None:
+    await open_dashboard(client, ADMIN_TOKEN)
+
+    async def statements() -> int:
+        with counted_statements() as seen:
+            assert (await client.get("/dashboard")).status_code == 200
+        # Only the read side's statements: the session's token look-up is not the page's.
+        return len([s for s in seen if "tokens" not in s])
+
+    await ingest(client, *[line_on("2024-01-10", resource=dataset(f"a{n}")) for n in range(3)])
+    few = await statements()
+    await ingest(client, *[line_on("2024-01-10", resource=dataset(f"b{n}")) for n in range(42)])
+    # count, totals, days, callers, the page, its figures, the owners (an admin's picker)
+    assert await statements() == few == 7
