@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -125,7 +126,9 @@ class DashboardPages:
     ) -> Response:
         t = translator(view.lang)
         prefix = path_prefix(request, self._settings)
-        here = prefix + (f"/dashboard/datasets/{dataset.id}" if dataset else "/dashboard")
+        here = prefix + (
+            f"/dashboard/datasets/{quote(dataset.id, safe='')}" if dataset else "/dashboard"
+        )
         total = await data.count_datasets(view)
         context: dict[str, Any] = {
             "t": t,

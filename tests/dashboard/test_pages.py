@@ -383,3 +383,16 @@ async def test_a_page_costs_the_same_statements_for_3_or_45_datasets(
     await ingest(client, *[line_on("2024-01-10", resource=dataset(f"b{n}")) for n in range(42)])
     # count, totals, days, callers, the page, its figures, the owners (an admin's picker)
     assert await statements() == few == 7
+
+
+async def test_a_dataset_id_that_needs_quoting_links_to_its_page(
+    client: httpx.AsyncClient,
+) -> None:
+    await ingest(client, line_on("2024-01-10", resource=dataset("roads 2024?v=1", "Roads 2024")))
+    await open_dashboard(client, ADMIN_TOKEN)
+    page = (await client.get("/dashboard")).text
+    assert 'href="/dashboard/datasets/roads%202024%3Fv%3D1"' in page
+    one = await client.get("/dashboard/datasets/roads%202024%3Fv%3D1")
+    assert one.status_code == 200
+    assert "<h1>Roads 2024</h1>" in one.text
+    assert 'hx-get="/dashboard/datasets/roads%202024%3Fv%3D1' in one.text
