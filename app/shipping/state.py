@@ -1,0 +1,89 @@
+"""The shipper's state file: which file it reads and up to which byte the server has the lines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app.errors import UsageMetricsError
+
+STATE_VERSION = 1
+
+
+class StateFileError(UsageMetricsError):
+    """The state file cannot be read or written; the message names it."""
+
+
+@dataclass(frozen=True)
+class ShipState:
+    """Everything a restarted shipper needs to neither lose nor repeat a line."""
+
+    device: int
+    inode: int
+    fingerprint: str | None  # None until the file has a first line
+    generation: int
+    offset: int  # the server has every line before this byte
+    # A batch [offset, pending_end) was posted and not yet acknowledged: a restart re-sends
+    # exactly those bytes under the same key, so the server counts them once whatever happened.
+    pending_end: int | None = None
+
+
+def default_state_path(log_path: Path, environ: Mapping[str, str]) -> Path:
+    """$XDG_STATE_HOME/usage-metrics/ship/<name>-<hash of the absolute path>.json.
+
+    Not beside the log: /var/log/nginx is seldom writable by the shipper's user, and a
+    logrotate glob such as /var/log/nginx/* would rotate the state file too.
+    """
+    base = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME", ".")) / ".local/state")
+    absolute = os.path.abspath(log_path)  # not resolve(): a symlink names the log to follow
+    digest = hashlib.sha256(absolute.encode()).hexdigest()[:12]
+    return Path(base) / "usage-metrics" / "ship" / f"{log_path.name}-{digest}.json"
+
+
+def load_state(path: Path) -> ShipState | None:
+    """The saved state, or None when there is no state file yet."""
+    try:
+        data: Any = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StateFileError(f"cannot read the state file {path}: {exc}") from exc
+    try:
+        if data.pop("version") != STATE_VERSION:
+            raise ValueError("unknown version")
+        data.pop("log", None)
+        return ShipState(**data)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise StateFileError(
+            f"{path} is not a usage-metrics ship state file: give another --state, or remove it "
+            "to send the log from its first line"
+        ) from exc
+
+
+def save_state(path: Path, state: ShipState, log_path: Path) -> None:
+    """Replace the state file atomically: after a crash it holds the old state or the new one."""
+    data = {"version": STATE_VERSION, "log": os.path.abspath(log_path), **asdict(state)}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open("wb") as file:
+            file.write(json.dumps(data, indent=1).encode())
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        _sync_directory(path.parent)  # makes the rename itself durable
+    except OSError as exc:
+        raise StateFileError(f"cannot write the state file {path}: {exc}") from exc
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

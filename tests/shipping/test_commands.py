@@ -1,0 +1,386 @@
+"""`usage-metrics ship` and `import` as processes, posting to `usage-metrics serve` on SQLite.
+
+The figures are read back through GraphQL with the admin token. Each test counts its own
+dataset, so the tests share one server.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.cli import main
+from app.shipping.batches import FileIdentity, fingerprint, ship_key
+from app.shipping.state import ShipState, save_state
+from tests.helpers import dataset, line_on
+
+ROOT = Path(__file__).resolve().parents[2]
+INGEST_TOKEN = "ship-test-ingest-token-4b7e"
+ADMIN_TOKEN = "ship-test-admin-token-91c2"
+DAY = "2024-01-09"
+USAGE = """
+query($datasets: [ID!]) {
+  usage(period: {start: "2024-01-08", end: "2024-01-14"}, datasets: $datasets) {
+    apiCalls { current }
+  }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
+    return {**kept, **extra}
+
+
+@contextmanager
+def _serving(database: Path, port: int) -> Iterator[str]:
+    """`usage-metrics serve` on `port`; its base URL once it answers."""
+    env = _clean_env(
+        USAGE_METRICS_DATABASE_URL=f"sqlite://{database}",
+        USAGE_METRICS_ADMIN_TOKEN=ADMIN_TOKEN,
+        USAGE_METRICS_INGEST_TOKEN=INGEST_TOKEN,
+        USAGE_METRICS_SECRET_KEY="ship-test-secret",
+    )
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: _is_up(base), "the server to answer")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _is_up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serving(tmp_path_factory.mktemp("ship") / "metrics.sqlite3", _free_port()) as base:
+        yield base
+
+
+def api_calls(base: str, dataset_id: str) -> int:
+    response = httpx.post(
+        f"{base}/graphql",
+        json={"query": USAGE, "variables": {"datasets": [dataset_id]}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    answer = response.json()
+    assert "errors" not in answer, answer
+    current: int = answer["data"]["usage"]["apiCalls"]["current"]
+    return current
+
+
+def log_lines(dataset_id: str, count: int, *, first: int = 0, same: bool = False) -> bytes:
+    """Named JSON lines, one API call each; all different unless `same`."""
+    return b"".join(
+        json.dumps(
+            line_on(DAY, resource=dataset(dataset_id), bytes_sent=1 if same else first + i)
+        ).encode()
+        + b"\n"
+        for i in range(count)
+    )
+
+
+def append(path: Path, data: bytes) -> None:
+    with path.open("ab") as file:
+        file.write(data)
+
+
+def ship_command(base: str, log: Path, state: Path, *options: str) -> list[str]:
+    return [
+        *(sys.executable, "-m", "app.cli", "ship", str(log), "--url", f"{base}/ingest"),
+        *("--token-env", "SHIP_TOKEN", "--state", str(state), "--interval", "0.1", *options),
+    ]
+
+
+def import_command(base: str, *files_and_options: str) -> list[str]:
+    return [
+        *(sys.executable, "-m", "app.cli", "import", *files_and_options),
+        *("--url", f"{base}/ingest", "--token-env", "SHIP_TOKEN"),
+    ]
+
+
+def run(command: list[str], token: str = INGEST_TOKEN) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        env=_clean_env(SHIP_TOKEN=token),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def start(command: list[str], errors: Path) -> subprocess.Popen[bytes]:
+    """A long-running command; its stderr goes to `errors` (a pipe could fill up)."""
+    with errors.open("ab") as stderr:
+        return subprocess.Popen(
+            command, env=_clean_env(SHIP_TOKEN=INGEST_TOKEN), cwd=ROOT, stderr=stderr
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=10)
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def wait_for_count(base: str, dataset_id: str, expected: int) -> None:
+    _wait_until(lambda: api_calls(base, dataset_id) >= expected, f"{expected} API calls")
+    time.sleep(0.5)  # more than a few intervals: a line counted twice would show by now
+    assert api_calls(base, dataset_id) == expected
+
+
+def saved_offset(state: Path) -> int:
+    try:
+        offset: int = json.loads(state.read_bytes())["offset"]
+    except FileNotFoundError:
+        return -1
+    return offset
+
+
+def assert_private(output: str) -> None:
+    """Progress and summaries show counts and offsets, never a log line or the token."""
+    assert INGEST_TOKEN not in output
+    for fragment in ("portal.example", "/data-fair/api", "readDataAPI", '"uri"'):
+        assert fragment not in output
+
+
+def test_once_sends_every_whole_line_of_the_file_exactly(server: str, tmp_path: Path) -> None:
+    log, state = tmp_path / "access.log", tmp_path / "state.json"
+    log.write_bytes(log_lines("ship-once", 2500) + b'{"time": "2024-01-09T12:00')  # unfinished
+
+    first = run(ship_command(server, log, state, "--once", "--batch-lines", "1000"))
+    assert first.returncode == 0, first.stderr
+    assert api_calls(server, "ship-once") == 2500
+    assert saved_offset(state) == len(log_lines("ship-once", 2500))
+    assert "bytes 0-" in first.stderr and ", 1000 lines: 1000 accepted, 0 ignored" in first.stderr
+    assert "done: 2500 lines in 3 batches: 2500 accepted" in first.stderr
+
+    whole = log_lines("ship-once", 10, first=2500)
+    append(log, whole[len(b'{"time": "2024-01-09T12:00') :])
+    second = run(ship_command(server, log, state, "--once"))
+    assert second.returncode == 0, second.stderr
+    assert api_calls(server, "ship-once") == 2510
+    assert saved_offset(state) == log.stat().st_size
+    assert_private(first.stderr + second.stderr)
+
+
+def test_follows_lines_appended_while_it_runs(server: str, tmp_path: Path) -> None:
+    log, state = tmp_path / "access.log", tmp_path / "state.json"
+    log.write_bytes(log_lines("ship-follow", 100))
+    process = start(ship_command(server, log, state), tmp_path / "ship.err")
+    try:
+        wait_for_count(server, "ship-follow", 100)
+        more = log_lines("ship-follow", 50, first=100)
+        append(log, more[:70])  # half a line: it waits for the newline
+        time.sleep(0.3)
+        assert api_calls(server, "ship-follow") == 100
+        append(log, more[70:])
+        wait_for_count(server, "ship-follow", 150)
+    finally:
+        assert stop(process) == 0
+    assert saved_offset(state) == log.stat().st_size
+    errors = (tmp_path / "ship.err").read_text()
+    assert "stopped: 150 lines in" in errors
+    assert_private(errors)
+
+
+def test_rotation_by_rename_loses_and_doubles_nothing(server: str, tmp_path: Path) -> None:
+    log, state = tmp_path / "access.log", tmp_path / "state.json"
+    log.write_bytes(log_lines("ship-rename", 200))
+    process = start(ship_command(server, log, state), tmp_path / "ship.err")
+    try:
+        wait_for_count(server, "ship-rename", 200)
+        with log.open("ab") as writer:  # as nginx: its descriptor outlives the rename
+            writer.write(log_lines("ship-rename", 30, first=200))
+            writer.flush()
+            os.rename(log, tmp_path / "access.log.1")
+            writer.write(log_lines("ship-rename", 20, first=230))  # before it reopens
+            writer.flush()
+            log.write_bytes(log_lines("ship-rename", 100, first=250))
+        wait_for_count(server, "ship-rename", 350)
+        append(log, log_lines("ship-rename", 5, first=350))
+        wait_for_count(server, "ship-rename", 355)
+    finally:
+        assert stop(process) == 0
+    assert saved_offset(state) == log.stat().st_size
+    assert "access.log was rotated" in (tmp_path / "ship.err").read_text()
+
+
+def test_rotation_by_copytruncate_loses_and_doubles_nothing(server: str, tmp_path: Path) -> None:
+    # Every line is the same: after the truncation the same bytes come back at the same offsets,
+    # and only the generation in the key tells them apart.
+    log, state = tmp_path / "access.log", tmp_path / "state.json"
+    log.write_bytes(log_lines("ship-copytruncate", 200, same=True))
+    process = start(ship_command(server, log, state), tmp_path / "ship.err")
+    try:
+        wait_for_count(server, "ship-copytruncate", 200)
+        append(log, log_lines("ship-copytruncate", 50, same=True))  # maybe only in the copy
+        shutil.copyfile(log, tmp_path / "access.log.1")
+        os.truncate(log, 0)
+        append(log, log_lines("ship-copytruncate", 80, same=True))
+        wait_for_count(server, "ship-copytruncate", 330)
+    finally:
+        assert stop(process) == 0
+    assert saved_offset(state) == log.stat().st_size
+    assert "access.log was truncated" in (tmp_path / "ship.err").read_text()
+
+
+def test_a_shipper_killed_mid_way_and_restarted_counts_every_line_once(
+    server: str, tmp_path: Path
+) -> None:
+    log, state = tmp_path / "access.log", tmp_path / "state.json"
+    log.write_bytes(log_lines("ship-kill", 20_000))
+    command = ship_command(server, log, state, "--batch-lines", "300")
+    for _ in range(2):
+        before = saved_offset(state)
+        process = start(command, tmp_path / "ship.err")
+        _wait_until(lambda: saved_offset(state) > before, "a batch to be acknowledged")  # noqa: B023
+        process.kill()  # SIGKILL: no clean-up at all, maybe with a batch in flight
+        process.wait(timeout=10)
+    assert 0 < saved_offset(state) < log.stat().st_size
+    assert api_calls(server, "ship-kill") < 20_000
+
+    last = run([*command, "--once"])
+    assert last.returncode == 0, last.stderr
+    assert api_calls(server, "ship-kill") == 20_000
+    assert saved_offset(state) == log.stat().st_size
+
+
+def test_a_batch_in_flight_at_a_crash_is_resent_alone_and_counted_once(
+    server: str, tmp_path: Path
+) -> None:
+    # As if the shipper died after the server counted its batch but before it saved the offset:
+    # the state file says the batch is pending. Lines appended since must not join it.
+    log, state = tmp_path / "access.log", tmp_path / "state.json"
+    first = log_lines("ship-inflight", 30)
+    log.write_bytes(first)
+    status = log.stat()
+    identity = FileIdentity(status.st_dev, status.st_ino, fingerprint(first) or "", 0)
+    counted = httpx.post(
+        f"{server}/ingest",
+        content=first,
+        headers={
+            "Authorization": f"Bearer {INGEST_TOKEN}",
+            "Content-Type": "text/plain",
+            "Idempotency-Key": ship_key(identity, 0, len(first)),
+        },
+    )
+    assert counted.json()["accepted"] == 30
+    pending = ShipState(status.st_dev, status.st_ino, identity.fingerprint, 0, 0, len(first))
+    save_state(state, pending, log)
+    append(log, log_lines("ship-inflight", 20, first=30))
+
+    result = run(ship_command(server, log, state, "--once"))
+    assert result.returncode == 0, result.stderr
+    assert f"bytes 0-{len(first)}, 30 lines: 30 accepted" in result.stderr
+    assert "a duplicate: counted before, not again" in result.stderr
+    assert api_calls(server, "ship-inflight") == 50
+
+
+def test_a_wrong_token_stops_with_exit_code_1_and_the_servers_error(
+    server: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(log_lines("ship-401", 10))
+    result = run(ship_command(server, log, tmp_path / "state.json", "--once"), token="um_wrong42")
+    assert result.returncode == 1
+    assert 'HTTP 401 {"error": "UNAUTHENTICATED", "detail": ' in result.stderr
+    assert "um_wrong42" not in result.stderr
+    assert api_calls(server, "ship-401") == 0
+
+
+def test_a_token_variable_that_is_not_set_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SHIP_TOKEN_NOT_SET", raising=False)
+    log = tmp_path / "access.log"
+    log.write_bytes(log_lines("ship-no-token", 1))
+    url = "--url=http://127.0.0.1:9/ingest"
+    assert main(["ship", str(log), url, "--token-env", "SHIP_TOKEN_NOT_SET"]) == 1
+    assert "SHIP_TOKEN_NOT_SET (--token-env) is empty or not set" in capsys.readouterr().err
+    assert main(["import", str(log), url, "--token-env", "SHIP_TOKEN_NOT_SET"]) == 1
+
+
+def test_retries_until_a_server_that_was_down_delivers_everything(tmp_path: Path) -> None:
+    port = _free_port()
+    log, state = tmp_path / "access.log", tmp_path / "state.json"
+    log.write_bytes(log_lines("ship-late", 300))
+    base = f"http://127.0.0.1:{port}"
+    process = start(ship_command(base, log, state, "--once"), tmp_path / "ship.err")
+    try:
+        time.sleep(2)
+        assert process.poll() is None  # still trying
+        with _serving(tmp_path / "late.sqlite3", port):
+            assert process.wait(timeout=30) == 0
+            assert api_calls(base, "ship-late") == 300
+    finally:
+        if process.poll() is None:
+            process.kill()
+    errors = (tmp_path / "ship.err").read_text()
+    assert "ConnectError" in errors and "retrying in" in errors
+    assert saved_offset(state) == log.stat().st_size
+
+
+def test_importing_a_gz_file_twice_counts_it_once(server: str, tmp_path: Path) -> None:
+    archive = tmp_path / "access.log.2.gz"
+    archive.write_bytes(gzip.compress(log_lines("ship-import", 1200)))
+    plain = tmp_path / "access.log.1"
+    plain.write_bytes(log_lines("ship-import", 300, first=1200))
+
+    first = run(import_command(server, str(archive), str(plain), "--batch-lines", "500"))
+    assert first.returncode == 0, first.stderr
+    assert api_calls(server, "ship-import") == 1500
+    assert "access.log.2.gz [##############################] 100% 1200/1200 lines" in first.stderr
+    assert "imported 2 file(s): 1500 lines in 4 batches: 1500 accepted" in first.stderr
+
+    renamed = tmp_path / "old-archive"  # no .gz: its content tells, and names its batches
+    shutil.copyfile(archive, renamed)
+    again = run(import_command(server, str(renamed), "--batch-lines", "500"))
+    assert again.returncode == 0, again.stderr
+    assert api_calls(server, "ship-import") == 1500
+    assert "1200 lines in 3 duplicate batches were counted before, not again" in again.stderr
+
+    # Other batches would be other lines under the same keys: refused, not counted twice.
+    resized = run(import_command(server, str(archive), "--batch-lines", "400"))
+    assert resized.returncode == 1
+    assert 'HTTP 422 {"error": "IDEMPOTENCY_KEY_REUSED"' in resized.stderr
+    assert api_calls(server, "ship-import") == 1500
+    assert_private(first.stderr + again.stderr + resized.stderr)
