@@ -9,9 +9,10 @@ sent one after the other over one keep-alive connection: (a) one dataset's usage
 USER_GROUP breakdown for 30 days, (b) a page of 100 datasets ordered by API calls in 30 days,
 with their usage, (c) an owner's usage over 365 days with a DOMAIN breakdown, then (d) the
 /dashboard page (signed in at /login with the admin token) for 7 days and a year, every owner and
-the largest one. Every answer is checked against the figures the generator kept. With --reuse the filled databases are kept
-(a SQLite file in the temporary directory, a PostgreSQL database) and used again by the next run
-with the same arguments and storage layout, instead of being written again (most of the run).
+the largest one. Every answer is checked against the figures the generator kept. With --reuse
+the filled databases are kept (a SQLite file in the temporary directory, a PostgreSQL database)
+and used again by the next run with the same arguments and storage layout, instead of being
+written again (most of the run).
 """
 
 from __future__ import annotations
