@@ -15,6 +15,7 @@ from typing import Literal
 from urllib.parse import urlencode
 
 from app.errors import BadUserInputError
+from app.ingest.classify import readable_domain
 from app.ingest.records import Owner, UserGroup
 from app.periods import Period, comparable
 from app.reports import DatasetOrder, UsageFilter
@@ -175,7 +176,7 @@ def read_view(
         preset=preset,
         owner=owner,
         groups=_groups(params.all("group")),
-        domains=_listed("domain", [d.lower() for d in params.all("domain")]),
+        domains=_listed("domain", [readable_domain(d.lower()) for d in params.all("domain")]),
         datasets=(dataset,) if dataset is not None else _listed("dataset", params.all("dataset")),
         sort=sort,
         page=_page(params.one("page")),

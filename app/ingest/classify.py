@@ -140,7 +140,7 @@ class Classifier:
             return INVALID_REFERER
         if not url.scheme or not hostname:
             return INVALID_REFERER
-        domain = _override_domain(url.query) or hostname
+        domain = readable_domain(_override_domain(url.query) or hostname)
         if len(domain) > MAX_DOMAIN_LENGTH:
             return INVALID_REFERER
         request_host = host_name(host)
@@ -238,6 +238,17 @@ def host_name(host: str) -> str:
     if host.startswith("["):
         return host[1:].split("]", 1)[0]
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def readable_domain(domain: str) -> str:
+    """An internationalised domain in one form, the readable one: a browser may send
+    `xn--caf-dma.example` where another sends `café.example`; both count as `café.example`."""
+    if "xn--" not in domain:
+        return domain
+    try:
+        return domain.encode("ascii").decode("idna").lower()
+    except UnicodeError:
+        return domain  # not valid punycode: kept as it came
 
 
 def _override_domain(query: str) -> str:

@@ -8,6 +8,7 @@ from datetime import date
 import strawberry
 
 from app.errors import BadUserInputError
+from app.ingest.classify import readable_domain
 from app.ingest.records import Owner
 from app.periods import MAX_PERIOD_DAYS, Period, comparable
 from app.reports import UsageFilter
@@ -41,7 +42,7 @@ def usage_filter(
 ) -> UsageFilter:
     """Lists are sorted and deduplicated, so that equal filters are equal DataLoader keys."""
     # Domains are stored lower case, as host names compare.
-    lowered = [domain.lower() for domain in domains] if domains is not None else None
+    lowered = [readable_domain(d.lower()) for d in domains] if domains is not None else None
     return UsageFilter(
         owner=owner,
         dataset_ids=_listed("datasets", dataset_ids),

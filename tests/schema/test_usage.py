@@ -182,3 +182,16 @@ async def test_app_opens_of_an_owner_count_its_applications_too(
     # A dataset's usage counts the opens logged on that dataset only.
     roads = await totals(client, PERIOD_WEEK, datasets=["roads"])
     assert roads["appOpens"] == trend(1, 0, None)
+
+
+async def test_an_international_domain_is_one_domain_however_written(
+    client: httpx.AsyncClient,
+) -> None:
+    await ingest(
+        client,
+        line_on("2024-01-09", referer="https://café.example/carte"),
+        line_on("2024-01-10", referer="https://xn--caf-dma.example/carte"),
+    )
+    for written in ("café.example", "XN--CAF-DMA.example"):
+        usage = await totals(client, PERIOD_WEEK, domains=[written])
+        assert usage["apiCalls"] == trend(2, 0, None)
