@@ -68,17 +68,24 @@ def load_state(path: Path) -> ShipState | None:
 def save_state(path: Path, state: ShipState, log_path: Path) -> None:
     """Replace the state file atomically: after a crash it holds the old state or the new one."""
     data = {"version": STATE_VERSION, "log": os.path.abspath(log_path), **asdict(state)}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with temporary.open("wb") as file:
-            file.write(json.dumps(data, indent=1).encode())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        _sync_directory(path.parent)  # makes the rename itself durable
+        write_atomically(path, json.dumps(data, indent=1).encode())
     except OSError as exc:
         raise StateFileError(f"cannot write the state file {path}: {exc}") from exc
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Replace `path` with `data` (temporary file, fsync, rename): after a crash it holds the old
+    content or the new one, whole. `mode` is masked by the umask, as open() does. Raises OSError."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with open(descriptor, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    _sync_directory(path.parent)  # makes the rename itself durable
 
 
 def _sync_directory(directory: Path) -> None:

@@ -1,0 +1,1 @@
+"""`usage-metrics syslog`: nginx's syslog datagrams to POST /ingest, through an on-disk spool."""
