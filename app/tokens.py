@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,18 +15,22 @@ from app.config import Settings
 from app.errors import BadRequestError, ForbiddenError, UnauthenticatedError
 from app.ingest.records import Owner
 from app.models import TokenRow
+from app.portal_session import PortalSessions, cookie_jwt, is_jwt
 
 TOKEN_PREFIX = "um_"  # noqa: S105 (a prefix that makes leaked tokens easy to scan for)
 _SCOPE = re.compile(r"admin|ingest|owner:(?P<type>user|organization):(?P<id>[^\s:]{1,200})")
 _LAST_USED_EVERY_S = 60  # write last_used_at at most once a minute per token
+PORTAL_SESSION = "portal session"  # the name and scope of a portal session's Principal
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a token's name and scope (never the token itself)."""
+    """Who is calling: a token's name and scope (never the token itself), or a portal session
+    and the owners it may read (never its user's id as a name)."""
 
     name: str
     scope: str
+    owners: tuple[Owner, ...] = ()  # a portal session's (app/portal_session.py); () for tokens
 
     @property
     def is_admin(self) -> bool:
@@ -74,7 +79,8 @@ async def revoke_token(name_or_id: str) -> int:
 
 
 class TokenChecker:
-    """Resolves `Authorization: Bearer ...` to a Principal, from the tokens table or the env."""
+    """Resolves `Authorization: Bearer ...` to a Principal, from the tokens table or the env, or
+    from a portal session (a Bearer JWT, or the portal's cookies) when one is configured."""
 
     def __init__(self, settings: Settings) -> None:
         self._bootstrap = {
@@ -86,10 +92,21 @@ class TokenChecker:
             if token
         }
         self._last_written: dict[int, float] = {}
+        self._portal = PortalSessions.from_settings(settings)
 
-    async def principal(self, authorization: str | None) -> Principal:
+    async def principal(
+        self, authorization: str | None, cookies: Mapping[str, str] | None = None
+    ) -> Principal:
+        """The caller; the Authorization header wins over the portal's cookies."""
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
+        cookies = cookies or {}
+        if self._portal is not None and scheme.lower() == "bearer" and is_jwt(token):
+            return await self._portal_principal(self._portal, token, cookies)
+        if not authorization:
+            found = await self.portal_principal(cookies)
+            if found is not None:
+                return found
         if scheme.lower() != "bearer" or not token:
             raise UnauthenticatedError(
                 "this endpoint needs a token: send the header 'Authorization: Bearer <token>'"
@@ -109,6 +126,21 @@ class TokenChecker:
             return None
         await self._touch(row)
         return Principal(row.name, row.scope)
+
+    async def portal_principal(self, cookies: Mapping[str, str]) -> Principal | None:
+        """The portal session of the split cookies; None without them (or without portal
+        settings). A session we cannot trust raises UnauthenticatedError."""
+        token = cookie_jwt(cookies)
+        if self._portal is None or token is None:
+            return None
+        return await self._portal_principal(self._portal, token, cookies)
+
+    @staticmethod
+    async def _portal_principal(
+        portal: PortalSessions, token: str, cookies: Mapping[str, str]
+    ) -> Principal:
+        owners = await portal.owners(token, cookies)
+        return Principal(PORTAL_SESSION, PORTAL_SESSION, owners)
 
     async def ingester(self, authorization: str | None) -> Principal:
         principal = await self.principal(authorization)

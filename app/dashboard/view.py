@@ -1,8 +1,8 @@
 """A dashboard view, read from and written to the URL query alone (DESIGN §8), so it can be shared.
 
 `start`/`end` (ISO days, inclusive) or `preset` (7d, 30d, last-month, 12m); repeated `group`,
-`domain`, `dataset`; `owner=<type>:<id>` for an admin; the datasets table's `sort` and `page`;
-`lang` (en, fr) when the reader switched language.
+`domain`, `dataset`; `owner=<type>:<id>` for an admin or a portal session of several owners; the
+datasets table's `sort` and `page`; `lang` (en, fr) when the reader switched language.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from app.ingest.classify import readable_domain
 from app.ingest.records import Owner, UserGroup
 from app.periods import Period, comparable
 from app.reports import DatasetOrder, UsageFilter
+from app.reports.records import OwnerFilter
 from app.scope import Scope
 
 Lang = Literal["en", "fr"]
@@ -69,7 +70,7 @@ def _year_before(day: date) -> date:
 class View:
     period: Period
     preset: Preset | None  # None: a custom start/end
-    owner: Owner | None  # the owner the view is restricted to; None: every owner (admin)
+    owner: OwnerFilter  # the owner(s) the view is restricted to; None: every owner (admin)
     groups: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
@@ -77,7 +78,7 @@ class View:
     page: int = 1
     lang: Lang = "en"
     lang_chosen: bool = False  # `lang` came from the URL, not from Accept-Language
-    owner_chosen: bool = False  # an admin picked `owner`: the URL keeps it
+    owner_chosen: bool = False  # `owner` picked among several: the URL keeps it
     dataset_page: bool = False  # a dataset's page: its dataset is in the path, not the query
 
     @property
@@ -118,7 +119,7 @@ class View:
                 ("start", view.period.start.isoformat()),
                 ("end", view.period.end.isoformat()),
             ]
-        if view.owner_chosen and view.owner is not None:
+        if view.owner_chosen and isinstance(view.owner, Owner):
             pairs.append(("owner", f"{view.owner.type}:{view.owner.id}"))
         pairs += [("group", group) for group in view.groups]
         pairs += [("domain", domain) for domain in view.domains]
@@ -182,7 +183,7 @@ def read_view(
         page=_page(params.one("page")),
         lang=chosen or preferred_language(accept_language),
         lang_chosen=chosen is not None,
-        owner_chosen=scope.owner is None and requested is not None,
+        owner_chosen=scope.has_choice and requested is not None,
         dataset_page=dataset is not None,
     )
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from app.ingest.records import Owner
 from app.periods import Period
-from app.reports.records import DATASETS, DatasetOrder, DatasetRow, UsageFilter
-from app.reports.sources import read_usage, with_clause
+from app.reports.records import DATASETS, DatasetOrder, DatasetRow, OwnerFilter, UsageFilter
+from app.reports.sources import owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
 
 
 async def count_datasets(
-    owner: Owner | None, search: str | None, ids: Sequence[str] | None = None
+    owner: OwnerFilter, search: str | None, ids: Sequence[str] | None = None
 ) -> int:
     sql = Statement()
     statement = f"SELECT COUNT(*) AS n FROM resources r WHERE {_in_scope(sql, owner, search, ids)}"  # noqa: S608
@@ -22,7 +22,7 @@ async def count_datasets(
 
 
 async def datasets_page(
-    owner: Owner | None,
+    owner: OwnerFilter,
     search: str | None,
     order: DatasetOrder,
     period: Period | None,
@@ -76,11 +76,9 @@ async def datasets_by_id(ids: Sequence[str]) -> dict[str, DatasetRow]:
 
 
 def _in_scope(
-    sql: Statement, owner: Owner | None, search: str | None, ids: Sequence[str] | None = None
+    sql: Statement, owner: OwnerFilter, search: str | None, ids: Sequence[str] | None = None
 ) -> str:
-    where = [f"r.resource_type = {sql.bind(DATASETS)}"]
-    if owner is not None:
-        where += [f"r.owner_type = {sql.bind(owner.type)}", f"r.owner_id = {sql.bind(owner.id)}"]
+    where = [f"r.resource_type = {sql.bind(DATASETS)}", *owner_clauses(sql, "r", owner)]
     if ids is not None:
         where.append(f"r.resource_id IN ({sql.bind_all(ids)})")
     if search:

@@ -13,6 +13,8 @@ DATASETS = "datasets"  # the resource type that GraphQL calls a dataset
 # The only columns a breakdown may group on: they are pasted into SQL, never bound.
 BREAKDOWN_COLUMNS = frozenset({"user_group", "referer_domain", "referer_category"})
 TOTAL = ""  # the group key of figures that are not broken down, and the dataset key of totals
+# The owners a read is restricted to: one, several (their rows summed), or None: every owner.
+OwnerFilter = Owner | tuple[Owner, ...] | None
 
 
 class DatasetOrder(StrEnum):
@@ -23,9 +25,10 @@ class DatasetOrder(StrEnum):
 
 @dataclass(frozen=True)
 class UsageFilter:
-    """Which status-ok dataset rows count: an owner (None: all), datasets, groups, domains."""
+    """Which status-ok dataset rows count: an owner or several (None: all), datasets, groups,
+    domains."""
 
-    owner: Owner | None = None
+    owner: OwnerFilter = None
     dataset_ids: tuple[str, ...] | None = None
     user_groups: tuple[str, ...] | None = None
     domains: tuple[str, ...] | None = None

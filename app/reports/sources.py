@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from app import summaries
+from app.ingest.records import Owner
 from app.models.summaries import FIGURE_COLUMNS
 from app.periods import Period
-from app.reports.records import DATASETS, UsageFilter
+from app.reports.records import DATASETS, OwnerFilter, UsageFilter
 from app.reports.statement import Statement
 from app.summaries import (
     BY_CALLER,
@@ -136,9 +137,7 @@ def _filters(
         every_type, every_id = EVERY_OWNER
         clauses.append(f"t.owner_type = {sql.bind(every_type)}")
         clauses.append(f"t.owner_id = {sql.bind(every_id)}")
-    if usage.owner is not None:
-        clauses.append(f"t.owner_type = {sql.bind(usage.owner.type)}")
-        clauses.append(f"t.owner_id = {sql.bind(usage.owner.id)}")
+    clauses += owner_clauses(sql, "t", usage.owner)
     if usage.dataset_ids is not None:
         clauses.append(f"t.resource_id IN ({sql.bind_all(usage.dataset_ids)})")
     if usage.user_groups is not None:
@@ -146,6 +145,24 @@ def _filters(
     if usage.domains is not None:
         clauses.append(f"t.referer_domain IN ({sql.bind_all(usage.domains)})")
     return clauses
+
+
+def owner_clauses(sql: Statement, table: str, owner: OwnerFilter) -> list[str]:
+    """`table`'s rows of the owner, or of any of several owners; none for every owner."""
+    if owner is None:
+        return []
+    if isinstance(owner, Owner):
+        return [
+            f"{table}.owner_type = {sql.bind(owner.type)}",
+            f"{table}.owner_id = {sql.bind(owner.id)}",
+        ]
+    # Several owners (a portal session's): their rows are disjoint, so summing them is exact.
+    # OR, not a row-value IN: SQLite then seeks each owner on the whole key (MULTI-INDEX OR).
+    each = " OR ".join(
+        f"({table}.owner_type = {sql.bind(one.type)} AND {table}.owner_id = {sql.bind(one.id)})"
+        for one in owner
+    )
+    return [f"({each})" if each else "1 = 0"]
 
 
 def with_clause(ctes: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from app.ingest.classify import readable_domain
 from app.ingest.records import Owner
 from app.periods import MAX_PERIOD_DAYS, Period, comparable
 from app.reports import UsageFilter
+from app.reports.records import OwnerFilter
 
 MAX_LISTED = 1000  # datasets or domains in one filter: a bound on the statement's parameters
 
@@ -35,7 +36,7 @@ class OwnerInput:
 
 
 def usage_filter(
-    owner: Owner | None,
+    owner: OwnerFilter,
     dataset_ids: Sequence[str] | None,
     user_groups: Sequence[str] | None,
     domains: Sequence[str] | None,

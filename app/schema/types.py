@@ -230,7 +230,7 @@ class Dataset:
     ) -> Usage:
         scope = await reader(info)
         groups = [group.value for group in user_groups] if user_groups is not None else None
-        usage = usage_filter(scope.owner, None, groups, domains)
+        usage = usage_filter(scope.owner_filter(None), None, groups, domains)
         return await Usage.load(
             info, UsageQuery(usage, period.to_period(), dataset_id=str(self.id))
         )

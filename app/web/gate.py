@@ -1,5 +1,5 @@
-"""The gate of pages behind a sign-in: a live session whose token the page accepts, and the
-session's CSRF token on every POST."""
+"""The gate of pages behind a sign-in: a live session whose token the page accepts (or, where
+allowed, the portal's session cookies), and the session's CSRF token on every POST."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.config import Settings
+from app.errors import ForbiddenError, UnauthenticatedError
 from app.tokens import Principal, TokenChecker
 from app.web.csrf import check_csrf
 from app.web.forms import read_form
@@ -37,19 +38,23 @@ class SessionGate:
         *,
         accepts: Callable[[Principal], bool] = is_admin,
         sign_in_path: str = "/admin/login",
+        portal_sessions: bool = False,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
         self.sessions = sessions
         self.accepts = accepts
         self._sign_in_path = sign_in_path
+        # The dashboard opens to the portal's cookies; the admin pages never do.
+        self._portal_sessions = portal_sessions
 
     def admin(self, view: AdminView) -> Endpoint:
         """The view behind the gate; it gets the session and the form (the query for a GET)."""
 
         async def endpoint(request: Request) -> Response:
             session = await self.session(request)
-            if session is None:
+            if session is None or not session.is_signed_in:
+                # A portal session has no form to post here (its CSRF token is not kept).
                 return self._to_sign_in(request)
             form = await read_form(request)
             if request.method != "GET":
@@ -75,13 +80,24 @@ class SessionGate:
         return found[0] if found is not None else None
 
     async def caller(self, request: Request) -> tuple[PageSession, Principal] | None:
+        """The signed-in session and its token's caller; else, where allowed, the portal
+        session of the request's cookies (with a session that is not signed in)."""
         session = self.sessions.read(request, time.time())
-        if session is None or session.token_sha256 is None:
+        if session is not None and session.token_sha256 is not None:
+            # Looked up on every request: a revoked token ends its sessions at once.
+            principal = await self._tokens.principal_by_sha256(session.token_sha256)
+            if principal is not None and self.accepts(principal):
+                return session, principal
+        if not self._portal_sessions:
             return None
-        # Looked up on every request: a revoked token ends its sessions at once.
-        principal = await self._tokens.principal_by_sha256(session.token_sha256)
+        try:
+            principal = await self._tokens.portal_principal(request.cookies)
+        except (UnauthenticatedError, ForbiddenError):
+            return None  # expired or untrusted: the token sign-in is still there
         if principal is None or not self.accepts(principal):
             return None
+        if session is None or session.is_signed_in:
+            session = self.sessions.new(time.time())  # not kept: only GET pages are open to it
         return session, principal
 
     def _to_sign_in(self, request: Request) -> Response:
