@@ -1,4 +1,4 @@
-"""The database: Tortoise config from Settings, opening with the schema, and the SQL dialect."""
+"""The database: Tortoise config from Settings, opening it migrated, and the SQL dialect."""
 
 from __future__ import annotations
 
@@ -11,16 +11,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 
 from app.errors import ConfigError
-from app.summaries import SUMMARIES
+from app.migrator import apply_migrations, pending_migrations
 
 MODELS = ["app.models"]
+MIGRATIONS = "app.migrations"
 # Several processes share one SQLite file: a writer waits for the lock instead of failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_active = "sqlite"  # the connection name of the open database, set by open_database()
-_SCHEMA_LOCK_ID = 0x75736167  # "usag": serialises schema creation across processes on PostgreSQL
-# Nearly every batch updates the summary rows of its days: free room on their pages keeps the
-# new row versions there (HOT updates: no index entry to add, a block's rows stay together).
-SUMMARY_FILLFACTOR = 70
+_active = "sqlite"  # the connection name of the open database, set by connect_database()
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -43,32 +40,44 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     name = _connection_name(connection["engine"])
     return {
         "connections": {name: connection},
-        "apps": {"models": {"models": MODELS, "default_connection": name}},
+        "apps": _apps(name),
         "use_tz": True,
         "timezone": "UTC",
     }
 
 
 async def open_database(database_url: str) -> None:
-    """Connect and create the tables that are missing (safe when several processes start)."""
+    """Connect and apply the pending migrations (once, when several processes start at once)."""
+    await connect_database(database_url)
+    await migrate_database()
+
+
+async def connect_database(database_url: str) -> None:
+    """Connect, leaving the schema as it is."""
     config = tortoise_config(database_url)
     await Tortoise.init(config=config, _enable_global_fallback=True)
     global _active
     _active = next(iter(config["connections"]))
-    client = connection()
-    if is_postgres(client):
-        async with client.acquire_connection() as raw:
-            await raw.execute("SELECT pg_advisory_lock($1)", _SCHEMA_LOCK_ID)
-            try:
-                await Tortoise.generate_schemas(safe=True)
-                for summary in SUMMARIES:
-                    await raw.execute(
-                        f"ALTER TABLE {summary.table} SET (fillfactor = {SUMMARY_FILLFACTOR})"
-                    )
-            finally:
-                await raw.execute("SELECT pg_advisory_unlock($1)", _SCHEMA_LOCK_ID)
-    else:
-        await Tortoise.generate_schemas(safe=True)
+
+
+async def migrate_database() -> list[str]:
+    """Apply the open database's pending migrations; the names of those applied."""
+    return await apply_migrations(connection(), _apps(_active))
+
+
+async def pending_database_migrations() -> list[str]:
+    """The open database's migrations not applied yet, in order."""
+    return await pending_migrations(connection(), _apps(_active))
+
+
+def _apps(connection_name: str) -> dict[str, dict[str, Any]]:
+    return {
+        "models": {
+            "models": MODELS,
+            "default_connection": connection_name,
+            "migrations": MIGRATIONS,
+        }
+    }
 
 
 async def close_database() -> None:

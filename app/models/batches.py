@@ -10,7 +10,8 @@ class IngestBatch(Model):
     idempotency_key = fields.CharField(max_length=200, primary_key=True)
     body_sha256 = fields.CharField(max_length=64)
     answer = fields.TextField()  # the JSON answer given the first time
-    received_at = fields.DatetimeField()
+    # Indexed: the retention purge deletes the keys received before a date.
+    received_at = fields.DatetimeField(db_index=True)
 
     class Meta:
         table = "ingest_batches"
