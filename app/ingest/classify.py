@@ -44,6 +44,11 @@ class RefererInfo(NamedTuple):
 
 NO_REFERER = RefererInfo("none", "none", "")
 INVALID_REFERER = RefererInfo("invalid", "invalid", "")
+# Where the domain cap (app/ingest/domain_cap.py) counts a dataset's domains past its limit.
+OTHER_DOMAIN = "other"
+# Our own values: a host spelled like one of them (http://other/, ?referer=none) would be
+# counted with them, so it counts as invalid instead.
+RESERVED_DOMAINS = frozenset({NO_REFERER.domain, INVALID_REFERER.domain, OTHER_DOMAIN})
 
 
 class Session(NamedTuple):
@@ -141,7 +146,8 @@ class Classifier:
         if not url.scheme or not hostname:
             return INVALID_REFERER
         domain = readable_domain(_override_domain(url.query) or hostname)
-        if len(domain) > MAX_DOMAIN_LENGTH:
+        # PostgreSQL text cannot hold NUL: stored, it would fail the whole batch.
+        if len(domain) > MAX_DOMAIN_LENGTH or domain in RESERVED_DOMAINS or "\x00" in domain:
             return INVALID_REFERER
         request_host = host_name(host)
         if hostname != request_host and hostname not in self.portal_hosts:
@@ -153,6 +159,7 @@ class Classifier:
             return RefererInfo(domain, "embed", "")
         if path.startswith("/data-fair/app/"):
             app = path[len("/data-fair/app/") :].split("/", 1)[0][:MAX_ID_LENGTH]
+            app = app.replace("\x00", "")
             return RefererInfo(domain, "app", app)
         if path.startswith("/data-fair/"):
             return RefererInfo(domain, "backoffice", "")

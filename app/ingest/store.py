@@ -25,8 +25,9 @@ from tortoise.transactions import in_transaction
 
 from app.db import connection, is_postgres, placeholders
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
-from app.ingest.aggregate import BatchTotals
-from app.ingest.records import Owner
+from app.ingest.aggregate import BatchTotals, Counters
+from app.ingest.domain_cap import CappedBatch, DomainCap
+from app.ingest.records import Owner, UsageKey
 from app.models.summaries import FIGURE_COLUMNS
 from app.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.summaries import Summary, Totals, batch_days, covers, spread
@@ -70,6 +71,7 @@ class BatchWrite:
     answer: str
     received_at: datetime
     key_wait_ms: int = 30_000
+    domain_cap: DomainCap | None = None
 
 
 async def find_batch(key: str) -> StoredBatch | None:
@@ -107,14 +109,24 @@ async def known_owners(refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
 
 async def write_batch(batch: BatchWrite) -> StoredBatch | None:
     """Count the batch; if its key was already counted, write nothing and return that batch."""
+    cap = batch.domain_cap
+    capped: CappedBatch | None = None
     try:
         async with in_transaction() as client:
             if batch.idempotency_key is not None:
                 await _insert_batch_row(client, batch)
-            await _upsert_counters(client, batch.totals)
-            for summary, rows in batch_days(batch.totals.counters).items():
-                await _upsert_summary(client, summary, rows)
+            # Before the counters: a dataset's resources row lock orders the batches that count
+            # it, so the domain cap sees what the batches before stored (app/ingest/domain_cap.py).
             await _upsert_resources(client, batch.totals)
+            counters = batch.totals.counters
+            if cap is not None:
+                capped = await cap.apply(client, counters)
+                counters = capped.counters
+            await _upsert_counters(client, counters)
+            for summary, rows in batch_days(counters).items():
+                await _upsert_summary(client, summary, rows)
+        if cap is not None and capped is not None:
+            cap.remember(capped)
         return None
     except IntegrityError as exc:
         if batch.idempotency_key is not None:
@@ -150,8 +162,9 @@ async def _insert_batch_row(client: BaseDBAsyncClient, batch: BatchWrite) -> Non
         await client.execute_script("SET LOCAL lock_timeout = 0")
 
 
-async def _upsert_counters(client: BaseDBAsyncClient, totals: BatchTotals) -> None:
-    rows = totals.rows()
+async def _upsert_counters(client: BaseDBAsyncClient, counters: dict[UsageKey, Counters]) -> None:
+    # In key order: a stable lock order for concurrent writers.
+    rows = [(*key, *counts) for key, counts in sorted(counters.items())]
     if not rows:
         return
     increments = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in COUNTER_COLUMNS)
