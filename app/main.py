@@ -9,14 +9,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.config import Settings, load_settings
 from app.db import close_database, open_database
-from app.errors import UsageMetricsError
+from app.errors import DatabaseUnavailableError, UsageMetricsError
 from app.ingest.endpoint import IngestEndpoint
+from app.observability.endpoints import note_database_error, observability_routes
+from app.observability.http_requests import RequestMetrics
+from app.observability.logs import configure_logging
+from app.observability.metrics import Metrics
+from app.retention import purging_periodically
 from app.schema import graphql_app
 from app.tokens import TokenChecker
 from app.web.routes import web_routes
@@ -32,28 +38,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "so admin sessions end when the server restarts"
         )
     tokens = TokenChecker(settings)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url)
         _freeze_start_up_objects()
         try:
-            yield
+            async with purging_periodically(settings):  # retention, without a cron job
+                yield
         finally:
             await close_database()
 
     app = Starlette(
         routes=[
-            Route("/ingest", IngestEndpoint(settings, tokens).handle, methods=["POST"]),
+            Route("/ingest", IngestEndpoint(settings, tokens, metrics).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *observability_routes(settings, tokens, metrics),
             Route("/graphql", graphql_app(), methods=["GET", "POST"]),
             *web_routes(settings, tokens),
         ],
         exception_handlers={UsageMetricsError: render_error, 404: not_found, 405: not_allowed},
+        middleware=[Middleware(RequestMetrics, metrics=metrics)],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.metrics = metrics
     return app
 
 
@@ -69,6 +80,8 @@ def _freeze_start_up_objects() -> None:
 
 async def render_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UsageMetricsError)
+    if isinstance(exc, DatabaseUnavailableError):
+        note_database_error(request, exc)
     body = {"error": exc.code, "detail": exc.message}
     return JSONResponse(body, status_code=exc.status_code, headers=dict(exc.headers))
 
@@ -85,13 +98,17 @@ async def not_allowed(request: Request, exc: Exception) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    # The process answers: no database access (that is /readyz).
     return JSONResponse({"status": "ok"})
 
 
 def __getattr__(name: str) -> Starlette:
     # `app.main:app` is built on first access, so that importing this module reads no environment.
     if name == "app":
-        application = create_app()
+        settings = load_settings(os.environ)
+        # Run by uvicorn itself (the Procfile): our log format replaces the one uvicorn set up.
+        configure_logging(settings.log_format, settings.log_level)
+        application = create_app(settings)
         globals()["app"] = application
         return application
     raise AttributeError(name)

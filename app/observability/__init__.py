@@ -1,0 +1,1 @@
+"""Operating the service: Prometheus metrics, health and readiness probes, structured logs."""

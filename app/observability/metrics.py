@@ -1,0 +1,167 @@
+"""The service's Prometheus metrics, on a registry of each app's own.
+
+Labels only take values from closed sets: a rejected line's free-text reason (long, and partly
+the sender's) is mapped to a short reason label, a request to its route template.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import choose_encoder
+
+from app import errors
+from app.ingest.records import Ignored
+
+# Without it each counter and histogram comes with a `_created` gauge series: twice the lines
+# for a figure Prometheus' text format has no use for. A process-wide switch of the library,
+# which leaves it unannotated.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# An ingest batch (1 000 to 5 000 lines) takes tens of milliseconds; a big or slow one seconds.
+INGEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# A dashboard query answers in milliseconds; past a second something is wrong.
+GRAPHQL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+COUNTED = "counted"
+DUPLICATE = "duplicate"
+INTERNAL_ERROR = "internal_error"  # an error we did not expect (answered 500)
+
+
+def _error_codes() -> list[str]:
+    """The lower-cased codes of the error classes of app/errors.py: a closed set."""
+    return [
+        value.code.lower()
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.UsageMetricsError)
+    ]
+
+
+BATCH_RESULTS = tuple(dict.fromkeys((COUNTED, DUPLICATE, *_error_codes(), INTERNAL_ERROR)))
+OPERATION_TYPES = ("query", "mutation", "subscription", "invalid")
+# The first pattern found in a rejection reason (app/ingest/formats.py) gives its label.
+REJECTION_LABELS = (
+    (re.compile(r"^the line is not valid JSON"), "bad_json"),
+    (re.compile(r"^the \w+ header (is not valid JSON|must be a JSON object)"), "bad_header"),
+    (re.compile(r"log line must be (a string|an array)"), "not_a_line"),
+    (re.compile(r"^a Data Fair log line has"), "wrong_item_count"),
+    (re.compile(r"in no known format|no syslog header"), "unknown_format"),
+    (re.compile(r"^the status"), "bad_status"),
+    (re.compile(r"^the (bytes sent|request time)"), "bad_number"),
+    (re.compile(r"^the (time|syslog header's)"), "bad_time"),
+    (re.compile(r"is longer than"), "too_long"),
+    (re.compile(r"^the field '\w+' must be|contains a NUL character"), "bad_field"),
+)
+OTHER_REJECTION = "other"
+REJECTION_REASONS = (*dict.fromkeys(label for _, label in REJECTION_LABELS), OTHER_REJECTION)
+
+
+@functools.lru_cache(maxsize=1024)
+def rejection_label(reason: str) -> str:
+    """A rejected line's reason -> one of REJECTION_REASONS."""
+    for pattern, label in REJECTION_LABELS:
+        if pattern.search(reason):
+            return label
+    return OTHER_REJECTION
+
+
+class Metrics:
+    """Every metric of one app. Its own registry: a test process builds many apps."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # memory, CPU, open files of this process
+        PlatformCollector(registry=self.registry)
+        self._lines = Counter(
+            "usage_metrics_lines",
+            "Ingested lines by outcome (accepted, ignored, rejected) and reason.",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
+        self._batches = Counter(
+            "usage_metrics_batches",
+            "POST /ingest requests by result: counted, duplicate, or the error code answered.",
+            ["result"],
+            registry=self.registry,
+        )
+        self._ingest_seconds = Histogram(
+            "usage_metrics_ingest_seconds",
+            "Time to answer a counted or duplicate batch, from its headers to its answer.",
+            buckets=INGEST_BUCKETS,
+            registry=self.registry,
+        )
+        self._database_errors = Counter(
+            "usage_metrics_database_errors",
+            "Requests that failed because the database was unreachable or refused a statement.",
+            registry=self.registry,
+        )
+        self._graphql_seconds = Histogram(
+            "usage_metrics_graphql_seconds",
+            "Time to parse, validate and execute a GraphQL request.",
+            ["operation_type"],
+            buckets=GRAPHQL_BUCKETS,
+            registry=self.registry,
+        )
+        self._requests = Counter(
+            "usage_metrics_http_requests",
+            "HTTP requests by route template and status code.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        # Every series of a closed set exists from the start: rate() needs a 0 to start from.
+        self._accepted = self._lines.labels("accepted", "")
+        self._ignored = {reason: self._lines.labels("ignored", reason.value) for reason in Ignored}
+        self._rejected = {
+            reason: self._lines.labels("rejected", reason) for reason in REJECTION_REASONS
+        }
+        self._results = {result: self._batches.labels(result) for result in BATCH_RESULTS}
+        for operation_type in OPERATION_TYPES:
+            self._graphql_seconds.labels(operation_type)
+
+    def count_batch(
+        self, accepted: int, ignored: Tally[Ignored], rejections: Iterable[str], seconds: float
+    ) -> None:
+        """A batch counted for the first time: its lines, by outcome and reason."""
+        self._results[COUNTED].inc()
+        self._ingest_seconds.observe(seconds)
+        self._accepted.inc(accepted)
+        for reason, count in ignored.items():
+            self._ignored[reason].inc(count)
+        for label, count in Tally(map(rejection_label, rejections)).items():
+            self._rejected[label].inc(count)
+
+    def count_duplicate(self, seconds: float) -> None:
+        """A replayed batch: answered again, its lines not counted again."""
+        self._results[DUPLICATE].inc()
+        self._ingest_seconds.observe(seconds)
+
+    def count_failed_batch(self, code: str) -> None:
+        """A batch refused or lost as a whole; `code` is an app/errors.py code or ''."""
+        result = code.lower()
+        self._results[result if result in self._results else INTERNAL_ERROR].inc()
+
+    def count_database_error(self) -> None:
+        self._database_errors.inc()
+
+    def observe_graphql(self, operation_type: str, seconds: float) -> None:
+        label = operation_type if operation_type in OPERATION_TYPES else "invalid"
+        self._graphql_seconds.labels(label).observe(seconds)
+
+    def count_request(self, route: str, status: int) -> None:
+        """`route` is a route template (or 'unmatched'), never a path with ids in it."""
+        self._requests.labels(route, str(status)).inc()
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The registry in the format the scraper asks for (Prometheus text or OpenMetrics)."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
