@@ -7,14 +7,8 @@ to two of them at once with the same Idempotency-Key, and the sums must come out
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +18,6 @@ import pytest
 from app.config import Settings
 from tests.helpers import (
     ADMIN,
-    ADMIN_TOKEN,
     TRACKS,
     app_client,
     data_fair_line,
@@ -34,13 +27,12 @@ from tests.helpers import (
     table_rows,
     usage_rows,
 )
+from tests.server_processes import servers
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVERS = 4
 BATCHES = 20
-READY_WITHIN_S = 30
 
 
 def batch_specs(number: int) -> list[tuple[str, str, int]]:
@@ -74,80 +66,12 @@ def expected_totals() -> dict[tuple[str, str], tuple[int, int]]:
     return {key: (requests[key], sent[key]) for key in sorted(requests)}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_server(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
-    env |= {
-        "USAGE_METRICS_DATABASE_URL": database_url,
-        "USAGE_METRICS_ADMIN_TOKEN": ADMIN_TOKEN,
-        "USAGE_METRICS_SECRET_KEY": "test-secret-key",
-    }
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--no-access-log"]
-    with log.open("wb") as output:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def server_log(log: Path) -> str:
-    return log.read_text(errors="replace")
-
-
-async def wait_until_ready(
-    http: httpx.AsyncClient, url: str, process: subprocess.Popen[bytes], log: Path
-) -> None:
-    for _ in range(READY_WITHIN_S * 10):
-        if process.poll() is not None:
-            pytest.fail(f"the server at {url} exited: {server_log(log)}")
-        try:
-            if (await http.get(f"{url}/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    pytest.fail(f"the server at {url} was not ready in {READY_WITHIN_S} s")
-
-
-@asynccontextmanager
-async def servers(
-    database_url: str, logs: Path, http: httpx.AsyncClient
-) -> AsyncIterator[list[str]]:
-    """SERVERS uvicorn processes started at once on one database; killed whatever happens."""
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        urls = []
-        for number in range(SERVERS):
-            port = free_port()
-            processes.append(start_server(database_url, port, logs / f"server-{number}.log"))
-            urls.append(f"http://127.0.0.1:{port}")
-        for number, (url, process) in enumerate(zip(urls, processes, strict=True)):
-            await wait_until_ready(http, url, process, logs / f"server-{number}.log")
-        yield urls
-    finally:
-        for process in processes:
-            stop_server(process)
-
-
 async def test_counts_overlapping_batches_once_across_server_processes(
     settings: Settings, tmp_path: Path
 ) -> None:
     async with (
         httpx.AsyncClient(timeout=60) as http,
-        servers(settings.database_url, tmp_path, http) as urls,
+        servers(settings.database_url, tmp_path, http, SERVERS) as urls,
         app_client(settings),  # empties the tables and reads them back
     ):
         posts = [

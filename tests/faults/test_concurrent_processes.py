@@ -1,0 +1,77 @@
+"""8 server processes x 50 batches each, every batch sent to 4 of them at once: exact sums.
+
+On one PostgreSQL database (the private cluster) and on one SQLite file. 100 batches, each
+posted with its Idempotency-Key to 4 different servers concurrently (same key, same body): every
+answer is 200, exactly one per key is not a duplicate, the others repeat it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.faults.cluster import Cluster
+from tests.faults.counted import Counted, read_counted, sums_of
+from tests.helpers import NDJSON
+from tests.ingest.test_concurrency import batch_body, batch_specs
+from tests.server_processes import servers
+
+pytestmark = pytest.mark.anyio
+
+SERVERS = 8
+BATCHES = 100
+COPIES = 4  # servers each batch is posted to
+
+
+def destinations(number: int) -> list[int]:
+    # 4 servers of the batch number's parity: every server gets 50 of the 400 posts.
+    return [(number + 2 * copy) % SERVERS for copy in range(COPIES)]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'metrics.sqlite3'}"
+    cluster: Cluster = request.getfixturevalue("cluster")
+    return await cluster.create_database(f"concurrent_{uuid.uuid4().hex[:12]}")
+
+
+async def test_eight_servers_count_each_of_100_batches_sent_4_times_exactly_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    posts = [(number, server) for number in range(BATCHES) for server in destinations(number)]
+    assert sorted(server for _, server in posts) == [s for s in range(SERVERS) for _ in range(50)]
+    random.Random(20240109).shuffle(posts)
+    bodies = {number: batch_body(number) for number in range(BATCHES)}
+    async with (
+        httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=400)) as http,
+        servers(database_url, tmp_path, http, SERVERS) as urls,
+    ):
+        responses = await asyncio.gather(
+            *(
+                http.post(
+                    f"{urls[server]}/ingest",
+                    content=bodies[number],
+                    headers={**NDJSON, "Idempotency-Key": f"concurrent-{number}"},
+                )
+                for number, server in posts
+            )
+        )
+    assert [r.status_code for r in responses] == [200] * len(posts)
+    answers: dict[int, list[dict[str, Any]]] = {}
+    for (number, _), response in zip(posts, responses, strict=True):
+        answers.setdefault(number, []).append(response.json())
+    for number, copies in sorted(answers.items()):
+        first, *again = sorted(copies, key=lambda answer: answer["duplicate"])
+        assert (first["duplicate"], first["accepted"]) == (False, 50 + number)
+        assert again == [{**first, "duplicate": True}] * (COPIES - 1)
+
+    sums = sums_of(line for number in range(BATCHES) for line in batch_specs(number))
+    keys = sorted(f"concurrent-{number}" for number in range(BATCHES))
+    assert await read_counted(database_url) == Counted(sums, keys, True)
