@@ -14,6 +14,7 @@ _EN: dict[str, str] = {
     ),
     "token": "Token",
     "sign_in_failed": "This token does not open the dashboard.",
+    "sign_in_throttled": "Too many failed sign-ins from your address: try again in {seconds} s.",
     "sign_out": "Sign out",
     "sign_out_confirm": "Sign out of the dashboard",
     "language": "Language",
@@ -109,6 +110,9 @@ _FR: dict[str, str] = {
     ),
     "token": "Jeton",
     "sign_in_failed": "Ce jeton n'ouvre pas le tableau de bord.",
+    "sign_in_throttled": (
+        "Trop d'échecs de connexion depuis votre adresse : réessayez dans {seconds} s."
+    ),
     "sign_out": "Se déconnecter",
     "sign_out_confirm": "Se déconnecter du tableau de bord",
     "language": "Langue",

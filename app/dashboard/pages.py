@@ -27,6 +27,7 @@ from app.errors import UsageMetricsError
 from app.reports.datasets import dataset_owners
 from app.scope import Scope, can_read_usage, scope_of
 from app.tokens import Principal, TokenChecker
+from app.web.backoff import SignInBackoff
 from app.web.gate import SessionGate
 from app.web.links import base_url, path_prefix
 from app.web.session import DASHBOARD_SESSION, PageSession, SessionCookies
@@ -49,11 +50,18 @@ def _sign_in_context(request: Request) -> Mapping[str, Any]:
 
 
 class DashboardPages:
-    def __init__(self, settings: Settings, tokens: TokenChecker) -> None:
+    def __init__(
+        self, settings: Settings, tokens: TokenChecker, backoff: SignInBackoff | None = None
+    ) -> None:
         self._settings = settings
         sessions = SessionCookies(settings, DASHBOARD_SESSION)
         self._gate = SessionGate(
-            settings, tokens, sessions, accepts=can_read_usage, sign_in_path="/login"
+            settings,
+            tokens,
+            sessions,
+            accepts=can_read_usage,
+            sign_in_path="/login",
+            portal_sessions=True,
         )
         pages = SignInPages(
             "dashboard/login.html",
@@ -61,9 +69,12 @@ class DashboardPages:
             "/login",
             "/dashboard",
             failed_message=lambda request: translator(request_lang(request))("sign_in_failed"),
+            throttled_message=lambda request, seconds: translator(request_lang(request))(
+                "sign_in_throttled", seconds=seconds
+            ),
             context=_sign_in_context,
         )
-        self._sign_in = SignIn(settings, tokens, self._gate, pages)
+        self._sign_in = SignIn(settings, tokens, self._gate, pages, backoff)
 
     def routes(self) -> list[BaseRoute]:
         gate, sign_in = self._gate, self._sign_in
@@ -111,7 +122,7 @@ class DashboardPages:
             return self._not_found(request, session)
         # The dataset's owner, not the admin's pick: the page is about that dataset.
         try:
-            view = self._view(request, Scope(owner=found.owner), dataset=dataset_id)
+            view = self._view(request, Scope.of(found.owner), dataset=dataset_id)
         except UsageMetricsError as exc:
             return self._refused(request, session, exc)
         return await self._page(request, session, scope, view, dataset=found)
@@ -137,9 +148,9 @@ class DashboardPages:
             "here": here,
             "prefix": prefix,
             "csrf_token": session.csrf_token,
-            "signed_in": True,
+            "signed_in": session.is_signed_in,  # a portal session signs out at the portal
             "dataset": dataset,
-            "is_admin": scope.owner is None,
+            "is_admin": scope.is_every_owner,
         }
         part = request.headers.get("HX-Target") if is_htmx(request) else None
         headers = {"Vary": "HX-Request, HX-Target, Accept-Language"}
@@ -157,7 +168,8 @@ class DashboardPages:
         if dataset is None:
             page = await data.read_datasets_page(view, total)
             context["table"] = present_table(view, page, here, t)
-        context["owners"] = await dataset_owners() if scope.owner is None else []
+        # The owner picker: an admin's lists every owner, a portal session's its own owners.
+        context["owners"] = await dataset_owners() if scope.owners is None else list(scope.owners)
         name = "dashboard/_view.html" if part == VIEW_PART else "dashboard/page.html"
         return render(request, name, context, headers=headers)
 
@@ -200,7 +212,7 @@ class DashboardPages:
             "lang": lang,
             "prefix": path_prefix(request, self._settings),
             "csrf_token": session.csrf_token,
-            "signed_in": True,
+            "signed_in": session.is_signed_in,  # a portal session signs out at the portal
             "message": exc.message,
         }
         return render(request, "dashboard/refused.html", context, status_code=exc.status_code)
@@ -212,7 +224,7 @@ class DashboardPages:
             "lang": lang,
             "prefix": path_prefix(request, self._settings),
             "csrf_token": session.csrf_token,
-            "signed_in": True,
+            "signed_in": session.is_signed_in,  # a portal session signs out at the portal
             "message": translator(lang)("no_such_dataset"),
         }
         return render(request, "dashboard/refused.html", context, status_code=404)

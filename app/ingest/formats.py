@@ -50,6 +50,10 @@ _MONTHS = {
     )
 }
 _NO_VALUE = ("", "-")
+# One request's figures past these are garbage, and a few of them would overflow the 64-bit
+# counters (SQLite INTEGER, PostgreSQL bigint): the whole batch would fail on every retry.
+MAX_BYTES = 2**40  # 1 TiB
+MAX_REQUEST_TIME_S = 1_000_000.0  # 11.6 days
 
 
 class LineError(ValueError):
@@ -214,7 +218,7 @@ def parse_combined(line: str, context: ParseContext) -> LogRecord:
         referer=_text(found["referer"], "referer"),
         user_agent=_text(found["user_agent"], "user_agent"),
         status=read_status(found["status"]),
-        bytes=0 if sent == "-" else int(sent),
+        bytes=0 if sent == "-" else _bytes(sent, None),
         duration_ms=0,
         owner=owner,
         resource=resource,
@@ -256,7 +260,11 @@ def read_status(value: Any) -> int:
 
 def sent_bytes(sent: Any, gzip_ratio: Any) -> int:
     """Bytes sent x gzip ratio (~ the uncompressed size, what was downloaded), rounded."""
-    if type(sent) is int and (gzip_ratio is None or gzip_ratio == "-" or gzip_ratio == ""):
+    if (
+        type(sent) is int
+        and 0 <= sent <= MAX_BYTES
+        and (gzip_ratio is None or gzip_ratio == "-" or gzip_ratio == "")
+    ):
         return sent
     return _bytes(sent, gzip_ratio)
 
@@ -264,19 +272,25 @@ def sent_bytes(sent: Any, gzip_ratio: Any) -> int:
 def _bytes(sent: Any, gzip_ratio: Any) -> int:
     try:
         size = sent if type(sent) is int else int(sent or 0)
-        if gzip_ratio in _NO_VALUE or gzip_ratio is None:
-            return size
-        # bytes sent x gzip ratio ~ the uncompressed size, which is what was downloaded
-        return round(size * float(gzip_ratio))
+        if gzip_ratio not in _NO_VALUE and gzip_ratio is not None:
+            # bytes sent x gzip ratio ~ the uncompressed size, which is what was downloaded
+            size = round(size * float(gzip_ratio))
     except (TypeError, ValueError, OverflowError):
+        # ValueError too for digit strings past Python's 4300-digit limit on int().
         raise LineError("the bytes sent and gzip ratio must be numbers") from None
+    if not 0 <= size <= MAX_BYTES:
+        raise LineError(f"the bytes sent (x gzip ratio) must be from 0 to {MAX_BYTES}")
+    return size
 
 
 def duration_ms(request_time: Any) -> int:
     try:
-        return round(float(request_time) * 1000)
+        seconds = float(request_time)
     except (TypeError, ValueError, OverflowError):
         raise LineError("the request time must be a number of seconds") from None
+    if not 0.0 <= seconds <= MAX_REQUEST_TIME_S:  # also refuses NaN
+        raise LineError(f"the request time must be from 0 to {MAX_REQUEST_TIME_S:.0f} seconds")
+    return round(seconds * 1000)
 
 
 def _owner(value: Any) -> Owner | None:
@@ -324,13 +338,20 @@ def _resource_of(fields: dict[str, Any] | None) -> Resource | None:
     return Resource(
         _key_text(kind, "resource type", 64),
         _key_text(ident, "resource id", MAX_ID_LENGTH),
-        unquote(title)[:MAX_TITLE_LENGTH] if isinstance(title, str) and title else None,
+        _title(title) if isinstance(title, str) and title else None,
     )
+
+
+def _title(title: str) -> str:
+    # A title is only shown: NUL characters (which PostgreSQL text refuses) are dropped.
+    return unquote(title).replace("\x00", "")[:MAX_TITLE_LENGTH]
 
 
 def _key_text(value: str, name: str, limit: int) -> str:
     if len(value) > limit:
         raise LineError(f"the {name} is longer than {limit} characters")
+    if "\x00" in value:  # PostgreSQL text cannot hold it: the whole batch would fail
+        raise LineError(f"the {name} contains a NUL character")
     return value
 
 

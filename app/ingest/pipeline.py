@@ -21,6 +21,7 @@ from app.ingest.body import Entry, NotJson
 from app.ingest.classify import STATUS_CLASS, Classifier, Profiles, status_class
 from app.ingest.formats import (
     LOOKUP_OWNER,
+    MAX_REQUEST_TIME_S,
     LineError,
     ParseContext,
     duration_ms,
@@ -233,7 +234,9 @@ class _Reader:
         ratio = items[14] if size == 15 else None
         request_time = items[2]
         ms = (
-            round(request_time * 1000) if type(request_time) is float else duration_ms(request_time)
+            round(request_time * 1000)
+            if type(request_time) is float and 0.0 <= request_time <= MAX_REQUEST_TIME_S
+            else duration_ms(request_time)
         )
         self.batch.count(number, pid, day, items[4], sent_bytes(items[3], ratio), ms)
 
@@ -271,7 +274,9 @@ class _Reader:
             day = iso_day(time, self.context.timezone)
         request_time = get("request_time", 0)
         ms = (
-            round(request_time * 1000) if type(request_time) is float else duration_ms(request_time)
+            round(request_time * 1000)
+            if type(request_time) is float and 0.0 <= request_time <= MAX_REQUEST_TIME_S
+            else duration_ms(request_time)
         )
         self.batch.count(
             number, pid, day, get("status"), sent_bytes(get("bytes", 0), get("gzip_ratio")), ms

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from app.db import connection, is_postgres
-from app.errors import DatabaseUnavailableError
+from app.errors import BadUserInputError, DatabaseUnavailableError
 from app.ingest.store import DATABASE_ERRORS
 
 
@@ -24,6 +24,10 @@ class Statement:
         self.params: list[Any] = []
 
     def bind(self, value: Any) -> str:
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL text cannot hold U+0000 (its driver fails the whole statement), and
+            # nothing stored holds one: the caller's argument is wrong, not the database.
+            raise BadUserInputError("a text argument contains a NUL character (U+0000)")
         cast = ""
         if isinstance(value, date):
             if self.postgres:

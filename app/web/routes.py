@@ -14,7 +14,7 @@ from app.web.gate import SessionGate
 from app.web.links import path_prefix
 from app.web.public import PublicAnalytics
 from app.web.session import PageSession, SessionCookies
-from app.web.signin import ADMIN_PAGES, SignIn
+from app.web.signin import ADMIN_PAGES, SignIn, sign_in_backoff
 from app.web.templating import STATIC_DIR
 from app.web.views import AnalyticsViews
 
@@ -22,7 +22,8 @@ from app.web.views import AnalyticsViews
 def web_routes(settings: Settings, tokens: TokenChecker) -> list[BaseRoute]:
     sessions = SessionCookies(settings)
     gate = SessionGate(settings, tokens, sessions)
-    sign_in = SignIn(settings, tokens, gate, ADMIN_PAGES)
+    backoff = sign_in_backoff(settings)
+    sign_in = SignIn(settings, tokens, gate, ADMIN_PAGES, backoff)
     analytics = AnalyticsViews(settings)
     public = PublicAnalytics(settings)
 
@@ -41,6 +42,6 @@ def web_routes(settings: Settings, tokens: TokenChecker) -> list[BaseRoute]:
         Route("/admin/analytics/preview", gate.admin(analytics.preview), methods=["POST"]),
         Route("/analytics/config.json", public.config_json, methods=["GET"]),
         Route("/analytics/tracker.js", public.tracker_js, methods=["GET"]),
-        *DashboardPages(settings, tokens).routes(),
+        *DashboardPages(settings, tokens, backoff).routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

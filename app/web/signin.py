@@ -6,6 +6,7 @@ The admin pages (/admin/login) take admin tokens; the dashboard (/login) owner a
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.config import Settings
 from app.tokens import TokenChecker, hash_token
+from app.web.backoff import SignInBackoff
 from app.web.csrf import check_csrf
 from app.web.forms import read_form
 from app.web.gate import SessionGate
@@ -25,6 +27,7 @@ from app.web.templating import render
 
 # One message whatever was wrong (unknown, revoked, wrong scope): it tells a guesser nothing.
 SIGN_IN_FAILED = "This token does not open the admin pages."
+SIGN_IN_THROTTLED = "Too many failed sign-ins from your address: try again in {seconds} s."
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class SignInPages:
     login_path: str
     home_path: str
     failed_message: Callable[[Request], str] = lambda request: SIGN_IN_FAILED
+    # The message of a barred address (too many failures), given the seconds left.
+    throttled_message: Callable[[Request, int], str] = lambda request, seconds: (
+        SIGN_IN_THROTTLED.format(seconds=seconds)
+    )
     # Extra template values (the dashboard's language) computed from the request.
     context: Callable[[Request], Mapping[str, Any]] = field(default=lambda request: {})
 
@@ -45,11 +52,24 @@ ADMIN_PAGES = SignInPages(
 )
 
 
+def sign_in_backoff(settings: Settings) -> SignInBackoff:
+    """One per app, shared by the admin and dashboard forms: a guesser gets one allowance."""
+    return SignInBackoff(
+        settings.sign_in_free_failures, settings.sign_in_backoff_s, settings.sign_in_backoff_max_s
+    )
+
+
 class SignIn:
     def __init__(
-        self, settings: Settings, tokens: TokenChecker, gate: SessionGate, pages: SignInPages
+        self,
+        settings: Settings,
+        tokens: TokenChecker,
+        gate: SessionGate,
+        pages: SignInPages,
+        backoff: SignInBackoff | None = None,
     ) -> None:
         self._settings = settings
+        self._backoff = sign_in_backoff(settings) if backoff is None else backoff
         self._tokens = tokens
         self._gate = gate
         self._sessions = gate.sessions
@@ -72,6 +92,12 @@ class SignIn:
         form = await read_form(request)
         check_csrf(request, session, form)
         assert session is not None  # check_csrf refuses a request without one
+        # The address the server saw: behind a proxy, the proxy's, unless uvicorn is told to
+        # trust its X-Forwarded-For (--forwarded-allow-ips).
+        client = request.client.host if request.client else ""
+        wait = self._backoff.attempt(client)
+        if wait:
+            return self._throttled(request, session, math.ceil(wait))
         token = form.get("token", "").strip()
         digest = hash_token(token)
         principal = await self._tokens.principal_by_sha256(digest) if token else None
@@ -80,8 +106,16 @@ class SignIn:
             await asyncio.sleep(self._settings.failed_sign_in_delay_s)
             error = self._pages.failed_message(request)
             return self._form(request, session, error=error, status_code=401)
+        self._backoff.succeeded(client)
         response = self._redirect(request, self._pages.home_path)
         self._sessions.write(response, request, self._sessions.new(time.time(), digest))
+        return response
+
+    def _throttled(self, request: Request, session: PageSession, seconds: int) -> Response:
+        # Answered at once and the token left unchecked: a barred address learns nothing.
+        error = self._pages.throttled_message(request, seconds)
+        response = self._form(request, session, error=error, status_code=429)
+        response.headers["Retry-After"] = str(seconds)
         return response
 
     async def confirm_sign_out(

@@ -219,6 +219,31 @@ async def test_reads_bytes_that_are_not_utf8_with_replacement_characters(
     assert [row["title"] for row in await table_rows("resources")] == ["Rou\ufffdtes"]
 
 
+async def test_keeps_nul_characters_out_of_the_database(client: httpx.AsyncClient) -> None:
+    # Found by tests/hostile: PostgreSQL text cannot hold U+0000, so one such line failed the
+    # whole batch with 503 on every retry.
+    lines = [
+        data_fair_line(resource={"type": "datasets", "id": "a\x00b"}),
+        data_fair_line(owner={"type": "organization", "id": "\x00"}),
+        data_fair_line(resource={"type": "datasets", "id": "roads", "title": "Ro%00ads\x00"}),
+        data_fair_line(referer="https://a\x00b.example/"),
+        data_fair_line(referer="https://portal.example/data-fair/app/a\x00b/"),
+    ]
+    response = await client.post("/ingest", content=ndjson(*lines), headers=NDJSON)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["accepted"], [r["reason"] for r in answer["rejected"]]) == (
+        3,
+        ["the resource id contains a NUL character", "the owner id contains a NUL character"],
+    )
+    assert [row["title"] for row in await table_rows("resources")] == ["Roads"]
+    assert sorted((r["referer_domain"], r["referer_app"]) for r in await usage_rows()) == [
+        ("invalid", ""),
+        ("none", ""),
+        ("portal.example", "ab"),
+    ]
+
+
 @pytest.fixture
 async def small_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(with_settings(settings, max_batch_bytes=1024)) as http:

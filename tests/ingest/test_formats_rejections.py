@@ -34,6 +34,8 @@ NAMED = {
 NO_FORMAT = "the line is in no known format (Data Fair array, named JSON object, nginx combined)"
 NO_SYSLOG = "the line starts with '<' but has no syslog header '<PRI>Mmm dd hh:mm:ss tag: '"
 CLF_TIME = "the time is not nginx's $time_local (10/Oct/2000:13:55:36 -0700)"
+BYTES_RANGE = "the bytes sent (x gzip ratio) must be from 0 to 1099511627776"
+TIME_RANGE = "the request time must be from 0 to 1000000 seconds"
 
 
 def _combined(time_local: str = "08/Jan/2024:10:00:00 +0000", status: str = "200") -> str:
@@ -93,6 +95,20 @@ ENTRY_REJECTIONS = [
                  id="time-number"),
     pytest.param({**NAMED, "user_agent": ["curl"]},
                  "the field 'user_agent' must be a string, not an array", id="agent-array"),
+    # Found by tests/hostile: each of these used to reach the database and fail the batch.
+    pytest.param(_data_fair(at3=2**64), BYTES_RANGE, id="bytes-past-64-bits"),
+    pytest.param(_data_fair(at3=-5), BYTES_RANGE, id="bytes-negative"),
+    pytest.param(_data_fair(at3=1e308), BYTES_RANGE, id="bytes-huge-float"),
+    pytest.param(_data_fair(at3="9" * 5000), "the bytes sent and gzip ratio must be numbers",
+                 id="bytes-past-int-digit-limit"),
+    pytest.param(_data_fair(at14="1e300"), BYTES_RANGE, id="gzip-ratio-huge"),
+    pytest.param(_data_fair(at2=1e308), TIME_RANGE, id="request-time-infinite-in-ms"),
+    pytest.param(_data_fair(at2=-0.5), TIME_RANGE, id="request-time-negative"),
+    pytest.param({**NAMED, "request_time": "nan"}, TIME_RANGE, id="request-time-nan"),
+    pytest.param(_data_fair(at12=json.dumps({"type": "datasets", "id": "a\x00b"})),
+                 "the resource id contains a NUL character", id="resource-id-nul"),
+    pytest.param(_data_fair(at5=json.dumps({"type": "user", "id": "\x00"})),
+                 "the owner id contains a NUL character", id="owner-id-nul"),
     pytest.param(42, "a log line must be a string, an array or an object, not a number",
                  id="number"),
     pytest.param(None, "a log line must be a string, an array or an object, not null", id="null"),
@@ -117,6 +133,10 @@ LINE_REJECTIONS = [
     pytest.param(_combined(status="OK!"), NO_FORMAT, id="combined-status-text"),
     pytest.param(_combined(status="099"), "the status 99 is not an HTTP status code",
                  id="combined-status-out-of-range"),
+    pytest.param(_combined().replace(" 512 ", " " + "9" * 5000 + " "),
+                 "the bytes sent and gzip ratio must be numbers", id="combined-bytes-5000-digits"),
+    pytest.param(_combined().replace(" 512 ", f" {2**40 + 1} "), BYTES_RANGE,
+                 id="combined-bytes-past-1-tib"),
     # syslog cuts long lines: a line cut inside its referer or user agent is not a shorter line
     pytest.param(_combined().rsplit('" "', 1)[0][:-6], NO_FORMAT, id="combined-cut-in-referer"),
     pytest.param(_combined()[:-3], NO_FORMAT, id="combined-cut-in-user-agent"),

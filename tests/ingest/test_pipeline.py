@@ -6,13 +6,15 @@ import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from app.ingest.body import TEXT, entries
 from app.ingest.classify import Classifier
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import reduce_entries, resolve_pending
 from app.ingest.records import Owner, UsageKey
 from app.ingest.route_rules import DEFAULT_RULES, route_matcher
-from tests.helpers import data_fair_line
+from tests.helpers import data_fair_line, named_line
 
 CONTEXT = ParseContext(
     ZoneInfo("UTC"), datetime(2024, 1, 8, 12, tzinfo=UTC), route_matcher(DEFAULT_RULES)
@@ -58,6 +60,20 @@ def test_a_cached_signature_still_checks_each_lines_numbers() -> None:
     assert [(r.line, r.reason) for r in batch.rejected] == [
         (2, "the status must be an HTTP status code, not a string")
     ]
+
+
+@pytest.mark.parametrize("request_time", [1e308, -0.5])
+def test_a_cached_signature_rejects_a_request_time_out_of_range(request_time: float) -> None:
+    # Found by tests/hostile: 1e308 s in ms is infinite, and round() raised past the rejection.
+    classifier = Classifier()
+    bad = data_fair_line(request_time=request_time)
+    named = named_line()
+    named_bad = {**named, "request_time": request_time}
+    lines = [json.dumps(v) for v in (data_fair_line(), bad, named, named_bad)]
+    batch = reduce_entries(entries(TEXT, _body(*lines)), CONTEXT, classifier)
+    reason = "the request time must be from 0 to 1000000 seconds"
+    assert [(r.line, r.reason) for r in batch.rejected] == [(2, reason), (4, reason)]
+    assert batch.accepted == 2
 
 
 def test_a_batch_in_flight_keeps_its_profiles_when_the_caches_start_again() -> None:

@@ -155,3 +155,23 @@ async def test_says_when_the_database_cannot_answer(client: httpx.AsyncClient) -
     assert answer["data"] is None
     assert error_codes(answer) == ["DATABASE_UNAVAILABLE"]
     assert answer["errors"][0]["message"].startswith("the database did not answer")
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (DATASETS.replace("after: $after", "search: $after"), {"after": "a\x00b"}),
+        (USAGE.replace("period: $period", "period: $period, datasets: $d").replace(
+            "($period: PeriodInput!", "($period: PeriodInput!, $d: [ID!]"
+        ), {"period": PERIOD_WEEK, "d": ["a\x00b"]}),
+    ],
+    ids=["search", "datasets"],
+)  # fmt: skip
+async def test_refuses_a_nul_character_as_bad_input(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any]
+) -> None:
+    # Found by tests/hostile: PostgreSQL refused the statement, and the caller was told that the
+    # database did not answer.
+    assert await refused(client, query, variables) == (
+        "a text argument contains a NUL character (U+0000)"
+    )
