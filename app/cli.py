@@ -16,12 +16,16 @@ from app.analytics_store import read_analytics, save_analytics
 from app.config import Settings, load_settings
 from app.db import database
 from app.errors import UsageMetricsError
+from app.migrate_command import add_migrate_parser
 from app.models import ResourceRow, TokenRow
+from app.observability.logs import configure_logging
+from app.retention_command import add_purge_command
 from app.shipping.archive import import_archives
 from app.shipping.deliver import Deliverer
 from app.shipping.shipper import ShipOptions, ship
 from app.shipping.signals import StopSignal
 from app.shipping.state import default_state_path
+from app.syslog.command import add_syslog_parser
 from app.tokens import check_scope, create_token, revoke_token
 
 
@@ -33,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(os.environ)
+        configure_logging(settings.log_format, settings.log_level)
         return int(args.run(settings, args))
     except UsageMetricsError as exc:
         print(f"usage-metrics: {exc.message}", file=sys.stderr)
@@ -46,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands")
 
-    serve = commands.add_parser("serve", help="start the HTTP server (creates the database)")
+    serve = commands.add_parser("serve", help="start the HTTP server (migrates the database first)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.set_defaults(run=_serve)
@@ -75,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     add.set_defaults(run=_resources_add)
     _analytics_parser(commands)
     _shipping_parsers(commands)
+    add_migrate_parser(commands)
+    add_syslog_parser(commands)
+    add_purge_command(commands)
     return parser
 
 
@@ -242,7 +250,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     asyncio.run(_first_admin_token(settings))
     # No access log: uvicorn's prints client addresses and query strings.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+    # log_config=None: uvicorn keeps the logging configured above (text or JSON lines).
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
+    )
     return 0
 
 

@@ -9,10 +9,17 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
 from app.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite://usage-metrics.sqlite3"
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
+DEFAULT_IDEMPOTENCY_DAYS = 30
+DEFAULT_MAX_DOMAINS_PER_DAY = 200
+LOG_FORMATS = ("text", "json")  # the first is the default
+LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,37 @@ class Settings:
     # A failed admin sign-in is answered after this delay, whatever was wrong (not from the env:
     # tests shorten it).
     failed_sign_in_delay_s: float = 1.0
+    # After this many failed sign-ins from one client address, the address is barred (429)
+    # for the back-off, doubled at each further failure up to its cap (not from the env: tests
+    # shorten them).
+    sign_in_free_failures: int = 5
+    sign_in_backoff_s: float = 30.0
+    sign_in_backoff_max_s: float = 900.0
     admin_session_hours: int = 12
     # The dashboard's today (its presets end the day before); None: today in `timezone`. Not
     # from the env: tests fix it.
     today: date | None = None
+    # Portal sessions (app/portal_session.py): the portal's RS256 public key (PEM text) or the URL
+    # of its JWKS; neither: a portal's JWT is refused like any unknown token.
+    jwt_public_key: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None  # checked when set (Data Fair's sessions carry no `iss`)
+    jwt_audience: str | None = None  # checked when set (nor `aud`)
+    # Least time between two fetches of the JWKS forced by an unknown `kid`, so that forged
+    # tokens cannot make us hammer the portal. Not from the env: tests shorten it.
+    jwks_refetch_interval_s: float = 30.0
+    # Retention (app/retention.py): Idempotency-Keys are forgotten after `idempotency_days`;
+    # daily rows and summaries older than `keep_days` are purged (None: kept forever).
+    idempotency_days: int = DEFAULT_IDEMPOTENCY_DAYS
+    keep_days: int | None = None
+    # Distinct calling domains a dataset keeps per day; later new ones count as `other`.
+    max_domains_per_day: int = DEFAULT_MAX_DOMAINS_PER_DAY
+    # How often the server applies the retention by itself (not from the env: tests shorten it).
+    purge_interval_s: float = 86_400.0
+    # GET /metrics accepts this token besides admin tokens: a scraper needs no admin rights.
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"  # or "json": one JSON object per line
+    log_level: str = "INFO"
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -45,6 +79,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     env = {k: v for k, v in environ.items() if k.startswith("USAGE_METRICS_") and v != ""}
     secret_key = env.get("USAGE_METRICS_SECRET_KEY")
     rules = env.get("USAGE_METRICS_ROUTE_RULES")
+    jwt_public_key, jwks_url = _portal_keys(env)
     return Settings(
         database_url=env.get("USAGE_METRICS_DATABASE_URL", DEFAULT_DATABASE_URL),
         admin_token=env.get("USAGE_METRICS_ADMIN_TOKEN"),
@@ -59,6 +94,28 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         public_url=env.get("USAGE_METRICS_PUBLIC_URL", "").rstrip("/") or None,
         route_rules_path=_existing_file("USAGE_METRICS_ROUTE_RULES", rules) if rules else None,
+        idempotency_days=_count(
+            "USAGE_METRICS_IDEMPOTENCY_DAYS", env.get("USAGE_METRICS_IDEMPOTENCY_DAYS"), "days"
+        )
+        or DEFAULT_IDEMPOTENCY_DAYS,
+        keep_days=_count("USAGE_METRICS_KEEP_DAYS", env.get("USAGE_METRICS_KEEP_DAYS"), "days"),
+        max_domains_per_day=_count(
+            "USAGE_METRICS_MAX_DOMAINS_PER_DAY",
+            env.get("USAGE_METRICS_MAX_DOMAINS_PER_DAY"),
+            "domains",
+        )
+        or DEFAULT_MAX_DOMAINS_PER_DAY,
+        jwt_public_key=jwt_public_key,
+        jwks_url=jwks_url,
+        jwt_issuer=env.get("USAGE_METRICS_JWT_ISSUER"),
+        jwt_audience=env.get("USAGE_METRICS_JWT_AUDIENCE"),
+        metrics_token=env.get("USAGE_METRICS_METRICS_TOKEN"),
+        log_format=_one_of(
+            "USAGE_METRICS_LOG_FORMAT", env.get("USAGE_METRICS_LOG_FORMAT"), LOG_FORMATS
+        ),
+        log_level=_one_of(
+            "USAGE_METRICS_LOG_LEVEL", env.get("USAGE_METRICS_LOG_LEVEL"), LOG_LEVELS
+        ),
     )
 
 
@@ -85,8 +142,61 @@ def _positive_int(name: str, value: str) -> int:
     return number
 
 
+def _count(name: str, value: str | None, unit: str) -> int | None:
+    """A whole number from 1, or None when the variable is unset."""
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) == 0:
+        raise ConfigError(f"{name}={value!r} is not a whole number of {unit} from 1")
+    return int(value)
+
+
+def _one_of(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    """`value` as spelled in `choices`, whatever its case; the first choice when unset."""
+    if value is None:
+        return choices[0]
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+
+
 def _existing_file(name: str, value: str) -> Path:
     path = Path(value)
     if not path.is_file():
         raise ConfigError(f"{name}={value!r} is not a readable file")
     return path
+
+
+def _portal_keys(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The portal's PEM public key and JWKS URL: at most one of them."""
+    pem = env.get("USAGE_METRICS_JWT_PUBLIC_KEY")
+    jwks_url = env.get("USAGE_METRICS_JWKS_URL")
+    if pem is not None and jwks_url is not None:
+        raise ConfigError(
+            "USAGE_METRICS_JWT_PUBLIC_KEY and USAGE_METRICS_JWKS_URL are both set: "
+            "set one (the JWKS URL follows the portal's key rotations)"
+        )
+    if jwks_url is not None and not jwks_url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"USAGE_METRICS_JWKS_URL={jwks_url!r} is not an http(s) URL")
+    return (_rsa_public_key_pem(pem) if pem is not None else None), jwks_url
+
+
+def _rsa_public_key_pem(value: str) -> str:
+    """The PEM text itself, or read from the file the value names; an RSA public key either way."""
+    name = "USAGE_METRICS_JWT_PUBLIC_KEY"
+    pem = value
+    if not value.lstrip().startswith("-----BEGIN"):
+        try:
+            pem = Path(value).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{name}={value!r} is neither a PEM public key nor a readable file holding one"
+            ) from exc
+    try:
+        key = load_pem_public_key(pem.encode("utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a PEM public key (-----BEGIN PUBLIC KEY-----)") from exc
+    if not isinstance(key, RSAPublicKey):
+        raise ConfigError(f"{name} is not an RSA key: portal sessions are signed with RS256")
+    return pem

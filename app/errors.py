@@ -2,6 +2,7 @@
 
 UsageMetricsError
 ├── ConfigError                  a bad USAGE_METRICS_* value; stops start-up
+├── MigrationError               a database whose schema cannot be migrated; stops start-up
 ├── BadRequestError         400  malformed request (bad gzip, not the declared JSON, bad key)
 ├── BadUserInputError       400  an argument we cannot use (a bad period, an unknown cursor)
 ├── UnauthenticatedError    401  no token or an unknown one
@@ -10,7 +11,8 @@ UsageMetricsError
 ├── PayloadTooLargeError    413  the (decompressed) body passes the size limit
 ├── UnsupportedMediaTypeError 415 a Content-Type or Content-Encoding we do not read
 ├── IdempotencyMismatchError 422 an Idempotency-Key reused with another body
-└── DatabaseUnavailableError 503 the database cannot be reached or refused the write
+├── DatabaseUnavailableError 503 the database cannot be reached or refused the write
+└── PortalKeysUnavailableError 503 the portal's JWKS cannot be fetched to check a session
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ class ConfigError(UsageMetricsError):
 
     status_code = 500
     code = "CONFIG_ERROR"
+
+
+class MigrationError(UsageMetricsError):
+    """The database's schema cannot be brought up to date; the message says what differs."""
+
+    status_code = 500
+    code = "MIGRATION_ERROR"
 
 
 class BadRequestError(UsageMetricsError):
@@ -88,4 +97,12 @@ class IdempotencyMismatchError(UsageMetricsError):
 class DatabaseUnavailableError(UsageMetricsError):
     status_code = 503
     code = "DATABASE_UNAVAILABLE"
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "10"}
+
+
+class PortalKeysUnavailableError(UsageMetricsError):
+    """The portal's keys (USAGE_METRICS_JWKS_URL) could not be fetched: the session may be fine."""
+
+    status_code = 503
+    code = "PORTAL_KEYS_UNAVAILABLE"
     headers: ClassVar[Mapping[str, str]] = {"Retry-After": "10"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -12,33 +14,63 @@ from starlette.responses import Response
 from app.config import Settings
 from app.errors import (
     BadRequestError,
+    DatabaseUnavailableError,
     IdempotencyMismatchError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
+    UsageMetricsError,
 )
 from app.ingest import store
 from app.ingest.body import BoundedBody, entries, media_type
 from app.ingest.classify import Classifier
+from app.ingest.domain_cap import DomainCap
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import reduce_entries, resolve_pending
 from app.ingest.route_rules import DEFAULT_RULES, load_rules, route_matcher
+from app.observability.metrics import Metrics
 from app.tokens import TokenChecker
+
+log = logging.getLogger(__name__)
 
 
 class IngestEndpoint:
     """The ASGI handler of POST /ingest for one configuration (its caches live with it)."""
 
-    def __init__(self, settings: Settings, tokens: TokenChecker) -> None:
+    def __init__(
+        self, settings: Settings, tokens: TokenChecker, metrics: Metrics | None = None
+    ) -> None:
         self._settings = settings
         self._tokens = tokens
+        self._metrics = metrics or Metrics()
         self._classifier = Classifier(settings.portal_hosts)
+        self._domain_cap = DomainCap(settings.max_domains_per_day)
         rules = (
             load_rules(settings.route_rules_path) if settings.route_rules_path else DEFAULT_RULES
         )
         self._match_route = route_matcher(rules)
 
     async def handle(self, request: Request) -> Response:
-        await self._tokens.ingester(request.headers.get("authorization"))
+        """POST /ingest, counted in the metrics: lines by outcome, the batch's result, its time."""
+        started = time.perf_counter()
+        try:
+            return await self._ingest(request, started)
+        except UsageMetricsError as exc:
+            self._metrics.count_failed_batch(exc.code)
+            raise
+        except Exception:
+            self._metrics.count_failed_batch("")
+            raise
+
+    async def _ingest(self, request: Request, started: float) -> Response:
+        try:
+            await self._tokens.ingester(request.headers.get("authorization"))
+        except store.DATABASE_ERRORS as exc:
+            # A token from the tokens table is looked up there: an outage is a 503 that
+            # shippers retry with the same key, not a 500.
+            raise DatabaseUnavailableError(
+                "the database did not answer to check the token; nothing was counted: "
+                "retry later with the same Idempotency-Key"
+            ) from exc
         key = _idempotency_key(request.headers.get("idempotency-key"))
         kind = media_type(request.headers.get("content-type"))
         body = await self._read_body(request)
@@ -46,7 +78,7 @@ class IngestEndpoint:
         if key is not None:
             stored = await store.find_batch(key)
             if stored is not None:
-                return _replay(stored, body_sha256)
+                return self._duplicate(stored, body_sha256, started)
         received_at = datetime.now(UTC)
         context = ParseContext(self._settings.timezone, received_at, self._match_route)
         batch = reduce_entries(entries(kind, body), context, self._classifier)
@@ -61,11 +93,30 @@ class IngestEndpoint:
                 answer.decode(),
                 received_at,
                 self._settings.idempotency_wait_ms,
+                self._domain_cap,
             )
         )
         if stored is not None:  # a concurrent request with the same key counted it first
-            return _replay(stored, body_sha256)
+            return self._duplicate(stored, body_sha256, started)
+        seconds = time.perf_counter() - started
+        rejections = [rejection.reason for rejection in totals.rejected]
+        self._metrics.count_batch(totals.accepted, totals.ignored, rejections, seconds)
+        # Counts only: a line, its reason text or the sender's address never reach the log.
+        log.debug(
+            "batch counted",
+            extra={
+                "accepted": totals.accepted,
+                "ignored": sum(totals.ignored.values()),
+                "rejected": len(rejections),
+                "seconds": round(seconds, 4),
+            },
+        )
         return Response(answer, media_type="application/json")
+
+    def _duplicate(self, stored: store.StoredBatch, body_sha256: str, started: float) -> Response:
+        response = _replay(stored, body_sha256)
+        self._metrics.count_duplicate(time.perf_counter() - started)
+        return response
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self._settings.max_batch_bytes

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
+    MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
@@ -16,18 +17,25 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.errors import UsageMetricsError
+from app.observability.graphql_timing import GraphQLTiming
+from app.schema.codes import ErrorCodes, tag_syntax_errors
 from app.schema.context import UsageGraphQL
 from app.schema.queries import Query
 from app.schema.scalars import SCALARS
+from app.schema.selections import NoEmptySelections, tolerating_empty_selections
 
 MAX_DEPTH = 10
 MAX_ALIASES = 20
+# Parsing stops past this many tokens, so that validation (up to quadratic in a selection's
+# fields) never sees a huge query. Our largest useful queries have a few hundred.
+MAX_TOKENS = 5000
 # Bounded caches: a public endpoint must not grow memory with each new query text.
 CACHED_QUERIES = 256
 # The limiters' rule classes, built once: the validation cache is keyed by the rules, and the
 # limiter extensions build new classes for every request, which would make every lookup miss.
-LIMITS = (
-    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+LIMITS: tuple[type[ASTValidationRule], ...] = (
+    NoEmptySelections,
+    *map(tolerating_empty_selections, QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules),
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
 )
 
@@ -48,6 +56,7 @@ class UsageSchema(Schema):
     ) -> None:
         # Runs before MaskErrors: the server log keeps the traceback of what the client sees as
         # "Unexpected error."; our own errors are the caller's to fix, not worth a traceback.
+        tag_syntax_errors(errors)
         super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
 
 
@@ -55,10 +64,14 @@ schema = UsageSchema(
     query=Query,
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
+        lambda: MaxTokensLimiter(MAX_TOKENS),
         lambda: AddValidationRules(list(LIMITS)),
         lambda: ParserCache(maxsize=CACHED_QUERIES),
         lambda: ValidationCache(maxsize=CACHED_QUERIES),
+        ErrorCodes,
         lambda: MaskErrors(should_mask_error=is_unexpected),
+        # Last, so that it leaves first: it sees the errors before MaskErrors hides their cause.
+        GraphQLTiming,
     ],
 )
 

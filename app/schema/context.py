@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import orjson
 import strawberry
+from cross_web import HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -28,12 +31,15 @@ class Context:
         """The caller; looked up once per request, on the first field that needs it."""
         if self._principal is None:
             # A task, so that fields resolved concurrently share one lookup (and its error).
+            # Cookies: a portal session (Data Fair's id_token cookies) when there is no header.
             authorization = self.request.headers.get("authorization")
-            self._principal = asyncio.ensure_future(self.tokens.principal(authorization))
+            found = self.tokens.principal(authorization, self.request.cookies)
+            self._principal = asyncio.ensure_future(found)
         return await self._principal
 
 
 Info = strawberry.Info[Context, None]
+_HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class UsageGraphQL(GraphQL[Context, None]):
@@ -44,3 +50,26 @@ class UsageGraphQL(GraphQL[Context, None]):
     ) -> Context:
         state = request.app.state
         return Context(request=request, tokens=state.tokens, settings=state.settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's, but a request it cannot read gets our JSON error, not plain text."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive=receive))
+        except HTTPException as exc:
+            code = _HTTP_CODES.get(exc.status_code, "BAD_REQUEST")
+            response = JSONResponse(
+                {"error": code, "detail": exc.reason}, status_code=exc.status_code
+            )
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson, not json: it refuses invalid UTF-8 and nesting past 1024 levels with a
+        # JSONDecodeError (400), where json raised UnicodeDecodeError or RecursionError (500).
+        value = orjson.loads(data)
+        if not isinstance(value, dict | list):
+            # Strawberry reads the body with .get(): any other JSON value failed there.
+            raise HTTPException(400, 'the body must be a JSON object: {"query": "..."}')
+        return value
