@@ -7,14 +7,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.analytics import SETTING_KEY
-from app.db import connection, placeholders
+from app.db import DATABASE_ERRORS, connection, placeholders
+from app.errors import DatabaseUnavailableError
 from app.models import SettingRow
 
 
 async def read_analytics() -> dict[str, Any] | None:
     """The settings row's JSON, or None. Never cached, so that a save made through another
     server process takes effect at once (one primary-key read)."""
-    row = await SettingRow.get_or_none(key=SETTING_KEY)
+    try:
+        row = await SettingRow.get_or_none(key=SETTING_KEY)
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnavailableError(
+            "the database did not answer to read the analytics settings: retry shortly"
+        ) from exc
     if row is None:
         return None
     stored: dict[str, Any] = json.loads(row.value)

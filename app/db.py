@@ -6,14 +6,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
 
 from app.errors import ConfigError
 from app.migrator import apply_migrations, pending_migrations
 
 MODELS = ["app.models"]
+# Errors that mean "the database did not answer or did not take the statement": callers answer
+# 503 (DatabaseUnavailableError), never 500, and nothing half-done is kept.
+DATABASE_ERRORS = (
+    OperationalError,
+    DBConnectionError,
+    TransactionManagementError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 MIGRATIONS = "app.migrations"
 # Several processes share one SQLite file: a writer waits for the lock instead of failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -25,8 +25,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.config import Settings
-from app.db import connection, is_postgres
-from app.ingest.store import DATABASE_ERRORS
+from app.db import DATABASE_ERRORS, connection, is_postgres
 from app.models.summaries import MONTH_SPAN
 from app.summaries import SUMMARIES, covering
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.config import Settings
-from app.errors import BadRequestError, ForbiddenError, UnauthenticatedError
+from app.db import DATABASE_ERRORS
+from app.errors import (
+    BadRequestError,
+    DatabaseUnavailableError,
+    ForbiddenError,
+    UnauthenticatedError,
+)
 from app.ingest.records import Owner
 from app.models import TokenRow
 from app.portal_session import PortalSessions, cookie_jwt, is_jwt
@@ -121,10 +127,16 @@ class TokenChecker:
         for known, principal in self._bootstrap.items():
             if hmac.compare_digest(known, digest):
                 return principal
-        row = await TokenRow.get_or_none(token_sha256=digest)
-        if row is None:
-            return None
-        await self._touch(row)
+        try:
+            row = await TokenRow.get_or_none(token_sha256=digest)
+            if row is None:
+                return None
+            await self._touch(row)
+        except DATABASE_ERRORS as exc:
+            # Not the caller's fault: a 503 that clients retry, not a 500 or "unknown token".
+            raise DatabaseUnavailableError(
+                "the database did not answer to check the token: retry shortly"
+            ) from exc
         return Principal(row.name, row.scope)
 
     async def portal_principal(self, cookies: Mapping[str, str]) -> Principal | None:

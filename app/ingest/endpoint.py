@@ -64,9 +64,8 @@ class IngestEndpoint:
     async def _ingest(self, request: Request, started: float) -> Response:
         try:
             await self._tokens.ingester(request.headers.get("authorization"))
-        except store.DATABASE_ERRORS as exc:
-            # A token from the tokens table is looked up there: an outage is a 503 that
-            # shippers retry with the same key, not a 500.
+        except DatabaseUnavailableError as exc:
+            # Said in the shippers' terms: the same key, later.
             raise DatabaseUnavailableError(
                 "the database did not answer to check the token; nothing was counted: "
                 "retry later with the same Idempotency-Key"

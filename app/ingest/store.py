@@ -16,14 +16,11 @@ from typing import Any
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import (
-    DBConnectionError,
     IntegrityError,
-    OperationalError,
-    TransactionManagementError,
 )
 from tortoise.transactions import in_transaction
 
-from app.db import connection, is_postgres, placeholders
+from app.db import DATABASE_ERRORS, connection, is_postgres, placeholders
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest.aggregate import BatchTotals, Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
@@ -46,15 +43,6 @@ _COUNTER_TYPES = (
     "varchar", "varchar", "varchar", "bigint", "bigint", "bigint",
 )  # fmt: skip
 _RESOURCE_TYPES = ("varchar", "varchar", "text", "varchar", "varchar", "date", "date")
-# Errors that mean "the database did not take the write": nothing was counted, retry later.
-DATABASE_ERRORS = (
-    OperationalError,
-    DBConnectionError,
-    TransactionManagementError,
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.config import Settings
-from app.db import connection
+from app.db import DATABASE_ERRORS, connection
 from app.errors import DatabaseUnavailableError, ForbiddenError, UnauthenticatedError
-from app.ingest.store import DATABASE_ERRORS
 from app.observability.http_requests import route_template
 from app.observability.metrics import Metrics
 from app.tokens import TokenChecker, hash_token

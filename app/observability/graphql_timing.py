@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from app.db import DATABASE_ERRORS
 from app.errors import DatabaseUnavailableError
-from app.ingest.store import DATABASE_ERRORS
 from app.observability.metrics import Metrics
 
 

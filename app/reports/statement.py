@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from app.db import connection, is_postgres
+from app.db import DATABASE_ERRORS, connection, is_postgres
 from app.errors import BadUserInputError, DatabaseUnavailableError
-from app.ingest.store import DATABASE_ERRORS
 
 
 class Statement:

@@ -196,3 +196,35 @@ async def test_a_token_from_the_tokens_table_gets_503_while_the_database_is_down
         counted = await http.post(f"{base}/ingest", content=body, headers=headers)
         assert counted.json() == accepted(20, duplicate=False)
     assert await read_counted(cluster_url) == Counted(sums, ["down-token"], True)
+
+
+async def test_graphql_says_the_database_is_unavailable_while_it_is_down(
+    cluster: Cluster, cluster_url: str, tmp_path: Path
+) -> None:
+    # A stored owner token and the public `analytics` both read the database: an outage is
+    # DATABASE_UNAVAILABLE, not "Unexpected error." nor an unknown token.
+    async with database(cluster_url):
+        token = await create_token("owner:organization:org1", "fault-test reader")
+    query = {"query": "{ analytics { provider } datasets { totalCount } }"}
+    fields = {"analytics": "{ analytics { provider } }", "datasets": "{ datasets { totalCount } }"}
+    async with (
+        httpx.AsyncClient(timeout=60) as http,
+        servers(cluster_url, tmp_path, http, 1) as (base,),
+    ):
+        async with database_down(cluster):
+            for field, document in fields.items():
+                answer = await http.post(
+                    f"{base}/graphql",
+                    json={"query": document},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                errors = answer.json()["errors"]
+                assert [(e["path"], e["extensions"]["code"]) for e in errors] == [
+                    ([field], "DATABASE_UNAVAILABLE")
+                ]
+        answer = await http.post(
+            f"{base}/graphql", json=query, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.json() == {
+            "data": {"analytics": {"provider": "NONE"}, "datasets": {"totalCount": 0}}
+        }

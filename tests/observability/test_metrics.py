@@ -152,7 +152,7 @@ async def test_counts_a_graphql_request_the_database_failed(client: httpx.AsyncC
         answer = await graphql(client, ANALYTICS)
     finally:
         await db.execute_script("ALTER TABLE settings_away RENAME TO settings")
-    assert [e["message"] for e in answer["errors"]] == ["Unexpected error."]
+    assert [e["extensions"]["code"] for e in answer["errors"]] == ["DATABASE_UNAVAILABLE"]
 
     samples = await scrape(client)
     assert value(samples, DATABASE_ERRORS) == 1
