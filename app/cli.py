@@ -1,4 +1,5 @@
-"""The usage-metrics command: serve, tokens, resources add, analytics set | show, ship, import."""
+"""The usage-metrics command: serve, tokens, resources add, analytics; the other commands
+(ship, import, syslog, migrate, purge) live beside what they run and register here."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from app.analytics import AnalyticsForm, AnalyticsProvider, validate_form
 from app.analytics_store import read_analytics, save_analytics
@@ -20,11 +20,7 @@ from app.migrate_command import add_migrate_parser
 from app.models import ResourceRow, TokenRow
 from app.observability.logs import configure_logging
 from app.retention_command import add_purge_command
-from app.shipping.archive import import_archives
-from app.shipping.deliver import Deliverer
-from app.shipping.shipper import ShipOptions, ship
-from app.shipping.signals import StopSignal
-from app.shipping.state import default_state_path
+from app.shipping.command import add_shipping_parsers
 from app.syslog.command import add_syslog_parser
 from app.tokens import check_scope, create_token, revoke_token
 
@@ -79,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--title", default=None)
     add.set_defaults(run=_resources_add)
     _analytics_parser(commands)
-    _shipping_parsers(commands)
+    add_shipping_parsers(commands)
     add_migrate_parser(commands)
     add_syslog_parser(commands)
     add_purge_command(commands)
@@ -120,127 +116,6 @@ def _analytics_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     store.set_defaults(run=_analytics_set)
     show = actions.add_parser("show", help="print the stored configuration as JSON")
     show.set_defaults(run=_analytics_show)
-
-
-def _shipping_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ship_parser = commands.add_parser(
-        "ship",
-        help="follow a log file (like tail -F, across rotations) and post its lines to /ingest",
-    )
-    ship_parser.add_argument("file", type=Path, metavar="FILE", help="the access log to follow")
-    _sending_arguments(ship_parser, "")
-    ship_parser.add_argument(
-        "--state",
-        type=Path,
-        metavar="PATH",
-        help="where the offset already sent is kept (default: "
-        "$XDG_STATE_HOME/usage-metrics/ship/<file name>-<path hash>.json, "
-        "~/.local/state if XDG_STATE_HOME is unset)",
-    )
-    ship_parser.add_argument(
-        "--once", action="store_true", help="send the whole lines there are, then exit"
-    )
-    ship_parser.add_argument(
-        "--interval",
-        type=_positive_float,
-        default=1.0,
-        metavar="T",
-        help="seconds between looks at the file; lines short of a full batch are sent every "
-        "T seconds (default: 1.0)",
-    )
-    ship_parser.set_defaults(run=_ship)
-    archives = commands.add_parser(
-        "import",
-        help="post archived logs (plain, .gz, .bz2, .xz); a file imported again counts once",
-    )
-    archives.add_argument(
-        "files", type=Path, nargs="+", metavar="FILE", help="plain or compressed log files"
-    )
-    _sending_arguments(archives, "; import a file again with the same N, or it is refused")
-    archives.set_defaults(run=_import)
-
-
-def _sending_arguments(parser: argparse.ArgumentParser, batch_note: str) -> None:
-    parser.add_argument(
-        "--url", required=True, help="the ingest endpoint, e.g. http://127.0.0.1:8000/ingest"
-    )
-    parser.add_argument(
-        "--token-env",
-        required=True,
-        metavar="VAR",
-        help="the environment variable holding the ingest token (never on the command line)",
-    )
-    parser.add_argument(
-        "--batch-lines",
-        type=_positive_int,
-        default=1000,
-        metavar="N",
-        help=f"lines per batch at most (default: 1000){batch_note}",
-    )
-
-
-def _positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) == 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1")
-    return int(value)
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
-    return number
-
-
-def _ship(settings: Settings, args: argparse.Namespace) -> int:
-    def notify(message: str) -> None:
-        print(f"usage-metrics ship: {message}", file=sys.stderr, flush=True)
-
-    options = ShipOptions(
-        path=args.file,
-        state_path=args.state or default_state_path(args.file, os.environ),
-        once=args.once,
-        batch_lines=args.batch_lines,
-        interval_s=args.interval,
-    )
-    token = _token_from(os.environ, args.token_env)
-    stop = StopSignal()
-    with stop.installed(), Deliverer(_ingest_url(args.url), token, stop, notify) as deliverer:
-        return ship(options, deliverer, stop, notify)
-
-
-def _import(settings: Settings, args: argparse.Namespace) -> int:
-    def notify(message: str) -> None:
-        print(f"usage-metrics import: {message}", file=sys.stderr, flush=True)
-
-    token = _token_from(os.environ, args.token_env)
-    stop = StopSignal()
-    with stop.installed(), Deliverer(_ingest_url(args.url), token, stop, notify) as deliverer:
-        return import_archives(args.files, deliverer, args.batch_lines, sys.stderr, notify)
-
-
-def _token_from(environ: Mapping[str, str], name: str) -> str:
-    # From the environment only: a flag's value shows in `ps` and in shell histories.
-    token = environ.get(name, "").strip()
-    if not token:
-        raise UsageMetricsError(
-            f"the environment variable {name} (--token-env) is empty or not set: "
-            "put an ingest token in it"
-        )
-    if not token.isascii() or not token.isprintable():
-        raise UsageMetricsError(f"the environment variable {name} does not hold a token")
-    return token
-
-
-def _ingest_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")):
-        raise UsageMetricsError(
-            f"--url {url!r} is not an http:// or https:// URL, like http://127.0.0.1:8000/ingest"
-        )
-    return url
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

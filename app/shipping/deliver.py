@@ -117,10 +117,10 @@ class Deliverer:
                 problem, retry_after = f"{type(exc).__name__}: {exc}", None
             else:
                 if response.status_code == 200:
-                    return _answer(response)
+                    return read_answer(response)
                 if response.status_code not in RETRY_STATUSES and response.status_code < 500:
-                    raise DeliveryRefusedError(_refusal(response))
-                problem = f"HTTP {response.status_code} {_error_code(response)}".rstrip()
+                    raise DeliveryRefusedError(refusal(response))
+                problem = f"HTTP {response.status_code} {error_code(response)}".rstrip()
                 retry_after = retry_after_seconds(
                     response.headers.get("retry-after"), datetime.now(UTC)
                 )
@@ -131,7 +131,7 @@ class Deliverer:
             attempt += 1
 
 
-def _answer(response: httpx.Response) -> IngestAnswer:
+def read_answer(response: httpx.Response) -> IngestAnswer:
     try:
         return IngestAnswer.from_json(response.json())
     except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -141,14 +141,14 @@ def _answer(response: httpx.Response) -> IngestAnswer:
         ) from exc
 
 
-def _error_code(response: httpx.Response) -> str:
+def error_code(response: httpx.Response) -> str:
     try:
         return str(response.json()["error"])
     except (KeyError, TypeError, ValueError):
         return ""
 
 
-def _refusal(response: httpx.Response) -> str:
+def refusal(response: httpx.Response) -> str:
     try:
         shown = json.dumps(response.json(), ensure_ascii=False)
     except ValueError:

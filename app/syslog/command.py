@@ -15,6 +15,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from app.config import Settings
+from app.shipping.command import (
+    ingest_url,
+    positive_float,
+    positive_int,
+    sending_arguments,
+    token_from,
+)
 from app.shipping.deliver import DeliveryRefusedError
 from app.shipping.signals import StopSignal
 from app.syslog.batching import Batcher, BatchKeys
@@ -34,9 +41,6 @@ DEFAULT_SPOOL_MIB = 256
 
 
 def add_syslog_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # Imported here: app.cli imports this module to register the command.
-    from app.cli import _positive_float, _positive_int, _sending_arguments
-
     parser = commands.add_parser(
         "syslog",
         help="receive nginx's syslog datagrams (unix socket or UDP) and post them to /ingest",
@@ -52,10 +56,10 @@ def add_syslog_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     where.add_argument(
         "--udp", type=_udp_address, metavar="HOST:PORT", help="listen on UDP, e.g. 127.0.0.1:5140"
     )
-    _sending_arguments(parser, "")
+    sending_arguments(parser, "")
     parser.add_argument(
         "--flush-seconds",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="T",
         help="a batch is sent at most T seconds after its first line (default: 1.0)",
@@ -70,7 +74,7 @@ def add_syslog_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     parser.add_argument(
         "--spool-max-mb",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_SPOOL_MIB,
         metavar="N",
         help="spool size bound in MiB; when full, the oldest batches are dropped "
@@ -89,13 +93,12 @@ def _udp_address(text: str) -> tuple[str, int]:
 def run_syslog(settings: Settings, args: argparse.Namespace) -> int:
     """Receive until SIGTERM or SIGINT, then exit 0; exit 1 when the server refuses every batch
     (a wrong token or URL). Either way what was not delivered stays in the spool."""
-    from app.cli import _ingest_url, _token_from
 
     def notify(message: str) -> None:
         print(f"usage-metrics syslog: {message}", file=sys.stderr, flush=True)
 
-    token = _token_from(os.environ, args.token_env)
-    url = _ingest_url(args.url)
+    token = token_from(os.environ, args.token_env)
+    url = ingest_url(args.url)
     # httpx logs every request at INFO: a line a second here, and nothing the summaries miss.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     listening = str(args.socket.absolute()) if args.socket else "udp-{}:{}".format(*args.udp)

@@ -17,9 +17,9 @@ from app.shipping.deliver import (
     RETRY_STATUSES,
     Backoff,
     DeliveryRefusedError,
-    _answer,
-    _error_code,
-    _refusal,
+    error_code,
+    read_answer,
+    refusal,
     retry_after_seconds,
 )
 from app.shipping.signals import StopSignal
@@ -59,12 +59,12 @@ def post_once(
         return RetryLater(f"{type(exc).__name__}: {exc}", None)
     status = response.status_code
     if status == 200:
-        return _answer(response)
+        return read_answer(response)
     if status in RETRY_STATUSES or status >= 500:
         retry_after = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
-        return RetryLater(f"HTTP {status} {_error_code(response)}".rstrip(), retry_after)
+        return RetryLater(f"HTTP {status} {error_code(response)}".rstrip(), retry_after)
     refused = BatchRefusedError if status in BATCH_REFUSALS else DeliveryRefusedError
-    raise refused(_refusal(response))
+    raise refused(refusal(response))
 
 
 class Sender:
