@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -175,3 +176,29 @@ async def test_refuses_a_nul_character_as_bad_input(
     assert await refused(client, query, variables) == (
         "a text argument contains a NUL character (U+0000)"
     )
+
+
+async def test_refuses_a_body_over_a_mebibyte_before_reading_it_all(
+    client: httpx.AsyncClient,
+) -> None:
+    large = (
+        b'{"query": "{ analytics { provider } }", "variables": {"x": "'
+        + b"a" * 1024 * 1024
+        + b'"}}'
+    )
+    expected = {
+        "error": "PAYLOAD_TOO_LARGE",
+        "detail": "the request body is over 1048576 bytes: send a smaller query or fewer values",
+    }
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it is read
+        for start in range(0, len(large), 65536):
+            yield large[start : start + 65536]
+
+    headers = {"Content-Type": "application/json"}
+    for body in (large, chunks()):
+        answer = await client.post("/graphql", content=body, headers=headers)
+        assert (answer.status_code, answer.json()) == (413, expected)
+    small = b'{"query": "{ analytics { provider } }"}'
+    answer = await client.post("/graphql", content=small, headers=headers)
+    assert answer.json() == {"data": {"analytics": {"provider": "NONE"}}}
