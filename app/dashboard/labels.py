@@ -15,6 +15,11 @@ _EN: dict[str, str] = {
     "token": "Token",
     "sign_in_failed": "This token does not open the dashboard.",
     "sign_in_throttled": "Too many failed sign-ins from your address: try again in {seconds} s.",
+    "portal_session_refused": (
+        "Your portal session cannot open the dashboard: it has expired, or its active account "
+        "(a department, or an organisation you do not administer) has no usage figures for "
+        "you. Sign in to the portal again, switch account, or sign in with a token."
+    ),
     "sign_out": "Sign out",
     "sign_out_confirm": "Sign out of the dashboard",
     "language": "Language",
@@ -112,6 +117,12 @@ _FR: dict[str, str] = {
     "sign_in_failed": "Ce jeton n'ouvre pas le tableau de bord.",
     "sign_in_throttled": (
         "Trop d'échecs de connexion depuis votre adresse : réessayez dans {seconds} s."
+    ),
+    "portal_session_refused": (
+        "Votre session du portail n'ouvre pas le tableau de bord : elle a expiré, ou son compte "
+        "actif (un département, ou une organisation dont vous n'êtes pas administrateur) ne "
+        "vous donne pas accès aux chiffres d'usage. Reconnectez-vous au portail, changez de "
+        "compte, ou connectez-vous avec un jeton."
     ),
     "sign_out": "Se déconnecter",
     "sign_out_confirm": "Se déconnecter du tableau de bord",

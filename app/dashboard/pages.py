@@ -46,7 +46,8 @@ def request_lang(request: Request) -> Lang:
 
 def _sign_in_context(request: Request) -> Mapping[str, Any]:
     lang = request_lang(request)
-    return {"t": translator(lang), "lang": lang}
+    refused = request.query_params.get("portal") == "refused"  # set by the gate (PORTAL_REFUSED)
+    return {"t": translator(lang), "lang": lang, "portal_refused": refused}
 
 
 class DashboardPages:

@@ -23,6 +23,10 @@ AdminView = Callable[[Request, PageSession, dict[str, str]], Awaitable[Response]
 SignedInView = Callable[[Request, PageSession, Principal], Awaitable[Response]]
 
 
+# The sign-in page's query when the browser's portal session was refused: it says why.
+PORTAL_REFUSED = "portal=refused"
+
+
 def is_admin(principal: Principal) -> bool:
     return principal.is_admin
 
@@ -93,7 +97,9 @@ class SessionGate:
         try:
             principal = await self._tokens.portal_principal(request.cookies)
         except (UnauthenticatedError, ForbiddenError):
-            return None  # expired or untrusted: the token sign-in is still there
+            # Expired, untrusted or out of scope: the token sign-in is still there, and says so.
+            request.state.portal_session_refused = True
+            return None
         if principal is None or not self.accepts(principal):
             return None
         if session is None or session.is_signed_in:
@@ -102,6 +108,8 @@ class SessionGate:
 
     def _to_sign_in(self, request: Request) -> Response:
         sign_in = path_prefix(request, self._settings) + self._sign_in_path
+        if getattr(request.state, "portal_session_refused", False):
+            sign_in += f"?{PORTAL_REFUSED}"
         if is_htmx(request):
             # htmx follows HX-Redirect with a full page load instead of swapping a fragment.
             return Response(status_code=401, headers={"HX-Redirect": sign_in})

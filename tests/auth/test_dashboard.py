@@ -92,7 +92,9 @@ async def test_the_active_organisation_shows_it_alone(
     assert 'class="owner-picker"' not in page  # one owner: nothing to pick
 
 
-@pytest.mark.parametrize("case", ["expired", "wrong key", "no signature", "department"])
+@pytest.mark.parametrize(
+    "case", ["expired", "wrong key", "no signature", "department", "not her organisation's admin"]
+)
 async def test_a_session_it_cannot_use_goes_to_the_sign_in(
     client: httpx.AsyncClient,
     portal_key: rsa.RSAPrivateKey,
@@ -105,9 +107,17 @@ async def test_a_session_it_cannot_use_goes_to_the_sign_in(
         "wrong key": cookie_header(session_token(other_key)),
         "no signature": {"Cookie": "id_token=" + session_token(portal_key).rsplit(".", 1)[0]},
         "department": cookie_header(session_token(portal_key), id_token_org="org4"),
+        "not her organisation's admin": cookie_header(
+            session_token(portal_key), id_token_org="org2"
+        ),
     }[case]
     answer = await client.get("/dashboard", headers=headers)
-    assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+    # Half a session (no signature cookie) is no session: the plain sign-in; the others say why.
+    location = "/login" if case == "no signature" else "/login?portal=refused"
+    assert (answer.status_code, answer.headers["location"]) == (303, location)
+    page = await client.get(location, headers={"Accept-Language": "fr"})
+    said = "Votre session du portail" in page.text
+    assert said is (case != "no signature")
 
 
 async def test_the_token_sign_in_still_works(
