@@ -1,4 +1,5 @@
-"""Real `uvicorn app.main:app` processes for the tests that need more than the in-process app."""
+"""Real server processes (`uvicorn app.main:app`, `usage-metrics serve`) and PostgreSQL databases
+of their own, for the tests that need more than the in-process app."""
 
 from __future__ import annotations
 
@@ -7,24 +8,94 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from tests.conftest import POSTGRES_ADMIN_URL
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_WITHIN_S = 30
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
         return port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
+    return {**kept, **extra}
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@contextmanager
+def serving(database_url: str, port: int) -> Iterator[str]:
+    """`usage-metrics serve` on `port` with the tokens of tests.helpers; its base URL."""
+    env = clean_env(
+        USAGE_METRICS_DATABASE_URL=database_url,
+        USAGE_METRICS_ADMIN_TOKEN=ADMIN_TOKEN,
+        USAGE_METRICS_INGEST_TOKEN=INGEST_TOKEN,
+        USAGE_METRICS_SECRET_KEY="syslog-test-secret",
+    )
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _is_up(base) or process.poll() is not None, "the server to answer")
+        assert process.poll() is None, "usage-metrics serve did not start"
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _is_up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (the server migrates it), dropped afterwards."""
+    name = f"usage_metrics_syslog_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable ({exc}); set USAGE_METRICS_TEST_POSTGRES_URL")
+    try:
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def start_server(

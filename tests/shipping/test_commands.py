@@ -11,12 +11,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,11 +23,9 @@ import pytest
 from app.cli import main
 from app.shipping.batches import FileIdentity, fingerprint, ship_key
 from app.shipping.state import ShipState, save_state
-from tests.helpers import dataset, line_on
+from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, dataset, line_on
+from tests.server_processes import ROOT, clean_env, free_port, serving, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
-INGEST_TOKEN = "ship-test-ingest-token-4b7e"
-ADMIN_TOKEN = "ship-test-admin-token-91c2"
 DAY = "2024-01-09"
 USAGE = """
 query($datasets: [ID!]) {
@@ -40,50 +36,11 @@ query($datasets: [ID!]) {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    kept = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
-    return {**kept, **extra}
-
-
-@contextmanager
-def _serving(database: Path, port: int) -> Iterator[str]:
-    """`usage-metrics serve` on `port`; its base URL once it answers."""
-    env = _clean_env(
-        USAGE_METRICS_DATABASE_URL=f"sqlite://{database}",
-        USAGE_METRICS_ADMIN_TOKEN=ADMIN_TOKEN,
-        USAGE_METRICS_INGEST_TOKEN=INGEST_TOKEN,
-        USAGE_METRICS_SECRET_KEY="ship-test-secret",
-    )
-    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until(lambda: _is_up(base), "the server to answer")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _is_up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with _serving(tmp_path_factory.mktemp("ship") / "metrics.sqlite3", _free_port()) as base:
+    with serving(
+        f"sqlite://{tmp_path_factory.mktemp('ship') / 'metrics.sqlite3'}", free_port()
+    ) as base:
         yield base
 
 
@@ -132,7 +89,7 @@ def import_command(base: str, *files_and_options: str) -> list[str]:
 def run(command: list[str], token: str = INGEST_TOKEN) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command,
-        env=_clean_env(SHIP_TOKEN=token),
+        env=clean_env(SHIP_TOKEN=token),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -145,7 +102,7 @@ def start(command: list[str], errors: Path) -> subprocess.Popen[bytes]:
     """A long-running command; its stderr goes to `errors` (a pipe could fill up)."""
     with errors.open("ab") as stderr:
         return subprocess.Popen(
-            command, env=_clean_env(SHIP_TOKEN=INGEST_TOKEN), cwd=ROOT, stderr=stderr
+            command, env=clean_env(SHIP_TOKEN=INGEST_TOKEN), cwd=ROOT, stderr=stderr
         )
 
 
@@ -154,15 +111,8 @@ def stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=10)
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def wait_for_count(base: str, dataset_id: str, expected: int) -> None:
-    _wait_until(lambda: api_calls(base, dataset_id) >= expected, f"{expected} API calls")
+    wait_until(lambda: api_calls(base, dataset_id) >= expected, f"{expected} API calls")
     time.sleep(0.5)  # more than a few intervals: a line counted twice would show by now
     assert api_calls(base, dataset_id) == expected
 
@@ -272,7 +222,7 @@ def test_a_shipper_killed_mid_way_and_restarted_counts_every_line_once(
     for _ in range(2):
         before = saved_offset(state)
         process = start(command, tmp_path / "ship.err")
-        _wait_until(lambda: saved_offset(state) > before, "a batch to be acknowledged")  # noqa: B023
+        wait_until(lambda: saved_offset(state) > before, "a batch to be acknowledged")  # noqa: B023
         process.kill()  # SIGKILL: no clean-up at all, maybe with a batch in flight
         process.wait(timeout=10)
     assert 0 < saved_offset(state) < log.stat().st_size
@@ -340,7 +290,7 @@ def test_a_token_variable_that_is_not_set_is_refused_before_anything_is_sent(
 
 
 def test_retries_until_a_server_that_was_down_delivers_everything(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log, state = tmp_path / "access.log", tmp_path / "state.json"
     log.write_bytes(log_lines("ship-late", 300))
     base = f"http://127.0.0.1:{port}"
@@ -348,7 +298,7 @@ def test_retries_until_a_server_that_was_down_delivers_everything(tmp_path: Path
     try:
         time.sleep(2)
         assert process.poll() is None  # still trying
-        with _serving(tmp_path / "late.sqlite3", port):
+        with serving(f"sqlite://{tmp_path / 'late.sqlite3'}", port):
             assert process.wait(timeout=30) == 0
             assert api_calls(base, "ship-late") == 300
     finally:

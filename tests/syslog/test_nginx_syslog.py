@@ -30,15 +30,8 @@ from tests.deploy.test_nginx import (
     write_config,
 )
 from tests.helpers import INGEST_TOKEN, graphql_data
-from tests.syslog.serving import (
-    postgres_database,
-    serving,
-    spooled,
-    start,
-    stop,
-    syslog_command,
-    wait_until,
-)
+from tests.server_processes import postgres_database, serving, wait_until
+from tests.syslog.serving import spooled, start, stop, syslog_command
 
 pytestmark = pytest.mark.anyio
 

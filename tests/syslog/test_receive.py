@@ -20,7 +20,8 @@ from app.syslog.receive import (
     udp_socket,
     unix_socket,
 )
-from tests.syslog.serving import free_port, send_datagrams, wait_until
+from tests.server_processes import free_port, wait_until
+from tests.syslog.serving import send_datagrams
 
 DATAGRAM = b'<190>Jan  9 12:00:00 df: ["portal.example","",0.01,1000,200]'
 
