@@ -113,6 +113,9 @@ async def _purge_periodically(settings: Settings) -> None:
             report = await _purge_alone(settings)
         except DATABASE_ERRORS as exc:
             log.warning("retention: the purge failed (%s); it runs again later", type(exc).__name__)
+        except Exception:
+            # A fault of ours must not end the loop for the life of the server.
+            log.exception("retention: the purge failed; it runs again later")
         else:
             if report is not None and any(report.rows.values()):
                 removed = ", ".join(f"{table} {n}" for table, n in report.rows.items())
