@@ -63,6 +63,9 @@ def configure_logging(log_format: str, level: str) -> None:
     logging.captureWarnings(True)  # a Python warning is a log record too, not a bare line
     # httpx logs each request of ship, import and syslog at INFO: their own lines say more.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # tortoise says "shutdown" after every command at INFO, and at DEBUG logs each statement with
+    # its values (ids, Idempotency-Keys, token hashes): its warnings and errors are enough.
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
     for name in _UVICORN_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()
