@@ -68,6 +68,55 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+# The server refused these lines themselves: this batch will never pass, the next ones may.
+BATCH_REFUSALS = frozenset({400, 413, 422})
+
+
+class BatchRefusedError(DeliveryRefusedError):
+    """The server refused a batch's content (400, 413, 422); other batches may still pass."""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """The server was unreachable or answered 408/409/425/429/5xx: same batch, same key, later."""
+
+    problem: str
+    retry_after_s: float | None
+
+
+def ingest_client(
+    token: str, timeout: httpx.Timeout, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """An HTTP client that posts gzipped text batches with the bearer token."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "text/plain; charset=utf-8",
+        "Content-Encoding": "gzip",
+    }
+    return httpx.Client(headers=headers, timeout=timeout, transport=transport)
+
+
+def post_once(
+    client: httpx.Client, url: str, key: str, body_gz: bytes
+) -> IngestAnswer | RetryLater:
+    """One POST of a gzipped batch. Raises BatchRefusedError for a batch the server refuses,
+    DeliveryRefusedError when no batch can pass (a wrong token or URL)."""
+    try:
+        response = client.post(url, content=body_gz, headers={"Idempotency-Key": key})
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise DeliveryRefusedError(f"cannot post to {url}: {exc}") from exc
+    except httpx.TransportError as exc:
+        return RetryLater(f"{type(exc).__name__}: {exc}", None)
+    status = response.status_code
+    if status == 200:
+        return read_answer(response)
+    if status in RETRY_STATUSES or status >= 500:
+        retry_after = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
+        return RetryLater(f"HTTP {status} {error_code(response)}".rstrip(), retry_after)
+    refused = BatchRefusedError if status in BATCH_REFUSALS else DeliveryRefusedError
+    raise refused(refusal(response))
+
+
 class Deliverer:
     """Posts batches to one ingest URL with one token, until each is answered 200."""
 
@@ -84,12 +133,7 @@ class Deliverer:
         self._stop = stop
         self._notify = notify
         self._backoff = backoff or Backoff()
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "text/plain; charset=utf-8",
-            "Content-Encoding": "gzip",
-        }
-        self._client = httpx.Client(headers=headers, timeout=TIMEOUT, transport=transport)
+        self._client = ingest_client(token, TIMEOUT, transport)
 
     def __enter__(self) -> Deliverer:
         return self
@@ -107,25 +151,11 @@ class Deliverer:
         body = gzip.compress(batch.body, compresslevel=5, mtime=0)
         attempt = 0
         while True:
-            try:
-                response = self._client.post(
-                    self._url, content=body, headers={"Idempotency-Key": batch.key}
-                )
-            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-                raise DeliveryRefusedError(f"cannot post to {self._url}: {exc}") from exc
-            except httpx.TransportError as exc:
-                problem, retry_after = f"{type(exc).__name__}: {exc}", None
-            else:
-                if response.status_code == 200:
-                    return read_answer(response)
-                if response.status_code not in RETRY_STATUSES and response.status_code < 500:
-                    raise DeliveryRefusedError(refusal(response))
-                problem = f"HTTP {response.status_code} {error_code(response)}".rstrip()
-                retry_after = retry_after_seconds(
-                    response.headers.get("retry-after"), datetime.now(UTC)
-                )
-            delay = self._backoff.delay(attempt, retry_after)
-            self._notify(f"{problem}; retrying in {delay:.1f} s")
+            outcome = post_once(self._client, self._url, batch.key, body)
+            if not isinstance(outcome, RetryLater):
+                return outcome
+            delay = self._backoff.delay(attempt, outcome.retry_after_s)
+            self._notify(f"{outcome.problem}; retrying in {delay:.1f} s")
             if self._stop.wait(delay):
                 return None
             attempt += 1

@@ -6,21 +6,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 
 import httpx
 
-from app.shipping.answers import IngestAnswer, Tally
+from app.shipping.answers import Tally
 from app.shipping.deliver import (
-    RETRY_STATUSES,
     Backoff,
+    BatchRefusedError,
     DeliveryRefusedError,
-    error_code,
-    read_answer,
-    refusal,
-    retry_after_seconds,
+    RetryLater,
+    ingest_client,
+    post_once,
 )
 from app.shipping.signals import StopSignal
 from app.syslog.spool import Spool, SpooledBatch
@@ -29,42 +26,6 @@ from app.syslog.spool import Spool, SpooledBatch
 # each), well within systemd's TimeoutStopSec; the rest waits in the spool for the next start.
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 FINISH_WITHIN_S = 20.0
-# The server refused these lines themselves: this batch will never pass, the next ones may.
-# Any other refusal (401, 403, 404...) is the configuration's: the receiver stops.
-BATCH_REFUSALS = frozenset({400, 413, 422})
-
-
-class BatchRefusedError(DeliveryRefusedError):
-    """The server refused a batch's content (400, 413, 422); other batches may still pass."""
-
-
-@dataclass(frozen=True)
-class RetryLater:
-    """The server was unreachable or answered 408/409/425/429/5xx: same batch, same key, later."""
-
-    problem: str
-    retry_after_s: float | None
-
-
-def post_once(
-    client: httpx.Client, url: str, key: str, body_gz: bytes
-) -> IngestAnswer | RetryLater:
-    """One POST of a gzipped batch. Raises BatchRefusedError, or DeliveryRefusedError when no
-    batch can pass (a wrong token or URL)."""
-    try:
-        response = client.post(url, content=body_gz, headers={"Idempotency-Key": key})
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise DeliveryRefusedError(f"cannot post to {url}: {exc}") from exc
-    except httpx.TransportError as exc:
-        return RetryLater(f"{type(exc).__name__}: {exc}", None)
-    status = response.status_code
-    if status == 200:
-        return read_answer(response)
-    if status in RETRY_STATUSES or status >= 500:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
-        return RetryLater(f"HTTP {status} {error_code(response)}".rstrip(), retry_after)
-    refused = BatchRefusedError if status in BATCH_REFUSALS else DeliveryRefusedError
-    raise refused(refusal(response))
 
 
 class Sender:
@@ -84,12 +45,7 @@ class Sender:
         self._stop = stop
         self._notify = notify
         self._backoff = backoff or Backoff()
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "text/plain; charset=utf-8",
-            "Content-Encoding": "gzip",
-        }
-        self._client = httpx.Client(headers=headers, timeout=TIMEOUT)
+        self._client = ingest_client(token, TIMEOUT)
         self._wake = threading.Event()
         self._finishing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="syslog-sender", daemon=True)
