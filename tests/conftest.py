@@ -5,14 +5,11 @@ Async test modules set `pytestmark = pytest.mark.anyio` (anyio's pytest plugin, 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -21,11 +18,8 @@ from app.config import Settings
 from app.db import connection, is_postgres
 from app.main import create_app
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
+from tests.server_processes import postgres_database
 
-# The server that tests create their PostgreSQL databases on (trust auth on this machine).
-POSTGRES_ADMIN_URL = os.environ.get(
-    "USAGE_METRICS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
-)
 TABLES = (
     "usage_daily",
     "usage_by_dataset",
@@ -46,26 +40,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
-    import asyncio
-
-    name = f"usage_metrics_test_{uuid.uuid4().hex[:12]}"
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable ({exc}); set USAGE_METRICS_TEST_POSTGRES_URL")
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -18,11 +18,21 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_ADMIN_URL
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
+# The server that tests create their PostgreSQL databases on (trust auth on this machine).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "USAGE_METRICS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
 READY_WITHIN_S = 30
+USAGE = """
+query($datasets: [ID!]) {
+  usage(period: {start: "2024-01-08", end: "2024-01-14"}, datasets: $datasets) {
+    apiCalls { current }
+  }
+}
+"""
 
 
 def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
@@ -77,7 +87,7 @@ def _is_up(base: str) -> bool:
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A PostgreSQL database of its own (the server migrates it), dropped afterwards."""
-    name = f"usage_metrics_syslog_{uuid.uuid4().hex[:12]}"
+    name = f"usage_metrics_test_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
@@ -163,3 +173,16 @@ async def servers(
     finally:
         for process in processes:
             stop_server(process)
+
+
+def api_calls(base: str, dataset_id: str) -> int:
+    """API calls of the week of 2024-01-09 for one dataset."""
+    response = httpx.post(
+        f"{base}/graphql",
+        json={"query": USAGE, "variables": {"datasets": [dataset_id]}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    answer = response.json()
+    assert "errors" not in answer, answer
+    current: int = answer["data"]["usage"]["apiCalls"]["current"]
+    return current

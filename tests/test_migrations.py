@@ -25,8 +25,9 @@ from app.config import Settings
 from app.db import close_database, open_database, tortoise_config
 from app.main import create_app
 from app.tokens import create_token
-from tests.conftest import POSTGRES_ADMIN_URL, TABLES
+from tests.conftest import TABLES
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, NDJSON, graphql_data, line_on, ndjson
+from tests.server_processes import POSTGRES_ADMIN_URL
 
 pytestmark = pytest.mark.anyio
 

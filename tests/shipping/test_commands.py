@@ -23,17 +23,10 @@ import pytest
 from app.cli import main
 from app.shipping.batches import FileIdentity, fingerprint, ship_key
 from app.shipping.state import ShipState, save_state
-from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, dataset, line_on
-from tests.server_processes import ROOT, clean_env, free_port, serving, wait_until
+from tests.helpers import INGEST_TOKEN, dataset, line_on
+from tests.server_processes import ROOT, api_calls, clean_env, free_port, serving, wait_until
 
 DAY = "2024-01-09"
-USAGE = """
-query($datasets: [ID!]) {
-  usage(period: {start: "2024-01-08", end: "2024-01-14"}, datasets: $datasets) {
-    apiCalls { current }
-  }
-}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f"sqlite://{tmp_path_factory.mktemp('ship') / 'metrics.sqlite3'}", free_port()
     ) as base:
         yield base
-
-
-def api_calls(base: str, dataset_id: str) -> int:
-    response = httpx.post(
-        f"{base}/graphql",
-        json={"query": USAGE, "variables": {"datasets": [dataset_id]}},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    )
-    answer = response.json()
-    assert "errors" not in answer, answer
-    current: int = answer["data"]["usage"]["apiCalls"]["current"]
-    return current
 
 
 def log_lines(dataset_id: str, count: int, *, first: int = 0, same: bool = False) -> bytes:

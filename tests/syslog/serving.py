@@ -9,33 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from app.syslog.spool import decode_header
-from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
+from tests.helpers import INGEST_TOKEN
 from tests.server_processes import ROOT, clean_env
 
 TOKEN_ENV = "SYSLOG_TEST_TOKEN"
-USAGE = """
-query($datasets: [ID!]) {
-  usage(period: {start: "2024-01-08", end: "2024-01-14"}, datasets: $datasets) {
-    apiCalls { current }
-  }
-}
-"""
-
-
-def api_calls(base: str, dataset_id: str) -> int:
-    """API calls of the week of 2024-01-09 for one dataset."""
-    response = httpx.post(
-        f"{base}/graphql",
-        json={"query": USAGE, "variables": {"datasets": [dataset_id]}},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    )
-    answer = response.json()
-    assert "errors" not in answer, answer
-    current: int = answer["data"]["usage"]["apiCalls"]["current"]
-    return current
 
 
 def syslog_command(url: str, spool: Path, *options: str) -> list[str]:

@@ -20,8 +20,8 @@ import pytest
 from app.cli import main
 from app.syslog.spool import Spool
 from tests.helpers import INGEST_TOKEN, dataset, line_on
-from tests.server_processes import free_port, serving, wait_until
-from tests.syslog.serving import api_calls, send_datagrams, spooled, start, stop, syslog_command
+from tests.server_processes import api_calls, free_port, serving, wait_until
+from tests.syslog.serving import send_datagrams, spooled, start, stop, syslog_command
 
 DAY = "2024-01-09"
 
