@@ -283,3 +283,32 @@ async def sign_in(client: httpx.AsyncClient, token: str = ADMIN_TOKEN) -> str:
     page = await client.get("/admin/analytics")
     assert page.status_code == 200, page.text
     return csrf_token(page.text)
+
+
+_SQLITE_BOOM = (
+    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily WHEN NEW.resource_id = 'boom' "
+    "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+)
+_POSTGRES_BOOM = (
+    "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'boom'; END $$; "
+    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily FOR EACH ROW "
+    "WHEN (NEW.resource_id = 'boom') EXECUTE FUNCTION boom()"
+)
+
+
+@asynccontextmanager
+async def failing_writes() -> AsyncIterator[None]:
+    """While inside, the database refuses (a real trigger) every usage_daily row of the dataset
+    `boom`: the write of a batch that counts it fails, whatever wrote before it."""
+    db = connection()
+    postgres = is_postgres(db)
+    await db.execute_script(_POSTGRES_BOOM if postgres else _SQLITE_BOOM)
+    try:
+        yield
+    finally:
+        await db.execute_script(
+            "DROP TRIGGER IF EXISTS boom ON usage_daily; DROP FUNCTION IF EXISTS boom()"
+            if postgres
+            else "DROP TRIGGER IF EXISTS boom"
+        )

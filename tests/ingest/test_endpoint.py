@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.db import connection, is_postgres
 from app.tokens import create_token
 from tests.conftest import with_settings
 from tests.helpers import (
@@ -25,6 +24,7 @@ from tests.helpers import (
     app_client,
     combined_line,
     data_fair_line,
+    failing_writes,
     named_line,
     ndjson,
     table_rows,
@@ -323,31 +323,16 @@ async def test_refuses_a_key_reused_for_another_body(client: httpx.AsyncClient) 
     assert await counted() == [("api", 1, 100), ("download", 1, 200)]
 
 
-_SQLITE_BOOM = (
-    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily WHEN NEW.resource_id = 'boom' "
-    "BEGIN SELECT RAISE(ABORT, 'boom'); END"
-)
-_POSTGRES_BOOM = (
-    "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'boom'; END $$; "
-    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily FOR EACH ROW "
-    "WHEN (NEW.resource_id = 'boom') EXECUTE FUNCTION boom()"
-)
-
-
 async def test_leaves_nothing_behind_when_the_database_write_fails(
     client: httpx.AsyncClient,
 ) -> None:
-    db = connection()
-    postgres = is_postgres(db)
     # "avenues" sorts before "boom": its row is written before the trigger fires.
     lines = [
         data_fair_line(resource={"type": "datasets", "id": name, "title": name})
         for name in ("avenues", "boom")
     ]
     headers = {**NDJSON, "Idempotency-Key": "batch-boom"}
-    await db.execute_script(_POSTGRES_BOOM if postgres else _SQLITE_BOOM)
-    try:
+    async with failing_writes():
         failed = await client.post("/ingest", content=ndjson(*lines), headers=headers)
         assert failed.status_code == 503
         assert int(failed.headers["retry-after"]) > 0
@@ -357,12 +342,6 @@ async def test_leaves_nothing_behind_when_the_database_write_fails(
         assert await usage_rows() == []
         assert await table_rows("resources") == []
         assert await table_rows("ingest_batches") == []
-    finally:
-        await db.execute_script(
-            "DROP TRIGGER IF EXISTS boom ON usage_daily; DROP FUNCTION IF EXISTS boom()"
-            if postgres
-            else "DROP TRIGGER IF EXISTS boom"
-        )
     retried = await client.post("/ingest", content=ndjson(*lines), headers=headers)
     assert (retried.status_code, retried.json()["accepted"], retried.json()["duplicate"]) == (
         200, 2, False,

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import connection, is_postgres
+from app.db import connection
 from app.observability.metrics import REJECTION_REASONS, rejection_label
-from tests.helpers import NDJSON, TEXT, graphql, named_line
+from tests.helpers import NDJSON, TEXT, failing_writes, graphql, named_line
 from tests.ingest.test_formats_rejections import ENTRY_REJECTIONS, LINE_REJECTIONS
 from tests.observability.scrape import scrape, value
 
@@ -85,31 +85,10 @@ async def test_counts_refused_batches_by_error_code(client: httpx.AsyncClient) -
     assert value(samples, REQUESTS, route="/ingest", status="400") == 1
 
 
-_SQLITE_BOOM = (
-    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily WHEN NEW.resource_id = 'boom' "
-    "BEGIN SELECT RAISE(ABORT, 'boom'); END"
-)
-_POSTGRES_BOOM = (
-    "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'boom'; END $$; "
-    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily FOR EACH ROW "
-    "WHEN (NEW.resource_id = 'boom') EXECUTE FUNCTION boom()"
-)
-
-
 async def test_counts_a_batch_the_database_refused(client: httpx.AsyncClient) -> None:
-    db = connection()
-    postgres = is_postgres(db)
     body = json.dumps(named_line(resource={"type": "datasets", "id": "boom"})).encode()
-    await db.execute_script(_POSTGRES_BOOM if postgres else _SQLITE_BOOM)
-    try:
+    async with failing_writes():
         failed = await client.post("/ingest", content=body, headers=NDJSON)
-    finally:
-        await db.execute_script(
-            "DROP TRIGGER IF EXISTS boom ON usage_daily; DROP FUNCTION IF EXISTS boom()"
-            if postgres
-            else "DROP TRIGGER IF EXISTS boom"
-        )
     assert (failed.status_code, failed.json()["error"]) == (503, "DATABASE_UNAVAILABLE")
 
     samples = await scrape(client)
