@@ -1,4 +1,4 @@
-"""Settings read from the environment (DESIGN §2): the only module that reads os.environ."""
+"""Settings from the environment (docs/configuration.md): the only module that reads os.environ."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ class Settings:
     # The dashboard's today (its presets end the day before); None: today in `timezone`. Not
     # from the env: tests fix it.
     today: date | None = None
-    # Portal sessions (app/portal_session.py): the portal's RS256 public key (PEM text) or the URL
-    # of its JWKS; neither: a portal's JWT is refused like any unknown token.
+    # Portal sessions (app/auth/portal_sessions.py): the portal's RS256 public key (PEM text) or
+    # the URL of its JWKS; neither: a portal's JWT is refused like any unknown token.
     jwt_public_key: str | None = field(default=None, repr=False)
     jwks_url: str | None = None
     jwt_issuer: str | None = None  # checked when set (Data Fair's sessions carry no `iss`)
@@ -60,7 +60,7 @@ class Settings:
     # Least time between two fetches of the JWKS forced by an unknown `kid`, so that forged
     # tokens cannot make us hammer the portal. Not from the env: tests shorten it.
     jwks_refetch_interval_s: float = 30.0
-    # Retention (app/retention.py): Idempotency-Keys are forgotten after `idempotency_days`;
+    # Retention (app/storage/retention.py): Idempotency-Keys are forgotten after `idempotency_days`;
     # daily rows and summaries older than `keep_days` are purged (None: kept forever).
     idempotency_days: int = DEFAULT_IDEMPOTENCY_DAYS
     keep_days: int | None = None

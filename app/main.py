@@ -14,18 +14,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.auth.tokens import TokenChecker
 from app.config import Settings, load_settings
-from app.db import close_database, open_database
+from app.dashboard.pages import DashboardPages
 from app.errors import DatabaseUnavailableError, UsageMetricsError
 from app.ingest.endpoint import IngestEndpoint
 from app.observability.endpoints import note_database_error, observability_routes
 from app.observability.http_requests import RequestMetrics
 from app.observability.logs import configure_logging
 from app.observability.metrics import Metrics
-from app.retention import purging_periodically
 from app.schema import graphql_app
-from app.tokens import TokenChecker
-from app.web.routes import web_routes
+from app.storage.database import close_database, open_database
+from app.storage.retention import purging_periodically
+from app.web.routes import admin_sign_in_routes, page_kit, static_route
+from app.webanalytics.routes import analytics_routes
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     tokens = TokenChecker(settings)
     metrics = Metrics()
+    pages = page_kit(settings, tokens)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -56,7 +59,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             *observability_routes(settings, tokens, metrics),
             Route("/graphql", graphql_app(), methods=["GET", "POST"]),
-            *web_routes(settings, tokens),
+            *admin_sign_in_routes(settings, tokens, pages),
+            *analytics_routes(settings, pages.gate),
+            *DashboardPages(settings, tokens, pages.backoff).routes(),
+            static_route(),
         ],
         exception_handlers={UsageMetricsError: render_error, 404: not_found, 405: not_allowed},
         middleware=[Middleware(RequestMetrics, metrics=metrics)],

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from app.db import database, is_postgres
+from app.core.records import Owner, UsageKey
 from app.ingest.aggregate import BatchTotals, ResourceSeen
-from app.ingest.records import Owner, UsageKey
 from app.ingest.store import BatchWrite, write_batch
+from app.storage.database import database, is_postgres
 
 LAST_DAY = date(2024, 12, 31)
 DOMAINS = tuple(f"site{n:03}.example" for n in range(300))

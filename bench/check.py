@@ -14,11 +14,11 @@ from enum import Enum
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from app.core.records import Owner
 from app.ingest.body import TEXT, entries
 from app.ingest.classify import Classifier
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import ResourceRef, reduce_entries, resolve_pending
-from app.ingest.records import Owner
 from app.ingest.route_rules import DEFAULT_RULES, route_matcher
 from bench.lines import END, REJECTED, Expected, LineSet
 

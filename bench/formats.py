@@ -1,4 +1,4 @@
-"""One renderer per line format of DESIGN §3.1, from a generated request, and a corrupter.
+"""One renderer per line format of docs/ingest.md, from a generated request, and a corrupter.
 
 The lines look like what nginx writes: Data Fair's positional `metrics` array (optionally behind
 a syslog header), our named JSON object (`escape=json`: headers are JSON strings holding JSON),

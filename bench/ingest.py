@@ -1,4 +1,4 @@
-"""Ingest benchmark: prints, as Markdown, the figures the README quotes (DESIGN §3 speed targets).
+"""Ingest benchmark: prints, as Markdown, the figures the README quotes (docs/benchmarks.md).
 
     python -m bench.ingest [--lines N] [--seed S] [--runs R] [--skip-http] [--skip-postgres]
                            [--profile]
@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 
+from app.core.records import Owner
 from app.ingest.pipeline import ResourceRef
-from app.ingest.records import Owner
 from bench import inprocess, server
 from bench.check import check
 from bench.lines import FORMATS, MIXED, LineSet, generate
@@ -31,8 +31,8 @@ from bench.population import build_population
 from bench.tables import count, table, verdict
 
 TARGET_PIPELINE = 300_000  # (b), lines/s (the issue's target)
-TARGET_RATIO = 0.5  # (c), DESIGN §3
-TARGET_HTTP = 100_000  # (d), lines/s, DESIGN §3
+TARGET_RATIO = 0.5  # (c), docs/ingest.md
+TARGET_HTTP = 100_000  # (d), lines/s, docs/ingest.md
 WARM_UP_LINES = 10_000  # posted before each timed HTTP run, untimed
 SHOWN_PROBLEMS = 3  # unexpected verdicts quoted per set
 
@@ -126,7 +126,8 @@ def _report_checks(sets: Sequence[LineSet], owners: Mapping[ResourceRef, Owner])
     print(table(header, rows, right=frozenset(range(1, 6))) + "\n")
     print(
         "Expected: ~2 % rejected (malformed on purpose), ~7 % ignored as not_tracked, the rest "
-        "accepted with the key DESIGN §4 gives (checked field by field, with bytes and duration)."
+        "accepted with the key docs/classification.md gives (checked field by field, with bytes "
+        "and duration)."
     )
     if problems:
         print("\nFirst unexpected verdicts per set (these lines are synthetic):\n")
@@ -171,7 +172,7 @@ def _report_in_process(
         "on each JSON line (syslog header cut off beforehand, untimed; the malformed lines "
         "raise and are caught), str.split() on each nginx combined line. There is no JSON in "
         "combined lines, so str.split() is only a tokenising floor (it cannot even read quoted "
-        "fields) and (c) is not a DESIGN target there; the mixed floor adds both loops.\n"
+        "fields) and (c) is not a target there; the mixed floor adds both loops.\n"
         f"(b): text/plain bodies of {count(inprocess.BATCH_LINES)} lines through entries() -> "
         "reduce_entries() -> resolve_pending() (a new ParseContext per batch; owners of "
         "route-rule lines from an in-memory dict of every dataset and application, i.e. the "

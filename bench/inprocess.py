@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from app.core.records import Owner
 from app.ingest import classify, formats
 from app.ingest.body import TEXT, entries
 from app.ingest.classify import Classifier
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import ResourceRef, reduce_entries, resolve_pending
-from app.ingest.records import Owner
 from app.ingest.route_rules import DEFAULT_RULES, Route, route_matcher
 from bench.formats import SYSLOG_TAG
 

@@ -1,4 +1,4 @@
-"""Seeded log lines in the three formats of DESIGN §3.1, each with what the pipeline owes it.
+"""Seeded log lines in the three formats of docs/ingest.md, each with what the pipeline owes it.
 
 Same population, format, count and seed -> the same lines. Lines come in visits (a page view,
 a script's run: same dataset, visitor and referer), and their times rise through the set, as in
@@ -185,7 +185,7 @@ def _render(
 
 
 def _expected(r: Request, fmt: str, day: Any) -> Expected:
-    """DESIGN §4, applied to what the line of this format carries."""
+    """docs/classification.md, applied to what the line of this format carries."""
     v = r.visit
     operation = _OPERATIONS.get(v.track)
     if not operation:

@@ -1,7 +1,8 @@
 """The seeded world benchmark lines come from: owners, datasets, applications, referers, visitors.
 
 Everything is drawn from one `random.Random(seed)`, so a seed always gives the same world. Each
-referer and credential carries the answer DESIGN §4 expects for it, written down when it is
+referer and credential carries the answer docs/classification.md expects for it, written down
+when it is
 built (not derived by parsing it again), so the benchmark can check the pipeline's verdicts.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import quote
 
-from app.ingest.records import Owner
+from app.core.records import Owner
 
 PORTAL_HOST = "portal.example"
 PORTAL = f"https://{PORTAL_HOST}"
@@ -34,7 +35,7 @@ BOT_AGENTS = (
     "+https://openai.com/gptbot)",
     "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
 )
-# HTTP libraries and command-line clients: API users, not bots (DESIGN §4).
+# HTTP libraries and command-line clients: API users, not bots (docs/classification.md).
 CLIENT_AGENTS = (
     "curl/8.5.0",
     "python-requests/2.32.3",
@@ -76,7 +77,7 @@ class Resource(NamedTuple):
 
 
 class Referer(NamedTuple):
-    """A Referer URL and what DESIGN §4 makes of it on a request to the portal's own host."""
+    """A Referer URL and what docs/classification.md makes of it on a request to the portal."""
 
     url: str
     domain: str
@@ -249,7 +250,8 @@ def _session_of(rng: random.Random, user_id: str, organizations: list[str]) -> C
 
 
 def _owner_session(rng: random.Random, owner: Owner, orgs: list[Owner]) -> Credentials:
-    """A session that DESIGN §4 counts as the owner: the user, or a member of the organisation."""
+    """A session that docs/classification.md counts as the owner: the user or a member of the
+    organisation."""
     if owner.type == "user":
         return _session(rng, owner.id, orgs)
     other = [org.id for org in rng.sample(orgs, 1) if org != owner]

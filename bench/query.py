@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from app.summaries import SUMMARIES
+from app.storage.summaries import SUMMARIES
 from bench import server
 from bench.aggregates import World, build_world, calls, fill, generate, stored_rows
 from bench.tables import count, table

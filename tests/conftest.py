@@ -15,8 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from app.config import Settings
-from app.db import connection, is_postgres
 from app.main import create_app
+from app.storage.database import connection, is_postgres
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
 from tests.server_processes import postgres_database
 

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 
 from app.config import Settings
-from app.db import connection, is_postgres
-from app.ingest.records import UsageKey
+from app.core.records import UsageKey
 from app.main import create_app
-from app.models.summaries import FIGURE_COLUMNS
-from app.models.usage import KEY_COLUMNS
-from app.summaries import SUMMARIES, batch_days, spread
+from app.storage.database import connection, is_postgres
+from app.storage.models.summaries import FIGURE_COLUMNS
+from app.storage.models.usage import KEY_COLUMNS
+from app.storage.summaries import SUMMARIES, batch_days, spread
 
 ADMIN_TOKEN = "test-admin-token"
 INGEST_TOKEN = "test-ingest-token"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.analytics import AnalyticsProvider, build_config
+from app.webanalytics.tracking import AnalyticsProvider, build_config
 
 BASE = "https://metrics.example/"
 SCRIPT = "https://metrics.example/analytics/tracker.js"

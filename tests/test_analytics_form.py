@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.analytics import AnalyticsForm, FormResult, form_from_stored, validate_form
+from app.webanalytics.tracking import AnalyticsForm, FormResult, form_from_stored, validate_form
 
 URL_ERROR = "Enter an http:// or https:// URL, like https://matomo.example/."
 SPACE_ERROR = "A URL has no spaces and at most 2000 characters."

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from app.analytics import build_config
-from app.tracker import tracker_script
+from app.webanalytics.script import tracker_script
+from app.webanalytics.tracking import build_config
 
 BASE = "https://metrics.example"
 MATOMO = {"tracker_url": "https://matomo.example/m/", "site_id": "3", "cookieless": True}

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from app.cli import main
-from app.db import database
-from app.models import ResourceRow, TokenRow
+from app.storage.database import database
+from app.storage.models import ResourceRow, TokenRow
 from tests.helpers import data_fair_line
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from app.analytics_store import read_analytics, save_analytics
 from app.cli import main
-from app.db import database
+from app.storage.database import database
+from app.webanalytics.store import read_analytics, save_analytics
 
 MATOMO = {
     "provider": "matomo",

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from tortoise import Tortoise
 
-from app.analytics_store import save_analytics
+from app.auth.tokens import create_token
 from app.config import Settings
-from app.db import close_database, open_database, tortoise_config
 from app.main import create_app
-from app.tokens import create_token
+from app.storage.database import close_database, open_database, tortoise_config
+from app.webanalytics.store import save_analytics
 from tests.conftest import TABLES
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, NDJSON, graphql_data, line_on, ndjson
 from tests.server_processes import POSTGRES_ADMIN_URL
@@ -215,10 +215,10 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         assert process.returncode is None, "migrate did not wait for the lock"
         assert await _history(url) == []
     with anyio.fail_after(30):
-        await process.wait()
+        code = await process.wait()
     assert process.stdout is not None
     output = (await process.stdout.receive()).decode()
-    assert (process.returncode, output) == (
+    assert (code, output) == (
         0,
         "applied 0001_initial\napplied 0002_ingest_batches_received_at\n",
     )
@@ -416,7 +416,7 @@ async def _catalog(url: str) -> dict[str, Any]:
             "AND tablename != 'tortoise_migrations' ORDER BY 1",
         )
     ]
-    columns = await _query(
+    column_rows = await _query(
         url,
         "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, "
         "column_default FROM information_schema.columns WHERE table_schema = 'public' "
@@ -440,7 +440,7 @@ async def _catalog(url: str) -> dict[str, Any]:
     )
     return {
         "tables": tables,
-        "columns": columns,
+        "columns": column_rows,
         "indexes": {row[0]: row[1:] for row in indexes},
         "constraints": constraints,
         "fillfactor": {name: list(values) for name, values in options},

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from app.config import Settings, load_settings
-from app.db import connection, database, is_postgres
 from app.errors import ConfigError
-from app.retention import cutoffs, purge
+from app.storage.database import connection, database, is_postgres
+from app.storage.retention import cutoffs, purge
 from tests.helpers import (
     NDJSON,
     app_client,

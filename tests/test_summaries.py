@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.ingest.records import UsageKey
-from app.models.summaries import MONTH_SPAN
-from app.summaries import (
+from app.core.records import UsageKey
+from app.storage.models.summaries import MONTH_SPAN
+from app.storage.summaries import (
     BY_CALLER,
     BY_DATASET,
     BY_OWNER,

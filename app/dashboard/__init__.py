@@ -1,1 +1,1 @@
-"""The usage dashboard (DESIGN §8): /login, /dashboard, a dataset's page, CSV and XLSX exports."""
+"""The usage dashboard (docs/dashboard.md): /login, /dashboard, a dataset's page, the exports."""

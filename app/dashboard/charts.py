@@ -17,7 +17,7 @@ from typing import Literal
 from markupsafe import Markup, escape
 
 from app.dashboard.formatting import COLON, SEMICOLON, Lang, count
-from app.dashboard.records import Group
+from app.dashboard.overview import Group
 from app.reports import DayFigures, Figures, Trend
 
 Metric = Literal["api_calls", "downloads"]

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from app import reports
-from app.dashboard.records import DatasetFigures, Group, Overview
+from app.core.periods import MAX_PERIOD_DAYS, Period
+from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.dashboard.view import PAGE_SIZE, View
-from app.periods import MAX_PERIOD_DAYS, Period
 from app.reports import TOTAL, DayFigures, Figures, Trend, UsageFilter
 
 

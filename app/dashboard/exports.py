@@ -19,8 +19,8 @@ from openpyxl.cell.cell import (
 )
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from app.dashboard.records import DatasetFigures, Group, Overview
-from app.periods import Period
+from app.core.periods import Period
+from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.reports import DetailRow, Figures, Trend
 
 Lang = Literal["en", "fr"]

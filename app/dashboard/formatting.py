@@ -81,11 +81,6 @@ def volume(n_bytes: int, lang: Lang) -> str:
     raise AssertionError("unreachable: the last unit always returns")
 
 
-def percent(ratio: float, lang: Lang) -> str:
-    """0.25 -> "+25 %", -0.025 -> "−2.5 %", 0 -> "0 %": signed, one decimal below 10 %."""
-    return _signed_percent(Fraction(ratio) * 100, lang)
-
-
 def badge(current: int, previous: int, lang: Lang) -> Badge:
     """How current compares with previous; "new" when previous is 0, "none" when both are."""
     if previous == 0:

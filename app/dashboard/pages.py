@@ -1,4 +1,4 @@
-"""/login, /logout, /dashboard, a dataset's page and the exports (DESIGN §8).
+"""/login, /logout, /dashboard, a dataset's page and the exports (docs/dashboard.md).
 
 Every page is whole without JavaScript; with htmx, a control asks for the same URL and the
 answer is only the part it replaces (the `HX-Target` header names it), its URL pushed.
@@ -17,6 +17,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app import reports
+from app.auth.scope import Scope, can_read_usage, scope_of
+from app.auth.tokens import Principal, TokenChecker
 from app.config import Settings
 from app.dashboard import data, exports
 from app.dashboard.example import first_batch_command
@@ -25,8 +27,6 @@ from app.dashboard.present import present_overview, present_table
 from app.dashboard.view import Lang, View, as_lang, preferred_language, read_view
 from app.errors import UsageMetricsError
 from app.reports.datasets import dataset_owners
-from app.scope import Scope, can_read_usage, scope_of
-from app.tokens import Principal, TokenChecker
 from app.web.backoff import SignInBackoff
 from app.web.gate import SessionGate
 from app.web.links import base_url, path_prefix
@@ -118,7 +118,7 @@ class DashboardPages:
         scope = _scope(principal)
         dataset_id = request.path_params["id"]
         found = (await reports.datasets_by_id([dataset_id])).get(dataset_id)
-        if found is None or not scope.can_see(found):
+        if found is None or not scope.can_see(found.owner):
             # Another owner's dataset is as absent as one that does not exist.
             return self._not_found(request, session)
         # The dataset's owner, not the admin's pick: the page is about that dataset.

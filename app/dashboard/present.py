@@ -12,7 +12,7 @@ from markupsafe import Markup
 from app.dashboard import charts, formatting
 from app.dashboard.data import DatasetsPage
 from app.dashboard.labels import group_label
-from app.dashboard.records import Group, Overview
+from app.dashboard.overview import Group, Overview
 from app.dashboard.view import View
 from app.reports import Figures, Trend
 

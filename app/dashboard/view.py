@@ -1,4 +1,5 @@
-"""A dashboard view, read from and written to the URL query alone (DESIGN §8), so it can be shared.
+"""A dashboard view, read from and written to the URL query alone (docs/dashboard.md), so it can
+be shared.
 
 `start`/`end` (ISO days, inclusive) or `preset` (7d, 30d, last-month, 12m); repeated `group`,
 `domain`, `dataset`; `owner=<type>:<id>` for an admin or a portal session of several owners; the
@@ -14,13 +15,12 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import urlencode
 
+from app.auth.scope import Scope
+from app.core.hosts import readable_domain
+from app.core.periods import Period, comparable
+from app.core.records import Owner, OwnerFilter, UserGroup
 from app.errors import BadUserInputError
-from app.ingest.classify import readable_domain
-from app.ingest.records import Owner, UserGroup
-from app.periods import Period, comparable
 from app.reports import DatasetOrder, UsageFilter
-from app.reports.records import OwnerFilter
-from app.scope import Scope
 
 Lang = Literal["en", "fr"]
 LANGUAGES: tuple[Lang, ...] = ("en", "fr")

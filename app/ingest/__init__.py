@@ -1,1 +1,1 @@
-"""POST /ingest: proxy log lines in, daily aggregates out (DESIGN §3 to §5)."""
+"""POST /ingest: proxy log lines in, daily aggregates out (docs/ingest.md)."""

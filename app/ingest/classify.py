@@ -1,4 +1,5 @@
-"""LogRecord -> UsageKey | Ignored (DESIGN §4). Pure; every costly rule is cached on raw strings.
+"""LogRecord -> UsageKey | Ignored (docs/classification.md). Pure; every costly rule is cached on
+raw strings.
 
 This is where personal data ends: the credentials, user agent and referer URL are reduced here to
 a user group, a calling domain and a category, and nothing else of them goes further.
@@ -18,8 +19,15 @@ import crawleruseragents
 import orjson
 import user_agents
 
-from app.ingest.records import Ignored, LogRecord, Owner, Profile, UsageKey, UserGroup
-from app.models.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
+from app.core.hosts import (
+    INVALID_DOMAIN,
+    NO_DOMAIN,
+    RESERVED_DOMAINS,
+    host_name,
+    readable_domain,
+)
+from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
+from app.core.records import Ignored, LogRecord, Owner, Profile, UsageKey, UserGroup
 
 # HTTP libraries and command-line clients are API users, not robots, whatever the crawler lists
 # say (crawler-user-agents lists curl and python-requests; user-agents calls Java a bot).
@@ -42,13 +50,8 @@ class RefererInfo(NamedTuple):
     app: str
 
 
-NO_REFERER = RefererInfo("none", "none", "")
-INVALID_REFERER = RefererInfo("invalid", "invalid", "")
-# Where the domain cap (app/ingest/domain_cap.py) counts a dataset's domains past its limit.
-OTHER_DOMAIN = "other"
-# Our own values: a host spelled like one of them (http://other/, ?referer=none) would be
-# counted with them, so it counts as invalid instead.
-RESERVED_DOMAINS = frozenset({NO_REFERER.domain, INVALID_REFERER.domain, OTHER_DOMAIN})
+NO_REFERER = RefererInfo(NO_DOMAIN, "none", "")
+INVALID_REFERER = RefererInfo(INVALID_DOMAIN, "invalid", "")
 
 
 class Session(NamedTuple):
@@ -177,7 +180,7 @@ STATUS_CLASS = {code: status_class(code) for code in range(100, 1000)}
 
 
 def user_group(user_agent: str, api_key: str, id_token: str, owner: Owner) -> UserGroup:
-    """The first rule that applies: bot, API key, session, anonymous (DESIGN §4)."""
+    """The first rule that applies: bot, API key, session, anonymous (docs/classification.md)."""
     if user_agent and is_bot(user_agent):
         return UserGroup.BOT
     if api_key:
@@ -237,25 +240,6 @@ def session_of(id_token: str) -> Session | None:
         else frozenset()
     )
     return Session(user_id, ids)
-
-
-def host_name(host: str) -> str:
-    """`Portal.Example:443` -> `portal.example` (IPv6 literals keep their brackets' content)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def readable_domain(domain: str) -> str:
-    """An internationalised domain in one form, the readable one: a browser may send
-    `xn--caf-dma.example` where another sends `café.example`; both count as `café.example`."""
-    if "xn--" not in domain:
-        return domain
-    try:
-        return domain.encode("ascii").decode("idna").lower()
-    except UnicodeError:
-        return domain  # not valid punycode: kept as it came
 
 
 def _override_domain(query: str) -> str:

@@ -20,10 +20,10 @@ from datetime import date
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.db import is_postgres
+from app.core.hosts import OTHER_DOMAIN, RESERVED_DOMAINS
+from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
-from app.ingest.classify import OTHER_DOMAIN, RESERVED_DOMAINS
-from app.ingest.records import UsageKey
+from app.storage.database import is_postgres
 
 Pair = tuple[date, str, str]  # (day, resource_type, resource_id)
 # The cache forgets everything past this many domains: it only spares queries, and a

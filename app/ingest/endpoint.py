@@ -5,13 +5,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import Counter as Tally
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.tokens import TokenChecker
 from app.config import Settings
+from app.core.records import Ignored, Rejected
 from app.errors import (
     BadRequestError,
     DatabaseUnavailableError,
@@ -27,21 +32,29 @@ from app.ingest.domain_cap import DomainCap
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import reduce_entries, resolve_pending
 from app.ingest.route_rules import DEFAULT_RULES, load_rules, route_matcher
-from app.observability.metrics import Metrics
-from app.tokens import TokenChecker
 
 log = logging.getLogger(__name__)
+
+
+class IngestMetrics(Protocol):
+    """What the endpoint reports of each batch (the app's Prometheus metrics implement it)."""
+
+    def count_batch(
+        self, accepted: int, ignored: Tally[Ignored], rejections: Iterable[Rejected], seconds: float
+    ) -> None: ...
+
+    def count_duplicate(self, seconds: float) -> None: ...
+
+    def count_failed_batch(self, code: str) -> None: ...
 
 
 class IngestEndpoint:
     """The ASGI handler of POST /ingest for one configuration (its caches live with it)."""
 
-    def __init__(
-        self, settings: Settings, tokens: TokenChecker, metrics: Metrics | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, tokens: TokenChecker, metrics: IngestMetrics) -> None:
         self._settings = settings
         self._tokens = tokens
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
         self._classifier = Classifier(settings.portal_hosts)
         self._domain_cap = DomainCap(settings.max_domains_per_day)
         rules = (
@@ -98,7 +111,7 @@ class IngestEndpoint:
         if stored is not None:  # a concurrent request with the same key counted it first
             return self._duplicate(stored, body_sha256, started)
         seconds = time.perf_counter() - started
-        rejections = [rejection.reason for rejection in totals.rejected]
+        rejections = [rejection.code for rejection in totals.rejected]
         self._metrics.count_batch(totals.accepted, totals.ignored, rejections, seconds)
         # Counts only: a line, its reason text or the sender's address never reach the log.
         log.debug(

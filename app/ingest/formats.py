@@ -1,4 +1,4 @@
-"""One parser per line format (DESIGN §3.1), detected per line, each giving a LogRecord.
+"""One parser per line format (docs/ingest.md), detected per line, each giving a LogRecord.
 
 A line that cannot be read raises LineError with a reason a person understands. Parsers never
 keep the IP, the remote user, the path or the query string: they are read past.
@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from app.ingest.records import LogRecord, Operation, Owner, Resource
+from app.core.limits import MAX_ID_LENGTH, MAX_TITLE_LENGTH
+from app.core.records import LogRecord, Operation, Owner, Rejected, Resource
 from app.ingest.route_rules import Route
-from app.models.limits import MAX_ID_LENGTH, MAX_TITLE_LENGTH
 
 # Marks a record whose owner must be looked up from its resource (route-rule lines).
 LOOKUP_OWNER = Owner("", "")
@@ -50,6 +50,25 @@ _MONTHS = {
     )
 }
 _NO_VALUE = ("", "-")
+# An operation field that names no operation: the route rules apply to the line's method and URI.
+NO_OPERATION = (None, "", "-")
+# The items of Data Fair's positional `metrics` log format (docs/ingest.md), by position.
+DF_HOST = 0
+DF_REFERER = 1
+DF_REQUEST_TIME = 2
+DF_BYTES_SENT = 3
+DF_STATUS = 4
+DF_OWNER = 5
+DF_ID_TOKEN = 6
+DF_ID_TOKEN_ORG = 7
+DF_API_KEY = 8
+DF_ACCOUNT = 9
+DF_PROCESSING = 10
+DF_CACHE_STATUS = 11
+DF_RESOURCE = 12
+DF_OPERATION = 13
+DF_GZIP_RATIO = 14  # absent from the 14-item form
+DF_ITEM_COUNTS = (DF_GZIP_RATIO + 1, DF_GZIP_RATIO)
 # One request's figures past these are garbage, and a few of them would overflow the 64-bit
 # counters (SQLite INTEGER, PostgreSQL bigint): the whole batch would fail on every retry.
 MAX_BYTES = 2**40  # 1 TiB
@@ -57,11 +76,13 @@ MAX_REQUEST_TIME_S = 1_000_000.0  # 11.6 days
 
 
 class LineError(ValueError):
-    """A line that cannot be read; `reason` never quotes the line (it may hold an IP or a token)."""
+    """A line that cannot be read: its code, and a reason that never quotes the line (it may
+    hold an IP or a token); without one, the code's message."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, code: Rejected, reason: str | None = None) -> None:
+        super().__init__(reason or code.message)
+        self.code = code
+        self.reason = reason or code.message
 
 
 @dataclass(frozen=True)
@@ -87,7 +108,10 @@ def parse_entry(value: Any, context: ParseContext) -> LogRecord:
         return parse_data_fair(value, context.received_day)
     if isinstance(value, dict):
         return parse_named(value, context)
-    raise LineError(f"a log line must be a string, an array or an object, not {_kind(value)}")
+    raise LineError(
+        Rejected.NOT_A_LINE,
+        f"a log line must be a string, an array or an object, not {_kind(value)}",
+    )
 
 
 def unwrap_event(fields: dict[str, Any]) -> Any:
@@ -124,9 +148,14 @@ def read_line(line: str, context: ParseContext) -> tuple[date, Any]:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise LineError(f"the line is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        raise LineError(
+            Rejected.BAD_JSON, f"the line is not valid JSON ({exc.msg} at character {exc.pos})"
+        ) from None
     if type(value) is not list and type(value) is not dict:
-        raise LineError(f"a JSON log line must be an array or an object, not {_kind(value)}")
+        raise LineError(
+            Rejected.NOT_A_LINE,
+            f"a JSON log line must be an array or an object, not {_kind(value)}",
+        )
     return day, value
 
 
@@ -135,34 +164,36 @@ def read_syslog_header(text: str, context: ParseContext) -> tuple[date, str]:
     header = _SYSLOG.match(text)
     if header is None:
         raise LineError(
-            "the line starts with '<' but has no syslog header '<PRI>Mmm dd hh:mm:ss tag: '"
+            Rejected.UNKNOWN_FORMAT,
+            "the line starts with '<' but has no syslog header '<PRI>Mmm dd hh:mm:ss tag: '",
         )
     return _syslog_day(header["month"], int(header["day"]), context), text[header.end() :]
 
 
 def parse_data_fair(items: list[Any], day: date) -> LogRecord:
     """Data Fair's positional `metrics` array: 15 items, or 14 without the gzip ratio."""
-    if len(items) == 15:
-        gzip_ratio = items[14]
-    elif len(items) == 14:
+    if len(items) == DF_GZIP_RATIO + 1:
+        gzip_ratio = items[DF_GZIP_RATIO]
+    elif len(items) == DF_GZIP_RATIO:
         gzip_ratio = ""
     else:
-        raise LineError(f"a Data Fair log line has 14 or 15 items, this one has {len(items)}")
-    host, referer, request_time, sent, status, owner, id_token = items[:7]
-    api_key, resource, operation = items[8], items[12], items[13]
+        raise LineError(
+            Rejected.WRONG_ITEM_COUNT,
+            f"a Data Fair log line has 14 or 15 items, this one has {len(items)}",
+        )
     return LogRecord(
         day=day,
-        host=_text(host, "host"),
-        referer=_text(referer, "referer"),
+        host=_text(items[DF_HOST], "host"),
+        referer=_text(items[DF_REFERER], "referer"),
         user_agent="",
-        status=read_status(status),
-        bytes=_bytes(sent, gzip_ratio),
-        duration_ms=duration_ms(request_time),
-        owner=_owner(owner),
-        resource=_resource(resource),
-        operation=_operation(operation),
-        id_token=_text(id_token, "id_token"),
-        api_key=_text(api_key, "api_key"),
+        status=read_status(items[DF_STATUS]),
+        bytes=_bytes(items[DF_BYTES_SENT], gzip_ratio),
+        duration_ms=duration_ms(items[DF_REQUEST_TIME]),
+        owner=_owner(items[DF_OWNER]),
+        resource=_resource(items[DF_RESOURCE]),
+        operation=_operation(items[DF_OPERATION]),
+        id_token=_text(items[DF_ID_TOKEN], "id_token"),
+        api_key=_text(items[DF_API_KEY], "api_key"),
     )
 
 
@@ -179,7 +210,7 @@ def parse_named(
         _resource(fields.get("resource")),
         _operation(operation_field),
     )
-    if operation_field in (None, "", "-"):
+    if operation_field in NO_OPERATION:
         route = _route(fields.get("method"), fields.get("uri"), context)
         if route is not None:
             owner, resource, operation = LOOKUP_OWNER, route[0], route[1]
@@ -204,7 +235,8 @@ def parse_combined(line: str, context: ParseContext) -> LogRecord:
     found = _COMBINED.match(line)
     if found is None:
         raise LineError(
-            "the line is in no known format (Data Fair array, named JSON object, nginx combined)"
+            Rejected.UNKNOWN_FORMAT,
+            "the line is in no known format (Data Fair array, named JSON object, nginx combined)",
         )
     method, _, target = found["request"].partition(" ")
     route = _route(method, target.partition(" ")[0], context)
@@ -243,7 +275,7 @@ def _text(value: Any, name: str) -> str:
         return ""
     if isinstance(value, str):
         return value
-    raise LineError(f"the field {name!r} must be a string, not {_kind(value)}")
+    raise LineError(Rejected.BAD_FIELD, f"the field {name!r} must be a string, not {_kind(value)}")
 
 
 def read_status(value: Any) -> int:
@@ -252,9 +284,11 @@ def read_status(value: Any) -> int:
     try:
         status = int(value)
     except (TypeError, ValueError):
-        raise LineError(f"the status must be an HTTP status code, not {_kind(value)}") from None
+        raise LineError(
+            Rejected.BAD_STATUS, f"the status must be an HTTP status code, not {_kind(value)}"
+        ) from None
     if not 100 <= status <= 999:
-        raise LineError(f"the status {status} is not an HTTP status code")
+        raise LineError(Rejected.BAD_STATUS, f"the status {status} is not an HTTP status code")
     return status
 
 
@@ -277,19 +311,31 @@ def _bytes(sent: Any, gzip_ratio: Any) -> int:
             size = round(size * float(gzip_ratio))
     except (TypeError, ValueError, OverflowError):
         # ValueError too for digit strings past Python's 4300-digit limit on int().
-        raise LineError("the bytes sent and gzip ratio must be numbers") from None
+        raise LineError(
+            Rejected.BAD_NUMBER, "the bytes sent and gzip ratio must be numbers"
+        ) from None
     if not 0 <= size <= MAX_BYTES:
-        raise LineError(f"the bytes sent (x gzip ratio) must be from 0 to {MAX_BYTES}")
+        raise LineError(
+            Rejected.BAD_NUMBER, f"the bytes sent (x gzip ratio) must be from 0 to {MAX_BYTES}"
+        )
     return size
 
 
 def duration_ms(request_time: Any) -> int:
+    """A request time in seconds (nginx's $request_time) -> whole milliseconds, checked."""
+    if type(request_time) is float and 0.0 <= request_time <= MAX_REQUEST_TIME_S:
+        return round(request_time * 1000)  # the common case, without float() and try
     try:
         seconds = float(request_time)
     except (TypeError, ValueError, OverflowError):
-        raise LineError("the request time must be a number of seconds") from None
+        raise LineError(
+            Rejected.BAD_NUMBER, "the request time must be a number of seconds"
+        ) from None
     if not 0.0 <= seconds <= MAX_REQUEST_TIME_S:  # also refuses NaN
-        raise LineError(f"the request time must be from 0 to {MAX_REQUEST_TIME_S:.0f} seconds")
+        raise LineError(
+            Rejected.BAD_NUMBER,
+            f"the request time must be from 0 to {MAX_REQUEST_TIME_S:.0f} seconds",
+        )
     return round(seconds * 1000)
 
 
@@ -349,9 +395,9 @@ def _title(title: str) -> str:
 
 def _key_text(value: str, name: str, limit: int) -> str:
     if len(value) > limit:
-        raise LineError(f"the {name} is longer than {limit} characters")
+        raise LineError(Rejected.TOO_LONG, f"the {name} is longer than {limit} characters")
     if "\x00" in value:  # PostgreSQL text cannot hold it: the whole batch would fail
-        raise LineError(f"the {name} contains a NUL character")
+        raise LineError(Rejected.BAD_FIELD, f"the {name} contains a NUL character")
     return value
 
 
@@ -375,15 +421,19 @@ def _header_object(raw: str, name: str) -> dict[str, Any] | None:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise LineError(f"the {name} header is not valid JSON") from None
+        raise LineError(Rejected.BAD_HEADER, f"the {name} header is not valid JSON") from None
     if not isinstance(value, dict):
-        raise LineError(f"the {name} header must be a JSON object, not {_kind(value)}")
+        raise LineError(
+            Rejected.BAD_HEADER, f"the {name} header must be a JSON object, not {_kind(value)}"
+        )
     return value
 
 
 def iso_day(time: Any, zone: ZoneInfo) -> date:
     if not isinstance(time, str):
-        raise LineError(f"the time must be an ISO 8601 string, not {_kind(time)}")
+        raise LineError(
+            Rejected.BAD_TIME, f"the time must be an ISO 8601 string, not {_kind(time)}"
+        )
     # The day depends on the minute and the offset only: cache on those, not on each second.
     return _iso_day_cached(time[:16] + time[19:] if len(time) >= 19 else time, zone)
 
@@ -393,9 +443,9 @@ def _iso_day_cached(minute: str, zone: ZoneInfo) -> date:
     try:
         moment = datetime.fromisoformat(minute)
     except ValueError:
-        raise LineError("the time is not an ISO 8601 date and time") from None
+        raise LineError(Rejected.BAD_TIME, "the time is not an ISO 8601 date and time") from None
     if moment.tzinfo is None:
-        raise LineError("the time has no UTC offset (use nginx's $time_iso8601)")
+        raise LineError(Rejected.BAD_TIME, "the time has no UTC offset (use nginx's $time_iso8601)")
     return moment.astimezone(zone).date()
 
 
@@ -410,7 +460,9 @@ def _clf_day_cached(minute: str, zone: ZoneInfo) -> date:
     found = _CLF_MINUTE.fullmatch(minute)
     month = _MONTHS.get(found["month"]) if found else None
     if found is None or month is None:
-        raise LineError("the time is not nginx's $time_local (10/Oct/2000:13:55:36 -0700)")
+        raise LineError(
+            Rejected.BAD_TIME, "the time is not nginx's $time_local (10/Oct/2000:13:55:36 -0700)"
+        )
     sign = -1 if found["sign"] == "-" else 1
     offset = timedelta(hours=int(found["oh"]), minutes=int(found["om"])) * sign
     try:
@@ -424,7 +476,7 @@ def _clf_day_cached(minute: str, zone: ZoneInfo) -> date:
         )
     except ValueError:
         raise LineError(
-            "the time is not nginx's $time_local (10/Oct/2000:13:55:36 -0700)"
+            Rejected.BAD_TIME, "the time is not nginx's $time_local (10/Oct/2000:13:55:36 -0700)"
         ) from None
     return moment.astimezone(zone).date()
 
@@ -438,7 +490,9 @@ def _syslog_day_cached(month_name: str, day: int, received_day: date) -> date:
     """A syslog date has no year: take the year that puts it at most one day after reception."""
     month = _MONTHS.get(month_name)
     if month is None:
-        raise LineError(f"the syslog header's month {month_name!r} is not a month")
+        raise LineError(
+            Rejected.BAD_TIME, f"the syslog header's month {month_name!r} is not a month"
+        )
     latest = received_day + timedelta(days=1)
     for year in (latest.year, latest.year - 1, latest.year - 2, latest.year - 3, latest.year - 4):
         try:
@@ -447,7 +501,7 @@ def _syslog_day_cached(month_name: str, day: int, received_day: date) -> date:
             continue  # 29 Feb of a common year, or day 0/32
         if candidate <= latest:
             return candidate
-    raise LineError(f"the syslog header's date {month_name} {day} is not a date")
+    raise LineError(Rejected.BAD_TIME, f"the syslog header's date {month_name} {day} is not a date")
 
 
 def _kind(value: Any) -> str:

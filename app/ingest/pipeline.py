@@ -14,14 +14,28 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
+from app.core.records import Ignored, LogRecord, Owner, Rejected, Rejection
 from app.ingest.aggregate import BatchTotals, ResourceSeen
 from app.ingest.body import Entry, NotJson
 from app.ingest.classify import STATUS_CLASS, Classifier, Profiles, status_class
 from app.ingest.formats import (
+    DF_API_KEY,
+    DF_BYTES_SENT,
+    DF_GZIP_RATIO,
+    DF_HOST,
+    DF_ID_TOKEN,
+    DF_ITEM_COUNTS,
+    DF_OPERATION,
+    DF_OWNER,
+    DF_REFERER,
+    DF_REQUEST_TIME,
+    DF_RESOURCE,
+    DF_STATUS,
     LOOKUP_OWNER,
-    MAX_REQUEST_TIME_S,
+    NO_OPERATION,
     LineError,
     ParseContext,
     duration_ms,
@@ -35,12 +49,14 @@ from app.ingest.formats import (
     sent_bytes,
     unwrap_event,
 )
-from app.ingest.records import Ignored, LogRecord, Owner, Rejection
 
 ResourceRef = tuple[str, str]  # (resource type, resource id)
 # (profile id, day, status class) -> [requests, bytes, duration_ms, last line number]
 LineCounters = dict[tuple[int, date, str], list[int]]
-_NO_OPERATION = (None, "", "-")
+# A Data Fair line's repeating fields: what its classification depends on.
+_DATA_FAIR_SIGNATURE = itemgetter(
+    DF_HOST, DF_REFERER, DF_OWNER, DF_ID_TOKEN, DF_API_KEY, DF_RESOURCE, DF_OPERATION
+)
 # Past this many interned profiles, the caches start again (between batches): hostile input
 # with endless distinct referers must not grow the process without bound.
 MAX_PROFILES = 200_000
@@ -112,7 +128,7 @@ def reduce_entries(
         try:
             reader.entry(number, value)
         except LineError as exc:
-            batch.rejected.append(Rejection(number, exc.reason))
+            batch.rejected.append(Rejection(number, exc.code, exc.reason))
     return batch
 
 
@@ -204,7 +220,7 @@ class _Reader:
         elif kind is dict:
             self.named(number, value, self.day)
         elif kind is NotJson:
-            raise LineError("the line is not valid JSON")
+            raise LineError(Rejected.BAD_JSON)
         else:
             parse_entry(value, self.context)  # raises why this value is no log line
 
@@ -219,10 +235,9 @@ class _Reader:
 
     def data_fair(self, number: int, items: list[Any], day: date) -> None:
         size = len(items)
-        if size != 15 and size != 14:
+        if size not in DF_ITEM_COUNTS:
             parse_data_fair(items, day)  # raises the reason
-        # host, referer, owner, id_token, api_key, resource, operation
-        signature = (items[0], items[1], items[5], items[6], items[8], items[12], items[13])
+        signature = _DATA_FAIR_SIGNATURE(items)
         try:
             pid = self.signatures.get(signature)
         except TypeError:  # an array or object where a string belongs
@@ -231,19 +246,20 @@ class _Reader:
             record = parse_data_fair(items, day)
             pid = self.batch.classifier.profile_id(record, self.batch.profiles)
             self._remember(signature, pid)
-        ratio = items[14] if size == 15 else None
-        request_time = items[2]
-        ms = (
-            round(request_time * 1000)
-            if type(request_time) is float and 0.0 <= request_time <= MAX_REQUEST_TIME_S
-            else duration_ms(request_time)
+        ratio = items[DF_GZIP_RATIO] if size > DF_GZIP_RATIO else None
+        self.batch.count(
+            number,
+            pid,
+            day,
+            items[DF_STATUS],
+            sent_bytes(items[DF_BYTES_SENT], ratio),
+            duration_ms(items[DF_REQUEST_TIME]),
         )
-        self.batch.count(number, pid, day, items[4], sent_bytes(items[3], ratio), ms)
 
     def named(self, number: int, fields: dict[str, Any], day: date) -> None:
         get = fields.get
         operation = get("operation")
-        if operation in _NO_OPERATION:  # route rules apply: the owner comes from the lookup
+        if operation in NO_OPERATION:  # route rules apply: the owner comes from the lookup
             self.batch.count_record(number, parse_named(fields, self.context, day))
             return
         signature = (
@@ -272,14 +288,13 @@ class _Reader:
         time = get("time")
         if time:
             day = iso_day(time, self.context.timezone)
-        request_time = get("request_time", 0)
-        ms = (
-            round(request_time * 1000)
-            if type(request_time) is float and 0.0 <= request_time <= MAX_REQUEST_TIME_S
-            else duration_ms(request_time)
-        )
         self.batch.count(
-            number, pid, day, get("status"), sent_bytes(get("bytes", 0), get("gzip_ratio")), ms
+            number,
+            pid,
+            day,
+            get("status"),
+            sent_bytes(get("bytes", 0), get("gzip_ratio")),
+            duration_ms(get("request_time", 0)),
         )
 
     def _remember(self, signature: tuple[Any, ...], pid: int | Ignored) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.records import Operation
 from app.errors import ConfigError
-from app.ingest.records import Operation
 
 _DATASET = r"(?:/data-fair)?/api/v1/datasets/(?P<dataset>[^/?#]+)"
 _API_ENDPOINTS = (

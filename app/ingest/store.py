@@ -20,14 +20,16 @@ from tortoise.exceptions import (
 )
 from tortoise.transactions import in_transaction
 
-from app.db import DATABASE_ERRORS, connection, is_postgres, placeholders
+from app.core.records import Owner, UsageKey
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest.aggregate import BatchTotals, Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
-from app.ingest.records import Owner, UsageKey
-from app.models.summaries import FIGURE_COLUMNS
-from app.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
-from app.summaries import Summary, Totals, batch_days, covers, spread
+from app.storage.database import DATABASE_ERRORS, connection, is_postgres, placeholders
+from app.storage.models import ResourceRow, UsageDaily
+from app.storage.models.summaries import FIGURE_COLUMNS
+from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
+from app.storage.sql import column_types
+from app.storage.summaries import Summary, Totals, batch_days, covers, spread
 
 _RESOURCE_COLUMNS = (
     "resource_type",
@@ -38,11 +40,8 @@ _RESOURCE_COLUMNS = (
     "first_day",
     "last_day",
 )
-_COUNTER_TYPES = (
-    "varchar", "varchar", "date", "varchar", "varchar", "varchar", "varchar", "varchar",
-    "varchar", "varchar", "varchar", "bigint", "bigint", "bigint",
-)  # fmt: skip
-_RESOURCE_TYPES = ("varchar", "varchar", "text", "varchar", "varchar", "date", "date")
+_COUNTER_TYPES = column_types(UsageDaily, (*KEY_COLUMNS, *COUNTER_COLUMNS))
+_RESOURCE_TYPES = column_types(ResourceRow, _RESOURCE_COLUMNS)
 
 
 @dataclass(frozen=True)

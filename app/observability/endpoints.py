@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.auth.tokens import TokenChecker, hash_token
 from app.config import Settings
-from app.db import DATABASE_ERRORS, connection
 from app.errors import DatabaseUnavailableError, ForbiddenError, UnauthenticatedError
 from app.observability.http_requests import route_template
 from app.observability.metrics import Metrics
-from app.tokens import TokenChecker, hash_token
+from app.storage.database import DATABASE_ERRORS, connection
 
 log = logging.getLogger(__name__)
 # A load balancer probes every few seconds: a database slower than this counts as down.

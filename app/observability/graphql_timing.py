@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from app.db import DATABASE_ERRORS
 from app.errors import DatabaseUnavailableError
 from app.observability.metrics import Metrics
+from app.storage.database import DATABASE_ERRORS
 
 
 class GraphQLTiming(SchemaExtension):

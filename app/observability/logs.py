@@ -1,7 +1,8 @@
 """The server's log: plain text or JSON lines on stderr, for our loggers and uvicorn's alike.
 
-What is logged is chosen not to carry an IP, a token, a user id or a raw line (DESIGN §5); this
-module only shapes it. uvicorn's access log, which prints client addresses, stays off.
+What is logged is chosen not to carry an IP, a token, a user id or a raw line
+(docs/security.md); this module only shapes it. uvicorn's access log, which prints client
+addresses, stays off.
 """
 
 from __future__ import annotations

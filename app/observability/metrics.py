@@ -1,13 +1,11 @@
 """The service's Prometheus metrics, on a registry of each app's own.
 
-Labels only take values from closed sets: a rejected line's free-text reason (long, and partly
-the sender's) is mapped to a short reason label, a request to its route template.
+Labels only take values from closed sets: a rejected line's code (app/core/records.py), an
+error's code, a request's route template.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections import Counter as Tally
 from collections.abc import Iterable
 
@@ -22,7 +20,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from app import errors
-from app.ingest.records import Ignored
+from app.core.records import Ignored, Rejected
 
 # Without it each counter and histogram comes with a `_created` gauge series: twice the lines
 # for a figure Prometheus' text format has no use for. A process-wide switch of the library,
@@ -49,30 +47,6 @@ def _error_codes() -> list[str]:
 
 BATCH_RESULTS = tuple(dict.fromkeys((COUNTED, DUPLICATE, *_error_codes(), INTERNAL_ERROR)))
 OPERATION_TYPES = ("query", "mutation", "subscription", "invalid")
-# The first pattern found in a rejection reason (app/ingest/formats.py) gives its label.
-REJECTION_LABELS = (
-    (re.compile(r"^the line is not valid JSON"), "bad_json"),
-    (re.compile(r"^the \w+ header (is not valid JSON|must be a JSON object)"), "bad_header"),
-    (re.compile(r"log line must be (a string|an array)"), "not_a_line"),
-    (re.compile(r"^a Data Fair log line has"), "wrong_item_count"),
-    (re.compile(r"in no known format|no syslog header"), "unknown_format"),
-    (re.compile(r"^the status"), "bad_status"),
-    (re.compile(r"^the (bytes sent|request time)"), "bad_number"),
-    (re.compile(r"^the (time|syslog header's)"), "bad_time"),
-    (re.compile(r"is longer than"), "too_long"),
-    (re.compile(r"^the field '\w+' must be|contains a NUL character"), "bad_field"),
-)
-OTHER_REJECTION = "other"
-REJECTION_REASONS = (*dict.fromkeys(label for _, label in REJECTION_LABELS), OTHER_REJECTION)
-
-
-@functools.lru_cache(maxsize=1024)
-def rejection_label(reason: str) -> str:
-    """A rejected line's reason -> one of REJECTION_REASONS."""
-    for pattern, label in REJECTION_LABELS:
-        if pattern.search(reason):
-            return label
-    return OTHER_REJECTION
 
 
 class Metrics:
@@ -121,15 +95,13 @@ class Metrics:
         # Every series of a closed set exists from the start: rate() needs a 0 to start from.
         self._accepted = self._lines.labels("accepted", "")
         self._ignored = {reason: self._lines.labels("ignored", reason.value) for reason in Ignored}
-        self._rejected = {
-            reason: self._lines.labels("rejected", reason) for reason in REJECTION_REASONS
-        }
+        self._rejected = {code: self._lines.labels("rejected", code.value) for code in Rejected}
         self._results = {result: self._batches.labels(result) for result in BATCH_RESULTS}
         for operation_type in OPERATION_TYPES:
             self._graphql_seconds.labels(operation_type)
 
     def count_batch(
-        self, accepted: int, ignored: Tally[Ignored], rejections: Iterable[str], seconds: float
+        self, accepted: int, ignored: Tally[Ignored], rejections: Iterable[Rejected], seconds: float
     ) -> None:
         """A batch counted for the first time: its lines, by outcome and reason."""
         self._results[COUNTED].inc()
@@ -137,8 +109,8 @@ class Metrics:
         self._accepted.inc(accepted)
         for reason, count in ignored.items():
             self._ignored[reason].inc(count)
-        for label, count in Tally(map(rejection_label, rejections)).items():
-            self._rejected[label].inc(count)
+        for code, count in Tally(rejections).items():
+            self._rejected[code].inc(count)
 
     def count_duplicate(self, seconds: float) -> None:
         """A replayed batch: answered again, its lines not counted again."""

@@ -7,7 +7,7 @@ breakdowns, days), datasets (count, pages, rows by id), statement (parameters an
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
 from app.reports.figures import callers, daily, figures, zero_days
-from app.reports.records import (
+from app.reports.rows import (
     BREAKDOWN_COLUMNS,
     DATASETS,
     NO_FIGURES,

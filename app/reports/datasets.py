@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.ingest.records import Owner
-from app.periods import Period
-from app.reports.records import DATASETS, DatasetOrder, DatasetRow, OwnerFilter, UsageFilter
+from app.core.periods import Period
+from app.core.records import Owner, OwnerFilter
+from app.reports.rows import DATASETS, DatasetOrder, DatasetRow, UsageFilter
 from app.reports.sources import owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
 

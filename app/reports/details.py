@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from app.periods import Period
-from app.reports.records import Trend, UsageFilter
+from app.core.periods import Period
+from app.reports.rows import Trend, UsageFilter
 from app.reports.sources import read_usage, with_clause
 from app.reports.statement import Statement
 

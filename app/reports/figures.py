@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from app.models.summaries import FIGURE_COLUMNS
-from app.periods import Period
-from app.reports.records import (
+from app.core.periods import Period
+from app.reports.rows import (
     BREAKDOWN_COLUMNS,
     TOTAL,
     DayFigures,
@@ -17,6 +16,7 @@ from app.reports.records import (
 )
 from app.reports.sources import read_usage, with_clause
 from app.reports.statement import Statement, as_day
+from app.storage.models.summaries import FIGURE_COLUMNS
 
 
 async def figures(

@@ -1,7 +1,8 @@
 """Which table a usage query reads: the narrowest summary that answers exactly, else usage_daily.
 
-The summaries (app/summaries.py) count status-ok requests only and drop some dimensions, so a
-query may read one only if it neither filters nor groups on a dimension that summary dropped.
+The summaries (app/storage/summaries.py) count status-ok requests only and drop some
+dimensions, so a query may read one only if it neither filters nor groups on a dimension that
+summary dropped.
 A summary is read through the list of its blocks that cover the periods, each day exactly once.
 """
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from app import summaries
-from app.ingest.records import Owner
-from app.models.summaries import FIGURE_COLUMNS
-from app.periods import Period
-from app.reports.records import DATASETS, OwnerFilter, UsageFilter
+from app.core.periods import Period
+from app.core.records import Owner, OwnerFilter
+from app.reports.rows import DATASETS, UsageFilter
 from app.reports.statement import Statement
-from app.summaries import (
+from app.storage import summaries
+from app.storage.models.summaries import FIGURE_COLUMNS
+from app.storage.summaries import (
     BY_CALLER,
     BY_DATASET,
     BY_OWNER,

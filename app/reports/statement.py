@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from app.db import DATABASE_ERRORS, connection, is_postgres
 from app.errors import BadUserInputError, DatabaseUnavailableError
+from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 
 
 class Statement:

@@ -1,10 +1,10 @@
-"""The caller's scope in a GraphQL request (rules in app/scope.py), or the error to answer."""
+"""The caller's scope in a GraphQL request (rules in app/auth/scope.py), or the error to answer."""
 
 from __future__ import annotations
 
+from app.auth.scope import Scope, scope_of
 from app.errors import ForbiddenError
 from app.schema.context import Info
-from app.scope import Scope, scope_of
 
 
 async def reader(info: Info) -> Scope:

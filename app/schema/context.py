@@ -14,9 +14,9 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from app.auth.tokens import Principal, TokenChecker
 from app.config import Settings
 from app.schema.loaders import Loaders
-from app.tokens import Principal, TokenChecker
 
 
 @dataclass

@@ -7,12 +7,11 @@ from datetime import date
 
 import strawberry
 
+from app.core.hosts import readable_domain
+from app.core.periods import MAX_PERIOD_DAYS, Period, comparable
+from app.core.records import Owner, OwnerFilter
 from app.errors import BadUserInputError
-from app.ingest.classify import readable_domain
-from app.ingest.records import Owner
-from app.periods import MAX_PERIOD_DAYS, Period, comparable
 from app.reports import UsageFilter
-from app.reports.records import OwnerFilter
 
 MAX_LISTED = 1000  # datasets or domains in one filter: a bound on the statement's parameters
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from strawberry.dataloader import DataLoader
 
 from app import reports
-from app.periods import Period
+from app.core.periods import Period
 from app.reports import DatasetRow, DayFigures, Figures, UsageFilter
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app import analytics, reports
-from app.analytics_store import read_analytics
+from app import reports
 from app.errors import BadUserInputError
 from app.schema.auth import reader
 from app.schema.context import Info
@@ -22,6 +21,8 @@ from app.schema.types import (
     UserGroup,
     page_info,
 )
+from app.webanalytics import tracking
+from app.webanalytics.store import read_analytics
 
 
 @strawberry.type
@@ -63,7 +64,7 @@ class Query:
     async def dataset(self, info: Info, id: strawberry.ID) -> Dataset | None:
         scope = await reader(info)
         row = await info.context.loaders.datasets.load(str(id))
-        return Dataset.from_row(row) if row is not None and scope.can_see(row) else None
+        return Dataset.from_row(row) if row is not None and scope.can_see(row.owner) else None
 
     @strawberry.field
     async def usage(
@@ -86,4 +87,4 @@ class Query:
     async def analytics(self, info: Info) -> AnalyticsConfig:
         stored = await read_analytics()
         base_url = info.context.settings.public_url or str(info.context.request.base_url)
-        return AnalyticsConfig.from_config(analytics.build_config(stored, base_url))
+        return AnalyticsConfig.from_config(tracking.build_config(stored, base_url))

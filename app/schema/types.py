@@ -1,4 +1,4 @@
-"""GraphQL output types of DESIGN §6; usage fields read through the request's DataLoaders."""
+"""GraphQL output types of docs/graphql.md; usage fields read through the request's DataLoaders."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ import strawberry
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry.relay import PageInfo
 
-from app import analytics, periods, reports
-from app.ingest.records import UserGroup as StoredUserGroup
+from app import reports
+from app.core import periods
+from app.core.records import UserGroup as StoredUserGroup
 from app.schema.auth import reader
 from app.schema.context import Info
 from app.schema.inputs import PeriodInput, usage_filter
 from app.schema.loaders import FiguresKey, UsageQuery
 from app.schema.pagination import Window, window
 from app.schema.scalars import BigInt
+from app.webanalytics import tracking
 
 
-@strawberry.enum(description="Who made a request (DESIGN §4), first rule that applies.")
+@strawberry.enum(
+    description="Who made a request (docs/classification.md), first rule that applies."
+)
 class UserGroup(Enum):
     OWNER = StoredUserGroup.OWNER.value
     OWNER_API_KEY = StoredUserGroup.OWNER_API_KEY.value
@@ -251,9 +255,9 @@ class DatasetConnection:
 
 @strawberry.enum
 class AnalyticsProvider(Enum):
-    NONE = analytics.AnalyticsProvider.NONE
-    MATOMO = analytics.AnalyticsProvider.MATOMO
-    GOOGLE_ANALYTICS = analytics.AnalyticsProvider.GOOGLE_ANALYTICS
+    NONE = tracking.AnalyticsProvider.NONE
+    MATOMO = tracking.AnalyticsProvider.MATOMO
+    GOOGLE_ANALYTICS = tracking.AnalyticsProvider.GOOGLE_ANALYTICS
 
 
 @strawberry.type
@@ -282,7 +286,7 @@ class AnalyticsConfig:
     )
 
     @classmethod
-    def from_config(cls, config: analytics.AnalyticsConfig) -> AnalyticsConfig:
+    def from_config(cls, config: tracking.AnalyticsConfig) -> AnalyticsConfig:
         matomo, google = config.matomo, config.google_analytics
         return cls(
             provider=AnalyticsProvider(config.provider),

@@ -17,7 +17,7 @@ from app.shipping.signals import StopSignal
 from app.shipping.state import default_state_path
 
 
-def add_shipping_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ship_parser = commands.add_parser(
         "ship",
         help="follow a log file (like tail -F, across rotations) and post its lines to /ingest",

@@ -40,7 +40,7 @@ MIB = 1024 * 1024
 DEFAULT_SPOOL_MIB = 256
 
 
-def add_syslog_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "syslog",
         help="receive nginx's syslog datagrams (unix socket or UDP) and post them to /ingest",

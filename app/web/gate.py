@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.auth.tokens import Principal, TokenChecker
 from app.config import Settings
 from app.errors import ForbiddenError, UnauthenticatedError
-from app.tokens import Principal, TokenChecker
 from app.web.csrf import check_csrf
 from app.web.forms import read_form
 from app.web.links import path_prefix

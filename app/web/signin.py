@@ -15,8 +15,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.auth.tokens import TokenChecker, hash_token
 from app.config import Settings
-from app.tokens import TokenChecker, hash_token
 from app.web.backoff import SignInBackoff
 from app.web.csrf import check_csrf
 from app.web.forms import read_form

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from app.auth.portal_sessions import cookie_jwt, is_jwt, session_owners
+from app.core.records import Owner
 from app.errors import ForbiddenError, UnauthenticatedError
-from app.ingest.records import Owner
-from app.portal_session import cookie_jwt, is_jwt, session_owners
 from tests.auth.sessions import CAROL
 
 USER = Owner("user", "carol")

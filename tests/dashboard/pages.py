@@ -8,7 +8,7 @@ from datetime import date
 
 import httpx
 
-from app.tokens import create_token
+from app.auth.tokens import create_token
 from tests.helpers import csrf_token, dataset, id_token, ingest, line_on
 
 TODAY = date(2024, 1, 15)  # the default preset (7d) is then 2024-01-08..14, previous 01-01..07

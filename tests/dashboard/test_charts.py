@@ -19,7 +19,7 @@ from app.dashboard.charts import (
     top_rows,
 )
 from app.dashboard.formatting import Lang
-from app.dashboard.records import Group
+from app.dashboard.overview import Group
 from app.reports import DayFigures, Figures, Trend
 
 NB = "\u00a0"

@@ -7,8 +7,8 @@ from datetime import date
 import httpx
 import pytest
 
-from app.ingest.records import Owner
-from app.periods import Period
+from app.core.periods import Period
+from app.core.records import Owner
 from app.reports import DetailRow, Trend, UsageFilter, details
 from tests.helpers import USER_OWNER, api_key, dataset, ingest, line_on
 from tests.schema.test_loaders import counted_statements

@@ -7,12 +7,12 @@ from io import BytesIO
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook  # type: ignore[import-untyped]
+from openpyxl import load_workbook
 
+from app.core.periods import Period
+from app.core.records import Owner
 from app.dashboard.exports import LABELS, Lang, csv_export, file_name, xlsx_export
-from app.dashboard.records import DatasetFigures, Group, Overview
-from app.ingest.records import Owner
-from app.periods import Period
+from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.reports import DatasetRow, DayFigures, DetailRow, Figures, Trend
 
 WEEK = Period(date(2024, 1, 8), date(2024, 1, 14))  # previous: 2024-01-01..07

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.dashboard.formatting import Badge, Lang, badge, count, percent, volume
+from app.dashboard.formatting import Badge, Lang, badge, count, volume
 
 NB = "\u00a0"  # no-break space: before a unit, "%" and a French colon
 NN = "\u202f"  # narrow no-break space: French thousands
@@ -62,8 +62,13 @@ def test_volume_uses_decimal_units(n_bytes: int, en: str, fr: str) -> None:
         (12.345, f"+1,235{NB}%", f"+1{NN}235{NB}%"),
     ],
 )
-def test_percent_is_signed_with_one_decimal_below_ten(ratio: float, en: str, fr: str) -> None:
-    assert (percent(ratio, "en"), percent(ratio, "fr")) == (en, fr)
+def test_badge_percent_is_signed_with_one_decimal_below_ten(ratio: float, en: str, fr: str) -> None:
+    current = round(10_000 * (1 + ratio))
+
+    def change(lang: Lang) -> str:
+        return badge(current, 10_000, lang).text.split(NB, 1)[1]  # past the arrow
+
+    assert (change("en"), change("fr")) == (en, fr)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.core.records import UserGroup
 from app.dashboard.labels import CATALOGUE, group_label
-from app.ingest.records import UserGroup
 
 
 def test_english_and_french_have_the_same_labels() -> None:

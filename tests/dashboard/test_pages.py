@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
+from app.auth.tokens import create_token, revoke_token
 from app.config import Settings
-from app.tokens import create_token, revoke_token
 from tests.conftest import with_settings
 from tests.dashboard.pages import (
     TODAY,

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.db import database
+from app.storage.database import database
 from tests.helpers import stored_summaries, summaries_of_usage_daily
 
 Sums = dict[tuple[str, str], tuple[int, int]]  # (resource_id, operation) -> (requests, bytes)

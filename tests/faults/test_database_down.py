@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import database
+from app.auth.tokens import create_token
 from app.shipping.batches import FileIdentity, fingerprint, ship_key
-from app.tokens import create_token
+from app.storage.database import database
 from tests.faults.cluster import Cluster
 from tests.faults.counted import Counted, Sums, read_counted
 from tests.faults.watch import batch_blocked, lock_summaries, wait_for, watching

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
-from app.summaries import SUMMARIES
+from app.storage.summaries import SUMMARIES
 
 POLL_S = 0.005
 WITHIN_S = 30.0

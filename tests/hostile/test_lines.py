@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Settings
-from app.db import connection
+from app.core.records import Owner
 from app.ingest.body import JSON, NDJSON, TEXT, entries
 from app.ingest.classify import Classifier
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import reduce_entries, resolve_pending
-from app.ingest.records import Owner
 from app.ingest.route_rules import DEFAULT_RULES, route_matcher
+from app.storage.database import connection
 from tests.helpers import (
     INGEST,
     INGEST_TOKEN,
@@ -249,7 +249,7 @@ def _as_json_value(value: Any) -> Any:
 
 
 def _line_count(kind: str, body: bytes) -> int:
-    """How many entries the answer must account for: DESIGN §3 skips blank lines only."""
+    """How many entries the answer must account for: docs/ingest.md skips blank lines only."""
     if kind == JSON:
         return sum(1 for v in json.loads(body) if v is not None and v != "")
     text = body.decode("utf-8", "replace")

@@ -141,7 +141,7 @@ async def test_keeps_the_latest_title_and_the_first_and_last_days(
 
 
 async def test_keeps_the_latest_title_of_one_batch(client: httpx.AsyncClient) -> None:
-    # Same key on both lines: the title of the later line still wins (DESIGN §4).
+    # Same key on both lines: the title of the later line still wins (docs/classification.md).
     renamed = {**ROADS, "title": "Roads%20v2"}
     await post(client, named_line(resource=ROADS), named_line(resource=renamed))
     assert [row["title"] for row in await resources()] == ["Roads v2"]

@@ -1,4 +1,4 @@
-"""User groups, operations and ignored lines of DESIGN §4: Classifier and its rule helpers."""
+"""User groups, operations and ignored lines (docs/classification.md): Classifier and its rules."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.core.records import (
+    Ignored,
+    LogRecord,
+    Operation,
+    Owner,
+    Resource,
+    UsageKey,
+    UserGroup,
+)
 from app.ingest.classify import (
     Classifier,
     Session,
@@ -19,15 +28,6 @@ from app.ingest.classify import (
     user_group,
 )
 from app.ingest.formats import ParseContext, parse_entry
-from app.ingest.records import (
-    Ignored,
-    LogRecord,
-    Operation,
-    Owner,
-    Resource,
-    UsageKey,
-    UserGroup,
-)
 from app.ingest.route_rules import route_matcher
 from tests.helpers import api_key, data_fair_line, id_token
 

@@ -1,4 +1,4 @@
-"""Calling domain, consumer category and portal app of DESIGN §4, from Referer or Origin."""
+"""Calling domain, consumer category and portal app (docs/classification.md), from the Referer."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.core.records import LogRecord, Operation, Owner, Resource, UsageKey
 from app.ingest.classify import Classifier
 from app.ingest.formats import ParseContext, parse_entry, parse_line
-from app.ingest.records import LogRecord, Operation, Owner, Resource, UsageKey
 from app.ingest.route_rules import DEFAULT_RULES, route_matcher
 
 CONTEXT = ParseContext(

@@ -192,5 +192,8 @@ async def test_100_000_random_referers_leave_200_domains_and_other_per_day(
             data = await graphql_data(client, BREAKDOWN, period=period, datasets=datasets)
             breakdown: Any = data["usage"]["breakdown"]
             assert breakdown["totalCount"] == total
-            other = sum(row[4] for row in rows if row[2] == "other" and row[0] <= period["end"])
-            assert breakdown["edges"][0]["node"] == {"key": "other", "apiCalls": {"current": other}}
+            others = sum(row[4] for row in rows if row[2] == "other" and row[0] <= period["end"])
+            assert breakdown["edges"][0]["node"] == {
+                "key": "other",
+                "apiCalls": {"current": others},
+            }

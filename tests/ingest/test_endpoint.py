@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from app.auth.tokens import create_token
 from app.config import Settings
-from app.tokens import create_token
 from tests.conftest import with_settings
 from tests.helpers import (
     ADMIN,
@@ -189,8 +189,11 @@ async def test_answers_counts_and_numbered_rejections_for_a_mixed_batch(
         "rejected": [7, 8, 11, 12],
         "duplicate": False,
     }  # fmt: skip
+    assert [r["code"] for r in answer["rejected"]] == [
+        "unknown_format", "wrong_item_count", "bad_json", "bad_status",
+    ]  # fmt: skip
     for rejection in answer["rejected"]:
-        assert set(rejection) == {"line", "reason"}
+        assert set(rejection) == {"line", "code", "reason"}
         assert isinstance(rejection["reason"], str) and rejection["reason"]
         assert "192.0.2" not in rejection["reason"]
     assert await counted() == [("api", 1, 100), ("download", 1, 200)]
@@ -232,9 +235,12 @@ async def test_keeps_nul_characters_out_of_the_database(client: httpx.AsyncClien
     response = await client.post("/ingest", content=ndjson(*lines), headers=NDJSON)
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert (answer["accepted"], [r["reason"] for r in answer["rejected"]]) == (
+    assert (answer["accepted"], answer["rejected"]) == (
         3,
-        ["the resource id contains a NUL character", "the owner id contains a NUL character"],
+        [
+            {"line": 1, "code": "bad_field", "reason": "the resource id contains a NUL character"},
+            {"line": 2, "code": "bad_field", "reason": "the owner id contains a NUL character"},
+        ],
     )
     assert [row["title"] for row in await table_rows("resources")] == ["Roads"]
     assert sorted((r["referer_domain"], r["referer_app"]) for r in await usage_rows()) == [

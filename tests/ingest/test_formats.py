@@ -1,4 +1,4 @@
-"""Line formats of DESIGN §3.1: Data Fair arrays, named JSON, nginx combined, shipper events."""
+"""Line formats of docs/ingest.md: Data Fair arrays, named JSON, nginx combined, shipper events."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.core.records import LogRecord, Operation, Owner, Resource
 from app.ingest.classify import status_class
 from app.ingest.formats import LOOKUP_OWNER, ParseContext, parse_entry, parse_line
-from app.ingest.records import LogRecord, Operation, Owner, Resource
 from app.ingest.route_rules import DEFAULT_RULES, route_matcher
 from tests.helpers import data_fair_line
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.core.records import Owner, UsageKey
 from app.ingest.body import TEXT, entries
 from app.ingest.classify import Classifier
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import reduce_entries, resolve_pending
-from app.ingest.records import Owner, UsageKey
 from app.ingest.route_rules import DEFAULT_RULES, route_matcher
 from tests.helpers import data_fair_line, named_line
 

@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from app.tokens import create_token
+from app.auth.tokens import create_token
 from tests.conftest import TABLES
 from tests.helpers import (
     ADMIN_TOKEN,

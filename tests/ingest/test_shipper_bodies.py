@@ -61,7 +61,11 @@ ANSWER = {
     "ignored": 1,
     "ignored_by_reason": {"not_tracked": 1, "no_owner": 0, "no_resource": 0, "unknown_owner": 0},
     "rejected": [
-        {"line": 6, "reason": "the line is not valid JSON (unexpected end of data at character 53)"}
+        {
+            "line": 6,
+            "code": "bad_json",
+            "reason": "the line is not valid JSON (unexpected end of data at character 53)",
+        }
     ],
     "duplicate": False,
 }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.auth.tokens import create_token
 from app.config import Settings
-from app.tokens import create_token
 from tests.conftest import with_settings
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, app_client
 from tests.observability.scrape import parse, value

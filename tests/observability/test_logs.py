@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
+from app.auth.tokens import hash_token
 from app.observability.logs import JsonFormatter
-from app.tokens import hash_token
 from tests.helpers import csrf_token, ndjson
 from tests.ingest.test_privacy import (
     API_KEY,

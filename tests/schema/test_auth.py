@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.tokens import create_token
+from app.auth.tokens import create_token
 from tests.helpers import (
     INGEST_TOKEN,
     PERIOD_WEEK,

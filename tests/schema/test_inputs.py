@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import connection
-from app.models import SettingRow
+from app.storage.database import connection
+from app.storage.models import SettingRow
 from tests.helpers import PERIOD_WEEK, dataset, error_codes, graphql, ingest, line_on
 
 pytestmark = pytest.mark.anyio

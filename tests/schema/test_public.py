@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.ingest.records import UserGroup as StoredUserGroup
-from app.models import SettingRow
+from app.core.records import UserGroup as StoredUserGroup
 from app.schema.types import UserGroup
+from app.storage.models import SettingRow
 from tests.conftest import with_settings
 from tests.helpers import app_client, graphql
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.ingest.records import UserGroup
-from app.tokens import create_token
+from app.auth.tokens import create_token
+from app.core.records import UserGroup
 from tests.helpers import (
     ADMIN_TOKEN,
     NDJSON,

@@ -7,7 +7,7 @@ import pytest
 from markupsafe import escape
 from starlette.applications import Starlette
 
-from app.analytics_store import read_analytics
+from app.webanalytics.store import read_analytics
 from tests.helpers import sign_in
 
 pytestmark = pytest.mark.anyio

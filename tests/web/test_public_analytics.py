@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.models import SettingRow
+from app.storage.models import SettingRow
 from tests.helpers import csrf_token, graphql, sign_in
 
 pytestmark = pytest.mark.anyio

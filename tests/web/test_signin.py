@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
 from starlette.applications import Starlette
 
+from app.auth.tokens import create_token, hash_token, revoke_token
 from app.config import Settings
-from app.tokens import create_token, hash_token, revoke_token
 from app.web.session import COOKIE, SessionCookies
 from tests.conftest import with_settings
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, app_client, csrf_token, sign_in
@@ -133,14 +134,15 @@ async def test_refuses_a_session_cookie_it_cannot_trust(
 ) -> None:
     digest = hash_token(ADMIN_TOKEN)
     sessions = SessionCookies(settings)
-    value = {
+    cookies: dict[str, Callable[[], str]] = {
         "expired": lambda: sessions.encode(sessions.new(time.time() - 13 * 3600, digest)),
         "other key": lambda: SessionCookies(with_settings(settings, secret_key="other")).encode(
             sessions.new(time.time(), digest)
         ),
         "not signed in": lambda: sessions.encode(sessions.new(time.time())),
         "garbage": lambda: "eyJ0IjoiYWRtaW4ifQ.forged",
-    }[case]()
+    }
+    value = cookies[case]()
     answer = await client.get("/admin/analytics", headers={"Cookie": f"{COOKIE}={value}"})
     assert (answer.status_code, answer.headers["location"]) == (303, "/admin/login")
 

@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from app.analytics import SETTING_KEY
-from app.db import DATABASE_ERRORS, connection, placeholders
 from app.errors import DatabaseUnavailableError
-from app.models import SettingRow
+from app.storage.database import DATABASE_ERRORS, connection, placeholders
+from app.storage.models import SettingRow
+from app.webanalytics.tracking import SETTING_KEY
 
 
 async def read_analytics() -> dict[str, Any] | None:

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from app.ingest.records import Operation, UsageKey
-from app.models.summaries import CALLER_KEY, DATASET_KEY, MONTH_SPAN, OWNER_KEY
+from app.core.records import Operation, UsageKey
+from app.storage.models.summaries import (
+    CALLER_KEY,
+    DATASET_KEY,
+    FIGURE_COLUMNS,
+    MONTH_SPAN,
+    OWNER_KEY,
+)
 
-STATUS_OK = "ok"  # DESIGN §4: usage figures count status class ok only
+STATUS_OK = "ok"  # usage figures count status class ok only (docs/classification.md)
 # The owner (type, id) of the rows of usage_by_owner and usage_by_caller that add up every owner:
 # an admin's views read a few of them instead of one per owner (a year of every owner's callers
 # was ~1 M rows, now ~100 000).
@@ -24,8 +30,12 @@ EVERY_OWNER = ("", "")
 _EPOCH = date(1970, 1, 1).toordinal()
 _FIRST, _LAST = date.min.toordinal(), date.max.toordinal()
 
+_API_CALLS, _DOWNLOADS, _DOWNLOADED_BYTES, _APP_OPENS = (
+    FIGURE_COLUMNS.index(column)
+    for column in ("api_calls", "downloads", "downloaded_bytes", "app_opens")
+)
 Block = tuple[int, date]  # (span, first day)
-# (resource_type, day or span and first day, dimensions...) -> the four FIGURE_COLUMNS
+# (resource_type, day or span and first day, dimensions...) -> the FIGURE_COLUMNS
 Totals = dict[tuple[Any, ...], list[int]]
 
 
@@ -132,12 +142,16 @@ def spread(summary: Summary, daily: Totals, as_day: Callable[[date], Any]) -> li
     return [[*key, *figures] for key, figures in totals.items()]
 
 
-def _figures(operation: str, requests: int, sent: int) -> tuple[int, int, int, int]:
+def _figures(operation: str, requests: int, sent: int) -> list[int]:
+    figures = [0] * len(FIGURE_COLUMNS)
     if operation == Operation.API:
-        return requests, 0, 0, 0
-    if operation == Operation.DOWNLOAD:
-        return 0, requests, sent, 0
-    return 0, 0, 0, requests  # Operation.APP
+        figures[_API_CALLS] = requests
+    elif operation == Operation.DOWNLOAD:
+        figures[_DOWNLOADS] = requests
+        figures[_DOWNLOADED_BYTES] = sent
+    else:  # Operation.APP
+        figures[_APP_OPENS] = requests
+    return figures
 
 
 def _add(totals: Totals, key: tuple[Any, ...], figures: Sequence[int]) -> None:
@@ -145,10 +159,8 @@ def _add(totals: Totals, key: tuple[Any, ...], figures: Sequence[int]) -> None:
     if found is None:
         totals[key] = list(figures)
         return
-    found[0] += figures[0]
-    found[1] += figures[1]
-    found[2] += figures[2]
-    found[3] += figures[3]
+    for slot, value in enumerate(figures):
+        found[slot] += value
 
 
 def _starts_block(day: int, span: int, last: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from string import Template
 
-from app.analytics import AnalyticsConfig
+from app.webanalytics.tracking import AnalyticsConfig
 
 _GA_SCRIPT = "https://www.googletagmanager.com/gtag/js?id="
 

@@ -22,7 +22,7 @@ from tortoise.migrations.schema_editor import AsyncpgSchemaEditor, SqliteSchemaE
 from tortoise.migrations.schema_editor.base import BaseSchemaEditor
 from tortoise.transactions import in_transaction
 
-from app.first_release import INITIAL, adopt_first_release
+from app.storage.first_release import INITIAL, adopt_first_release
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.analytics import (
+from app.config import Settings
+from app.web.links import base_url, path_prefix
+from app.web.session import PageSession
+from app.web.templating import is_htmx, render
+from app.webanalytics.script import tracker_script
+from app.webanalytics.store import read_analytics, save_analytics
+from app.webanalytics.tracking import (
     AnalyticsConfig,
     AnalyticsForm,
     FormResult,
@@ -18,12 +24,6 @@ from app.analytics import (
     form_from_stored,
     validate_form,
 )
-from app.analytics_store import read_analytics, save_analytics
-from app.config import Settings
-from app.tracker import tracker_script
-from app.web.links import base_url, path_prefix
-from app.web.session import PageSession
-from app.web.templating import is_htmx, render
 
 PROVIDERS = (("none", "None"), ("matomo", "Matomo"), ("google-analytics", "Google Analytics"))
 # The fields each provider shows, each with an error beside it that a preview updates.

@@ -7,14 +7,12 @@ from datetime import date
 from enum import StrEnum
 from typing import NamedTuple
 
-from app.ingest.records import Owner
+from app.core.records import Owner, OwnerFilter
 
 DATASETS = "datasets"  # the resource type that GraphQL calls a dataset
 # The only columns a breakdown may group on: they are pasted into SQL, never bound.
 BREAKDOWN_COLUMNS = frozenset({"user_group", "referer_domain", "referer_category"})
 TOTAL = ""  # the group key of figures that are not broken down, and the dataset key of totals
-# The owners a read is restricted to: one, several (their rows summed), or None: every owner.
-OwnerFilter = Owner | tuple[Owner, ...] | None
 
 
 class DatasetOrder(StrEnum):

@@ -13,9 +13,9 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
 
 from app.errors import ConfigError
-from app.migrator import apply_migrations, pending_migrations
+from app.storage.migrator import apply_migrations, pending_migrations
 
-MODELS = ["app.models"]
+MODELS = ["app.storage.models"]
 # Errors that mean "the database did not answer or did not take the statement": callers answer
 # 503 (DatabaseUnavailableError), never 500, and nothing half-done is kept.
 DATABASE_ERRORS = (
@@ -26,7 +26,7 @@ DATABASE_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
-MIGRATIONS = "app.migrations"
+MIGRATIONS = "app.storage.migrations"
 # Several processes share one SQLite file: a writer waits for the lock instead of failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _active = "sqlite"  # the connection name of the open database, set by connect_database()

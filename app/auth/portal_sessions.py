@@ -25,10 +25,10 @@ from urllib.parse import unquote
 
 import jwt
 
+from app.auth.portal_keys import ALGORITHM, JwksKeys, PemKey, PortalKeys
 from app.config import Settings
+from app.core.records import Owner
 from app.errors import ForbiddenError, UnauthenticatedError
-from app.ingest.records import Owner
-from app.portal_keys import ALGORITHM, JwksKeys, PemKey, PortalKeys
 
 SESSION_COOKIE = "id_token"  # header.payload
 SIGNATURE_COOKIE = "id_token_sign"

@@ -25,9 +25,9 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.config import Settings
-from app.db import DATABASE_ERRORS, connection, is_postgres
-from app.models.summaries import MONTH_SPAN
-from app.summaries import SUMMARIES, covering
+from app.storage.database import DATABASE_ERRORS, connection, is_postgres
+from app.storage.models.summaries import MONTH_SPAN
+from app.storage.summaries import SUMMARIES, covering
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.analytics import AnalyticsConfig, build_config, config_document
-from app.analytics_store import read_analytics
 from app.config import Settings
-from app.tracker import tracker_script
 from app.web.links import base_url
+from app.webanalytics.script import tracker_script
+from app.webanalytics.store import read_analytics
+from app.webanalytics.tracking import AnalyticsConfig, build_config, config_document
 
 # A portal's cache (and the browser) may keep them a minute: a saved change shows within that.
 # Any site may read them: they are public, and the portal's front end fetches them cross-origin.

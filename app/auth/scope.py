@@ -1,5 +1,6 @@
-"""Who may read what (DESIGN §6): admin tokens see every owner, owner tokens their own datasets,
-portal sessions the owners app/portal_session.py grants them.
+"""Who may read what (docs/graphql.md): admin tokens see every owner, owner tokens their own
+datasets,
+portal sessions the owners app/auth/portal_sessions.py grants them.
 
 The GraphQL API and the dashboard both start from here, so that they scope alike.
 """
@@ -8,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.auth.tokens import Principal
+from app.core.records import Owner, OwnerFilter
 from app.errors import ForbiddenError
-from app.ingest.records import Owner
-from app.reports import DatasetRow
-from app.reports.records import OwnerFilter
-from app.tokens import Principal
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,8 @@ class Scope:
             return requested
         return self.owners[0] if len(self.owners) == 1 else self.owners
 
-    def can_see(self, dataset: DatasetRow) -> bool:
-        return self.owners is None or dataset.owner in self.owners
+    def can_see(self, owner: Owner) -> bool:
+        return self.owners is None or owner in self.owners
 
     def _only(self) -> str:
         assert self.owners is not None

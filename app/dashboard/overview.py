@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.periods import Period
+from app.core.periods import Period
 from app.reports import DatasetRow, DayFigures, Figures
 
 

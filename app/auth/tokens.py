@@ -11,17 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app.auth.portal_sessions import PortalSessions, cookie_jwt, is_jwt
 from app.config import Settings
-from app.db import DATABASE_ERRORS
+from app.core.records import Owner
 from app.errors import (
     BadRequestError,
     DatabaseUnavailableError,
     ForbiddenError,
     UnauthenticatedError,
 )
-from app.ingest.records import Owner
-from app.models import TokenRow
-from app.portal_session import PortalSessions, cookie_jwt, is_jwt
+from app.storage.database import DATABASE_ERRORS
+from app.storage.models import TokenRow
 
 TOKEN_PREFIX = "um_"  # noqa: S105 (a prefix that makes leaked tokens easy to scan for)
 _SCOPE = re.compile(r"admin|ingest|owner:(?P<type>user|organization):(?P<id>[^\s:]{1,200})")
@@ -36,7 +36,8 @@ class Principal:
 
     name: str
     scope: str
-    owners: tuple[Owner, ...] = ()  # a portal session's (app/portal_session.py); () for tokens
+    # a portal session's owners (app/auth/portal_sessions.py); () for tokens
+    owners: tuple[Owner, ...] = ()
 
     @property
     def is_admin(self) -> bool:

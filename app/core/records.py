@@ -36,6 +36,10 @@ class Owner(NamedTuple):
     id: str
 
 
+# The owners a read is restricted to: one, several (their rows summed), or None: every owner.
+OwnerFilter = Owner | tuple[Owner, ...] | None
+
+
 class Resource(NamedTuple):
     type: str
     id: str
@@ -112,8 +116,43 @@ class Profile(NamedTuple):
         )
 
 
+class Rejected(StrEnum):
+    """Why a line could not be read: a closed set, the code of answers, metrics and tests."""
+
+    BAD_JSON = "bad_json"
+    NOT_A_LINE = "not_a_line"
+    WRONG_ITEM_COUNT = "wrong_item_count"
+    UNKNOWN_FORMAT = "unknown_format"
+    BAD_HEADER = "bad_header"
+    BAD_STATUS = "bad_status"
+    BAD_NUMBER = "bad_number"
+    BAD_TIME = "bad_time"
+    TOO_LONG = "too_long"
+    BAD_FIELD = "bad_field"
+
+    @property
+    def message(self) -> str:
+        """What the code means, for a person; a rejection's reason may say more."""
+        return _REJECTION_MESSAGES[self]
+
+
+_REJECTION_MESSAGES = {
+    Rejected.BAD_JSON: "the line is not valid JSON",
+    Rejected.NOT_A_LINE: "the value is not a log line (a string, an array or an object)",
+    Rejected.WRONG_ITEM_COUNT: "a Data Fair log line has 14 or 15 items",
+    Rejected.UNKNOWN_FORMAT: "the line is in no known format",
+    Rejected.BAD_HEADER: "an upstream header (X-Owner, X-Resource, X-Operation) is no JSON object",
+    Rejected.BAD_STATUS: "the status is not an HTTP status code",
+    Rejected.BAD_NUMBER: "the bytes sent, gzip ratio or request time is not a number in range",
+    Rejected.BAD_TIME: "the time is not a date and time we can read",
+    Rejected.TOO_LONG: "an id, title or domain is too long",
+    Rejected.BAD_FIELD: "a field has the wrong type or a NUL character",
+}
+
+
 class Rejection(NamedTuple):
-    """A line we could not read: its 1-based physical line number and why."""
+    """A line we could not read: its 1-based physical line number, the code and why."""
 
     line: int
+    code: Rejected
     reason: str

@@ -1,0 +1,1 @@
+"""Who may do what: API tokens, portal sessions (JWT), and the owners a credential may read."""

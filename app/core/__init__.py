@@ -1,0 +1,1 @@
+"""The vocabulary every layer speaks: records, periods, host names, limits. Pure: no I/O."""

@@ -1,0 +1,60 @@
+"""`usage-metrics resources add`: a resource's owner, for lines that carry none (nginx combined)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, date, datetime
+
+from app.config import Settings
+from app.storage.database import database
+from app.storage.models import ResourceRow
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    resources = commands.add_parser("resources", help="register datasets and their owners")
+    resource_actions = resources.add_subparsers(title="actions", required=True)
+    add = resource_actions.add_parser(
+        "add",
+        help="register a resource's owner (needed for nginx combined lines, which carry none)",
+    )
+    add.add_argument("resource", help="<type>/<id>, e.g. datasets/roads")
+    add.add_argument("--owner", required=True, help="<type>:<id>, e.g. organization:acme")
+    add.add_argument("--title", default=None)
+    add.set_defaults(run=_add)
+
+
+def _add(settings: Settings, args: argparse.Namespace) -> int:
+    resource_type, _, resource_id = args.resource.partition("/")
+    owner_type, _, owner_id = args.owner.partition(":")
+    if not resource_id or owner_type not in ("user", "organization") or not owner_id:
+        print("usage: resources add <type>/<id> --owner user|organization:<id>", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        today = datetime.now(UTC).date()
+        async with database(settings.database_url):
+            await ResourceRow.update_or_create(
+                resource_type=resource_type,
+                resource_id=resource_id,
+                defaults=_resource_defaults(owner_type, owner_id, args.title, today),
+            )
+
+    asyncio.run(run())
+    print(f"{args.resource} is owned by {args.owner}", file=sys.stderr)
+    return 0
+
+
+def _resource_defaults(
+    owner_type: str, owner_id: str, title: str | None, today: date
+) -> dict[str, object]:
+    defaults: dict[str, object] = {
+        "owner_type": owner_type,
+        "owner_id": owner_id,
+        "first_day": today,
+        "last_day": today,
+    }
+    if title is not None:
+        defaults["title"] = title
+    return defaults

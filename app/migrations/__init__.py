@@ -1,1 +1,0 @@
-"""Schema migrations in tortoise's format (`tortoise makemigrations` writes new ones); see app/migrator.py."""

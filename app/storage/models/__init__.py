@@ -1,0 +1,19 @@
+"""Tortoise models: only aggregates, resources, batch keys, hashed tokens and settings."""
+
+from app.storage.models.batches import IngestBatch
+from app.storage.models.resources import ResourceRow
+from app.storage.models.settings import SettingRow
+from app.storage.models.summaries import UsageByCaller, UsageByDataset, UsageByOwner
+from app.storage.models.tokens import TokenRow
+from app.storage.models.usage import UsageDaily
+
+__all__ = [
+    "IngestBatch",
+    "ResourceRow",
+    "SettingRow",
+    "TokenRow",
+    "UsageByCaller",
+    "UsageByDataset",
+    "UsageByOwner",
+    "UsageDaily",
+]

@@ -1,0 +1,1 @@
+"""Web analytics: the Matomo / Google Analytics form, its stored choice, the portal's script."""
