@@ -1,1 +1,1 @@
-"""Benchmarks that print the figures the README quotes (run them, never time them in tests)."""
+"""Benchmarks that print the figures of docs/benchmarks.md (run them, never time them in tests)."""

@@ -1,4 +1,4 @@
-"""Ingest benchmark: prints, as Markdown, the figures the README quotes (docs/benchmarks.md).
+"""Ingest benchmark: prints, as Markdown, the figures docs/benchmarks.md quotes.
 
     python -m bench.ingest [--lines N] [--seed S] [--runs R] [--skip-http] [--skip-postgres]
                            [--profile]
@@ -240,7 +240,7 @@ def _report_http(
 
 
 def _runs(databases: list[ServerRun]) -> Iterator[tuple[ServerRun, int]]:
-    # Single client first for every database: it is the figure the README quotes.
+    # Single client first for every database: it is the figure docs/benchmarks.md quotes.
     for clients in (1, 2):
         for database in databases:
             yield database, clients

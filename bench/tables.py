@@ -24,7 +24,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: frozenset
 
 
 def count(value: float) -> str:
-    """312 456: digits grouped by a space, as the README writes its targets."""
+    """312 456: digits grouped by a space, as docs/benchmarks.md writes its targets."""
     return f"{value:,.0f}".replace(",", " ")
 
 
