@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from app.auth.command import add_parsers as add_auth_parsers
 from app.auth.tokens import create_token
 from app.config import Settings, load_settings
+from app.datafair.command import add_parsers as add_datafair_parsers
 from app.errors import UsageMetricsError
 from app.ingest.command import add_parsers as add_ingest_parsers
 from app.observability.logs import configure_logging
@@ -24,6 +25,7 @@ from app.webanalytics.command import add_parsers as add_webanalytics_parsers
 
 COMMANDS = (
     add_auth_parsers,  # tokens
+    add_datafair_parsers,  # import-data-fair
     add_ingest_parsers,  # resources
     add_webanalytics_parsers,  # analytics
     add_shipping_parsers,  # ship, import

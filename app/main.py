@@ -17,6 +17,7 @@ from starlette.routing import Route
 from app.auth.tokens import TokenChecker
 from app.config import Settings, load_settings
 from app.dashboard.pages import DashboardPages
+from app.datafair.routes import DataFairApi
 from app.errors import DatabaseUnavailableError, UsageMetricsError
 from app.ingest.endpoint import IngestEndpoint
 from app.observability.endpoints import note_database_error, observability_routes
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             *observability_routes(settings, tokens, metrics),
             Route("/graphql", graphql_app(), methods=["GET", "POST"]),
+            *DataFairApi(tokens).routes(),
             *admin_sign_in_routes(settings, tokens, pages),
             *analytics_routes(settings, pages.gate),
             *DashboardPages(settings, tokens, pages.backoff).routes(),

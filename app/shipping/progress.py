@@ -11,15 +11,16 @@ TERMINAL_EVERY_S = 0.1
 LOG_EVERY_S = 5.0
 
 
-def render_bar(label: str, done: int, total: int) -> str:
+def render_bar(label: str, done: int, total: int, unit: str = "lines") -> str:
     fraction = min(1.0, done / total) if total else 1.0
     filled = round(fraction * BAR_WIDTH)
     bar = "#" * filled + "." * (BAR_WIDTH - filled)
-    return f"{label} [{bar}] {fraction:4.0%} {done}/{total} lines"
+    return f"{label} [{bar}] {fraction:4.0%} {done}/{total} {unit}"
 
 
 class Progress:
-    """Lines sent out of `total`, shown at most every TERMINAL_EVERY_S (or LOG_EVERY_S)."""
+    """Lines (or another `unit`) done out of `total`, shown at most every TERMINAL_EVERY_S (or
+    LOG_EVERY_S)."""
 
     def __init__(
         self,
@@ -27,7 +28,9 @@ class Progress:
         label: str,
         total: int,
         clock: Callable[[], float] = time.monotonic,
+        unit: str = "lines",
     ) -> None:
+        self._unit = unit
         self._stream = stream
         self._label = label
         self._total = total
@@ -48,7 +51,7 @@ class Progress:
         self._show(final=True)
 
     def _show(self, *, final: bool) -> None:
-        text = render_bar(self._label, self._done, self._total)
+        text = render_bar(self._label, self._done, self._total, self._unit)
         if self._terminal:
             self._stream.write(f"\r{text}" + ("\n" if final else ""))
         else:
