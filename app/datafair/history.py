@@ -139,8 +139,13 @@ def _skip(text: str, position: int) -> int:
     return position
 
 
-async def import_file(path: Path, advance: Callable[[int], None] = lambda _: None) -> FileReport:
-    """Count the documents of one file; `advance` is told how many bytes were read."""
+async def import_file(
+    path: Path,
+    advance: Callable[[int], None] = lambda _: None,
+    chunk_documents: int = CHUNK_DOCUMENTS,
+) -> FileReport:
+    """Count the documents of one file; `advance` is told how many bytes were read. A chunk
+    the database refuses stops the import (DatabaseUnavailableError): run it again."""
     report = FileReport(str(path))
     key = file_key(path)
     chunk: list[Imported] = []
@@ -154,11 +159,11 @@ async def import_file(path: Path, advance: Callable[[int], None] = lambda _: Non
                 report.skip(number, found)
                 continue
             chunk.append(found)
-            if len(chunk) == CHUNK_DOCUMENTS:
-                await _write(chunk, f"data-fair:{key}:{CHUNK_DOCUMENTS}:{index}", report)
+            if len(chunk) == chunk_documents:
+                await _write(chunk, f"data-fair:{key}:{chunk_documents}:{index}", report)
                 chunk, index = [], index + 1
     if chunk:
-        await _write(chunk, f"data-fair:{key}:{CHUNK_DOCUMENTS}:{index}", report)
+        await _write(chunk, f"data-fair:{key}:{chunk_documents}:{index}", report)
     return report
 
 
