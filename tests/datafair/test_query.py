@@ -82,7 +82,7 @@ async def test_refuses_a_bad_agg_query_with_a_message(
     client: httpx.AsyncClient, params: list[tuple[str, str]], detail: str
 ) -> None:
     response = await client.get(
-        "/api/daily-api-metrics/_agg", params=httpx.QueryParams(params), headers=ADMIN
+        "/api/daily-api-metrics/_agg", params=tuple(params), headers=ADMIN
     )
     assert response.status_code == 400
     assert response.json() == {"error": "BAD_USER_INPUT", "detail": detail}
@@ -90,7 +90,7 @@ async def test_refuses_a_bad_agg_query_with_a_message(
 
 async def test_an_admin_token_names_the_owner(client: httpx.AsyncClient) -> None:
     response = await client.get(
-        "/api/daily-api-metrics/_agg", params=httpx.QueryParams(WEEK[:2]), headers=ADMIN
+        "/api/daily-api-metrics/_agg", params=tuple(WEEK[:2]), headers=ADMIN
     )
     assert response.status_code == 400
     assert response.json() == {
