@@ -81,9 +81,7 @@ BAD = [
 async def test_refuses_a_bad_agg_query_with_a_message(
     client: httpx.AsyncClient, params: list[tuple[str, str]], detail: str
 ) -> None:
-    response = await client.get(
-        "/api/daily-api-metrics/_agg", params=tuple(params), headers=ADMIN
-    )
+    response = await client.get("/api/daily-api-metrics/_agg", params=tuple(params), headers=ADMIN)
     assert response.status_code == 400
     assert response.json() == {"error": "BAD_USER_INPUT", "detail": detail}
 
