@@ -5,24 +5,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.auth.tokens import TokenChecker
+from app.core.periods import Period
 from app.core.records import Owner
 from app.datafair.account import account_of
 from app.datafair.aggregation import agg_answer, resource_object
-from app.datafair.query import SPLIT_COLUMNS, parse_agg, parse_owner
+from app.datafair.export import ExportFigures, workbook_bytes
+from app.datafair.export_labels import export_lang
+from app.datafair.query import SPLIT_COLUMNS, parse_agg, parse_owner, parse_period
 from app.datafair.vocabulary import (
     OPERATION_TRACKS,
     STATUS_CLASSES,
     USER_CLASSES,
     referer_category,
 )
-from app.reports.daily_metrics import documents, grouped_metrics
+from app.reports.daily_metrics import (
+    MetricsFilter,
+    documents,
+    grouped_metrics,
+    owner_resources,
+)
 
 PREFIX = "/api/daily-api-metrics"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class DataFairApi:
@@ -33,6 +43,7 @@ class DataFairApi:
         return [
             Route(PREFIX, self.list_documents, methods=["GET"]),
             Route(f"{PREFIX}/_agg", self.agg, methods=["GET"]),
+            Route(f"{PREFIX}/_export", self.export, methods=["GET"]),
         ]
 
     async def list_documents(self, request: Request) -> Response:
@@ -48,6 +59,43 @@ class DataFairApi:
         columns = tuple(SPLIT_COLUMNS[part] for part in query.split if part != "day" or by_day)
         rows = await grouped_metrics(query.usage(owner), columns)
         return JSONResponse(agg_answer(rows, query.period, by_day))
+
+    async def export(self, request: Request) -> Response:
+        query = parse_period(list(request.query_params.multi_items()))
+        owner = await account_of(request, self._tokens, query.owner)
+        figures = await export_figures(owner, query.period, _origin(request))
+        lang = export_lang(request.headers.get("accept-language"))
+        # Building a workbook of many datasets takes longer than the event loop may wait.
+        content = await run_in_threadpool(workbook_bytes, figures, lang)
+        start, end = query.period.start, query.period.end
+        return Response(
+            content,
+            media_type=XLSX,
+            headers={"Content-Disposition": f"attachment; filename=Audience_{start}_{end}.xlsx"},
+        )
+
+
+async def export_figures(owner: Owner, period: Period, link_base: str) -> ExportFigures:
+    """The export's figures: five grouped statements and two lists of resources."""
+    ok = MetricsFilter(owner, period, status_classes=("ok",))
+    previous = MetricsFilter(owner, period.previous(), status_classes=("ok",))
+    classes = ("operation", "user_group")
+    return ExportFigures(
+        owner=owner,
+        period=period,
+        current=await grouped_metrics(ok, ("day", *classes)),
+        previous=await grouped_metrics(previous, classes),
+        by_resource=await grouped_metrics(ok, ("resource", *classes)),
+        by_domain=await grouped_metrics(ok, ("referer_domain", *classes)),
+        datasets=await owner_resources(owner, "datasets"),
+        applications=await owner_resources(owner, "applications"),
+        link_base=link_base,
+    )
+
+
+def _origin(request: Request) -> str:
+    # The portal's origin as the browser sees it: Data Fair's UI reaches us through its proxy.
+    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def document(owner: Owner, row: dict[str, Any]) -> dict[str, Any]:

@@ -170,3 +170,14 @@ def _row(row: dict[str, Any], columns: tuple[str, ...]) -> MetricsRow:
     return MetricsRow(
         key, int(row["requests"] or 0), int(row["bytes"] or 0), int(row["duration_ms"] or 0)
     )
+
+
+async def owner_resources(owner: Owner, resource_type: str) -> list[tuple[str, str | None]]:
+    """The owner's resources of a type we know of (id, title), counted or not, by id."""
+    sql = Statement()
+    statement = (
+        "SELECT resource_id, title FROM resources "  # noqa: S608
+        f"WHERE owner_type = {sql.bind(owner.type)} AND owner_id = {sql.bind(owner.id)} "
+        f"AND resource_type = {sql.bind(resource_type)} ORDER BY resource_id"
+    )
+    return [(row["resource_id"], row["title"]) for row in await sql.rows(statement)]

@@ -51,8 +51,9 @@ async def resources(
 
 
 async def test_refuses_a_request_without_credentials(portal: httpx.AsyncClient) -> None:
-    for path in (AGG, "/api/daily-api-metrics"):
-        response = await portal.get(path, params=WEEK if path == AGG else {})
+    for path in (AGG, "/api/daily-api-metrics", "/api/daily-api-metrics/_export"):
+        params = WEEK if path == AGG else {"start": "2024-01-08", "end": "2024-01-14"}
+        response = await portal.get(path, params=params)
         assert response.status_code == 401, path
         assert response.json()["error"] == "UNAUTHENTICATED"
 
