@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ DEFAULT_IDEMPOTENCY_DAYS = 30
 DEFAULT_MAX_DOMAINS_PER_DAY = 200
 LOG_FORMATS = ("text", "json")  # the first is the default
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
+# An origin as browsers send it in `Origin`: scheme, host, and a port only when not the default.
+_ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?/?")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     log_format: str = "text"  # or "json": one JSON object per line
     log_level: str = "INFO"
+    # Origins whose pages may call /graphql with credentials (cookies, Authorization); any other
+    # origin may still read what needs none (the public `analytics` field). docs/graphql.md
+    cors_origins: frozenset[str] = frozenset()
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -116,6 +123,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_level=_one_of(
             "USAGE_METRICS_LOG_LEVEL", env.get("USAGE_METRICS_LOG_LEVEL"), LOG_LEVELS
         ),
+        cors_origins=_origins(env.get("USAGE_METRICS_CORS_ORIGINS", "")),
     )
 
 
@@ -130,6 +138,27 @@ def _host_names(value: str) -> frozenset[str]:
     # "portal.example, www.portal.example:443" -> host names, lower case, no port
     hosts = (part.strip().lower().rsplit(":", 1)[0] for part in value.split(","))
     return frozenset(host for host in hosts if host)
+
+
+def _origins(value: str) -> frozenset[str]:
+    """Comma-separated origins, spelled as a browser's Origin header spells them: lower case,
+    no trailing slash, no default port."""
+    found = set()
+    for part in (part.strip() for part in value.split(",")):
+        if not part:
+            continue
+        match = _ORIGIN.fullmatch(part.lower())
+        if match is None:
+            raise ConfigError(
+                f"USAGE_METRICS_CORS_ORIGINS: {part!r} is not an origin; write "
+                "scheme://host[:port] "
+                "without a path, e.g. https://portal.example (any origin already reads the public "
+                "analytics field: list only the portals that send credentials)"
+            )
+        scheme, host, port = match.groups()
+        default = port is None or port == _DEFAULT_PORTS[scheme]
+        found.add(f"{scheme}://{host}" if default else f"{scheme}://{host}:{port}")
+    return frozenset(found)
 
 
 def _positive_int(name: str, value: str) -> int:

@@ -25,6 +25,7 @@ from app.observability.http_requests import RequestMetrics
 from app.observability.logs import configure_logging
 from app.observability.metrics import Metrics
 from app.schema import graphql_app
+from app.schema.cors import GraphQLCors
 from app.storage.database import close_database, open_database
 from app.storage.retention import purging_periodically
 from app.web.routes import admin_sign_in_routes, page_kit, static_route
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/ingest", IngestEndpoint(settings, tokens, metrics).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *observability_routes(settings, tokens, metrics),
-            Route("/graphql", graphql_app(), methods=["GET", "POST"]),
+            Route("/graphql", graphql_app()),  # every method: it answers 405 as GraphQL does
             *DataFairApi(tokens).routes(),
             *admin_sign_in_routes(settings, tokens, pages),
             *analytics_routes(settings, pages.gate),
@@ -67,7 +68,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             static_route(),
         ],
         exception_handlers={UsageMetricsError: render_error, 404: not_found, 405: not_allowed},
-        middleware=[Middleware(RequestMetrics, metrics=metrics)],
+        middleware=[
+            Middleware(RequestMetrics, metrics=metrics),
+            Middleware(GraphQLCors, origins=settings.cors_origins),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings

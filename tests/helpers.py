@@ -258,6 +258,11 @@ async def graphql_data(client: httpx.AsyncClient, query: str, **variables: Any) 
     return answer["data"]
 
 
+def owner_input(owner: dict[str, str] | None) -> dict[str, str] | None:
+    """A line's owner ({"type": "organization", ...}) as GraphQL's OwnerInput spells it."""
+    return {"type": owner["type"].upper(), "id": owner["id"]} if owner is not None else None
+
+
 def error_codes(answer: dict[str, Any]) -> list[str | None]:
     return [error.get("extensions", {}).get("code") for error in answer.get("errors", [])]
 

@@ -11,6 +11,9 @@ from app.reports.rows import DATASETS, DatasetOrder, DatasetRow, UsageFilter
 from app.reports.sources import owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
 
+_BY_TITLE = "LOWER(COALESCE(r.title, r.resource_id)), r.resource_id"
+_BY_TITLE_DESC = "LOWER(COALESCE(r.title, r.resource_id)) DESC, r.resource_id DESC"
+
 
 async def count_datasets(
     owner: OwnerFilter, search: str | None, ids: Sequence[str] | None = None
@@ -30,16 +33,21 @@ async def datasets_page(
     limit: int,
     *,
     ranked_by: UsageFilter | None = None,
+    descending: bool | None = None,
 ) -> list[DatasetRow]:
     """One page of datasets; ties (and TITLE) ordered by title, then id, so pages never overlap.
 
     `ranked_by`: the usage that orders them (default: all of the owner's), and with dataset ids,
-    the only datasets listed.
+    the only datasets listed. `descending`: None orders TITLE ascending, usage most-used first.
     """
+    if descending is None:
+        descending = order is not DatasetOrder.TITLE
     sql = Statement()
     usage = ranked_by or UsageFilter(owner=owner)
     ids = usage.dataset_ids
-    ranking, join, order_by = "", "", "LOWER(COALESCE(r.title, r.resource_id)), r.resource_id"
+    ranking, join, order_by = "", "", _BY_TITLE
+    if order is DatasetOrder.TITLE and descending:
+        order_by = _BY_TITLE_DESC
     if order is not DatasetOrder.TITLE:
         if period is None:
             raise ValueError("ordering datasets by usage needs a period")
@@ -55,7 +63,7 @@ async def datasets_page(
             )
         )
         join = " LEFT JOIN u ON u.resource_id = r.resource_id"
-        order_by = "COALESCE(u.n, 0) DESC, " + order_by
+        order_by = f"COALESCE(u.n, 0) {'DESC' if descending else 'ASC'}, " + order_by
     statement = (
         f"{ranking}SELECT r.resource_id, r.title, r.owner_type, r.owner_id FROM resources r{join} "  # noqa: S608
         f"WHERE {_in_scope(sql, owner, search, ids)} "

@@ -19,7 +19,8 @@ from strawberry.types import ExecutionContext
 from app.errors import UsageMetricsError
 from app.observability.graphql_timing import GraphQLTiming
 from app.schema.codes import ErrorCodes, tag_syntax_errors
-from app.schema.context import UsageGraphQL
+from app.schema.http import UsageGraphQL
+from app.schema.operations import OneOperation
 from app.schema.queries import Query
 from app.schema.scalars import SCALARS
 from app.schema.selections import NoEmptySelections, tolerating_empty_selections
@@ -67,6 +68,7 @@ schema = UsageSchema(
         lambda: MaxTokensLimiter(MAX_TOKENS),
         lambda: AddValidationRules(list(LIMITS)),
         lambda: ParserCache(maxsize=CACHED_QUERIES),
+        OneOperation,
         lambda: ValidationCache(maxsize=CACHED_QUERIES),
         ErrorCodes,
         lambda: MaskErrors(should_mask_error=is_unexpected),

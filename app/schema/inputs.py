@@ -12,26 +12,30 @@ from app.core.periods import MAX_PERIOD_DAYS, Period, comparable
 from app.core.records import Owner, OwnerFilter
 from app.errors import BadUserInputError
 from app.reports import UsageFilter
+from app.schema import docs
+from app.schema.enums import OwnerType, raw
 
 MAX_LISTED = 1000  # datasets or domains in one filter: a bound on the statement's parameters
 
 
-@strawberry.input(description=f"Days from start to end, both included; at most {MAX_PERIOD_DAYS}.")
+@strawberry.input(
+    description=f"Days from start to end, both included; at most {MAX_PERIOD_DAYS}. {docs.DAY}"
+)
 class PeriodInput:
-    start: date
-    end: date
+    start: date = strawberry.field(description="The first day.")
+    end: date = strawberry.field(description="The last day, on or after `start`.")
 
     def to_period(self) -> Period:
         return comparable(self.start, self.end)
 
 
-@strawberry.input(description="An owner of datasets: type user or organization, and its id.")
+@strawberry.input(description="An owner of datasets: its type and its id in the portal.")
 class OwnerInput:
-    type: str
-    id: str
+    type: OwnerType = strawberry.field(description="A user or an organization.")
+    id: str = strawberry.field(description="The account's id in the portal.")
 
     def to_owner(self) -> Owner:
-        return Owner(self.type, self.id)
+        return Owner(raw(self.type), self.id)
 
 
 def usage_filter(

@@ -44,7 +44,9 @@ def serialize_big_int(value: int) -> int:
 SCALARS: dict[object, ScalarDefinition] = {
     date: strawberry.scalar(
         name="Date",
-        description="A day, ISO 8601 (YYYY-MM-DD).",
+        description="A calendar day, ISO 8601 (YYYY-MM-DD), in the service's time zone "
+        "(USAGE_METRICS_TIMEZONE, UTC unless set): a request counts on the day the proxy logged "
+        "it there.",
         serialize=serialize_day,
         parse_value=parse_day,
     ),

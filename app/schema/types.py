@@ -1,9 +1,9 @@
-"""GraphQL output types of docs/graphql.md; usage fields read through the request's DataLoaders."""
+"""GraphQL output types of usage (docs/graphql.md); their fields read through the DataLoaders."""
 
 from __future__ import annotations
 
 from datetime import date
-from enum import Enum
+from typing import Annotated
 
 import strawberry
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
@@ -11,59 +11,38 @@ from strawberry.relay import PageInfo
 
 from app import reports
 from app.core import periods
-from app.core.records import UserGroup as StoredUserGroup
-from app.schema.auth import reader
+from app.schema import docs
 from app.schema.context import Info
-from app.schema.inputs import PeriodInput, usage_filter
+from app.schema.enums import Breakdown, RefererCategory, UserGroup, raw
 from app.schema.loaders import FiguresKey, UsageQuery
 from app.schema.pagination import Window, window
 from app.schema.scalars import BigInt
-from app.webanalytics import tracking
+
+_USER_GROUPS = {raw(group): group for group in UserGroup}
+_CATEGORIES = {raw(category): category for category in RefererCategory}
 
 
-@strawberry.enum(
-    description="Who made a request (docs/classification.md), first rule that applies."
-)
-class UserGroup(Enum):
-    OWNER = StoredUserGroup.OWNER.value
-    OWNER_API_KEY = StoredUserGroup.OWNER_API_KEY.value
-    EXTERNAL = StoredUserGroup.EXTERNAL.value
-    EXTERNAL_API_KEY = StoredUserGroup.EXTERNAL_API_KEY.value
-    ANONYMOUS = StoredUserGroup.ANONYMOUS.value
-    BOT = StoredUserGroup.BOT.value
-
-
-@strawberry.enum(description="What a breakdown splits usage by.")
-class Breakdown(Enum):
-    USER_GROUP = "user_group"  # the value is the usage_daily column grouped on
-    DOMAIN = "referer_domain"
-    CATEGORY = "referer_category"
-
-
-@strawberry.enum(description="TITLE ascending; the others most-used first and need `period`.")
-class DatasetOrder(Enum):
-    TITLE = reports.DatasetOrder.TITLE
-    API_CALLS = reports.DatasetOrder.API_CALLS
-    DOWNLOADS = reports.DatasetOrder.DOWNLOADS
-
-
-@strawberry.type(name="Period")
+@strawberry.type(name="Period", description=f"Days from start to end, both included. {docs.DAY}")
 class PeriodType:
-    start: date
-    end: date
-    days: int
+    start: date = strawberry.field(description="The first day.")
+    end: date = strawberry.field(description="The last day.")
+    days: int = strawberry.field(description="How many days: end - start + 1.")
 
     @classmethod
     def from_period(cls, period: periods.Period) -> PeriodType:
         return cls(start=period.start, end=period.end, days=period.days)
 
 
-@strawberry.type(description="A figure in the period beside the previous period's.")
+@strawberry.type(
+    description="A figure in the period beside the same figure in the previous period."
+)
 class Trend:
-    current: BigInt
-    previous: BigInt
+    current: BigInt = strawberry.field(description="In the period asked for.")
+    previous: BigInt = strawberry.field(
+        description="In the previous period: as many days, ending the day before it starts."
+    )
     change: float | None = strawberry.field(
-        description="(current - previous) / previous; null when previous is 0."
+        description="(current - previous) / previous: 0.25 is +25 %; null when previous is 0."
     )
 
     @classmethod
@@ -75,43 +54,61 @@ class Trend:
         return cls(current=BigInt(current), previous=BigInt(previous), change=change)
 
 
-@strawberry.type
+@strawberry.type(description=f"API calls and downloads of one day. {docs.DAY}")
 class DayUsage:
-    day: date
-    api_calls: BigInt
-    downloads: BigInt
+    day: date = strawberry.field(description="The day.")
+    api_calls: BigInt = strawberry.field(description=docs.API_CALLS)
+    downloads: BigInt = strawberry.field(description=docs.DOWNLOADS)
 
     @classmethod
     def from_row(cls, row: reports.DayFigures) -> DayUsage:
         return cls(day=row.day, api_calls=BigInt(row.api_calls), downloads=BigInt(row.downloads))
 
 
-@strawberry.type
+@strawberry.type(description="The usage of one group of a breakdown, in both periods.")
 class UsageGroup:
-    key: str
-    api_calls: Trend
-    downloads: Trend
+    key: str = strawberry.field(
+        description="The group: a UserGroup name (USER_GROUP), a calling domain (DOMAIN) or a "
+        "lower-case RefererCategory value (CATEGORY); see `Breakdown` for the special keys."
+    )
+    user_group: UserGroup | None = strawberry.field(
+        description="The group as an enum when the breakdown is by USER_GROUP, else null."
+    )
+    category: RefererCategory | None = strawberry.field(
+        description="The category as an enum when the breakdown is by CATEGORY, else null."
+    )
+    api_calls: Trend = strawberry.field(description=docs.API_CALLS)
+    downloads: Trend = strawberry.field(description=docs.DOWNLOADS)
+    downloaded_bytes: Trend = strawberry.field(description=docs.DOWNLOADED_BYTES)
+    app_opens: Trend = strawberry.field(description=docs.APP_OPENS)
 
     @classmethod
-    def from_row(cls, key: str, figures: reports.Figures) -> UsageGroup:
+    def from_row(cls, by: Breakdown, key: str, figures: reports.Figures) -> UsageGroup:
         return cls(
             key=key,
+            user_group=_USER_GROUPS.get(key) if by is Breakdown.USER_GROUP else None,
+            category=_CATEGORIES.get(key) if by is Breakdown.CATEGORY else None,
             api_calls=Trend.from_row(figures.api_calls),
             downloads=Trend.from_row(figures.downloads),
+            downloaded_bytes=Trend.from_row(figures.downloaded_bytes),
+            app_opens=Trend.from_row(figures.app_opens),
         )
 
 
-@strawberry.type
+@strawberry.type(description="A group of a breakdown and its cursor.")
 class UsageGroupEdge:
-    cursor: str
-    node: UsageGroup
+    cursor: str = strawberry.field(description=docs.CURSOR)
+    node: UsageGroup = strawberry.field(description="The group.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="One page of a breakdown's groups, most-used (API calls + downloads) first."
+)
 class UsageGroupConnection:
-    total_count: int
-    edges: list[UsageGroupEdge]
-    page_info: PageInfo
+    total_count: int = strawberry.field(description=docs.TOTAL_COUNT)
+    edges: list[UsageGroupEdge] = strawberry.field(description=docs.EDGES)
+    nodes: list[UsageGroup] = strawberry.field(description=docs.NODES)
+    page_info: PageInfo = strawberry.field(description=docs.PAGE_INFO)
 
 
 def page_info(page: Window, shown: int, total: int) -> PageInfo:
@@ -151,18 +148,22 @@ def _selects(info: Info, names: frozenset[str]) -> bool:
     return False
 
 
-@strawberry.type(description="Status-ok usage of some datasets in a period and the previous one.")
+@strawberry.type(
+    description="The usage of some datasets in a period and in the previous period of the "
+    "same length. Every figure counts requests answered with a 2xx status only."
+)
 class Usage:
-    period: PeriodType
+    period: PeriodType = strawberry.field(description="The period asked for.")
     previous_period: PeriodType = strawberry.field(
-        description="Same length, ending the day before `period.start`."
+        description="As many days, ending the day before `period.start`: what `previous` "
+        "figures count."
     )
     # Filled before the Usage is returned (through the batched loader) rather than resolved
     # field by field: the async resolvers were most of a 100-dataset page's time.
-    api_calls: Trend
-    downloads: Trend
-    downloaded_bytes: Trend
-    app_opens: Trend
+    api_calls: Trend = strawberry.field(description=docs.API_CALLS)
+    downloads: Trend = strawberry.field(description=docs.DOWNLOADS)
+    downloaded_bytes: Trend = strawberry.field(description=docs.DOWNLOADED_BYTES)
+    app_opens: Trend = strawberry.field(description=docs.APP_OPENS)
     query: strawberry.Private[UsageQuery]
 
     @classmethod
@@ -182,125 +183,37 @@ class Usage:
             query=query,
         )
 
-    @strawberry.field
+    @docs.described(
+        "API calls and downloads of each day of the period, in order, zeros "
+        "included; the period only. Kept for existing clients: `series` has every figure, "
+        "weeks and months, and the previous period beside."
+    )
     async def daily(self, info: Info) -> list[DayUsage]:
         days = await info.context.loaders.daily.load(self.query)
         return [DayUsage.from_row(day) for day in days]
 
-    @strawberry.field
+    @docs.described("The usage split into groups, most-used first.")
     async def breakdown(
-        self, info: Info, by: Breakdown, first: int | None = 10, after: str | None = None
+        self,
+        info: Info,
+        by: Annotated[Breakdown, strawberry.argument(description="What to split by.")],
+        first: Annotated[int | None, strawberry.argument(description=docs.FIRST)] = 10,
+        after: Annotated[str | None, strawberry.argument(description=docs.AFTER)] = None,
     ) -> UsageGroupConnection:
         page = window("groups", first, after, default=10)
-        groups = await info.context.loaders.figures.load(FiguresKey(self.query, by.value))
+        groups = await info.context.loaders.figures.load(FiguresKey(self.query, raw(by)))
         used = sorted(
             ((key, f) for key, f in groups.items() if any(f.api_calls) or any(f.downloads)),
             key=_by_use,
         )
-        shown = used[page.offset : page.offset + page.limit]
-        edges = [
-            UsageGroupEdge(cursor=page.cursor(i), node=UsageGroup.from_row(key, figures))
-            for i, (key, figures) in enumerate(shown)
+        shown = [
+            UsageGroup.from_row(by, key, figures)
+            for key, figures in used[page.offset : page.offset + page.limit]
         ]
+        edges = [UsageGroupEdge(cursor=page.cursor(i), node=node) for i, node in enumerate(shown)]
         return UsageGroupConnection(
-            total_count=len(used), edges=edges, page_info=page_info(page, len(shown), len(used))
-        )
-
-
-@strawberry.type
-class Owner:
-    type: str
-    id: str
-
-
-@strawberry.type(description="A resource of type `datasets`; `id` is its resource id.")
-class Dataset:
-    id: strawberry.ID
-    title: str | None
-    owner: Owner
-
-    @classmethod
-    def from_row(cls, row: reports.DatasetRow) -> Dataset:
-        owner = Owner(type=row.owner.type, id=row.owner.id)
-        return cls(id=strawberry.ID(row.id), title=row.title, owner=owner)
-
-    @strawberry.field
-    async def usage(
-        self,
-        info: Info,
-        period: PeriodInput,
-        user_groups: list[UserGroup] | None = None,
-        domains: list[str] | None = None,
-    ) -> Usage:
-        scope = await reader(info)
-        groups = [group.value for group in user_groups] if user_groups is not None else None
-        usage = usage_filter(scope.owner_filter(None), None, groups, domains)
-        return await Usage.load(
-            info, UsageQuery(usage, period.to_period(), dataset_id=str(self.id))
-        )
-
-
-@strawberry.type
-class DatasetEdge:
-    cursor: str
-    node: Dataset
-
-
-@strawberry.type
-class DatasetConnection:
-    total_count: int
-    edges: list[DatasetEdge]
-    page_info: PageInfo
-
-
-@strawberry.enum
-class AnalyticsProvider(Enum):
-    NONE = tracking.AnalyticsProvider.NONE
-    MATOMO = tracking.AnalyticsProvider.MATOMO
-    GOOGLE_ANALYTICS = tracking.AnalyticsProvider.GOOGLE_ANALYTICS
-
-
-@strawberry.type
-class MatomoConfig:
-    tracker_url: str
-    site_id: str
-    cookieless: bool
-
-
-@strawberry.type
-class GoogleAnalyticsConfig:
-    measurement_id: str
-
-
-@strawberry.type(description="The web-analytics setup a portal's front end loads (public).")
-class AnalyticsConfig:
-    provider: AnalyticsProvider
-    matomo: MatomoConfig | None
-    google_analytics: GoogleAnalyticsConfig | None
-    requires_consent: bool
-    script_url: str
-    csp_script_src: list[str]
-    csp_connect_src: list[str]
-    csp_img_src: list[str] = strawberry.field(
-        description="img-src sources: trackers fall back to an image when a beacon fails"
-    )
-
-    @classmethod
-    def from_config(cls, config: tracking.AnalyticsConfig) -> AnalyticsConfig:
-        matomo, google = config.matomo, config.google_analytics
-        return cls(
-            provider=AnalyticsProvider(config.provider),
-            matomo=MatomoConfig(
-                tracker_url=matomo.tracker_url, site_id=matomo.site_id, cookieless=matomo.cookieless
-            )
-            if matomo
-            else None,
-            google_analytics=GoogleAnalyticsConfig(measurement_id=google.measurement_id)
-            if google
-            else None,
-            requires_consent=config.requires_consent,
-            script_url=config.script_url,
-            csp_script_src=list(config.csp_script_src),
-            csp_connect_src=list(config.csp_connect_src),
-            csp_img_src=list(config.csp_img_src),
+            total_count=len(used),
+            edges=edges,
+            nodes=shown,
+            page_info=page_info(page, len(shown), len(used)),
         )

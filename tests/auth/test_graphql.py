@@ -35,6 +35,7 @@ from tests.helpers import (
     app_client,
     error_codes,
     ndjson,
+    owner_input,
 )
 
 pytestmark = pytest.mark.anyio
@@ -160,7 +161,9 @@ async def test_every_table_sums_her_owners_as_the_admin_reads_them_one_by_one(
     mine = await ask(client, USAGE, variables, headers=bearer(session))
     assert "errors" not in mine, mine["errors"]
     each = [
-        (await ask(client, USAGE, {**variables, "owner": owner}, headers=ADMIN))["data"]["usage"]
+        (await ask(client, USAGE, {**variables, "owner": owner_input(owner)}, headers=ADMIN))[
+            "data"
+        ]["usage"]
         for owner in (USER_CAROL, ORG1)
     ]
     usage = mine["data"]["usage"]
@@ -177,13 +180,15 @@ async def test_every_table_sums_her_owners_as_the_admin_reads_them_one_by_one(
 async def test_names_one_of_her_owners_or_is_forbidden(
     client: httpx.AsyncClient, session: str
 ) -> None:
-    own = await ask(client, DATASETS, {"owner": USER_CAROL}, headers=bearer(session))
+    own = await ask(client, DATASETS, {"owner": owner_input(USER_CAROL)}, headers=bearer(session))
     assert ids(own) == ["notes"]
-    org = await ask(client, USAGE, {"period": PERIOD_WEEK, "owner": ORG1}, headers=bearer(session))
+    org = await ask(
+        client, USAGE, {"period": PERIOD_WEEK, "owner": owner_input(ORG1)}, headers=bearer(session)
+    )
     assert org["data"]["usage"]["apiCalls"] == {"current": 3, "previous": 4}
     for query, variables in (
-        (DATASETS, {"owner": ORG3}),
-        (USAGE, {"period": PERIOD_WEEK, "owner": {"type": "organization", "id": "org2"}}),
+        (DATASETS, {"owner": owner_input(ORG3)}),
+        (USAGE, {"period": PERIOD_WEEK, "owner": {"type": "ORGANIZATION", "id": "org2"}}),
     ):
         answer = await ask(client, query, variables, headers=bearer(session))
         assert (answer["data"], error_codes(answer)) == (None, ["FORBIDDEN"])

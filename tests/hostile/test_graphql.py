@@ -2,7 +2,7 @@
 
 Never HTTP 500, and never "Unexpected error." (kept for our own faults) for what the caller sent:
 GraphQL answers errors in the body with `extensions.code`; a body that is not a GraphQL request
-gets 400 and our JSON error.
+gets 400 (415 when it is not JSON) and a GraphQL error with a code too.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tests.helpers import (
     INGEST_TOKEN,
     PERIOD_WEEK,
     app_client,
+    error_codes,
     ingest,
     line_on,
 )
@@ -39,7 +40,12 @@ HOSTILE = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # What the caller sent is wrong: the codes our answers may carry (and nothing is masked).
-CALLER_CODES = {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"}
+CALLER_CODES = {
+    "BAD_USER_INPUT",
+    "GRAPHQL_VALIDATION_FAILED",
+    "GRAPHQL_PARSE_FAILED",
+    "OPERATION_RESOLUTION_FAILURE",
+}
 HUGE = "9" * 100_000
 
 USAGE = """
@@ -240,9 +246,9 @@ async def test_any_document_gets_a_readable_error(
 ) -> None:
     body: dict[str, Any] = {"query": query, "variables": {}, "operationName": operation}
     answer = await sqlite_client.post("/graphql", json=body, headers=ADMIN)
-    if answer.status_code == 400:  # no query at all, or an operation it does not hold
-        assert answer.json()["error"] == "BAD_REQUEST"
-        assert operation is not None or not query.strip(), answer.text
+    if answer.status_code == 400:  # no query at all
+        assert error_codes(answer.json()) == ["BAD_REQUEST"], answer.text
+        assert not query.strip(), answer.text
         return
     _check(answer)
 
@@ -275,10 +281,11 @@ async def test_any_body_gets_a_graphql_answer_or_a_400(
 ) -> None:
     headers = {**ADMIN, "Content-Type": content_type}
     answer = await sqlite_client.post("/graphql", content=body, headers=headers)
-    if answer.status_code == 400:
-        error = answer.json()
-        assert error["error"] == "BAD_REQUEST"
-        assert isinstance(error["detail"], str) and error["detail"].strip()
+    if answer.status_code in (400, 415):
+        [error] = answer.json()["errors"]
+        code = "BAD_REQUEST" if answer.status_code == 400 else "UNSUPPORTED_MEDIA_TYPE"
+        assert error["extensions"] == {"code": code}, answer.text
+        assert isinstance(error["message"], str) and error["message"].strip()
         return
     _check(answer)
 

@@ -16,6 +16,7 @@ from tests.helpers import (
     graphql,
     ingest,
     line_on,
+    owner_input,
 )
 
 pytestmark = pytest.mark.anyio
@@ -47,7 +48,7 @@ async def test_owner_token_lists_its_own_datasets_only(
 ) -> None:
     answer = await graphql(client, DATASETS, token=org1_token)
     assert answer == {"data": {"datasets": {"totalCount": 1, "edges": [{"node": {"id": "roads"}}]}}}
-    own = await graphql(client, DATASETS, {"owner": ORG1}, token=org1_token)
+    own = await graphql(client, DATASETS, {"owner": owner_input(ORG1)}, token=org1_token)
     assert own == answer
 
 
@@ -63,8 +64,8 @@ async def test_owner_token_may_not_name_another_owner(
     client: httpx.AsyncClient, org1_token: str
 ) -> None:
     for query, variables in (
-        (DATASETS, {"owner": ALICE}),
-        (USAGE, {"owner": ALICE, "period": PERIOD_WEEK}),
+        (DATASETS, {"owner": owner_input(ALICE)}),
+        (USAGE, {"owner": owner_input(ALICE), "period": PERIOD_WEEK}),
     ):
         answer = await graphql(client, query, variables, token=org1_token)
         assert answer["data"] is None
@@ -77,7 +78,7 @@ async def test_owner_token_totals_count_its_own_datasets_only(
 ) -> None:
     calls: list[tuple[dict[str, Any], int]] = [
         ({}, 2),
-        ({"owner": ORG1}, 2),
+        ({"owner": owner_input(ORG1)}, 2),
         ({"datasets": ["roads", "notes"]}, 2),  # notes is outside the scope: it counts 0
         ({"datasets": ["notes"]}, 0),
     ]

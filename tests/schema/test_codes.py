@@ -1,4 +1,4 @@
-"""GraphQL's own errors carry a code; requests that are not GraphQL get our JSON 400.
+"""GraphQL's own errors carry a code; requests that are not GraphQL get a 400 GraphQL error.
 
 Each case below was found by tests/hostile (a 500, "Unexpected error." or an error without code).
 """
@@ -64,4 +64,5 @@ async def test_refuses_a_body_that_is_no_graphql_request_with_json(
 ) -> None:
     headers = {**ADMIN, "Content-Type": "application/json"}
     answer = await client.post("/graphql", content=body, headers=headers)
-    assert (answer.status_code, answer.json()) == (400, {"error": "BAD_REQUEST", "detail": detail})
+    expected = {"errors": [{"message": detail, "extensions": {"code": "BAD_REQUEST"}}]}
+    assert (answer.status_code, answer.json()) == (400, expected)

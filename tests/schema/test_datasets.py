@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import PERIOD_WEEK, dataset, graphql_data, ingest, line_on
+from tests.helpers import PERIOD_WEEK, dataset, graphql_data, ingest, line_on, owner_input
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +50,7 @@ async def test_pages_through_datasets_without_repeats_or_gaps(client: httpx.Asyn
     assert pages[0]["edges"][0]["node"] == {
         "id": "d00",
         "title": "Data 00",
-        "owner": {"type": "organization", "id": "org1"},
+        "owner": {"type": "ORGANIZATION", "id": "org1"},
     }
 
 
@@ -126,7 +126,7 @@ async def test_lists_one_owners_datasets(client: httpx.AsyncClient) -> None:
         line_on("2024-01-08", resource=dataset("roads")),
         line_on("2024-01-08", resource=dataset("notes"), owner=other),
     )
-    assert ids(await datasets(client, owner=other)) == ["notes"]
+    assert ids(await datasets(client, owner=owner_input(other))) == ["notes"]
     assert ids(await datasets(client)) == ["notes", "roads"]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from app.config import Settings
 from app.core.records import UserGroup as StoredUserGroup
-from app.schema.types import UserGroup
+from app.schema.enums import UserGroup, raw
 from app.storage.models import SettingRow
 from tests.conftest import with_settings
 from tests.helpers import app_client, graphql
@@ -71,4 +71,4 @@ async def test_publishes_the_stored_matomo_setup_at_the_public_url(settings: Set
 
 def test_offers_the_user_groups_the_ingest_stores() -> None:
     assert [g.name for g in UserGroup] == [g.name for g in StoredUserGroup]
-    assert [g.value for g in UserGroup] == [g.value for g in StoredUserGroup]
+    assert [raw(g) for g in UserGroup] == [g.value for g in StoredUserGroup]

@@ -26,6 +26,7 @@ from tests.helpers import (
     ingest,
     line_on,
     ndjson,
+    owner_input,
     stored_summaries,
     summaries_of_usage_daily,
 )
@@ -183,13 +184,13 @@ async def same_as_usage_daily(
     "filters",
     [
         {},
-        {"owner": ORG1},
-        {"owner": ORG2},
+        {"owner": owner_input(ORG1)},
+        {"owner": owner_input(ORG2)},
         {"userGroups": ["ANONYMOUS", "BOT", "OWNER_API_KEY"]},
         {"domains": ["a.example", "none", "invalid"]},
-        {"owner": ORG1, "domains": ["a.example"], "userGroups": ["EXTERNAL_API_KEY"]},
+        {"owner": owner_input(ORG1), "domains": ["a.example"], "userGroups": ["EXTERNAL_API_KEY"]},
         {"datasets": ["roads", "moved"]},
-        {"owner": ORG2, "datasets": ["moved", "rivers", "roads"]},
+        {"owner": owner_input(ORG2), "datasets": ["moved", "rivers", "roads"]},
     ],
 )
 async def test_usage_from_summaries_equals_usage_daily(
@@ -232,7 +233,7 @@ async def test_datasets_ranked_from_summaries_as_usage_daily_ranks_them(
     for period in PERIODS:
         for owner in (None, ORG1, ORG2):
             data, tables = await answer_and_tables(
-                client, RANKING, {"period": period, "owner": owner, "orderBy": order}
+                client, RANKING, {"period": period, "owner": owner_input(owner), "orderBy": order}
             )
             assert tables == {"usage_by_dataset"}
             in_scope = [d for d, _, o in DATASETS if owner is None or o == owner]
@@ -266,7 +267,7 @@ async def _counted_by_usage_daily(
         f"query($period: PeriodInput!, $owner: OwnerInput, $groups: [UserGroup!]) {{ {aliases} }}"
     )
     data, tables = await answer_and_tables(
-        client, query, {"period": period, "owner": owner, "groups": ALL_GROUPS}
+        client, query, {"period": period, "owner": owner_input(owner), "groups": ALL_GROUPS}
     )
     assert tables == {"usage_daily"}
     return {d: data[f"d{n}"][figure]["current"] for n, d in enumerate(dataset_ids)}

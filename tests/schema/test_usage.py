@@ -7,7 +7,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import PERIOD_WEEK, api_key, dataset, graphql_data, ingest, line_on
+from tests.helpers import (
+    PERIOD_WEEK,
+    api_key,
+    dataset,
+    graphql_data,
+    ingest,
+    line_on,
+    owner_input,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -131,8 +139,8 @@ async def test_filters_by_datasets_and_owner(client: httpx.AsyncClient) -> None:
         ({"datasets": ["roads"]}, 2),
         ({"datasets": ["roads", "rivers", "unknown"]}, 3),
         ({"datasets": []}, 0),
-        ({"owner": {"type": "organization", "id": "org1"}}, 3),
-        ({"owner": rivers, "datasets": ["roads", "rivers"]}, 1),
+        ({"owner": {"type": "ORGANIZATION", "id": "org1"}}, 3),
+        ({"owner": owner_input(rivers), "datasets": ["roads", "rivers"]}, 1),
     ]
     for filters, expected in calls:
         usage = await totals(client, PERIOD_WEEK, **filters)
@@ -154,7 +162,7 @@ async def test_gives_one_datasets_usage(client: httpx.AsyncClient) -> None:
         "dataset": {
             "id": "roads",
             "title": "Roads",
-            "owner": {"type": "organization", "id": "org1"},
+            "owner": {"type": "ORGANIZATION", "id": "org1"},
             "usage": {"apiCalls": trend(1, 1, 0.0), "downloads": {"current": 0}},
         }
     }
