@@ -72,6 +72,9 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     log_format: str = "text"  # or "json": one JSON object per line
     log_level: str = "INFO"
+    # The dashboard (issue 17): the portal's base URL, so that a dataset's page links to the
+    # dataset on the portal (<url>/datasets/<id>); None: no link.
+    portal_url: str | None = None
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -116,7 +119,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_level=_one_of(
             "USAGE_METRICS_LOG_LEVEL", env.get("USAGE_METRICS_LOG_LEVEL"), LOG_LEVELS
         ),
+        portal_url=_http_url("USAGE_METRICS_PORTAL_URL", env.get("USAGE_METRICS_PORTAL_URL")),
     )
+
+
+def _http_url(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.lower().startswith(("http://", "https://")) or value[-3:] == "://":
+        raise ConfigError(f"{name}={value!r} is not an http(s) URL (https://portal.example)")
+    return value.rstrip("/")
 
 
 def _time_zone(name: str) -> ZoneInfo:
