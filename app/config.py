@@ -79,6 +79,9 @@ class Settings:
     # Origins whose pages may call /graphql with credentials (cookies, Authorization); any other
     # origin may still read what needs none (the public `analytics` field). docs/graphql.md
     cors_origins: frozenset[str] = frozenset()
+    # The dashboard (issue 17): the portal's base URL, so that a dataset's page links to the
+    # dataset on the portal (<url>/datasets/<id>); None: no link.
+    portal_url: str | None = None
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -124,7 +127,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "USAGE_METRICS_LOG_LEVEL", env.get("USAGE_METRICS_LOG_LEVEL"), LOG_LEVELS
         ),
         cors_origins=_origins(env.get("USAGE_METRICS_CORS_ORIGINS", "")),
+        portal_url=_http_url("USAGE_METRICS_PORTAL_URL", env.get("USAGE_METRICS_PORTAL_URL")),
     )
+
+
+def _http_url(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.lower().startswith(("http://", "https://")) or value[-3:] == "://":
+        raise ConfigError(f"{name}={value!r} is not an http(s) URL (https://portal.example)")
+    return value.rstrip("/")
 
 
 def _time_zone(name: str) -> ZoneInfo:

@@ -28,7 +28,7 @@ from app.schema import graphql_app
 from app.schema.cors import GraphQLCors
 from app.storage.database import close_database, open_database
 from app.storage.retention import purging_periodically
-from app.web.routes import admin_sign_in_routes, page_kit, static_route
+from app.web.routes import admin_sign_in_routes, favicon_route, page_kit, static_route
 from app.webanalytics.routes import analytics_routes
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *analytics_routes(settings, pages.gate),
             *DashboardPages(settings, tokens, pages.backoff).routes(),
             static_route(),
+            favicon_route(),
         ],
         exception_handlers={UsageMetricsError: render_error, 404: not_found, 405: not_allowed},
         middleware=[

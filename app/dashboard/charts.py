@@ -1,4 +1,5 @@
-"""Dashboard charts as inline SVG built on the server: days against the previous period, top lists.
+"""Dashboard charts as inline SVG built on the server: days, weeks or months against the compared
+period, and the key figures' sparklines.
 
 The pages' CSP (style-src 'self') forbids style attributes: colours and fonts come from classes
 that static/charts.css defines, geometry from presentation attributes. Strings are joined
@@ -9,16 +10,16 @@ Every text that comes from data or from the caller is escaped here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Literal
 
 from markupsafe import Markup, escape
 
-from app.dashboard.formatting import COLON, SEMICOLON, Lang, count
-from app.dashboard.overview import Group
-from app.reports import DayFigures, Figures, Trend
+from app.dashboard.formatting import COLON, SEMICOLON, Lang, badge, count
+from app.dashboard.intervals import Bucket, buckets
+from app.dashboard.view import Interval
+from app.reports import DayFigures
 
 Metric = Literal["api_calls", "downloads"]
 
@@ -38,27 +39,11 @@ DATE_LABEL_WIDTH = 72  # an ISO date at 11px is ~62 units wide, plus a gap
 DENSE_SLOT = 4  # narrower days get a thin line through their centres (see _previous_line)
 LEGEND_CHAR_WIDTH = 6.5  # average glyph width at 11px: places the second legend entry
 
-BARS_WIDTH = 400
-LABEL_RIGHT = 140  # row labels end here, right-aligned against the bars
-LABEL_MAX_CHARS = 20  # what fits left of LABEL_RIGHT at 12px; longer labels end with "…"
-BAR_LEFT = 146
-BAR_MAX_LENGTH = BARS_WIDTH - BAR_LEFT - 60  # room for the figure after the longest bar
-ROW_HEIGHT = 28
-BAR_THICKNESS = 14
-GHOST_THICKNESS = 5  # the previous period sits under the current bar, thinner
+SPARK_WIDTH = 120
+SPARK_HEIGHT = 28
 
 # The previous period's mark in the legend: the shape it has in each chart.
 DAILY_KEY = '<line class="legend-previous" x1="{x}" y1="13" x2="{x2}" y2="13"/>'
-BARS_KEY = '<rect class="legend-previous" x="{x}" y="11" width="16" height="5"/>'
-
-
-@dataclass(frozen=True)
-class BarRow:
-    """One row of a horizontal bar chart: a label and its figure in both periods."""
-
-    label: str
-    current: int
-    previous: int
 
 
 def daily_chart(
@@ -68,107 +53,91 @@ def daily_chart(
     *,
     title: str,
     current_label: str,
-    previous_label: str,
+    previous_label: str | None,
     lang: Lang,
     id_prefix: str,
+    interval: Interval = Interval.DAY,
 ) -> Markup:
-    """One bar per day of current; previous (same length, day i against day i) as a line.
+    """One bar per day, week or month of current; previous (same length, day i against day i,
+    grouped alike) as a line, left out when previous_label is None (no comparison).
 
-    current_label and previous_label name the two series ("This period", "Previous period"):
-    the legend, each bar's <title> and the <desc> are made of them and of count() in lang.
+    Each bar carries its interval, both figures and their change as data attributes (the
+    crosshair of static/dashboard.js) and as its <title> (without JavaScript).
     """
-    if len(previous) != len(current):
-        raise ValueError(f"{len(current)} current days against {len(previous)} previous days")
-    values, before = _values(current, metric), _values(previous, metric)
-    ticks = axis_ticks(max([*values, *before], default=0))
-    now, then = str(escape(current_label)), str(escape(previous_label))
-    colon, semicolon = COLON[lang], SEMICOLON[lang]
+    grouped = buckets(current, previous, interval)
+    values = [_value(bucket, metric) for bucket in grouped]
+    before = [_value(bucket, metric, previous=True) for bucket in grouped]
+    compared = previous_label is not None
+    ticks = axis_ticks(max([*values, *(before if compared else [])], default=0))
+    now = str(escape(current_label))
+    then = str(escape(previous_label)) if previous_label is not None else ""
+    colon = COLON[lang]
     slot = (PLOT_RIGHT - PLOT_LEFT) / max(len(values), 1)
     scale = (PLOT_BOTTOM - LEGEND_HEIGHT) / ticks[-1]
     width, inset = _n(slot * BAR_SHARE), slot * (1 - BAR_SHARE) / 2
     # "Total" is spelt the same in English and French.
-    desc = _sentence("Total", sum(values), sum(before), now, then, lang) + "."
+    desc = (
+        _sentence("Total", sum(values), sum(before), now, then, lang)
+        if compared
+        else f"Total — {now}{colon} {count(sum(values), lang)}"
+    ) + "."
     parts = [
         _svg_open("chart daily", DAILY_WIDTH, DAILY_HEIGHT, id_prefix, title, desc),
-        _legend(PLOT_LEFT, now, then, DAILY_KEY),
+        _legend(PLOT_LEFT, now, then, DAILY_KEY) if compared else _legend(PLOT_LEFT, now),
         _y_axis(ticks, lang),
     ]
-    for i, (day, value) in enumerate(zip(current, values, strict=True)):
+    for i, (bucket, value) in enumerate(zip(grouped, values, strict=True)):
         height = value * scale
-        iso = day.day.isoformat()
+        days = when(bucket.start, bucket.end, interval)
+        tip = f"{now}, {days}{colon} {count(value, lang)}"
+        data = f' data-when="{days}" data-now="{count(value, lang)}"'
+        if compared:
+            was = when(bucket.previous_start, bucket.previous_end, interval)
+            change = badge(value, before[i], lang).text
+            tip += f"{SEMICOLON[lang]} {then}, {was}{colon} {count(before[i], lang)} ({change})"
+            data += f' data-was="{was}" data-then="{count(before[i], lang)}" data-change="{change}"'
         parts.append(
-            f'<rect class="bar" data-day="{iso}" x="{_n(PLOT_LEFT + i * slot + inset)}"'
-            f' y="{_n(PLOT_BOTTOM - height)}" width="{width}" height="{_n(height)}">'
-            f"<title>{now}, {iso}{colon} {count(value, lang)}{semicolon} "
-            f"{then}, {previous[i].day.isoformat()}{colon} {count(before[i], lang)}</title></rect>"
+            f'<rect class="bar" data-day="{bucket.start.isoformat()}"{data}'
+            f' x="{_n(PLOT_LEFT + i * slot + inset)}" y="{_n(PLOT_BOTTOM - height)}"'
+            f' width="{width}" height="{_n(height)}"><title>{tip}</title></rect>'
         )
-    parts.append(_previous_line(before, slot, scale))  # after the bars, so they never hide it
-    parts.append(_x_labels([day.day for day in current], slot))
+    if compared:  # after the bars, so they never hide it
+        parts.append(_previous_line(before, slot, scale))
+    parts.append(_x_labels([bucket.start for bucket in grouped], slot, interval))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 -- built from escaped texts and our own numbers
 
 
-def bar_chart(
-    rows: Sequence[BarRow],
-    *,
-    title: str,
-    current_label: str,
-    previous_label: str,
-    lang: Lang,
-    id_prefix: str,
-    empty_text: str,
-) -> Markup:
-    """Horizontal bars, one row each: the current figure as a bar, the previous one thinner below.
-
-    A row's <title> sits on its <g>, so label, bars and figure all show the full label and exact
-    figures; the <desc> lists every row, since role="img" hides those titles from screen readers.
-    No rows: a paragraph with empty_text.
-    """
-    if not rows:
-        return Markup(f'<p class="chart-empty">{escape(empty_text)}</p>')  # noqa: S704 -- escaped
-    now, then = str(escape(current_label)), str(escape(previous_label))
-    peak = max(max(row.current, row.previous) for row in rows)
-    scale = BAR_MAX_LENGTH / peak if peak else 0.0
-    sentences, body = [], []
-    for i, row in enumerate(rows):
-        sentence = _sentence(str(escape(row.label)), row.current, row.previous, now, then, lang)
-        sentences.append(sentence)
-        body.append(_bar_row(row, LEGEND_HEIGHT + i * ROW_HEIGHT, scale, sentence, lang))
-    height = LEGEND_HEIGHT + len(rows) * ROW_HEIGHT
-    desc = ". ".join(sentences) + "."
-    parts = [
-        _svg_open("chart bars", BARS_WIDTH, height, id_prefix, title, desc),
-        _legend(4, now, then, BARS_KEY),
-        *body,
-        "</svg>",
-    ]
-    return Markup("".join(parts))  # noqa: S704 -- built from escaped texts and our own numbers
-
-
-def top_rows(
-    groups: Sequence[Group],
-    figure: Callable[[Figures], Trend],
-    limit: int = 10,
-    *,
-    others_label: str,
-    lang: Lang,
-) -> list[BarRow]:
-    """The first limit groups (they arrive ordered) and one row summing the rest.
-
-    others_label is a format string given n, the number of groups folded written with count() in
-    lang: "{n} others". A single group past the limit keeps its own row: folding it would only
-    hide its name (and "1 others" reads wrong).
-    """
-    rows = [BarRow(group.key, *figure(group.figures)) for group in groups]
-    if len(rows) <= limit + 1:
-        return rows
-    rest = rows[limit:]
-    others = BarRow(
-        others_label.format(n=count(len(rest), lang)),
-        sum(row.current for row in rest),
-        sum(row.previous for row in rest),
+def sparkline(values: Sequence[int], *, label: str) -> Markup:
+    """A card's trend: the current period's values as a line, no axis (the card has figures)."""
+    if len(values) < 2:
+        return Markup("")
+    peak = max(values) or 1
+    step = SPARK_WIDTH / (len(values) - 1)
+    points = " ".join(
+        f"{_n(i * step)},{_n(SPARK_HEIGHT - 1 - value * (SPARK_HEIGHT - 2) / peak)}"
+        for i, value in enumerate(values)
     )
-    return [*rows[:limit], others]
+    return Markup(  # noqa: S704 -- our own numbers and an escaped label
+        f'<svg xmlns="{SVG_NS}" class="spark" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}"'
+        f' preserveAspectRatio="none" role="img" aria-label="{escape(label)}">'
+        f'<polyline fill="none" points="{points}"/></svg>'
+    )
+
+
+def _value(bucket: Bucket, metric: Metric, previous: bool = False) -> int:
+    if metric == "api_calls":
+        return bucket.previous_api_calls if previous else bucket.api_calls
+    return bucket.previous_downloads if previous else bucket.downloads
+
+
+def when(start: date, end: date, interval: Interval) -> str:
+    """A bar's days as the tooltip names them: a day, "2024-01-08 – 2024-01-14", "2024-01"."""
+    if interval is Interval.MONTH and start.day == 1 and (end + timedelta(days=1)).day == 1:
+        return start.isoformat()[:7]
+    if start == end:
+        return start.isoformat()
+    return f"{start.isoformat()} – {end.isoformat()}"
 
 
 def axis_ticks(maximum: int) -> list[int]:
@@ -184,12 +153,6 @@ def axis_ticks(maximum: int) -> list[int]:
             if intervals <= MAX_TICK_INTERVALS:
                 return [step * k for k in range(intervals + 1)]
         magnitude *= 10
-
-
-def _values(days: Sequence[DayFigures], metric: Metric) -> list[int]:
-    if metric == "api_calls":
-        return [day.api_calls for day in days]
-    return [day.downloads for day in days]
 
 
 def _svg_open(classes: str, width: int, height: int, id_prefix: str, title: str, desc: str) -> str:
@@ -212,9 +175,14 @@ def _sentence(label: str, current: int, previous: int, now: str, then: str, lang
     )
 
 
-def _legend(left: int, now: str, then: str, previous_mark: str) -> str:
+def _legend(left: int, now: str, then: str = "", previous_mark: str = "") -> str:
     # The previous period's mark differs in shape, not only in colour. Its own classes keep the
     # key out of a count of the "bar" and "ghost" elements.
+    if not then:
+        return (
+            f'<g class="legend"><rect class="legend-current" x="{left}" y="8" width="10"'
+            f' height="10"/><text x="{left + 14}" y="13" dy=".35em">{now}</text></g>'
+        )
     second = left + 14 + len(now) * LEGEND_CHAR_WIDTH + 24
     mark = previous_mark.format(x=_n(second), x2=_n(second + 16))
     return (
@@ -255,7 +223,7 @@ def _previous_line(values: list[int], slot: float, scale: float) -> str:
     return f'<polyline class="{classes}" fill="none" points="{" ".join(points)}"/>'
 
 
-def _x_labels(days: list[date], slot: float) -> str:
+def _x_labels(days: list[date], slot: float, interval: Interval) -> str:
     # Every stride-th day from the first, where a stride holds a label without overlap, and the
     # last day, dropping the label before it when the two would touch.
     if not days:
@@ -264,30 +232,18 @@ def _x_labels(days: list[date], slot: float) -> str:
     shown = [i for i in range(0, last, stride) if last - i >= stride]
     shown.append(last)
     y = PLOT_BOTTOM + 16
+    # Every second label counted from the last is "wide": a phone's larger text hides it
+    # (static/charts.css), so the labels it keeps never overlap.
     return "".join(
-        f'<text class="tick tick-x" x="{_n(PLOT_LEFT + (i + 0.5) * slot)}" y="{y}"'
-        f' text-anchor="middle">{days[i].isoformat()}</text>'
-        for i in shown
+        f'<text class="tick tick-x{" wide" if (len(shown) - 1 - k) % 2 else ""}"'
+        f' x="{_n(PLOT_LEFT + (i + 0.5) * slot)}" y="{y}"'
+        f' text-anchor="middle">{_tick(days[i], interval)}</text>'
+        for k, i in enumerate(shown)
     )
 
 
-def _bar_row(row: BarRow, top: int, scale: float, sentence: str, lang: Lang) -> str:
-    label = row.label
-    if len(label) > LABEL_MAX_CHARS:
-        label = label[: LABEL_MAX_CHARS - 1] + "\u2026"  # the <title> keeps the full label
-    length = row.current * scale
-    middle = _n(top + 3 + BAR_THICKNESS / 2)
-    return (
-        f'<g class="row"><title>{sentence}</title>'
-        f'<text class="label" x="{LABEL_RIGHT}" y="{middle}" dy=".35em" text-anchor="end">'
-        f"{escape(label)}</text>"
-        f'<rect class="bar" x="{BAR_LEFT}" y="{top + 3}" width="{_n(length)}"'
-        f' height="{BAR_THICKNESS}"/>'
-        f'<rect class="ghost" x="{BAR_LEFT}" y="{top + 5 + BAR_THICKNESS}"'
-        f' width="{_n(row.previous * scale)}" height="{GHOST_THICKNESS}"/>'
-        f'<text class="value" x="{_n(BAR_LEFT + length + 6)}" y="{middle}" dy=".35em">'
-        f"{count(row.current, lang)}</text></g>"
-    )
+def _tick(day: date, interval: Interval) -> str:
+    return day.isoformat()[:7] if interval is Interval.MONTH else day.isoformat()
 
 
 def _n(value: float) -> str:

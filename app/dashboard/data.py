@@ -3,14 +3,17 @@ a fixed number of grouped statements per page, whatever the number of datasets."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from app import reports
 from app.core.periods import MAX_PERIOD_DAYS, Period
 from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.dashboard.view import PAGE_SIZE, View
 from app.reports import TOTAL, DayFigures, Figures, Trend, UsageFilter
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,47 @@ def ordered(found: Mapping[tuple[str, str], Figures]) -> list[Group]:
     return used
 
 
+async def compared(
+    view: View, read: Callable[[Period], Awaitable[Mapping[K, Figures]]]
+) -> dict[K, Figures]:
+    """`read`'s figures with their `previous` side from the view's comparison: the previous
+    period comes with the period in one statement; a year before is a second read of its own
+    (its `current` side); no comparison leaves zeros."""
+    found = await read(view.period)
+    against = view.compared
+    if against is None:
+        return {key: _current_only(figures) for key, figures in found.items()}
+    if against == view.period.previous():
+        return dict(found)
+    before = await read(against)
+    merged: dict[K, Figures] = {}
+    for key in found.keys() | before.keys():
+        now, then = found.get(key, reports.NO_FIGURES), before.get(key, reports.NO_FIGURES)
+        merged[key] = Figures(
+            *(Trend(a.current, b.current) for a, b in zip(_trends(now), _trends(then), strict=True))
+        )
+    return {key: figures for key, figures in merged.items() if any(map(any, _trends(figures)))}
+
+
+def _current_only(figures: Figures) -> Figures:
+    return Figures(*(Trend(trend.current, 0) for trend in _trends(figures)))
+
+
 async def read_overview(view: View) -> Overview:
     usage, period = view.usage, view.period
-    totals = (await reports.figures(usage, period)).get((TOTAL, TOTAL), reports.NO_FIGURES)
-    daily, previous_daily = await _both_periods_daily(usage, period)
-    found = await reports.callers(usage, period)
+
+    async def totals_of(part: Period) -> Mapping[tuple[str, str], Figures]:
+        return await reports.figures(usage, part)
+
+    async def callers_of(part: Period) -> Mapping[tuple[str, str, str], Figures]:
+        return await reports.callers(usage, part)
+
+    totals = (await compared(view, totals_of)).get((TOTAL, TOTAL), reports.NO_FIGURES)
+    daily, previous_daily = await _compared_daily(view)
+    found = await compared(view, callers_of)
     return Overview(
         period=period,
+        compared=view.compared,
         totals=totals,
         daily=daily,
         previous_daily=previous_daily,
@@ -72,6 +109,17 @@ def _sum(a: Figures, b: Figures) -> Figures:
 
 def _trends(figures: Figures) -> tuple[Trend, Trend, Trend, Trend]:
     return figures.api_calls, figures.downloads, figures.downloaded_bytes, figures.app_opens
+
+
+async def _compared_daily(view: View) -> tuple[list[DayFigures], list[DayFigures]]:
+    usage, period, against = view.usage, view.period, view.compared
+    if against == period.previous():
+        return await _both_periods_daily(usage, period)
+    current = (await reports.daily(usage, period)).get(TOTAL) or reports.zero_days(period)
+    if against is None:
+        return current, reports.zero_days(period.previous())
+    before = (await reports.daily(usage, against)).get(TOTAL) or reports.zero_days(against)
+    return current, before
 
 
 async def _both_periods_daily(
@@ -109,7 +157,11 @@ async def read_datasets_page(view: View, total: int) -> DatasetsPage:
     found: Mapping[tuple[str, str], Figures] = {}
     if rows:
         on_page = replace(view.usage, dataset_ids=tuple(row.id for row in rows))
-        found = await reports.figures(on_page, view.period, by_dataset=True)
+
+        async def page_of(part: Period) -> Mapping[tuple[str, str], Figures]:
+            return await reports.figures(on_page, part, by_dataset=True)
+
+        found = await compared(view, page_of)
     figures = [DatasetFigures(row, found.get((row.id, TOTAL), reports.NO_FIGURES)) for row in rows]
     return DatasetsPage(figures, total, page, pages)
 
@@ -117,7 +169,11 @@ async def read_datasets_page(view: View, total: int) -> DatasetsPage:
 async def read_all_datasets(view: View) -> list[DatasetFigures]:
     """Every dataset with usage in the view (either period), most API calls first: the export's
     list, in one statement for the figures and one per thousand datasets for the titles."""
-    found = await reports.figures(view.usage, view.period, by_dataset=True)
+
+    async def every(part: Period) -> Mapping[tuple[str, str], Figures]:
+        return await reports.figures(view.usage, part, by_dataset=True)
+
+    found = await compared(view, every)
     ids = sorted(dataset_id for dataset_id, _ in found)
     rows: dict[str, reports.DatasetRow] = {}
     for start in range(0, len(ids), 1000):  # a statement's parameters are bounded

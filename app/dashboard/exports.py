@@ -117,9 +117,18 @@ LABELS: dict[Lang, Labels] = {
 }
 
 
-def file_name(period: Period, extension: str) -> str:
-    """`usage-2024-01-08_2024-01-14.csv` for extension "csv" (given without its dot)."""
-    return f"usage-{period.start.isoformat()}_{period.end.isoformat()}.{extension}"
+def file_name(period: Period, extension: str, scope: Sequence[str] = ()) -> str:
+    """`usage-roads-2024-01-08_2024-01-14.csv` for extension "csv" (given without its dot) and
+    scope ["roads"]: what the file holds, then its period. Scope words keep letters, digits,
+    dots and dashes (a file name and a quoted header value)."""
+    words = [_file_word(word) for word in scope]
+    named = "".join(f"{word}-" for word in words if word)
+    return f"usage-{named}{period.start.isoformat()}_{period.end.isoformat()}.{extension}"
+
+
+def _file_word(word: str) -> str:
+    kept = "".join(c if c.isascii() and (c.isalnum() or c in ".-_") else "-" for c in word)
+    return kept.strip("-.")[:40]
 
 
 def csv_export(rows: Sequence[DetailRow], titles: Mapping[str, str | None]) -> bytes:
@@ -188,7 +197,7 @@ def xlsx_export(overview: Overview, datasets: Sequence[DatasetFigures], lang: La
 
 def _write_summary(sheet: WriteOnlyWorksheet, overview: Overview, labels: Labels) -> None:
     sheet.freeze_panes = "A5"  # the period lines and the header stay in view
-    previous = overview.period.previous()
+    previous = overview.compared or overview.period.previous()
     sheet.append(
         [labels.period, _day(sheet, overview.period.start), _day(sheet, overview.period.end)]
     )

@@ -42,6 +42,20 @@ _LABELS: dict[Lang, dict[Direction, str]] = {
 }
 
 
+_DIFFERENCES: dict[Lang, dict[Direction, str]] = {
+    "en": {
+        "up": "up {difference} from {previous}",
+        "down": "down {difference} from {previous}",
+        "flat": "unchanged from {previous}",
+    },
+    "fr": {
+        "up": "en hausse de {difference} par rapport à {previous}",
+        "down": "en baisse de {difference} par rapport à {previous}",
+        "flat": "stable par rapport à {previous}",
+    },
+}
+
+
 @dataclass(frozen=True)
 class Badge:
     """A change between two periods: short text, its direction, and a sentence for screen readers.
@@ -81,12 +95,21 @@ def volume(n_bytes: int, lang: Lang) -> str:
     raise AssertionError("unreachable: the last unit always returns")
 
 
-def badge(current: int, previous: int, lang: Lang) -> Badge:
-    """How current compares with previous; "new" when previous is 0, "none" when both are."""
+def badge(current: int, previous: int, lang: Lang, *, small_base: int = 0) -> Badge:
+    """How current compares with previous; "new" when previous is 0, "none" when both are.
+    Below `small_base` the change is a difference ("▲ +83"), not a percentage (+591 %)."""
     if previous == 0:
         if current == 0:
             return Badge(_NO_FIGURE, "none", _LABELS[lang]["none"])
         return Badge(_NEW[lang], "new", _LABELS[lang]["new"])
+    if previous < small_base:
+        difference = current - previous
+        way: Direction = "up" if difference > 0 else "down" if difference < 0 else "flat"
+        sign = "+" if difference > 0 else ""
+        words = _DIFFERENCES[lang][way].format(
+            difference=count(abs(difference), lang), previous=count(previous, lang)
+        )
+        return Badge(f"{_ARROWS[way]}{NBSP}{sign}{count(difference, lang)}", way, words)
     # Exact arithmetic: a float ratio could round 12.5 % down when it is stored as 12.4999...
     change = Fraction(current - previous, previous) * 100
     direction: Direction = "up" if change > 0 else "down" if change < 0 else "flat"
@@ -95,6 +118,13 @@ def badge(current: int, previous: int, lang: Lang) -> Badge:
         percent=_unsigned_percent(abs(change), lang), previous=count(previous, lang)
     )
     return Badge(text, direction, label)
+
+
+def share(part: int, whole: int, lang: Lang) -> str:
+    """part's share of whole, "12.5 %" (whole numbers from 10 %); an en dash when whole is 0."""
+    if whole == 0:
+        return _NO_FIGURE
+    return _unsigned_percent(Fraction(part, whole) * 100, lang)
 
 
 def _signed_percent(value: Fraction, lang: Lang) -> str:

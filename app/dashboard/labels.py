@@ -51,13 +51,11 @@ _EN: dict[str, str] = {
     "downloaded_bytes": "Downloaded volume",
     "app_opens": "Application opens",
     "previous": "previous period: {value}",
+    "previous_year": "a year before: {value}",
     "current_period": "This period",
     "previous_period": "Previous period",
     "as_table": "Figures as a table",
     "day": "Day",
-    "previous_day": "Day of the previous period",
-    "daily_api_calls": "API calls per day",
-    "daily_downloads": "Downloads per day",
     "by_user_group": "API calls and downloads by user group",
     "by_domain": "API calls and downloads by calling domain",
     "by_category": "API calls and downloads by consumer category",
@@ -104,6 +102,62 @@ _EN: dict[str, str] = {
     "category_none": "No referer",
     "category_invalid": "Unreadable referer",
     "invalid_domain": "(unreadable referer)",
+    # issue 17: the layout of figures first, comparisons, intervals, breakdown tables
+    "account": "Account",
+    "web_analytics": "Web analytics",
+    "loading": "Loading…",
+    "empty_owner_intro": (
+        "No usage has been counted for your datasets yet. The portal's operator sends the "
+        "reverse proxy's access logs to this service; figures appear here the day after the "
+        "first requests to your datasets."
+    ),
+    "empty_owner_then": (
+        "If your datasets have been used and nothing shows after a day, ask the portal's "
+        "operator whether the log shipper is running."
+    ),
+    "dataset_id": "Identifier",
+    "portal": "Portal",
+    "open_on_portal": "Open the dataset on the portal",
+    "compare": "Compare with",
+    "compare_previous": "Previous period",
+    "compare_year": "Same period a year before",
+    "compare_none": "No comparison",
+    "compared_with_year": "compared with the same days a year before, {start} → {end}",
+    "no_comparison": "no comparison",
+    "custom_period": "Custom dates",
+    "chip_group": "User group",
+    "chip_domain": "Calling domain",
+    "chip_dataset": "Dataset",
+    "add_filter": "+ Filter",
+    "filter_on": "Filter on {value}",
+    "empty_period": "No usage in this period",
+    "empty_period_hint": (
+        "None of the requests counted for this view falls in these days: choose a longer "
+        "period, or remove a filter."
+    ),
+    "interval": "Interval",
+    "interval_day": "Day",
+    "interval_week": "Week",
+    "interval_month": "Month",
+    "chart_api_calls_day": "API calls per day",
+    "chart_api_calls_week": "API calls per week",
+    "chart_api_calls_month": "API calls per month",
+    "chart_downloads_day": "Downloads per day",
+    "chart_downloads_week": "Downloads per week",
+    "chart_downloads_month": "Downloads per month",
+    "chart_help": (
+        "Use the left and right arrow keys, or touch a bar, to read each interval's figures."
+    ),
+    "compared_interval": "Compared with",
+    "compared_period": "Compared period",
+    "name": "Name",
+    "current_short": "Now",
+    "previous_short": "Before",
+    "share": "Share",
+    "trend_api_calls": "Trend of API calls over the period",
+    "trend_downloads": "Trend of downloads over the period",
+    "owner_user": "{id} (user)",
+    "owner_organization": "{id} (organisation)",
 }
 
 _FR: dict[str, str] = {
@@ -155,13 +209,11 @@ _FR: dict[str, str] = {
     "downloaded_bytes": "Volume téléchargé",
     "app_opens": "Ouvertures d'applications",
     "previous": "période précédente : {value}",
+    "previous_year": "un an avant : {value}",
     "current_period": "Cette période",
     "previous_period": "Période précédente",
     "as_table": "Chiffres en tableau",
     "day": "Jour",
-    "previous_day": "Jour de la période précédente",
-    "daily_api_calls": "Appels API par jour",
-    "daily_downloads": "Téléchargements par jour",
     "by_user_group": "Appels API et téléchargements par groupe d'utilisateurs",
     "by_domain": "Appels API et téléchargements par domaine appelant",
     "by_category": "Appels API et téléchargements par catégorie de consommateur",
@@ -206,6 +258,62 @@ _FR: dict[str, str] = {
     "category_none": "Sans référent",
     "category_invalid": "Référent illisible",
     "invalid_domain": "(référent illisible)",
+    "account": "Compte",
+    "web_analytics": "Mesure d'audience",
+    "loading": "Chargement…",
+    "empty_owner_intro": (
+        "Aucun usage n'a encore été compté pour vos jeux de données. L'exploitant du portail "
+        "envoie les journaux d'accès du proxy inverse à ce service ; les chiffres apparaissent "
+        "ici le lendemain des premières requêtes sur vos jeux de données."
+    ),
+    "empty_owner_then": (
+        "Si vos jeux de données ont été utilisés et que rien n'apparaît après un jour, "
+        "demandez à l'exploitant du portail si l'expéditeur de journaux fonctionne."
+    ),
+    "dataset_id": "Identifiant",
+    "portal": "Portail",
+    "open_on_portal": "Ouvrir le jeu de données sur le portail",
+    "compare": "Comparer avec",
+    "compare_previous": "Période précédente",
+    "compare_year": "Même période un an avant",
+    "compare_none": "Sans comparaison",
+    "compared_with_year": "comparé avec les mêmes jours un an avant, {start} → {end}",
+    "no_comparison": "sans comparaison",
+    "custom_period": "Dates personnalisées",
+    "chip_group": "Groupe",
+    "chip_domain": "Domaine appelant",
+    "chip_dataset": "Jeu de données",
+    "add_filter": "+ Filtre",
+    "filter_on": "Filtrer sur {value}",
+    "empty_period": "Aucun usage sur cette période",
+    "empty_period_hint": (
+        "Aucune des requêtes comptées pour cette vue ne tombe sur ces jours : choisissez une "
+        "période plus longue, ou retirez un filtre."
+    ),
+    "interval": "Intervalle",
+    "interval_day": "Jour",
+    "interval_week": "Semaine",
+    "interval_month": "Mois",
+    "chart_api_calls_day": "Appels API par jour",
+    "chart_api_calls_week": "Appels API par semaine",
+    "chart_api_calls_month": "Appels API par mois",
+    "chart_downloads_day": "Téléchargements par jour",
+    "chart_downloads_week": "Téléchargements par semaine",
+    "chart_downloads_month": "Téléchargements par mois",
+    "chart_help": (
+        "Utilisez les flèches gauche et droite, ou touchez une barre, pour lire les chiffres "
+        "de chaque intervalle."
+    ),
+    "compared_interval": "Comparé avec",
+    "compared_period": "Période comparée",
+    "name": "Nom",
+    "current_short": "Période",
+    "previous_short": "Avant",
+    "share": "Part",
+    "trend_api_calls": "Évolution des appels API sur la période",
+    "trend_downloads": "Évolution des téléchargements sur la période",
+    "owner_user": "{id} (utilisateur)",
+    "owner_organization": "{id} (organisation)",
 }
 
 CATALOGUE: Mapping[Lang, Mapping[str, str]] = {"en": _EN, "fr": _FR}

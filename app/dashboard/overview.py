@@ -26,10 +26,11 @@ class DatasetFigures:
 class Overview:
     """Everything but the datasets table, for a period and the filters of a view."""
 
-    period: Period  # the previous period is period.previous()
+    period: Period
+    compared: Period | None  # what the figures' `previous` sides count; None: no comparison
     totals: Figures
     daily: list[DayFigures]  # every day of the period, zeros included
-    previous_daily: list[DayFigures]  # every day of the previous period, same length
+    previous_daily: list[DayFigures]  # every day of the compared period, same length (or zeros)
     by_user_group: list[Group]  # each ordered by current API calls + downloads, then key
     by_domain: list[Group]
     by_category: list[Group]

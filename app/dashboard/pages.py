@@ -20,10 +20,12 @@ from app import reports
 from app.auth.scope import Scope, can_read_usage, scope_of
 from app.auth.tokens import Principal, TokenChecker
 from app.config import Settings
+from app.core.records import Owner
 from app.dashboard import data, exports
 from app.dashboard.example import first_batch_command
 from app.dashboard.labels import translator
-from app.dashboard.present import present_overview, present_table
+from app.dashboard.overview import Overview
+from app.dashboard.present import owner_name, present_overview, present_table
 from app.dashboard.view import Lang, View, as_lang, preferred_language, read_view
 from app.errors import UsageMetricsError
 from app.reports.datasets import dataset_owners
@@ -34,8 +36,10 @@ from app.web.session import DASHBOARD_SESSION, PageSession, SessionCookies
 from app.web.signin import SignIn, SignInPages
 from app.web.templating import is_htmx, render
 
-# The parts a control may ask for alone (the id of the element it replaces).
-VIEW_PART, TABLE_PART = "view", "datasets"
+# The part a control may ask for alone (the id of the element it replaces).
+VIEW_PART = "view"
+# The query values an error page keeps in its period form (the rest of the view is lost).
+KEPT_ON_ERROR = frozenset({"group", "domain", "dataset", "owner", "lang", "compare", "metric"})
 
 
 def request_lang(request: Request) -> Lang:
@@ -83,12 +87,21 @@ class DashboardPages:
             Route("/login", sign_in.page, methods=["GET"]),
             Route("/login", sign_in.submit, methods=["POST"]),
             Route("/logout", gate.admin(sign_in.confirm_sign_out), methods=["GET"]),
-            Route("/logout", gate.admin(sign_in.sign_out), methods=["POST"]),
+            Route("/logout", gate.admin(self.sign_out), methods=["POST"]),
             Route("/dashboard", gate.signed_in(self.dashboard), methods=["GET"]),
             Route("/dashboard/export.csv", gate.signed_in(self.export_csv), methods=["GET"]),
             Route("/dashboard/export.xlsx", gate.signed_in(self.export_xlsx), methods=["GET"]),
             Route("/dashboard/datasets/{id:path}", gate.signed_in(self.dataset), methods=["GET"]),
         ]
+
+    async def sign_out(
+        self, request: Request, session: PageSession, form: dict[str, str]
+    ) -> Response:
+        response = await self._sign_in.sign_out(request, session, form)
+        if as_lang(request.query_params.get("lang")) == "fr":
+            # Signed out from the French pages: the sign-in page that follows is French too.
+            response.headers["location"] += "?lang=fr"
+        return response
 
     def today(self) -> date:
         return self._settings.today or datetime.now(self._settings.timezone).date()
@@ -109,7 +122,7 @@ class DashboardPages:
         try:
             view = self._view(request, scope)
         except UsageMetricsError as exc:
-            return self._refused(request, session, exc)
+            return self._refused(request, session, exc, here="/dashboard")
         return await self._page(request, session, scope, view, dataset=None)
 
     async def dataset(
@@ -125,7 +138,8 @@ class DashboardPages:
         try:
             view = self._view(request, Scope.of(found.owner), dataset=dataset_id)
         except UsageMetricsError as exc:
-            return self._refused(request, session, exc)
+            here = f"/dashboard/datasets/{quote(dataset_id, safe='')}"
+            return self._refused(request, session, exc, here=here)
         return await self._page(request, session, scope, view, dataset=found)
 
     async def _page(
@@ -152,27 +166,33 @@ class DashboardPages:
             "signed_in": session.is_signed_in,  # a portal session signs out at the portal
             "dataset": dataset,
             "is_admin": scope.is_every_owner,
+            "owner_name": owner_name(dataset.owner, t) if dataset else "",
+            "portal_href": _portal_href(self._settings, dataset),
+            "oob": False,
         }
         part = request.headers.get("HX-Target") if is_htmx(request) else None
         headers = {"Vary": "HX-Request, HX-Target, Accept-Language"}
-        if part == TABLE_PART:
-            page = await data.read_datasets_page(view, total)
-            context["table"] = present_table(view, page, here, t)
-            return render(request, "dashboard/_datasets.html", context, headers=headers)
         if total == 0 and not view.datasets and dataset is None:
-            now = datetime.now(self._settings.timezone)
-            command = first_batch_command(base_url(request, self._settings), now)
-            context["command"] = command
+            # An owner has no ingest token: only an admin is shown how to send a batch.
+            if scope.is_every_owner:
+                now = datetime.now(self._settings.timezone)
+                context["command"] = first_batch_command(base_url(request, self._settings), now)
             return render(request, "dashboard/empty.html", context, headers=headers)
         overview = await data.read_overview(view)
-        context["overview"] = present_overview(view, overview, t)
+        context["overview"] = present_overview(view, overview, here, t)
+        context["is_empty"] = not _has_usage(overview)
         if dataset is None:
             page = await data.read_datasets_page(view, total)
             context["table"] = present_table(view, page, here, t)
         # The owner picker: an admin's lists every owner, a portal session's its own owners.
-        context["owners"] = await dataset_owners() if scope.owners is None else list(scope.owners)
-        name = "dashboard/_view.html" if part == VIEW_PART else "dashboard/page.html"
-        return render(request, name, context, headers=headers)
+        owners = await dataset_owners() if scope.owners is None else list(scope.owners)
+        context["owners"] = [(owner, owner_name(owner, t)) for owner in owners]
+        if part == VIEW_PART:
+            # The header's language links live outside #view: sent along, out of band, so that
+            # they keep the view the swap just showed.
+            context["oob"] = True
+            return render(request, "dashboard/_view.html", context, headers=headers)
+        return render(request, "dashboard/page.html", context, headers=headers)
 
     async def export_csv(
         self, request: Request, session: PageSession, principal: Principal
@@ -186,7 +206,7 @@ class DashboardPages:
         return _download(
             exports.csv_export(rows, titles),
             "text/csv; charset=utf-8",
-            exports.file_name(view.period, "csv"),
+            exports.file_name(view.period, "csv", _scope_words(view)),
         )
 
     async def export_xlsx(
@@ -203,19 +223,32 @@ class DashboardPages:
         return _download(
             body,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            exports.file_name(view.period, "xlsx"),
+            exports.file_name(view.period, "xlsx", _scope_words(view)),
         )
 
-    def _refused(self, request: Request, session: PageSession, exc: UsageMetricsError) -> Response:
+    def _refused(
+        self, request: Request, session: PageSession, exc: UsageMetricsError, here: str = ""
+    ) -> Response:
         lang = request_lang(request)
+        prefix = path_prefix(request, self._settings)
+        params = request.query_params
         context = {
             "t": translator(lang),
             "lang": lang,
-            "prefix": path_prefix(request, self._settings),
+            "prefix": prefix,
+            "here": prefix + here,
             "csrf_token": session.csrf_token,
             "signed_in": session.is_signed_in,  # a portal session signs out at the portal
             "message": exc.message,
+            # The period form comes back with what was typed, so it can be corrected in place.
+            "start": params.get("start", ""),
+            "end": params.get("end", ""),
+            "kept": [(k, v) for k, v in params.multi_items() if k in KEPT_ON_ERROR],
+            "lang_query": f"?lang={lang}" if params.get("lang") else "",
         }
+        if is_htmx(request) and request.headers.get("HX-Target") == VIEW_PART:
+            # htmx swaps a 422 in (app/web/templating.py): the error shows where the view was.
+            return render(request, "dashboard/_refused.html", context, status_code=422)
         return render(request, "dashboard/refused.html", context, status_code=exc.status_code)
 
     def _not_found(self, request: Request, session: PageSession) -> Response:
@@ -227,8 +260,31 @@ class DashboardPages:
             "csrf_token": session.csrf_token,
             "signed_in": session.is_signed_in,  # a portal session signs out at the portal
             "message": translator(lang)("no_such_dataset"),
+            "here": "",
+            "lang_query": "",
         }
         return render(request, "dashboard/refused.html", context, status_code=404)
+
+
+def _has_usage(overview: Overview) -> bool:
+    totals = overview.totals
+    return any(any(t) for t in (totals.api_calls, totals.downloads, totals.app_opens))
+
+
+def _portal_href(settings: Settings, dataset: reports.DatasetRow | None) -> str | None:
+    if settings.portal_url is None or dataset is None:
+        return None
+    return f"{settings.portal_url}/datasets/{quote(dataset.id, safe='')}"
+
+
+def _scope_words(view: View) -> list[str]:
+    """What a file name says of the view beside its period: the datasets, owner, filters."""
+    words = list(view.datasets[:3])
+    if isinstance(view.owner, Owner) and view.owner_chosen:
+        words.append(view.owner.id)
+    if view.groups or view.domains:
+        words.append("filtered")
+    return words
 
 
 def _scope(principal: Principal) -> Scope:

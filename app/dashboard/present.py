@@ -4,24 +4,33 @@ links made. Templates only place what this module prepares."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from markupsafe import Markup
 
+from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN, OTHER_DOMAIN
+from app.core.records import Owner
 from app.dashboard import charts, formatting
 from app.dashboard.data import DatasetsPage
+from app.dashboard.intervals import buckets
 from app.dashboard.labels import group_label
 from app.dashboard.overview import Group, Overview
-from app.dashboard.view import View
+from app.dashboard.view import METRICS, Compare, Interval, View
 from app.reports import Figures, Trend
 
 Translate = Callable[..., str]
+BREAKDOWN_ROWS = 10  # then one row sums the rest
+# Below this many in the compared period a percentage says more than the figures do
+# (+591 % from 12): the change is written as a difference instead.
+SMALL_BASE = 20
+# Stand-ins rather than callers: listed after the named domains and categories.
+STAND_INS = frozenset({NO_DOMAIN, INVALID_DOMAIN, OTHER_DOMAIN})
 
 
 @dataclass(frozen=True)
 class Figure:
-    """A figure with the previous period's value and the badge of their change."""
+    """A figure with the compared period's value and the badge of their change."""
 
     value: str
     previous: str
@@ -33,6 +42,9 @@ class KeyFigure:
     key: str  # api_calls, downloads, downloaded_bytes, app_opens
     label: str
     figure: Figure
+    href: str | None  # the view with this figure in the main chart; None: not a chart's figure
+    selected: bool
+    sparkline: Markup
 
 
 @dataclass(frozen=True)
@@ -40,17 +52,51 @@ class Chart:
     key: str
     title: str
     svg: Markup
-    # The figures as a table, for screen readers and copying (daily charts: day, figure,
-    # previous period's day, its figure); the SVG is one image to assistive technology.
-    table: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # The figures as a table, for screen readers and copying: interval, figure, the compared
+    # interval, its figure. The SVG is one image to assistive technology.
+    table: list[tuple[str, str, str, str]]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+    href: str
+    selected: bool
+
+
+@dataclass(frozen=True)
+class Share:
+    """One figure of a breakdown row: both periods, the change, the share of the total."""
+
+    figure: Figure
+    share: str
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    key: str
+    label: str
+    href: str | None  # the view filtered on this row; None: not a filter (categories, others)
+    api_calls: Share
+    downloads: Share
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    key: str
+    title: str
+    rows: list[BreakdownRow]
 
 
 @dataclass(frozen=True)
 class OverviewShown:
     compared_with: str
+    is_compared: bool
     key_figures: list[KeyFigure]
-    daily: list[Chart]
-    breakdowns: list[Chart]
+    chart: Chart
+    intervals: list[Choice]
+    breakdowns: list[Breakdown]
     domain_options: list[str]  # the view's calling domains, offered by the domain filter
 
 
@@ -66,7 +112,9 @@ class Column:
 class TableRow:
     id: str
     title: str
-    href: str
+    href: str  # the dataset's page
+    filter_href: str  # the view filtered on this dataset
+    owner: str
     api_calls: Figure
     downloads: Figure
 
@@ -79,93 +127,189 @@ class TableShown:
     previous_href: str | None
     next_href: str | None
     total: int
+    with_owner: bool
 
 
-def figure(trend: Trend, lang: formatting.Lang, volume: bool = False) -> Figure:
+def figure(
+    trend: Trend, lang: formatting.Lang, volume: bool = False, small_base: int = SMALL_BASE
+) -> Figure:
+    """A row's figure; a key figure (the headline, a sum of many rows) passes small_base=0 and
+    keeps its percentage."""
     write = formatting.volume if volume else formatting.count
     return Figure(
         write(trend.current, lang),
         write(trend.previous, lang),
-        formatting.badge(trend.current, trend.previous, lang),
-    )
-
-
-def present_overview(view: View, overview: Overview, t: Translate) -> OverviewShown:
-    lang, totals, previous = view.lang, overview.totals, overview.period.previous()
-    key_figures = [
-        KeyFigure("api_calls", t("api_calls"), figure(totals.api_calls, lang)),
-        KeyFigure("downloads", t("downloads"), figure(totals.downloads, lang)),
-        KeyFigure(
-            "downloaded_bytes", t("downloaded_bytes"), figure(totals.downloaded_bytes, lang, True)
+        formatting.badge(
+            trend.current, trend.previous, lang, small_base=0 if volume else small_base
         ),
-        KeyFigure("app_opens", t("app_opens"), figure(totals.app_opens, lang)),
-    ]
-    labels = {"current_label": t("current_period"), "previous_label": t("previous_period")}
-    daily = [
-        Chart(
-            metric,
-            t(f"daily_{metric}"),
-            charts.daily_chart(
-                overview.daily,
-                overview.previous_daily,
-                metric,
-                title=t(f"daily_{metric}"),
-                lang=lang,
-                id_prefix=f"daily-{metric}",
-                **labels,
-            ),
-            [
-                (
-                    str(day.day),
-                    formatting.count(getattr(day, metric), lang),
-                    str(before.day),
-                    formatting.count(getattr(before, metric), lang),
-                )
-                for day, before in zip(overview.daily, overview.previous_daily, strict=True)
-            ],
+    )
+
+
+def owner_name(owner: Owner, t: Translate) -> str:
+    """How the page names an owner: its id, then its kind ("metropole-lyon (organisation)")."""
+    return (
+        t(f"owner_{owner.type}", id=owner.id)
+        if owner.type in ("user", "organization")
+        else owner.id
+    )
+
+
+def compared_with(view: View, t: Translate) -> str:
+    against = view.compared
+    if against is None:
+        return t("no_comparison")
+    key = "compared_with_year" if view.compare is Compare.YEAR else "compared_with"
+    return t(key, start=against.start, end=against.end)
+
+
+def present_overview(view: View, overview: Overview, here: str, t: Translate) -> OverviewShown:
+    lang, totals = view.lang, overview.totals
+    grouped = buckets(overview.daily, overview.previous_daily, view.interval)
+    series = {
+        "api_calls": [bucket.api_calls for bucket in grouped],
+        "downloads": [bucket.downloads for bucket in grouped],
+    }
+    key_figures = []
+    for key, volume in (
+        ("api_calls", False),
+        ("downloads", False),
+        ("downloaded_bytes", True),
+        ("app_opens", False),
+    ):
+        if key == "app_opens" and view.datasets:
+            continue  # Data Fair logs application opens on the application, not the dataset
+        charted = key in METRICS
+        key_figures.append(
+            KeyFigure(
+                key,
+                t(key),
+                figure(getattr(totals, key), lang, volume, small_base=0),
+                f"{here}?{view.query(metric=key)}" if charted else None,
+                view.metric == key,
+                charts.sparkline(series[key], label=t(f"trend_{key}")) if charted else Markup(""),
+            )
         )
-        for metric in ("api_calls", "downloads")
-    ]
-    breakdowns = [
-        Chart(
-            kind,
-            t(title),
-            charts.bar_chart(
-                _bars(groups, kind, view, t),
-                title=t(title),
-                lang=lang,
-                id_prefix=f"by-{kind}",
-                empty_text=t("nothing"),
-                **labels,
-            ),
-        )
-        for kind, title, groups in (
-            ("user_group", "by_user_group", overview.by_user_group),
-            ("referer_domain", "by_domain", overview.by_domain),
-            ("referer_category", "by_category", overview.by_category),
-        )
-    ]
     return OverviewShown(
-        compared_with=t("compared_with", start=previous.start, end=previous.end),
+        compared_with=compared_with(view, t),
+        is_compared=view.compared is not None,
         key_figures=key_figures,
-        daily=daily,
-        breakdowns=breakdowns,
-        domain_options=[g.key for g in overview.by_domain if g.key not in ("none", "invalid")],
+        chart=_main_chart(view, overview, t),
+        intervals=[
+            Choice(
+                interval.value,
+                t(f"interval_{interval.value}"),
+                f"{here}?{view.query(interval_chosen=interval)}",
+                view.interval is interval,
+            )
+            for interval in Interval
+        ],
+        breakdowns=[
+            Breakdown(kind, t(title), _breakdown(groups, kind, view, here, t))
+            for kind, title, groups in (
+                ("referer_domain", "by_domain", overview.by_domain),
+                ("user_group", "by_user_group", overview.by_user_group),
+                ("referer_category", "by_category", overview.by_category),
+            )
+        ],
+        domain_options=[g.key for g in overview.by_domain if g.key not in STAND_INS],
     )
 
 
-def _uses(figures: Figures) -> Trend:
-    """What a breakdown bar measures: API calls and downloads together."""
-    return Trend(
-        figures.api_calls.current + figures.downloads.current,
-        figures.api_calls.previous + figures.downloads.previous,
+def _main_chart(view: View, overview: Overview, t: Translate) -> Chart:
+    metric, lang = view.metric, view.lang
+    title = t(f"chart_{metric}_{view.interval.value}")
+    previous_label = (
+        None
+        if view.compared is None or not any(getattr(d, metric) for d in overview.previous_daily)
+        else t("compared_period")
     )
+    svg = charts.daily_chart(
+        overview.daily,
+        overview.previous_daily,
+        metric,  # type: ignore[arg-type]
+        title=title,
+        current_label=t("current_period"),
+        previous_label=previous_label,
+        lang=lang,
+        id_prefix="main",
+        interval=view.interval,
+    )
+    grouped = buckets(overview.daily, overview.previous_daily, view.interval)
+    table = [
+        (
+            charts.when(b.start, b.end, view.interval),
+            formatting.count(b.api_calls if metric == "api_calls" else b.downloads, lang),
+            charts.when(b.previous_start, b.previous_end, view.interval) if view.compared else "",
+            formatting.count(
+                b.previous_api_calls if metric == "api_calls" else b.previous_downloads, lang
+            )
+            if view.compared
+            else "",
+        )
+        for b in grouped
+    ]
+    return Chart(metric, title, svg, table)
 
 
-def _bars(groups: list[Group], kind: str, view: View, t: Translate) -> list[charts.BarRow]:
-    named = [Group(group_label(view.lang, kind, g.key), g.figures) for g in groups]
-    return charts.top_rows(
-        named, _uses, limit=10, others_label=t("others", n="{n}"), lang=view.lang
+FILTERS = {"referer_domain": "domains", "user_group": "groups"}
+
+
+def _breakdown(
+    groups: list[Group], kind: str, view: View, here: str, t: Translate
+) -> list[BreakdownRow]:
+    ordered = sorted(groups, key=lambda g: g.key in STAND_INS)  # stable: named ones first
+    total_api = sum(g.figures.api_calls.current for g in groups)
+    total_downloads = sum(g.figures.downloads.current for g in groups)
+    shown, rest = ordered[:BREAKDOWN_ROWS], ordered[BREAKDOWN_ROWS:]
+    if len(rest) == 1:  # folding one row would only hide its name
+        shown, rest = ordered, []
+    name = FILTERS.get(kind)
+    rows = []
+    for group in shown:
+        href = None
+        if name is not None and group.key not in getattr(view, name):
+            values = (*getattr(view, name), group.key)
+            href = f"{here}?{view.query(**{name: values, 'page': 1})}"
+        label = group_label(view.lang, kind, group.key)
+        rows.append(_row(group.key, label, href, group.figures, total_api, total_downloads, view))
+    if rest:
+        summed = Figures(
+            Trend(
+                sum(g.figures.api_calls.current for g in rest),
+                sum(g.figures.api_calls.previous for g in rest),
+            ),
+            Trend(
+                sum(g.figures.downloads.current for g in rest),
+                sum(g.figures.downloads.previous for g in rest),
+            ),
+        )
+        label = t("others", n=formatting.count(len(rest), view.lang))
+        rows.append(_row("", label, None, summed, total_api, total_downloads, view))
+    return rows
+
+
+def _row(
+    key: str,
+    label: str,
+    href: str | None,
+    figures: Figures,
+    total_api: int,
+    total_downloads: int,
+    view: View,
+) -> BreakdownRow:
+    lang = view.lang
+    return BreakdownRow(
+        key,
+        label,
+        href,
+        Share(
+            figure(figures.api_calls, lang),
+            formatting.share(figures.api_calls.current, total_api, lang),
+        ),
+        Share(
+            figure(figures.downloads, lang),
+            formatting.share(figures.downloads.current, total_downloads, lang),
+        ),
     )
 
 
@@ -186,6 +330,8 @@ def present_table(view: View, page: DatasetsPage, here: str, t: Translate) -> Ta
             title=item.dataset.title or item.dataset.id,
             href=f"{here}/datasets/{quote(item.dataset.id, safe='')}"
             + (f"?{dataset_query}" if dataset_query else ""),
+            filter_href=f"{here}?{view.query(datasets=(*view.datasets, item.dataset.id), page=1)}",
+            owner=owner_name(item.dataset.owner, t),
             api_calls=figure(item.figures.api_calls, lang),
             downloads=figure(item.figures.downloads, lang),
         )
@@ -198,4 +344,5 @@ def present_table(view: View, page: DatasetsPage, here: str, t: Translate) -> Ta
         previous_href=f"{here}?{view.query(page=page.page - 1)}" if page.page > 1 else None,
         next_href=f"{here}?{view.query(page=page.page + 1)}" if page.page < page.pages else None,
         total=page.total,
+        with_owner=not isinstance(view.owner, Owner),
     )

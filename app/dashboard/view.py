@@ -3,7 +3,9 @@ be shared.
 
 `start`/`end` (ISO days, inclusive) or `preset` (7d, 30d, last-month, 12m); repeated `group`,
 `domain`, `dataset`; `owner=<type>:<id>` for an admin or a portal session of several owners; the
-datasets table's `sort` and `page`; `lang` (en, fr) when the reader switched language.
+datasets table's `sort` and `page`; `lang` (en, fr) when the reader switched language;
+`compare` (previous, year, none), `interval` (day, week, month; by default from the period's
+length) and `metric` (the main chart's figure).
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlencode
 
 from app.auth.scope import Scope
-from app.core.hosts import readable_domain
+from app.core.hosts import host_name, readable_domain
 from app.core.periods import Period, comparable
 from app.core.records import Owner, OwnerFilter, UserGroup
 from app.errors import BadUserInputError
 from app.reports import DatasetOrder, UsageFilter
 
 Lang = Literal["en", "fr"]
+_E = TypeVar("_E", bound=StrEnum)
 LANGUAGES: tuple[Lang, ...] = ("en", "fr")
 PAGE_SIZE = 20
 MAX_FILTER_VALUES = 100  # per filter: a bound on a statement's parameters and on the URL
@@ -35,7 +38,23 @@ class Preset(StrEnum):
     LAST_12_MONTHS = "12m"
 
 
+class Compare(StrEnum):
+    PREVIOUS = "previous"  # the same number of days just before
+    YEAR = "year"  # the same days a year before
+    NONE = "none"
+
+
+class Interval(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
 DEFAULT_PRESET = Preset.LAST_7_DAYS
+METRICS = ("api_calls", "downloads")
+# Past these lengths a bar per day gets thinner than a pixel on a phone: weeks, then months.
+DAYS_BY_DAY = 92
+DAYS_BY_WEEK = 732
 SORTS: Mapping[str, DatasetOrder] = {
     "api_calls": DatasetOrder.API_CALLS,
     "downloads": DatasetOrder.DOWNLOADS,
@@ -80,6 +99,24 @@ class View:
     lang_chosen: bool = False  # `lang` came from the URL, not from Accept-Language
     owner_chosen: bool = False  # `owner` picked among several: the URL keeps it
     dataset_page: bool = False  # a dataset's page: its dataset is in the path, not the query
+    compare: Compare = Compare.PREVIOUS
+    interval_chosen: Interval | None = None  # None: from the period's length
+    metric: str = "api_calls"  # the main chart's figure, one of METRICS
+
+    @property
+    def interval(self) -> Interval:
+        if self.interval_chosen is not None:
+            return self.interval_chosen
+        return default_interval(self.period)
+
+    @property
+    def compared(self) -> Period | None:
+        """The period the figures are compared with; None: no comparison."""
+        if self.compare is Compare.NONE:
+            return None
+        if self.compare is Compare.YEAR:
+            return year_before(self.period)
+        return self.period.previous()
 
     @property
     def usage(self) -> UsageFilter:
@@ -129,6 +166,12 @@ class View:
             pairs.append(("sort", view.sort))
         if view.page != 1:
             pairs.append(("page", str(view.page)))
+        if view.compare is not Compare.PREVIOUS:
+            pairs.append(("compare", Compare(view.compare).value))
+        if view.interval_chosen is not None:
+            pairs.append(("interval", Interval(view.interval_chosen).value))
+        if view.metric != "api_calls":
+            pairs.append(("metric", view.metric))
         if view.lang_chosen:
             pairs.append(("lang", view.lang))
         return pairs
@@ -172,12 +215,15 @@ def read_view(
     sort = params.one("sort") or "api_calls"
     if sort not in SORTS:
         raise BadUserInputError(f"sort={sort!r}: sort by {', '.join(SORTS)}")
+    metric = params.one("metric") or "api_calls"
+    if metric not in METRICS:
+        raise BadUserInputError(f"metric={metric!r}: choose one of {', '.join(METRICS)}")
     return View(
         period=period,
         preset=preset,
         owner=owner,
         groups=_groups(params.all("group")),
-        domains=_listed("domain", [readable_domain(d.lower()) for d in params.all("domain")]),
+        domains=_listed("domain", [as_domain(d) for d in params.all("domain")]),
         datasets=(dataset,) if dataset is not None else _listed("dataset", params.all("dataset")),
         sort=sort,
         page=_page(params.one("page")),
@@ -185,7 +231,42 @@ def read_view(
         lang_chosen=chosen is not None,
         owner_chosen=scope.has_choice and requested is not None,
         dataset_page=dataset is not None,
+        compare=_choice(Compare, "compare", params.one("compare")) or Compare.PREVIOUS,
+        interval_chosen=_choice(Interval, "interval", params.one("interval")),
+        metric=metric,
     )
+
+
+def _choice(kind: type[_E], name: str, value: str | None) -> _E | None:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise BadUserInputError(f"{name}={value!r}: choose one of {choices}") from None
+
+
+def as_domain(value: str) -> str:
+    """What a reader types as a calling domain, as stored: `https://Client.Example:8443/map`
+    counts as `client.example`, as the line's Referer did (docs/classification.md)."""
+    text = value.strip().lower()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    text = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    return readable_domain(host_name(text)) if text else value.strip().lower()
+
+
+def default_interval(period: Period) -> Interval:
+    if period.days <= DAYS_BY_DAY:
+        return Interval.DAY
+    return Interval.WEEK if period.days <= DAYS_BY_WEEK else Interval.MONTH
+
+
+def year_before(period: Period) -> Period:
+    """The same days a year before, as many of them (so day i faces day i)."""
+    start = _year_before(period.start)
+    return Period(start, start + (period.end - period.start))
 
 
 def _period(params: Params, today: date) -> tuple[Period, Preset | None]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -42,3 +44,13 @@ def admin_sign_in_routes(settings: Settings, tokens: TokenChecker, kit: PageKit)
 
 def static_route() -> BaseRoute:
     return Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+async def _favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico on every page, whatever the <link rel="icon">.
+    headers = {"Cache-Control": "public, max-age=86400"}
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon", headers=headers)
+
+
+def favicon_route() -> BaseRoute:
+    return Route("/favicon.ico", _favicon, methods=["GET"])

@@ -40,10 +40,10 @@ async def test_the_portals_cookies_open_exactly_her_datasets(
     assert card(page, "api_calls") == "API calls 5 previous period: 5 = 0 % unchanged from 5"
     assert card(page, "downloads").startswith("Downloads 1 previous period: 0 ")
     # She picks among her owners; nothing to sign out of here (she signs out at the portal).
-    assert '<option value="organization:org1" >organization org1</option>' in page.replace(
+    assert '<option value="organization:org1" >org1 (organisation)</option>' in page.replace(
         "  ", " "
     )
-    assert '<option value="user:carol" >user carol</option>' in page.replace("  ", " ")
+    assert '<option value="user:carol" >carol (user)</option>' in page.replace("  ", " ")
     assert 'action="/logout"' not in page
     sign_out = await client.get("/logout", headers=cookies)
     assert (sign_out.status_code, sign_out.headers["location"]) == (303, "/login")

@@ -1,4 +1,4 @@
-"""Server-rendered SVG charts: well-formed, a bar per day or row, exact figures, no style."""
+"""Server-rendered SVG charts: well-formed, a bar per interval, exact figures, no style."""
 
 from __future__ import annotations
 
@@ -9,18 +9,11 @@ from datetime import date, timedelta
 import pytest
 from markupsafe import Markup
 
-from app.dashboard.charts import (
-    BAR_MAX_LENGTH,
-    SVG_NS,
-    BarRow,
-    axis_ticks,
-    bar_chart,
-    daily_chart,
-    top_rows,
-)
+from app.dashboard.charts import SVG_NS, axis_ticks, daily_chart, sparkline
 from app.dashboard.formatting import Lang
-from app.dashboard.overview import Group
-from app.reports import DayFigures, Figures, Trend
+from app.dashboard.intervals import buckets
+from app.dashboard.view import Interval
+from app.reports import DayFigures
 
 NB = "\u00a0"
 NN = "\u202f"
@@ -105,10 +98,22 @@ def test_daily_chart_titles_each_bar_with_both_exact_figures() -> None:
     previous = days(WEEK - timedelta(days=7), [1_000, 0])
     en = find(parse(week_chart(current=current, previous=previous)), "rect", "bar")
     fr = find(parse(week_chart("fr", current=current, previous=previous)), "rect", "bar")
-    assert title_of(en[0]) == "This period, 2024-01-08: 1,234; Previous period, 2024-01-01: 1,000"
-    assert title_of(fr[0]) == (
-        f"Cette période, 2024-01-08{NB}: 1{NN}234{NN}; Période précédente, 2024-01-01{NB}: 1{NN}000"
+    assert title_of(en[0]) == (
+        f"This period, 2024-01-08: 1,234; Previous period, 2024-01-01: 1,000 (▲{NB}+23{NB}%)"
     )
+    assert title_of(fr[0]) == (
+        f"Cette période, 2024-01-08{NB}: 1{NN}234{NN}; Période précédente, 2024-01-01{NB}: "
+        f"1{NN}000 (▲{NB}+23{NB}%)"
+    )
+    # The crosshair (static/dashboard.js) reads the same figures from data attributes.
+    assert {k: v for k, v in en[1].attrib.items() if k.startswith("data-")} == {
+        "data-day": "2024-01-09",
+        "data-when": "2024-01-09",
+        "data-now": "5",
+        "data-was": "2024-01-02",
+        "data-then": "0",
+        "data-change": "new",
+    }
 
 
 def test_daily_chart_shows_the_chosen_metric() -> None:
@@ -116,8 +121,8 @@ def test_daily_chart_shows_the_chosen_metric() -> None:
     previous = days(WEEK - timedelta(days=7), [100, 100], downloads=[2, 3])
     root = parse(week_chart(current=current, previous=previous, metric="downloads"))
     assert [title_of(bar) for bar in find(root, "rect", "bar")] == [
-        "This period, 2024-01-08: 7; Previous period, 2024-01-01: 2",
-        "This period, 2024-01-09: 9; Previous period, 2024-01-02: 3",
+        f"This period, 2024-01-08: 7; Previous period, 2024-01-01: 2 (▲{NB}+250{NB}%)",
+        f"This period, 2024-01-09: 9; Previous period, 2024-01-02: 3 (▲{NB}+200{NB}%)",
     ]
 
 
@@ -226,125 +231,45 @@ def test_axis_ticks_are_round_and_reach_the_maximum(maximum: int, ticks: list[in
     assert axis_ticks(maximum) == ticks
 
 
-# Bar chart
-
-ROWS = [BarRow("example.org", 1_234, 1_000), BarRow("none", 0, 617)]
+# Intervals, no comparison, sparklines
 
 
-def rows_chart(rows: list[BarRow], lang: Lang = "en") -> Markup:
-    return bar_chart(
-        rows,
-        title="By calling domain",
-        lang=lang,
-        id_prefix="by-domain",
-        empty_text="Nothing <here> yet.",
-        **(FR_LABELS if lang == "fr" else LABELS),
-    )
+def test_a_year_by_week_has_a_bar_per_monday_to_sunday_week() -> None:
+    start = date(2023, 1, 4)  # a Wednesday: the first week is partial
+    values = [1] * 365
+    grouped = buckets(days(start, values), days(date(2022, 1, 4), values), Interval.WEEK)
+    assert len(grouped) == 53
+    first, second = grouped[0], grouped[1]
+    assert (first.start, first.end, first.api_calls) == (date(2023, 1, 4), date(2023, 1, 8), 5)
+    assert (second.start, second.end, second.api_calls) == (date(2023, 1, 9), date(2023, 1, 15), 7)
+    # The compared days in the same positions: 2022-01-09..15 face 2023-01-09..15.
+    assert (second.previous_start, second.previous_end) == (date(2022, 1, 9), date(2022, 1, 15))
+    assert sum(b.api_calls for b in grouped) == 365
 
 
-def test_bar_chart_has_a_bar_and_a_ghost_per_row_with_exact_figures() -> None:
-    root = parse(rows_chart(ROWS))
-    rows = find(root, "g", "row")
-    assert [title_of(row) for row in rows] == [
-        "example.org — This period: 1,234; Previous period: 1,000",
-        "none — This period: 0; Previous period: 617",
-    ]
-    assert [bar.get("width") for bar in find(root, "rect", "bar")] == [str(BAR_MAX_LENGTH), "0"]
-    assert [bar.get("width") for bar in find(root, "rect", "ghost")] == ["157.2", "97"]
-    assert [t.text for t in find(root, "text", "value")] == ["1,234", "0"]
-    assert [t.text for t in find(root, "text", "label")] == ["example.org", "none"]
+def test_ten_years_by_month_has_120_bars_labelled_by_month() -> None:
+    start = date(2014, 1, 1)
+    values = [i % 3 for i in range(3652)]
+    current, previous = days(start, values), days(date(2004, 1, 1), values)
+    root = parse(week_chart(current=current, previous=previous, interval=Interval.MONTH))
+    bars = find(root, "rect", "bar")
+    assert len(bars) == 120
+    assert (bars[0].get("data-when"), bars[-1].get("data-when")) == ("2014-01", "2023-12")
+    assert bars[0].get("data-now") == str(sum(values[:31]))
+    assert all(len(t.text or "") == 7 for t in find(root, "text", "tick-x"))
 
 
-def test_bar_chart_writes_french_figures() -> None:
-    root = parse(rows_chart(ROWS, "fr"))
-    assert title_of(find(root, "g", "row")[0]) == (
-        f"example.org — Cette période{NB}: 1{NN}234{NN}; Période précédente{NB}: 1{NN}000"
-    )
-    assert find(root, "text", "value")[0].text == f"1{NN}234"
+def test_without_comparison_the_chart_has_no_previous_line_nor_legend() -> None:
+    root = parse(week_chart(previous_label=None))
+    assert find(root, "polyline", "ghost") == []
+    assert find(root, "line", "legend-previous") == []
+    assert title_of(find(root, "rect", "bar")[0]) == "This period, 2024-01-08: 3"
+    assert "data-then" not in find(root, "rect", "bar")[0].attrib
 
 
-def test_bar_chart_summarises_every_row_for_screen_readers() -> None:
-    root = parse(rows_chart(ROWS))
-    assert root.get("role") == "img"
-    assert root.get("aria-labelledby") == "by-domain-title by-domain-desc"
-    assert title_of(root) == "By calling domain"
-    desc = root.find(f"{{{SVG_NS}}}desc")
-    assert desc is not None and desc.get("id") == "by-domain-desc"
-    assert desc.text == (
-        "example.org — This period: 1,234; Previous period: 1,000. "
-        "none — This period: 0; Previous period: 617."
-    )
-
-
-def test_bar_chart_shortens_long_labels_but_titles_them_in_full() -> None:
-    label = "a-very-long-subdomain.example.org"
-    root = parse(rows_chart([BarRow(label, 1, 0)]))
-    assert find(root, "text", "label")[0].text == "a-very-long-subdoma…"
-    assert title_of(find(root, "g", "row")[0]).startswith(f"{label} — ")
-
-
-def test_bar_chart_escapes_labels() -> None:
-    chart = rows_chart([BarRow("<script>&", 1, 0)])
-    assert "<script>" not in chart
-    assert "&lt;script&gt;&amp;" in chart
-    root = parse(chart)
-    assert find(root, "text", "label")[0].text == "<script>&"
-    assert title_of(find(root, "g", "row")[0]) == ("<script>& — This period: 1; Previous period: 0")
-
-
-def test_bar_chart_of_zeros_draws_empty_bars() -> None:
-    root = parse(rows_chart([BarRow("a", 0, 0), BarRow("b", 0, 0)]))
-    assert [bar.get("width") for bar in find(root, "rect", "bar")] == ["0", "0"]
-
-
-def test_bar_chart_uses_no_style_attribute() -> None:
-    chart = rows_chart(ROWS)
-    assert not has_style(parse(chart))
-    assert "style=" not in chart
-
-
-def test_bar_chart_without_rows_says_so() -> None:
-    assert rows_chart([]) == Markup('<p class="chart-empty">Nothing &lt;here&gt; yet.</p>')
-
-
-# top_rows
-
-
-def api_calls(figures: Figures) -> Trend:
-    return figures.api_calls
-
-
-def groups(n: int) -> list[Group]:
-    # Group i: 100 - i API calls now, i before (they arrive ordered by current figures).
-    return [Group(f"domain{i}.example", Figures(api_calls=Trend(100 - i, i))) for i in range(n)]
-
-
-def test_top_rows_folds_the_rest_into_one_row() -> None:
-    rows = top_rows(groups(15), api_calls, others_label="{n} others", lang="en")
-    assert rows[:10] == [BarRow(f"domain{i}.example", 100 - i, i) for i in range(10)]
-    # Groups 10 to 14: 90 + 89 + 88 + 87 + 86 now, 10 + 11 + 12 + 13 + 14 before.
-    assert rows[10:] == [BarRow("5 others", 440, 60)]
-
-
-def test_top_rows_keeps_a_single_group_past_the_limit() -> None:
-    rows = top_rows(groups(11), api_calls, others_label="{n} others", lang="en")
-    assert [row.label for row in rows] == [f"domain{i}.example" for i in range(11)]
-
-
-def test_top_rows_writes_the_number_folded_in_the_language() -> None:
-    many = [Group(f"d{i}", Figures(api_calls=Trend(1, 2))) for i in range(1_245)]
-    en = top_rows(many, api_calls, 10, others_label="{n} others", lang="en")
-    fr = top_rows(many, api_calls, 10, others_label="{n} autres", lang="fr")
-    assert (en[-1], fr[-1]) == (
-        BarRow("1,235 others", 1_235, 2_470),
-        BarRow(f"1{NN}235 autres", 1_235, 2_470),
-    )
-    assert len(en) == 11
-
-
-def test_top_rows_of_few_groups_keeps_them_all() -> None:
-    assert top_rows(groups(3), api_calls, others_label="{n} others", lang="en") == [
-        BarRow("domain0.example", 100, 0),
-        BarRow("domain1.example", 99, 1),
-        BarRow("domain2.example", 98, 2),
-    ]
+def test_sparkline_draws_one_point_per_value() -> None:
+    root = parse(sparkline([0, 5, 10], label="Trend <of> calls"))
+    assert root.get("aria-label") == "Trend <of> calls"
+    (line,) = find(root, "polyline")
+    assert line.get("points") == "0,27 60,14 120,1"
+    assert sparkline([4], label="x") == ""

@@ -119,6 +119,7 @@ def figures(api: tuple[int, int], downloads: tuple[int, int] = (0, 0)) -> Figure
 
 OVERVIEW = Overview(
     period=WEEK,
+    compared=WEEK.previous(),
     totals=Figures(
         api_calls=Trend(150, 100),
         downloads=Trend(5, 0),

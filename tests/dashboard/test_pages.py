@@ -94,11 +94,10 @@ async def test_key_figures_of_the_default_week_with_their_trend(
 async def test_the_owner_sees_only_its_datasets(org1: httpx.AsyncClient) -> None:
     page = (await org1.get("/dashboard")).text
     assert row_ids(page) == ["roads", "rivers"]
+    # Below 20 in the compared period a change is a difference, not a percentage.
     assert table_rows(page) == [
-        "Roads 5 previous period: 4 ▲ +25 % up 25 % from 4 "
-        "1 previous period: 0 new new: none in the previous period",
-        "Rivers 1 previous period: 10 ▼ −90 % down 90 % from 10 "
-        "0 previous period: 0 – none in either period",
+        "Roads + 5 4 ▲ +1 up 1 from 4 1 0 new new: none in the previous period",
+        "Rivers + 1 10 ▼ −9 down 9 from 10 0 0 – none in either period",
     ]
     assert (await org1.get("/dashboard/datasets/notes")).status_code == 404
     assert (await org1.get("/dashboard/datasets/nothing-here")).status_code == 404
@@ -116,7 +115,9 @@ async def test_an_admin_sees_every_owner_and_picks_one(client: httpx.AsyncClient
     page = (await client.get("/dashboard")).text
     assert row_ids(page) == ["roads", "notes", "rivers"]
     assert card(page, "api_calls").startswith("API calls 8 previous period: 14 ")
-    assert '<option value="user:alice" >user alice</option>' in page.replace("  ", " ")
+    assert '<option value="user:alice" >alice (user)</option>' in page.replace("  ", " ")
+    # Every owner's table names each dataset's owner.
+    assert table_rows(page)[0].startswith("Roads + org1 (organisation) 5 4 ")
     alice = (await client.get("/dashboard", params={"owner": "user:alice"})).text
     assert row_ids(alice) == ["notes"]
     assert (
@@ -150,7 +151,7 @@ async def test_presets_set_the_period_and_the_figures(
         f"{period}, compared with {previous}"
     )
     assert card(page, "api_calls").startswith(f"API calls {api_calls} ")
-    assert f'data-preset="{preset}" aria-current="true"' in page
+    assert f'<option value="{preset}" selected>' in page
 
 
 async def test_a_custom_period(org1: httpx.AsyncClient) -> None:
@@ -205,9 +206,9 @@ async def test_filters_change_the_figures_exactly(
     assert row_ids(page) == rows
 
 
-async def test_the_daily_charts_have_a_bar_per_day(org1: httpx.AsyncClient) -> None:
+async def test_the_main_chart_has_a_bar_per_day(org1: httpx.AsyncClient) -> None:
     page = (await org1.get("/dashboard")).text
-    chart = element(page, '<figure class="chart" data-chart="daily-api_calls">', "</figure>")
+    chart = element(page, '<figure class="chart main" data-chart="main"', "</figure>")
     assert re.findall(r'<rect class="bar" data-day="([^"]+)"', chart) == [
         f"2024-01-{day:02}" for day in range(8, 15)
     ]
@@ -217,20 +218,22 @@ async def test_the_daily_charts_have_a_bar_per_day(org1: httpx.AsyncClient) -> N
         "2024-01-08 3 2024-01-01 0",
         "2024-01-09 2 2024-01-02 4",
     ]
-    year = (await org1.get("/dashboard", params={"preset": "12m"})).text
-    chart = element(year, '<figure class="chart" data-chart="daily-downloads">', "</figure>")
+    by_day = {"preset": "12m", "interval": "day", "metric": "downloads"}
+    year = (await org1.get("/dashboard", params=by_day)).text
+    chart = element(year, '<figure class="chart main" data-chart="main"', "</figure>")
     assert len(re.findall(r'<rect class="bar" data-day=', chart)) == 365
+    assert "<figcaption><span>Downloads per day</span>" in chart
 
 
 async def test_breakdown_charts_name_groups_domains_and_categories(
     org1: httpx.AsyncClient,
 ) -> None:
     page = (await org1.get("/dashboard")).text
-    groups = element(page, 'data-chart="by-user_group"', "</figure>")
+    groups = element(page, 'data-breakdown="user_group"', "</figure>")
     assert "Anonymous" in groups and "Owner organisation members" in groups
-    domains = element(page, 'data-chart="by-referer_domain"', "</figure>")
+    domains = element(page, 'data-breakdown="referer_domain"', "</figure>")
     assert "client.example" in domains and "(no referer)" in domains
-    categories = element(page, 'data-chart="by-referer_category"', "</figure>")
+    categories = element(page, 'data-breakdown="referer_category"', "</figure>")
     assert "External sites" in categories
 
 
@@ -259,10 +262,11 @@ async def test_the_datasets_table_sorts_and_pages(client: httpx.AsyncClient) -> 
     by_title = await client.get(
         "/dashboard",
         params={"sort": "title", "page": "2"},
-        headers={"HX-Request": "true", "HX-Target": "datasets"},
+        headers={"HX-Request": "true", "HX-Target": "view"},
     )
-    # htmx asked for the table alone.
-    assert by_title.text.lstrip().startswith('<section id="datasets"')
+    # htmx asked for the view: the table and every link around it follow the sort and page.
+    assert by_title.text.lstrip().startswith('<div id="view"')
+    assert 'href="/dashboard/export.csv?sort=title' not in by_title.text  # exports: all rows
     assert "<html" not in by_title.text
     assert row_ids(by_title.text) == [f"d{n:02}" for n in range(20, 40)]
 
@@ -271,7 +275,7 @@ async def test_htmx_gets_the_view_alone(org1: httpx.AsyncClient) -> None:
     answer = await org1.get(
         "/dashboard", params={"group": "OWNER"}, headers={"HX-Request": "true", "HX-Target": "view"}
     )
-    assert answer.text.lstrip().startswith('<div id="view">')
+    assert answer.text.lstrip().startswith('<div id="view" ')
     assert "<html" not in answer.text
     assert card(answer.text, "api_calls").startswith("API calls 2 ")
     assert "HX-Target" in answer.headers["vary"]

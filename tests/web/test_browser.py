@@ -375,13 +375,14 @@ def test_an_owner_opens_the_dashboard_switches_preset_and_filters(
     api_calls = page.locator('[data-figure="api_calls"] .value')
     expect(api_calls).to_have_text("5")
 
-    page.click('[data-preset="30d"]')  # htmx swaps the view and pushes the URL
+    page.select_option("#preset", "30d")  # htmx swaps the view and pushes the URL
     expect(api_calls).to_have_text("15")
     expect(page).to_have_url(f"{server}/dashboard?preset=30d")
-    bars = page.locator('[data-chart="daily-api_calls"] rect.bar[data-day]')
+    bars = page.locator('[data-chart="main"] rect.bar[data-day]')
     expect(bars).to_have_count(30)
     assert bars.last.get_attribute("data-day") == yesterday.isoformat()
 
+    page.click(".add-filter summary")
     page.check("input[type=checkbox][name=group][value=OWNER]")  # the filter applies on change
     expect(api_calls).to_have_text("2")
     expect(page).to_have_url(f"{server}/dashboard?preset=30d&group=OWNER")
@@ -391,5 +392,6 @@ def test_an_owner_opens_the_dashboard_switches_preset_and_filters(
 
     page.reload()  # the URL alone holds the view
     expect(api_calls).to_have_text("2")
+    expect(page.locator('[data-chip="group:OWNER"]')).to_be_visible()
     expect(page.locator("input[type=checkbox][name=group][value=OWNER]")).to_be_checked()
     assert problems == []
