@@ -8,6 +8,7 @@ from app import reports
 from app.errors import BadUserInputError
 from app.schema.auth import reader
 from app.schema.context import Info
+from app.schema.freshness import Freshness, freshness
 from app.schema.inputs import OwnerInput, PeriodInput, usage_filter
 from app.schema.loaders import UsageQuery
 from app.schema.pagination import window
@@ -82,6 +83,10 @@ class Query:
         groups = [group.value for group in user_groups] if user_groups is not None else None
         usage = usage_filter(in_scope, ids, groups, domains)
         return await Usage.load(info, UsageQuery(usage, period.to_period()))
+
+    freshness: Freshness = strawberry.field(
+        resolver=freshness, description="How fresh the usage figures are (a token is needed)."
+    )
 
     @strawberry.field
     async def analytics(self, info: Info) -> AnalyticsConfig:
