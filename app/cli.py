@@ -26,7 +26,7 @@ from app.webanalytics.command import add_parsers as add_webanalytics_parsers
 COMMANDS = (
     add_auth_parsers,  # tokens
     add_datafair_parsers,  # import-data-fair
-    add_ingest_parsers,  # resources
+    add_ingest_parsers,  # resources, fold
     add_webanalytics_parsers,  # analytics
     add_shipping_parsers,  # ship, import
     add_storage_parsers,  # migrate, purge

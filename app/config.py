@@ -19,6 +19,7 @@ DEFAULT_DATABASE_URL = "sqlite://usage-metrics.sqlite3"
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_IDEMPOTENCY_DAYS = 30
 DEFAULT_MAX_DOMAINS_PER_DAY = 200
+DEFAULT_FOLD_INTERVAL_S = 1.0
 LOG_FORMATS = ("text", "json")  # the first is the default
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
 # An origin as browsers send it in `Origin`: scheme, host, and a port only when not the default.
@@ -82,6 +83,9 @@ class Settings:
     # The dashboard (issue 17): the portal's base URL, so that a dataset's page links to the
     # dataset on the portal (<url>/datasets/<id>); None: no link.
     portal_url: str | None = None
+    # Seconds between two folds of the ingest ledger into the tables (app/ingest/fold.py); 0:
+    # each batch is counted in its request, as before the ledger.
+    fold_interval_s: float = DEFAULT_FOLD_INTERVAL_S
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -128,6 +132,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         cors_origins=_origins(env.get("USAGE_METRICS_CORS_ORIGINS", "")),
         portal_url=_http_url("USAGE_METRICS_PORTAL_URL", env.get("USAGE_METRICS_PORTAL_URL")),
+        fold_interval_s=_seconds(
+            "USAGE_METRICS_FOLD_INTERVAL",
+            env.get("USAGE_METRICS_FOLD_INTERVAL"),
+            DEFAULT_FOLD_INTERVAL_S,
+        ),
     )
 
 
@@ -190,6 +199,19 @@ def _count(name: str, value: str | None, unit: str) -> int | None:
     if not (value.isascii() and value.isdigit()) or int(value) == 0:
         raise ConfigError(f"{name}={value!r} is not a whole number of {unit} from 1")
     return int(value)
+
+
+def _seconds(name: str, value: str | None, default: float) -> float:
+    """A number of seconds from 0 to an hour (fractions allowed); `default` when unset."""
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:  # also refuses nan and inf
+        raise ConfigError(f"{name}={value!r} is not a number of seconds from 0 to 3600")
+    return seconds
 
 
 def _one_of(name: str, value: str | None, choices: tuple[str, ...]) -> str:

@@ -19,7 +19,9 @@ from app.config import Settings, load_settings
 from app.dashboard.pages import DashboardPages
 from app.datafair.routes import DataFairApi
 from app.errors import DatabaseUnavailableError, UsageMetricsError
+from app.ingest.domain_cap import DomainCap
 from app.ingest.endpoint import IngestEndpoint
+from app.ingest.fold import folding_periodically
 from app.observability.endpoints import note_database_error, observability_routes
 from app.observability.http_requests import RequestMetrics
 from app.observability.logs import configure_logging
@@ -44,20 +46,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     tokens = TokenChecker(settings)
     metrics = Metrics()
     pages = page_kit(settings, tokens)
+    # One cache of stored domains per process, for the requests' counting and the folder's.
+    domain_cap = DomainCap(settings.max_domains_per_day)
+    ingest = IngestEndpoint(settings, tokens, metrics, domain_cap)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url)
         _freeze_start_up_objects()
         try:
-            async with purging_periodically(settings):  # retention, without a cron job
+            async with (
+                purging_periodically(settings),  # retention, without a cron job
+                folding_periodically(settings.fold_interval_s, domain_cap),  # the ingest ledger
+            ):
                 yield
         finally:
             await close_database()
 
     app = Starlette(
         routes=[
-            Route("/ingest", IngestEndpoint(settings, tokens, metrics).handle, methods=["POST"]),
+            Route("/ingest", ingest.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *observability_routes(settings, tokens, metrics),
             Route("/graphql", graphql_app()),  # every method: it answers 405 as GraphQL does

@@ -20,7 +20,8 @@ from app.storage.database import connection, is_postgres
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
 from tests.server_processes import postgres_database
 
-TABLES = (
+# The tables of usage-metrics 0.1.0, then those later migrations added.
+V0_1_0_TABLES = (
     "usage_daily",
     "usage_by_dataset",
     "usage_by_owner",
@@ -30,6 +31,7 @@ TABLES = (
     "tokens",
     "settings",
 )
+TABLES = (*V0_1_0_TABLES, "ingest_ledger")
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +62,9 @@ def settings(database_url: str) -> Settings:
         admin_token=ADMIN_TOKEN,
         ingest_token=INGEST_TOKEN,
         secret_key="test-secret-key",
+        # Each batch counted in its request: a test reads right after posting. The folder's
+        # tests (tests/ingest/test_fold.py) set an interval.
+        fold_interval_s=0,
     )
 
 

@@ -14,6 +14,7 @@ import httpx
 
 from app.config import Settings
 from app.core.records import UsageKey
+from app.ingest.store import key_namespace, scoped_key
 from app.main import create_app
 from app.storage.database import connection, is_postgres
 from app.storage.models.summaries import FIGURE_COLUMNS
@@ -26,6 +27,18 @@ INGEST = {"Authorization": f"Bearer {INGEST_TOKEN}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TEXT = {**INGEST, "Content-Type": "text/plain"}
 NDJSON = {**INGEST, "Content-Type": "application/x-ndjson"}
+
+
+def stored_key(key: str, token: str = INGEST_TOKEN) -> str:
+    """An Idempotency-Key as ingest_batches holds it: in its token's namespace."""
+    return scoped_key(key_namespace(token), key)
+
+
+def sent_key(stored: str) -> str:
+    """The Idempotency-Key a sender gave, from the scoped one stored."""
+    return stored.partition(":")[2]
+
+
 JSON = {**INGEST, "Content-Type": "application/json"}
 
 ORG_OWNER = {"type": "organization", "id": "org1"}

@@ -62,6 +62,7 @@ def serving(database_url: str, port: int) -> Iterator[str]:
         USAGE_METRICS_ADMIN_TOKEN=ADMIN_TOKEN,
         USAGE_METRICS_INGEST_TOKEN=INGEST_TOKEN,
         USAGE_METRICS_SECRET_KEY="syslog-test-secret",
+        USAGE_METRICS_FOLD_INTERVAL="0",  # counted in the request: tests read right after
     )
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(
@@ -118,6 +119,8 @@ def start_server(
         "USAGE_METRICS_ADMIN_TOKEN": ADMIN_TOKEN,
         "USAGE_METRICS_INGEST_TOKEN": INGEST_TOKEN,
         "USAGE_METRICS_SECRET_KEY": "test-secret-key",
+        # Counted in the request unless a test sets an interval: most read right after posting.
+        "USAGE_METRICS_FOLD_INTERVAL": "0",
         **settings,
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]

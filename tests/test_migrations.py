@@ -25,14 +25,14 @@ from app.config import Settings
 from app.main import create_app
 from app.storage.database import close_database, open_database, tortoise_config
 from app.webanalytics.store import save_analytics
-from tests.conftest import TABLES
+from tests.conftest import TABLES, V0_1_0_TABLES
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, NDJSON, graphql_data, line_on, ndjson
 from tests.server_processes import POSTGRES_ADMIN_URL
 
 pytestmark = pytest.mark.anyio
 
 DATA = Path(__file__).parent / "data"
-MIGRATIONS = ["0001_initial", "0002_ingest_batches_received_at"]
+MIGRATIONS = ["0001_initial", "0002_ingest_batches_received_at", "0003_ingest_ledger"]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
   usage(period: $period) {
@@ -120,7 +120,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
     assert (first.returncode, first.stdout) == (
         0,
         "applied 0001_initial (recorded: the tables of usage-metrics 0.1.0 are there)\n"
-        "applied 0002_ingest_batches_received_at\n",
+        "applied 0002_ingest_batches_received_at\n"
+        "applied 0003_ingest_ledger\n",
     ), first.stderr
 
     assert await _rows(old) == before
@@ -177,7 +178,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
     pending = await _migrate_command(url, "--check")
     assert (pending.returncode, pending.stdout) == (
         1,
-        "pending 0001_initial\npending 0002_ingest_batches_received_at\n",
+        "pending 0001_initial\npending 0002_ingest_batches_received_at\n"
+        "pending 0003_ingest_ledger\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -201,7 +203,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
     outputs = sorted(r.stdout for r in results)
     assert outputs == [
         *["already up to date\n"] * 3,
-        "applied 0001_initial\napplied 0002_ingest_batches_received_at\n",
+        "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
+        "applied 0003_ingest_ledger\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -220,7 +223,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
     output = (await process.stdout.receive()).decode()
     assert (code, output) == (
         0,
-        "applied 0001_initial\napplied 0002_ingest_batches_received_at\n",
+        "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
+        "applied 0003_ingest_ledger\n",
     )
     await process.aclose()
 
@@ -236,6 +240,7 @@ async def _client(url: str) -> AsyncIterator[httpx.AsyncClient]:
         admin_token=ADMIN_TOKEN,
         ingest_token=INGEST_TOKEN,
         secret_key="test-secret-key",
+        fold_interval_s=0,  # counted in the request: read right after
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):  # ASGITransport does not run it
@@ -337,12 +342,12 @@ async def _copy_rows(source: str, target: str) -> None:
     if source.startswith("sqlite"):
         with sqlite3.connect(_sqlite_path(target)) as connection:
             connection.execute("ATTACH DATABASE ? AS source", (_sqlite_path(source),))
-            for table in TABLES:
+            for table in V0_1_0_TABLES:
                 connection.execute(f"INSERT INTO {table} SELECT * FROM source.{table}")  # noqa: S608
         return
     reader, writer = await asyncpg.connect(source), await asyncpg.connect(target)
     try:
-        for table in TABLES:
+        for table in V0_1_0_TABLES:
             rows = await reader.fetch(f"SELECT * FROM {table}")  # noqa: S608
             if rows:
                 await writer.copy_records_to_table(
@@ -361,7 +366,7 @@ async def _copy_rows(source: str, target: str) -> None:
 async def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     return {
         table: sorted(await _query(url, f"SELECT * FROM {table}"), key=repr)  # noqa: S608
-        for table in TABLES
+        for table in V0_1_0_TABLES
     }
 
 

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.core.records import Ignored, Owner, Rejection, UsageKey
+from app.core.records import Ignored, Owner, Rejected, Rejection, UsageKey
 
 # requests, bytes, duration_ms: a list, so that merging adds in place.
 Counters = list[int]
+# The answer lists the first rejections with their line numbers and counts them all: 16 MiB of
+# garbage once made a 234 MB answer (docs/ingest.md).
+MAX_LISTED_REJECTIONS = 1_000
 
 
 @dataclass
@@ -31,7 +34,8 @@ class BatchTotals:
     resources: dict[tuple[str, str], ResourceSeen] = field(default_factory=dict)
     accepted: int = 0
     ignored: Counter[Ignored] = field(default_factory=Counter)
-    rejected: list[Rejection] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)  # the first MAX_LISTED_REJECTIONS
+    rejections: Counter[Rejected] = field(default_factory=Counter)  # every one, by code
 
     def answer(self, duplicate: bool = False) -> dict[str, Any]:
         return {
@@ -41,5 +45,6 @@ class BatchTotals:
             "rejected": [
                 {"line": r.line, "code": r.code.value, "reason": r.reason} for r in self.rejected
             ],
+            "rejected_count": self.rejections.total(),
             "duplicate": duplicate,
         }

@@ -14,6 +14,8 @@ TEXT = "text/plain"
 NDJSON = "application/x-ndjson"
 JSON = "application/json"
 MEDIA_TYPES = (TEXT, NDJSON, JSON)
+# Lines are split this many characters at a time (and a line more).
+_BLOCK_CHARS = 256 * 1024
 _NDJSON_ALIASES = {"application/ndjson", "application/jsonl", "application/x-jsonlines"}
 
 # An entry is (1-based line number, value): a raw log line (str), a decoded JSON value, or
@@ -107,7 +109,7 @@ def entries(kind: str, body: bytes) -> Iterator[Entry]:
     if kind == JSON:
         yield from _json_array(text)
         return
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in _lines(text):
         if not line or line.isspace():
             continue
         if line[-1] == "\r":
@@ -119,6 +121,20 @@ def entries(kind: str, body: bytes) -> Iterator[Entry]:
                 yield number, orjson.loads(line)
             except orjson.JSONDecodeError:
                 yield number, NotJson(line)
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """The numbered lines of `text`, split a block at a time: a list of every line of 16 MiB
+    of `{}` lines alone took 300 MB."""
+    number, start, size = 0, 0, len(text)
+    while start < size:
+        end = text.find("\n", min(start + _BLOCK_CHARS, size))
+        if end == -1:
+            end = size
+        for line in text[start:end].split("\n"):
+            number += 1
+            yield number, line
+        start = end + 1
 
 
 def _json_array(text: str) -> Iterator[Entry]:

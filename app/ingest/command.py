@@ -1,4 +1,5 @@
-"""`usage-metrics resources add`: a resource's owner, for lines that carry none (nginx combined)."""
+"""Ingest's commands: `usage-metrics resources add` registers a resource's owner, for lines that
+carry none (nginx combined); `usage-metrics fold` adds the waiting ledger rows to the tables."""
 
 from __future__ import annotations
 
@@ -8,11 +9,34 @@ import sys
 from datetime import UTC, date, datetime
 
 from app.config import Settings
+from app.ingest.domain_cap import DomainCap
+from app.ingest.fold import fold_waiting
 from app.storage.database import database
 from app.storage.models import ResourceRow
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _add_resources_parser(commands)
+    fold = commands.add_parser(
+        "fold",
+        help="add the batches waiting in the ingest ledger to the tables, then exit (every "
+        "server does it each USAGE_METRICS_FOLD_INTERVAL seconds)",
+    )
+    fold.set_defaults(run=_fold)
+
+
+def _fold(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> tuple[int, int]:
+        async with database(settings.database_url):
+            folded = await fold_waiting(DomainCap(settings.max_domains_per_day))
+        return folded.batches, folded.keys
+
+    batches, keys = asyncio.run(run())
+    print(f"folded {batches} batches ({keys} merged daily rows)")
+    return 0
+
+
+def _add_resources_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     resources = commands.add_parser("resources", help="register datasets and their owners")
     resource_actions = resources.add_subparsers(title="actions", required=True)
     add = resource_actions.add_parser(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Protocol
 
 import orjson
@@ -26,14 +28,20 @@ from app.errors import (
     UsageMetricsError,
 )
 from app.ingest import store
-from app.ingest.body import BoundedBody, entries, media_type
+from app.ingest.body import BoundedBody, Entry, entries, media_type
 from app.ingest.classify import Classifier
 from app.ingest.domain_cap import DomainCap
 from app.ingest.formats import ParseContext
-from app.ingest.pipeline import reduce_entries, resolve_pending
+from app.ingest.pipeline import Batch, Reducer, resolve_pending
 from app.ingest.route_rules import DEFAULT_RULES, load_rules, route_matcher
 
 log = logging.getLogger(__name__)
+
+# Entries parsed between two returns to the event loop: ~5 to 20 ms of work, so that one large
+# batch never stalls the others or /healthz (docs/ingest.md).
+ENTRIES_PER_PART = 4096
+# Bodies past this size are hashed in a thread (sha256 releases the GIL): ~2 ms a MiB.
+_HASH_IN_THREAD_BYTES = 1024 * 1024
 
 
 class IngestMetrics(Protocol):
@@ -51,12 +59,18 @@ class IngestMetrics(Protocol):
 class IngestEndpoint:
     """The ASGI handler of POST /ingest for one configuration (its caches live with it)."""
 
-    def __init__(self, settings: Settings, tokens: TokenChecker, metrics: IngestMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenChecker,
+        metrics: IngestMetrics,
+        domain_cap: DomainCap | None = None,
+    ) -> None:
         self._settings = settings
         self._tokens = tokens
         self._metrics = metrics
         self._classifier = Classifier(settings.portal_hosts)
-        self._domain_cap = DomainCap(settings.max_domains_per_day)
+        self._domain_cap = domain_cap or DomainCap(settings.max_domains_per_day)
         rules = (
             load_rules(settings.route_rules_path) if settings.route_rules_path else DEFAULT_RULES
         )
@@ -75,25 +89,28 @@ class IngestEndpoint:
             raise
 
     async def _ingest(self, request: Request, started: float) -> Response:
+        authorization = request.headers.get("authorization")
         try:
-            await self._tokens.ingester(request.headers.get("authorization"))
+            await self._tokens.ingester(authorization)
         except DatabaseUnavailableError as exc:
             # Said in the shippers' terms: the same key, later.
             raise DatabaseUnavailableError(
                 "the database did not answer to check the token; nothing was counted: "
                 "retry later with the same Idempotency-Key"
             ) from exc
-        key = _idempotency_key(request.headers.get("idempotency-key"))
+        sent_key = _idempotency_key(request.headers.get("idempotency-key"))
+        key = store.scoped_key(_key_namespace(authorization), sent_key) if sent_key else None
         kind = media_type(request.headers.get("content-type"))
         body = await self._read_body(request)
-        body_sha256 = hashlib.sha256(body).hexdigest()
+        body_sha256 = await _sha256(body)
         if key is not None:
-            stored = await store.find_batch(key)
+            stored = await store.find_batch(key, sent_key)
             if stored is not None:
                 return self._duplicate(stored, body_sha256, started)
         received_at = datetime.now(UTC)
         context = ParseContext(self._settings.timezone, received_at, self._match_route)
-        batch = reduce_entries(entries(kind, body), context, self._classifier)
+        batch = await _reduce(entries(kind, body), Reducer(context, self._classifier))
+        del body  # the entries are read: only the counters are kept from here
         owners = await store.known_owners(batch.owners_to_look_up()) if batch.pending else {}
         totals = resolve_pending(batch, owners, self._classifier)
         answer = orjson.dumps(totals.answer())
@@ -106,20 +123,21 @@ class IngestEndpoint:
                 received_at,
                 self._settings.idempotency_wait_ms,
                 self._domain_cap,
+                to_ledger=self._settings.fold_interval_s > 0,
+                unscoped_key=sent_key,
             )
         )
         if stored is not None:  # a concurrent request with the same key counted it first
             return self._duplicate(stored, body_sha256, started)
         seconds = time.perf_counter() - started
-        rejections = [rejection.code for rejection in totals.rejected]
-        self._metrics.count_batch(totals.accepted, totals.ignored, rejections, seconds)
+        self._metrics.count_batch(totals.accepted, totals.ignored, totals.rejections, seconds)
         # Counts only: a line, its reason text or the sender's address never reach the log.
         log.debug(
             "batch counted",
             extra={
                 "accepted": totals.accepted,
                 "ignored": sum(totals.ignored.values()),
-                "rejected": len(rejections),
+                "rejected": totals.rejections.total(),
                 "seconds": round(seconds, 4),
             },
         )
@@ -142,6 +160,25 @@ class IngestEndpoint:
         async for chunk in request.stream():
             reader.feed(chunk)
         return reader.finish()
+
+
+async def _reduce(numbered: Iterable[Entry], reducer: Reducer) -> Batch:
+    """Read the entries a part at a time, giving the event loop back after each part."""
+    iterator = iter(numbered)
+    while part := list(islice(iterator, ENTRIES_PER_PART)):
+        reducer.read(part)
+        await asyncio.sleep(0)
+    return reducer.batch
+
+
+async def _sha256(body: bytes) -> str:
+    if len(body) < _HASH_IN_THREAD_BYTES:
+        return hashlib.sha256(body).hexdigest()
+    return await asyncio.to_thread(lambda: hashlib.sha256(body).hexdigest())
+
+
+def _key_namespace(authorization: str | None) -> str:
+    return store.key_namespace((authorization or "").partition(" ")[2].strip())
 
 
 def _idempotency_key(value: str | None) -> str | None:

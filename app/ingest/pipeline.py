@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 from app.core.records import Ignored, LogRecord, Owner, Rejected, Rejection
-from app.ingest.aggregate import BatchTotals, ResourceSeen
+from app.ingest.aggregate import MAX_LISTED_REJECTIONS, BatchTotals, ResourceSeen
 from app.ingest.body import Entry, NotJson
 from app.ingest.classify import STATUS_CLASS, Classifier, Profiles, status_class
 from app.ingest.formats import (
@@ -72,7 +72,13 @@ class Batch:
     pending: list[tuple[int, LogRecord]] = field(default_factory=list)
     accepted: int = 0
     ignored: Counter[Ignored] = field(default_factory=Counter)
-    rejected: list[Rejection] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)  # the first MAX_LISTED_REJECTIONS
+    rejections: Counter[Rejected] = field(default_factory=Counter)
+
+    def reject(self, number: int, error: LineError) -> None:
+        self.rejections[error.code] += 1
+        if len(self.rejected) < MAX_LISTED_REJECTIONS:
+            self.rejected.append(Rejection(number, error.code, error.reason))
 
     def owners_to_look_up(self) -> set[ResourceRef]:
         """Resources of pending lines whose owner this batch did not teach us."""
@@ -120,16 +126,27 @@ def reduce_entries(
     entries: Iterable[Entry], context: ParseContext, classifier: Classifier
 ) -> Batch:
     """Every entry ends accepted (counted), ignored (with a reason) or rejected (line + reason)."""
-    if len(classifier.profiles) > MAX_PROFILES:
-        classifier.forget()
-    batch = Batch(classifier, classifier.profiles)
-    reader = _Reader(batch, context)
-    for number, value in entries:
-        try:
-            reader.entry(number, value)
-        except LineError as exc:
-            batch.rejected.append(Rejection(number, exc.code, exc.reason))
-    return batch
+    reducer = Reducer(context, classifier)
+    reducer.read(entries)
+    return reducer.batch
+
+
+class Reducer:
+    """A batch reduced a part at a time: the endpoint gives the event loop back between parts."""
+
+    def __init__(self, context: ParseContext, classifier: Classifier) -> None:
+        if len(classifier.profiles) > MAX_PROFILES:
+            classifier.forget()
+        self.batch = Batch(classifier, classifier.profiles)
+        self._reader = _Reader(self.batch, context)
+
+    def read(self, entries: Iterable[Entry]) -> None:
+        entry, batch = self._reader.entry, self.batch
+        for number, value in entries:
+            try:
+                entry(number, value)
+            except LineError as exc:
+                batch.reject(number, exc)
 
 
 def resolve_pending(
@@ -166,7 +183,12 @@ def resolve_pending(
 
 def _totals(batch: Batch) -> BatchTotals:
     """(profile, day, status) counters -> one row per UsageKey, and what they say of resources."""
-    totals = BatchTotals(accepted=batch.accepted, ignored=batch.ignored, rejected=batch.rejected)
+    totals = BatchTotals(
+        accepted=batch.accepted,
+        ignored=batch.ignored,
+        rejected=batch.rejected,
+        rejections=batch.rejections,
+    )
     profiles = batch.profiles.items
     rows = totals.counters
     spans: dict[int, list[Any]] = {}  # profile id -> [first day, last day, last line]

@@ -16,6 +16,7 @@ from app.schema.auth import reader
 from app.schema.context import Info
 from app.schema.datasets import Dataset, DatasetConnection, DatasetEdge, Owner, Viewer
 from app.schema.enums import DatasetOrder, OrderDirection, UserGroup, raw
+from app.schema.freshness import Freshness, freshness
 from app.schema.inputs import OwnerInput, PeriodInput, usage_filter
 from app.schema.loaders import UsageQuery
 from app.schema.pagination import window
@@ -126,6 +127,10 @@ class Query:
         scope = await reader(info)
         owners = scope.owners if scope.owners is not None else await dataset_owners()
         return Viewer(every_owner=scope.is_every_owner, owners=[Owner.from_row(o) for o in owners])
+
+    freshness: Freshness = strawberry.field(
+        resolver=freshness, description="How fresh the usage figures are (a token is needed)."
+    )
 
     @docs.described("The web-analytics setup for the portal's pages. Public: no credentials.")
     async def analytics(self, info: Info) -> AnalyticsConfig:

@@ -21,10 +21,12 @@ class IngestAnswer:
         """Raises KeyError, TypeError or ValueError when `data` is not an ingest answer."""
         rejected = list(data["rejected"])
         first = f"line {rejected[0]['line']}: {rejected[0]['reason']}" if rejected else ""
+        # The list holds the first 1 000, `rejected_count` counts them all (older servers: none).
+        count = data.get("rejected_count", len(rejected))
         return cls(
             int(data["accepted"]),
             int(data["ignored"]),
-            len(rejected),
+            int(count),
             first,
             data["duplicate"] is True,
         )

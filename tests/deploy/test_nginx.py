@@ -382,6 +382,7 @@ async def test_counts_the_named_json_log(client: httpx.AsyncClient, proxy_run: P
         "ignored": 2,  # the untracked description and the path without X-Operation
         "ignored_by_reason": {**NOT_TRACKED, "not_tracked": 2},
         "rejected": [],
+        "rejected_count": 0,
         "duplicate": False,
     }
     await assert_figures(client, proxy_run)
@@ -399,6 +400,7 @@ async def test_counts_the_data_fair_log_file(
         "ignored": 1,
         "ignored_by_reason": NOT_TRACKED,
         "rejected": [],
+        "rejected_count": 0,
         "duplicate": False,
     }
     await assert_figures(client, proxy_run)
@@ -421,6 +423,7 @@ async def test_counts_the_data_fair_syslog_datagrams(
         "ignored": 1,
         "ignored_by_reason": NOT_TRACKED,
         "rejected": [],
+        "rejected_count": 0,
         "duplicate": False,
     }
     await assert_figures(client, proxy_run)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.storage.database import database
-from tests.helpers import stored_summaries, summaries_of_usage_daily
+from tests.helpers import sent_key, stored_summaries, summaries_of_usage_daily
 
 Sums = dict[tuple[str, str], tuple[int, int]]  # (resource_id, operation) -> (requests, bytes)
 
@@ -32,7 +32,7 @@ async def read_counted(database_url: str) -> Counted:
         (row["resource_id"], row["operation"]): (int(row["requests"]), int(row["bytes"]))
         for row in rows
     }
-    keys = sorted(row["idempotency_key"] for row in batches)
+    keys = sorted(sent_key(row["idempotency_key"]) for row in batches)
     return Counted(dict(sorted(sums.items())), keys, add_up)
 
 

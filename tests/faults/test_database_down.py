@@ -41,6 +41,7 @@ NO_REJECTIONS: dict[str, Any] = {
     "ignored": 0,
     "ignored_by_reason": {"not_tracked": 0, "no_owner": 0, "no_resource": 0, "unknown_owner": 0},
     "rejected": [],
+    "rejected_count": 0,
 }
 
 

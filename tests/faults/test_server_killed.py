@@ -100,6 +100,7 @@ def answer(*, duplicate: bool) -> dict[str, Any]:
             "not_tracked": 0, "no_owner": 0, "no_resource": 0, "unknown_owner": 0,
         },
         "rejected": [],
+        "rejected_count": 0,
         "duplicate": duplicate,
     }  # fmt: skip
 

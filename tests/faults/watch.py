@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from app.storage.summaries import SUMMARIES
+from tests.helpers import stored_key
 
 POLL_S = 0.005
 WITHIN_S = 30.0
@@ -75,7 +76,7 @@ async def no_batch_open(conn: asyncpg.Connection) -> bool:
 def batch_committed(key: str) -> Callable[[asyncpg.Connection], Awaitable[bool]]:
     async def committed(conn: asyncpg.Connection) -> bool:
         sql = "SELECT count(*) FROM ingest_batches WHERE idempotency_key = $1"
-        count: int = await conn.fetchval(sql, key)
+        count: int = await conn.fetchval(sql, stored_key(key))
         return count > 0
 
     return committed

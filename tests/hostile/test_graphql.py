@@ -154,6 +154,7 @@ async def sqlite_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         admin_token=ADMIN_TOKEN,
         ingest_token=INGEST_TOKEN,
         secret_key="test-secret-key",
+        fold_interval_s=0,  # counted in the request: read right after
     )
     async with app_client(settings) as client:
         await ingest(client, line_on("2024-01-08"))

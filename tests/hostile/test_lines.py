@@ -351,6 +351,7 @@ async def sqlite_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         ingest_token=INGEST_TOKEN,
         secret_key="test-secret-key",
         max_batch_bytes=4096,
+        fold_interval_s=0,  # counted in the request: read right after
     )
     async with app_client(settings) as client:
         yield client

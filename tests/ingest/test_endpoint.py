@@ -27,6 +27,7 @@ from tests.helpers import (
     failing_writes,
     named_line,
     ndjson,
+    stored_key,
     table_rows,
     usage_rows,
 )
@@ -42,6 +43,7 @@ TWO_COUNTED = {
     "ignored": 1,
     "ignored_by_reason": {"not_tracked": 1, "no_owner": 0, "no_resource": 0, "unknown_owner": 0},
     "rejected": [],
+    "rejected_count": 0,
     "duplicate": False,
 }
 TEXT_BODY = "\n".join(json.dumps(line) for line in LINES).encode()
@@ -187,6 +189,7 @@ async def test_answers_counts_and_numbered_rejections_for_a_mixed_batch(
             "not_tracked": 1, "no_owner": 1, "no_resource": 1, "unknown_owner": 1,
         },
         "rejected": [7, 8, 11, 12],
+        "rejected_count": 4,
         "duplicate": False,
     }  # fmt: skip
     assert [r["code"] for r in answer["rejected"]] == [
@@ -368,7 +371,10 @@ async def test_answers_409_while_the_same_key_is_still_being_written(
             # Another request's transaction holds the key's row, not committed yet.
             transaction = first.transaction()
             await transaction.start()
-            await first.execute("INSERT INTO ingest_batches VALUES ('busy-key', 'x', '{}', now())")
+            busy_key = stored_key("busy-key", TEXT["Authorization"].removeprefix("Bearer "))
+            await first.execute(
+                "INSERT INTO ingest_batches VALUES ($1, 'x', '{}', now())", busy_key
+            )
             headers = {**TEXT, "Idempotency-Key": "busy-key"}
             started = time.monotonic()
             busy = await client.post("/ingest", content=TEXT_BODY, headers=headers)

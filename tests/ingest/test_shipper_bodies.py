@@ -67,6 +67,7 @@ ANSWER = {
             "reason": "the line is not valid JSON (unexpected end of data at character 53)",
         }
     ],
+    "rejected_count": 1,
     "duplicate": False,
 }
 FIGURES = """query($period: PeriodInput!) {

@@ -1,6 +1,7 @@
-"""Tortoise models: only aggregates, resources, batch keys, hashed tokens and settings."""
+"""Tortoise models: only aggregates, resources, batch keys and ledger, hashed tokens, settings."""
 
 from app.storage.models.batches import IngestBatch
+from app.storage.models.ledger import LedgerRow
 from app.storage.models.resources import ResourceRow
 from app.storage.models.settings import SettingRow
 from app.storage.models.summaries import UsageByCaller, UsageByDataset, UsageByOwner
@@ -9,6 +10,7 @@ from app.storage.models.usage import UsageDaily
 
 __all__ = [
     "IngestBatch",
+    "LedgerRow",
     "ResourceRow",
     "SettingRow",
     "TokenRow",

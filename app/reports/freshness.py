@@ -1,0 +1,41 @@
+"""How fresh the figures are: what still waits in the ingest ledger (app/ingest/fold.py).
+
+For GraphQL's `freshness` and the dashboard's "updated N s ago": the figures hold every batch
+received before `folded_until`; `waiting_batches` (holding `waiting_lines`) are counted, answered,
+and not in the figures yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.storage.database import connection
+
+_WAITING = (
+    "SELECT COUNT(*) AS batches, COALESCE(SUM(lines), 0) AS lines, MIN(received_at) AS oldest "
+    "FROM ingest_ledger"
+)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    folded_until: datetime  # every batch received before this is in the figures
+    waiting_batches: int
+    waiting_lines: int  # their accepted lines
+
+    def age_seconds(self, now: datetime) -> float:
+        """How old the figures are at `now`: 0 when nothing waits."""
+        return max(0.0, (now - self.folded_until).total_seconds())
+
+
+async def freshness(now: datetime) -> Freshness:
+    """What waits in the ledger now; `now` is the answer's folded_until when nothing does."""
+    _, rows = await connection().execute_query(_WAITING)
+    row = rows[0]
+    oldest = row["oldest"]
+    if isinstance(oldest, str):  # SQLite keeps datetimes as ISO text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return Freshness(oldest or now, int(row["batches"]), int(row["lines"]))

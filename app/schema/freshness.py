@@ -1,0 +1,51 @@
+"""The `freshness` root field: up to when the figures are complete, and what still waits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+
+from app.reports.freshness import freshness as read_freshness
+from app.schema.auth import reader
+from app.schema.context import Info
+
+
+@strawberry.type(
+    description=(
+        "How fresh the usage figures are. A posted batch is answered once it is stored in the "
+        "ingest ledger; a folder adds it to the figures within about USAGE_METRICS_FOLD_INTERVAL "
+        "seconds (docs/ingest.md)."
+    )
+)
+class Freshness:
+    folded_until: datetime = strawberry.field(
+        description=(
+            "Every batch received before this instant (UTC) is in the figures: the reception "
+            "time of the oldest batch still waiting, or the time of this answer when none waits."
+        )
+    )
+    waiting_batches: int = strawberry.field(
+        description="Batches answered and stored, not yet added to the figures."
+    )
+    waiting_lines: int = strawberry.field(
+        description="The accepted lines of those waiting batches."
+    )
+    age_seconds: float = strawberry.field(
+        description=(
+            "Seconds between foldedUntil and this answer: how far behind the figures are "
+            "(0 when nothing waits); what a page shows as 'updated N s ago'."
+        )
+    )
+
+
+async def freshness(info: Info) -> Freshness:
+    await reader(info)
+    now = datetime.now(UTC)
+    found = await read_freshness(now)
+    return Freshness(
+        folded_until=found.folded_until,
+        waiting_batches=found.waiting_batches,
+        waiting_lines=found.waiting_lines,
+        age_seconds=found.age_seconds(now),
+    )
