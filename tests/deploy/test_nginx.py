@@ -363,7 +363,7 @@ async def assert_figures(client: httpx.AsyncClient, run: ProxyRun) -> None:
             "byGroup": {"totalCount": 4, "edges": [{"node": node} for node in by_use]},
             "byDomain": {"totalCount": 4, "edges": [{"node": node} for node in by_domain]},
         },
-        "dataset": {"title": TITLE, "owner": OWNER},
+        "dataset": {"title": TITLE, "owner": {"type": "ORGANIZATION", "id": "org1"}},
     }
 
 
