@@ -25,7 +25,7 @@ import orjson
 from app.core.records import Owner
 from app.datafair.documents import Imported, Skipped, read_document
 from app.ingest.aggregate import BatchTotals, ResourceSeen
-from app.ingest.store import BatchWrite, write_batch
+from app.ingest.store import BatchWrite, find_batch, write_batch
 
 CHUNK_DOCUMENTS = 5_000
 READ_BYTES = 1 << 20
@@ -168,6 +168,9 @@ async def import_file(
 
 
 async def _write(chunk: list[Imported], key: str, report: FileReport) -> None:
+    if await find_batch(key) is not None:  # counted by an earlier import: nothing to add up
+        report.duplicate += len(chunk)
+        return
     totals = totals_of(chunk)
     answer = orjson.dumps({"imported": len(chunk)}).decode()
     digest = hashlib.sha256(key.encode()).hexdigest()
