@@ -63,18 +63,32 @@ def agg_answer(rows: list[MetricsRow], period: Period, by_day: bool) -> dict[str
     """`{nbRequests, bytes, series, days?}`: series by requests, most first (ties by key, so
     that the answer is stable); with `by_day`, each serie's days and every day of the period,
     when any row counts."""
-    series: dict[bytes, _Serie] = {}
+    series: dict[tuple[Any, ...], _Serie] = {}
     for row in rows:
-        key = series_key(row)
-        serie = series.setdefault(orjson.dumps(key, option=orjson.OPT_SORT_KEYS), _Serie(key))
+        # Our values, mapped: several of our categories make Data Fair's `other`.
+        identity = tuple(
+            referer_category(value) if column == "referer_category" else value
+            for column, value in row.key.items()
+            if column != "day"
+        )
+        serie = series.get(identity)
+        if serie is None:
+            serie = series[identity] = _Serie(series_key(row))
         serie.sums.add(row)
         if by_day:
-            serie.days.setdefault(row.key["day"], _Sums()).add(row)
-    ordered = sorted(series.items(), key=lambda item: (-item[1].sums.requests, item[0]))
+            day = row.key["day"]
+            sums = serie.days.get(day)
+            if sums is None:
+                sums = serie.days[day] = _Sums()
+            sums.add(row)
+    ordered = sorted(
+        series.values(),
+        key=lambda s: (-s.sums.requests, orjson.dumps(s.key, option=orjson.OPT_SORT_KEYS)),
+    )
     answer: dict[str, Any] = {
-        "nbRequests": sum(s.sums.requests for s in series.values()),
-        "bytes": sum(s.sums.bytes for s in series.values()),
-        "series": [_serie(serie, by_day) for _, serie in ordered],
+        "nbRequests": sum(s.sums.requests for s in ordered),
+        "bytes": sum(s.sums.bytes for s in ordered),
+        "series": [_serie(serie, by_day) for serie in ordered],
     }
     if by_day:
         answer["days"] = [day.isoformat() for day in period.each_day()] if rows else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,12 +27,15 @@ from app.datafair.vocabulary import (
 )
 from app.reports.daily_metrics import (
     MetricsFilter,
+    MetricsRow,
     documents,
     grouped_metrics,
     owner_resources,
 )
 
 PREFIX = "/api/daily-api-metrics"
+# Past this many grouped rows, the answer is shaped in a thread, off the event loop.
+THREAD_ROWS = 1_000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -58,7 +62,11 @@ class DataFairApi:
         by_day = query.split[0] == "day"
         columns = tuple(SPLIT_COLUMNS[part] for part in query.split if part != "day" or by_day)
         rows = await grouped_metrics(query.usage(owner), columns)
-        return JSONResponse(agg_answer(rows, query.period, by_day))
+        if len(rows) <= THREAD_ROWS:
+            body = _agg_body(rows, query.period, by_day)
+        else:  # a month of 200 datasets by day (6 200 rows) takes tens of ms to shape
+            body = await run_in_threadpool(_agg_body, rows, query.period, by_day)
+        return Response(body, media_type="application/json")
 
     async def export(self, request: Request) -> Response:
         query = parse_period(list(request.query_params.multi_items()))
@@ -73,6 +81,11 @@ class DataFairApi:
             media_type=XLSX,
             headers={"Content-Disposition": f"attachment; filename=Audience_{start}_{end}.xlsx"},
         )
+
+
+def _agg_body(rows: list[MetricsRow], period: Period, by_day: bool) -> bytes:
+    # orjson: such an answer is ~0.5 MB of JSON, which json.dumps takes 15 times longer to write.
+    return orjson.dumps(agg_answer(rows, period, by_day))
 
 
 async def export_figures(owner: Owner, period: Period, link_base: str) -> ExportFigures:
