@@ -35,6 +35,7 @@ class Skipped(StrEnum):
 
     BAD_JSON = "bad_json"
     NOT_A_DOCUMENT = "not_a_document"
+    BAD_VALUE = "bad_value"
     BAD_OWNER = "bad_owner"
     BAD_DAY = "bad_day"
     BAD_RESOURCE = "bad_resource"
@@ -52,6 +53,7 @@ class Skipped(StrEnum):
 _MESSAGES = {
     Skipped.BAD_JSON: "not valid JSON",
     Skipped.NOT_A_DOCUMENT: "not a JSON object",
+    Skipped.BAD_VALUE: "an Extended JSON value ($numberLong, $date, ...) that cannot be read",
     Skipped.BAD_OWNER: "owner is not {type: user|organization, id} with an id of 1-200 characters",
     Skipped.BAD_DAY: "day is not a date as YYYY-MM-DD",
     Skipped.BAD_RESOURCE: "resource is not {type, id, title?} with ids of 1-200 characters",
@@ -96,7 +98,7 @@ def read_document(raw: Any) -> Imported | Skipped:
     try:
         document = plain(raw)
     except (TypeError, ValueError, OverflowError):
-        return Skipped.BAD_COUNTER
+        return Skipped.BAD_VALUE
     if not isinstance(document, dict):
         return Skipped.NOT_A_DOCUMENT
     owner = document.get("owner")

@@ -24,6 +24,7 @@ import orjson
 
 from app.core.records import Owner
 from app.datafair.documents import Imported, Skipped, read_document
+from app.errors import DatabaseUnavailableError
 from app.ingest.aggregate import BatchTotals, ResourceSeen
 from app.ingest.store import BatchWrite, find_batch, write_batch
 
@@ -174,7 +175,14 @@ async def _write(chunk: list[Imported], key: str, report: FileReport) -> None:
     totals = totals_of(chunk)
     answer = orjson.dumps({"imported": len(chunk)}).decode()
     digest = hashlib.sha256(key.encode()).hexdigest()
-    stored = await write_batch(BatchWrite(totals, key, digest, answer, datetime.now(UTC)))
+    try:
+        stored = await write_batch(BatchWrite(totals, key, digest, answer, datetime.now(UTC)))
+    except DatabaseUnavailableError as exc:
+        raise DatabaseUnavailableError(
+            f"the database did not take a chunk of {len(chunk)} documents of {report.path}, "
+            f"after {report.imported + report.duplicate} were counted (nothing of that chunk "
+            "was): run the import again, it goes on where it stopped"
+        ) from exc
     if stored is None:
         report.imported += len(chunk)
     else:

@@ -152,6 +152,7 @@ async def test_skips_each_unreadable_document_with_its_reason(
         json.dumps(doc(refererCategory="portal")),
         json.dumps(doc(bytes=-1)),
         json.dumps(doc(nbRequests="3")),
+        json.dumps(doc(bytes={"$numberLong": "many"})),
         "",
         json.dumps(doc(day="2024-01-09")),
     ]
@@ -167,6 +168,7 @@ async def test_skips_each_unreadable_document_with_its_reason(
             "bad_json": 1,
             "bad_owner": 1,
             "bad_resource": 1,
+            "bad_value": 1,
             "not_a_document": 1,
             "unknown_category": 1,
             "unknown_status": 1,
@@ -204,8 +206,12 @@ async def test_an_import_stopped_by_the_database_resumes_where_it_stopped(
     boom = {**documents[249], "resource": {"type": "datasets", "id": "boom"}}
     path = write_export(tmp_path / "export.json", [*documents[:249], boom, *documents[250:]])
     async with failing_writes():
-        with pytest.raises(DatabaseUnavailableError):
+        with pytest.raises(DatabaseUnavailableError) as refused:
             await import_file(path, chunk_documents=100)
+    assert refused.value.message == (
+        f"the database did not take a chunk of 100 documents of {path}, after 200 were "
+        "counted (nothing of that chunk was): run the import again, it goes on where it stopped"
+    )
     assert sum(r["requests"] for r in await usage_rows()) == sum(
         d["nbRequests"] for d in documents[:200]
     )
