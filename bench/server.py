@@ -106,16 +106,21 @@ async def _admin(url: str, sql: str) -> None:
 
 
 @contextmanager
-def running_server(database_url: str) -> Iterator[str]:
-    """A uvicorn process serving app.main:app on a free local port; yields its base URL."""
+def running_server(database_url: str, cpu: str | None = None, **settings: str) -> Iterator[str]:
+    """A uvicorn process serving app.main:app on a free local port; yields its base URL.
+
+    `cpu`: pinned to that core (taskset -c); `settings`: more USAGE_METRICS_* variables.
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
     env |= {
         "USAGE_METRICS_DATABASE_URL": database_url,
         "USAGE_METRICS_ADMIN_TOKEN": TOKEN,
         "USAGE_METRICS_SECRET_KEY": "x",
+        **settings,
     }
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    pinned = ["taskset", "-c", cpu] if cpu is not None else []
+    command = [*pinned, sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--no-access-log"]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from app.config import Settings
 from app.errors import UsageMetricsError
@@ -57,7 +58,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def sending_arguments(parser: argparse.ArgumentParser, batch_note: str) -> None:
     parser.add_argument(
-        "--url", required=True, help="the ingest endpoint, e.g. http://127.0.0.1:8000/ingest"
+        "--url",
+        required=True,
+        help="the server's base URL, e.g. http://127.0.0.1:8000 (/ingest is added), or its "
+        "ingest endpoint",
     )
     parser.add_argument(
         "--token-env",
@@ -131,8 +135,14 @@ def token_from(environ: Mapping[str, str], name: str) -> str:
 
 
 def ingest_url(url: str) -> str:
+    """The ingest endpoint of `url`: the endpoint itself, or the server's base URL (which may
+    have a path prefix, behind a proxy), to which /ingest is added."""
     if not url.startswith(("http://", "https://")):
         raise UsageMetricsError(
-            f"--url {url!r} is not an http:// or https:// URL, like http://127.0.0.1:8000/ingest"
+            f"--url {url!r} is not an http:// or https:// URL, like http://127.0.0.1:8000"
         )
-    return url
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/ingest"):
+        path += "/ingest"
+    return urlunsplit(parts._replace(path=path))

@@ -44,3 +44,10 @@ def sums_of(lines: Iterable[tuple[str, str, int]]) -> Sums:
         requests[dataset, operation] += 1
         sent[dataset, operation] += bytes_sent
     return {key: (requests[key], sent[key]) for key in sorted(requests)}
+
+
+async def ledger_rows(database_url: str) -> int:
+    """Ledger rows not folded yet."""
+    async with database(database_url) as client:
+        rows = await client.execute_query_dict("SELECT COUNT(*) AS n FROM ingest_ledger")
+    return int(rows[0]["n"])

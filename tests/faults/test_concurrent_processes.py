@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from tests.faults.cluster import Cluster
-from tests.faults.counted import Counted, read_counted, sums_of
-from tests.helpers import NDJSON
+from tests.faults.counted import Counted, ledger_rows, read_counted, sums_of
+from tests.helpers import ADMIN_TOKEN, NDJSON
 from tests.ingest.test_concurrency import batch_body, batch_specs
 from tests.server_processes import servers
 
@@ -81,3 +81,56 @@ async def test_eight_servers_count_each_of_100_batches_sent_4_times_exactly_once
     sums = sums_of(line for number in range(BATCHES) for line in batch_specs(number))
     keys = sorted(f"concurrent-{number}" for number in range(BATCHES))
     assert await read_counted(database_url) == Counted(sums, keys, True)
+
+
+# Processes that ingest into the ledger and fold it at once: 4 on PostgreSQL, 2 on one SQLite
+# file (its single writer makes more only wait longer).
+FOLDING_SERVERS = {"sqlite": 2, "postgres": 4}
+FOLDING_BATCHES = 60
+
+
+async def test_servers_ingesting_and_folding_at_once_count_each_batch_exactly_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    count = FOLDING_SERVERS["postgres" if database_url.startswith("postgres") else "sqlite"]
+    # Each batch to two servers at once (same key, same body); every server folds every 50 ms.
+    posts = [(n, (n + copy) % count) for n in range(FOLDING_BATCHES) for copy in range(2)]
+    random.Random(14).shuffle(posts)
+    bodies = {number: batch_body(number) for number in range(FOLDING_BATCHES)}
+    async with (
+        httpx.AsyncClient(timeout=30) as probe,
+        servers(database_url, tmp_path, probe, count, USAGE_METRICS_FOLD_INTERVAL="0.05") as urls,
+        httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=400)) as http,
+    ):
+        responses = await asyncio.gather(
+            *(
+                http.post(
+                    f"{urls[server]}/ingest",
+                    content=bodies[number],
+                    headers={**NDJSON, "Idempotency-Key": f"folded-{number}"},
+                )
+                for number, server in posts
+            )
+        )
+        assert [r.status_code for r in responses] == [200] * len(posts)
+        firsts = sorted(
+            n for (n, _), r in zip(posts, responses, strict=True) if not r.json()["duplicate"]
+        )
+        assert firsts == list(range(FOLDING_BATCHES))
+        await wait_until_folded(http, urls[0])
+    sums = sums_of(line for number in range(FOLDING_BATCHES) for line in batch_specs(number))
+    keys = sorted(f"folded-{number}" for number in range(FOLDING_BATCHES))
+    assert await read_counted(database_url) == Counted(sums, keys, True)
+    assert await ledger_rows(database_url) == 0
+
+
+async def wait_until_folded(http: httpx.AsyncClient, url: str) -> None:
+    """Until GraphQL says no batch waits (bounded: the servers fold every 50 ms)."""
+    query = {"query": "{ freshness { waitingBatches } }"}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for _ in range(600):
+        answer = (await http.post(f"{url}/graphql", json=query, headers=headers)).json()
+        if answer["data"]["freshness"]["waitingBatches"] == 0:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("the servers did not fold the ledger within 60 s")

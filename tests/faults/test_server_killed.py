@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.faults.counted import Counted, Sums, read_counted, sums_of
+from tests.faults.cluster import Cluster
+from tests.faults.counted import Counted, Sums, ledger_rows, read_counted, sums_of
 from tests.faults.watch import (
     batch_blocked,
     batch_committed,
@@ -168,3 +170,59 @@ async def test_a_server_killed_mid_batch_has_counted_it_fully_or_not_at_all(
             server.terminate()
             server.wait()
     assert await read_counted(cluster_url) == Counted(sums, [KEY], True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'metrics.sqlite3'}"
+    cluster: Cluster = request.getfixturevalue("cluster")
+    return await cluster.create_database(f"killed_{uuid.uuid4().hex[:12]}")
+
+
+async def test_a_server_killed_after_answering_and_before_folding_counts_the_batch_once(
+    any_database: str, tmp_path: Path
+) -> None:
+    lines = specs()[:3000]
+    body = ndjson(
+        *(
+            data_fair_line(
+                resource={"type": "datasets", "id": dataset_id, "title": "Killed"},
+                track=TRACKS[operation],
+                bytes_sent=size,
+            )
+            for dataset_id, operation, size, _ in lines
+        )
+    )
+    sums = sums_of((dataset_id, operation, size) for dataset_id, operation, size, _ in lines)
+    headers = {**NDJSON, "Idempotency-Key": "answered-not-folded"}
+    port, log = free_port(), tmp_path / "server.log"
+    base = f"http://127.0.0.1:{port}"
+    # The folder runs once at start, then not for an hour: the batch stays in the ledger.
+    held_back = {"USAGE_METRICS_FOLD_INTERVAL": "3600"}
+    async with httpx.AsyncClient(timeout=120) as http:
+        server = start_server(any_database, port, log, **held_back)
+        try:
+            await wait_until_ready(http, base, server, log)
+            answered = await http.post(f"{base}/ingest", content=body, headers=headers)
+            assert (answered.status_code, answered.json()["accepted"]) == (200, 3000)
+        finally:
+            server.kill()  # SIGKILL: no shutdown of any kind
+            server.wait()
+        assert await read_counted(any_database) == Counted({}, ["answered-not-folded"], True)
+        assert await ledger_rows(any_database) == 1
+
+        server = start_server(any_database, port, log, **held_back)
+        try:
+            await wait_until_ready(http, base, server, log)
+            for _ in range(300):  # its fold at start takes the row
+                if await ledger_rows(any_database) == 0:
+                    break
+                await asyncio.sleep(0.1)
+            retried = await http.post(f"{base}/ingest", content=body, headers=headers)
+            assert retried.json() == {**answered.json(), "duplicate": True}, server_log(log)
+        finally:
+            server.terminate()
+            server.wait()
+    assert await read_counted(any_database) == Counted(sums, ["answered-not-folded"], True)
+    assert await ledger_rows(any_database) == 0

@@ -22,6 +22,7 @@ import pytest
 
 from app.cli import main
 from app.shipping.batches import FileIdentity, fingerprint, ship_key
+from app.shipping.command import ingest_url
 from app.shipping.state import ShipState, save_state
 from tests.helpers import INGEST_TOKEN, dataset, line_on
 from tests.server_processes import ROOT, api_calls, clean_env, free_port, serving, wait_until
@@ -315,3 +316,32 @@ def test_importing_a_gz_file_twice_counts_it_once(server: str, tmp_path: Path) -
     assert 'HTTP 422 {"error": "IDEMPOTENCY_KEY_REUSED"' in resized.stderr
     assert api_calls(server, "ship-import") == 1500
     assert_private(first.stderr + again.stderr + resized.stderr)
+
+
+def test_import_takes_the_servers_base_url(server: str, tmp_path: Path) -> None:
+    plain = tmp_path / "access.log"
+    plain.write_bytes(log_lines("base-url", 40))
+    command = [
+        *(sys.executable, "-m", "app.cli", "import", str(plain)),
+        *("--url", f"{server}/", "--token-env", "SHIP_TOKEN"),
+    ]
+    done = run(command)
+    assert done.returncode == 0, done.stderr
+    assert api_calls(server, "base-url") == 40
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000/ingest"),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000/ingest"),
+        ("http://127.0.0.1:8000/ingest", "http://127.0.0.1:8000/ingest"),
+        ("https://portal.example/usage-metrics/", "https://portal.example/usage-metrics/ingest"),
+        (
+            "https://portal.example/usage-metrics/ingest/",
+            "https://portal.example/usage-metrics/ingest",
+        ),
+    ],
+)
+def test_url_is_the_endpoint_or_the_servers_base_url(url: str, endpoint: str) -> None:
+    assert ingest_url(url) == endpoint
