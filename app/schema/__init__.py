@@ -20,6 +20,7 @@ from app.errors import UsageMetricsError
 from app.observability.graphql_timing import GraphQLTiming
 from app.schema.codes import ErrorCodes, tag_syntax_errors
 from app.schema.context import UsageGraphQL
+from app.schema.cost import PacedExecution, QueryCost
 from app.schema.queries import Query
 from app.schema.scalars import SCALARS
 from app.schema.selections import NoEmptySelections, tolerating_empty_selections
@@ -63,11 +64,14 @@ class UsageSchema(Schema):
 schema = UsageSchema(
     query=Query,
     config=StrawberryConfig(scalar_map=SCALARS),
+    # Lists complete in stretches that leave the event loop to other requests (cost.py).
+    execution_context_class=PacedExecution,
     extensions=[
         lambda: MaxTokensLimiter(MAX_TOKENS),
         lambda: AddValidationRules(list(LIMITS)),
         lambda: ParserCache(maxsize=CACHED_QUERIES),
         lambda: ValidationCache(maxsize=CACHED_QUERIES),
+        QueryCost,  # before execution: a query over USAGE_METRICS_GRAPHQL_MAX_COST never runs
         ErrorCodes,
         lambda: MaskErrors(should_mask_error=is_unexpected),
         # Last, so that it leaves first: it sees the errors before MaskErrors hides their cause.
