@@ -7,7 +7,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -20,6 +22,15 @@ DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_IDEMPOTENCY_DAYS = 30
 DEFAULT_MAX_DOMAINS_PER_DAY = 200
 DEFAULT_FOLD_INTERVAL_S = 1.0
+# Limits of docs/security.md (issue 15): what an attacker could otherwise make unbounded.
+# A portal's page of 100 datasets with a 30-day daily series and a 10-entry breakdown costs
+# about 22 600 (app/schema/cost.py); the dashboard's queries far less.
+DEFAULT_GRAPHQL_MAX_COST = 30_000
+DEFAULT_GRAPHQL_MAX_ANSWER_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_APPS_PER_DAY = 100
+DEFAULT_HEADER_TIMEOUT_S = 10
+DEFAULT_BODY_TIMEOUT_S = 60
+DEFAULT_MAX_CONNECTIONS = 500
 LOG_FORMATS = ("text", "json")  # the first is the default
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
 # An origin as browsers send it in `Origin`: scheme, host, and a port only when not the default.
@@ -86,6 +97,20 @@ class Settings:
     # Seconds between two folds of the ingest ledger into the tables (app/ingest/fold.py); 0:
     # each batch is counted in its request, as before the ledger.
     fold_interval_s: float = DEFAULT_FOLD_INTERVAL_S
+    # Limits against attacks (docs/security.md). A GraphQL query costing more than
+    # `graphql_max_cost` field values is refused before it runs; an answer longer than
+    # `graphql_max_answer_bytes` is replaced by an error.
+    graphql_max_cost: int = DEFAULT_GRAPHQL_MAX_COST
+    graphql_max_answer_bytes: int = DEFAULT_GRAPHQL_MAX_ANSWER_BYTES
+    # Distinct referer apps a dataset keeps per day; later new ones count as `other`.
+    max_apps_per_day: int = DEFAULT_MAX_APPS_PER_DAY
+    # Peers whose X-Forwarded-For is believed (addresses or networks); none by default.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # Slow clients: headers must arrive within `header_timeout_s`, a body within
+    # `body_timeout_s`; past `max_connections` open connections new requests get 503.
+    header_timeout_s: int = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: int = DEFAULT_BODY_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -137,6 +162,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             env.get("USAGE_METRICS_FOLD_INTERVAL"),
             DEFAULT_FOLD_INTERVAL_S,
         ),
+        **_limits(env),
     )
 
 
@@ -146,6 +172,43 @@ def _http_url(name: str, value: str | None) -> str | None:
     if not value.lower().startswith(("http://", "https://")) or value[-3:] == "://":
         raise ConfigError(f"{name}={value!r} is not an http(s) URL (https://portal.example)")
     return value.rstrip("/")
+
+
+def _limits(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of docs/security.md's limits, unset ones at their defaults."""
+
+    def count(name: str, unit: str, default: int) -> int:
+        variable = f"USAGE_METRICS_{name}"
+        return _count(variable, env.get(variable), unit) or default
+
+    return {
+        "graphql_max_cost": count("GRAPHQL_MAX_COST", "field values", DEFAULT_GRAPHQL_MAX_COST),
+        "graphql_max_answer_bytes": count(
+            "GRAPHQL_MAX_ANSWER_BYTES", "bytes", DEFAULT_GRAPHQL_MAX_ANSWER_BYTES
+        ),
+        "max_apps_per_day": count("MAX_APPS_PER_DAY", "apps", DEFAULT_MAX_APPS_PER_DAY),
+        "trusted_proxies": _networks(
+            "USAGE_METRICS_TRUSTED_PROXIES", env.get("USAGE_METRICS_TRUSTED_PROXIES", "")
+        ),
+        "header_timeout_s": count("HEADER_TIMEOUT_S", "seconds", DEFAULT_HEADER_TIMEOUT_S),
+        "body_timeout_s": count("BODY_TIMEOUT_S", "seconds", DEFAULT_BODY_TIMEOUT_S),
+        "max_connections": count("MAX_CONNECTIONS", "connections", DEFAULT_MAX_CONNECTIONS),
+    }
+
+
+def _networks(name: str, value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """ "127.0.0.1, 10.0.0.0/8" -> networks; a bad one stops start-up naming it."""
+    networks = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name}: {part!r} is not an IP address or network (like 10.0.0.0/8)"
+            ) from exc
+    return tuple(networks)
 
 
 def _time_zone(name: str) -> ZoneInfo:

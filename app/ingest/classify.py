@@ -12,10 +12,12 @@ import binascii
 import functools
 import re
 from collections.abc import Hashable
+from ipaddress import ip_address
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import crawleruseragents
+import idna
 import orjson
 import user_agents
 
@@ -41,6 +43,15 @@ _HTTP_CLIENT = re.compile(
     r"^(?:r \(|(?:" + "|".join(map(re.escape, _HTTP_CLIENTS.split())) + r")(?=[/\s(;]|$))",
     re.IGNORECASE,
 )
+# A label of a host name as DNS and browsers take it (underscores too, which browsers accept).
+_ASCII_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+# Data Fair's ids (nanoid and slugs): an app id with anything else is forged, and may be an
+# e-mail address; it counts as INVALID_APP.
+_APP_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID_LENGTH}}}")
+INVALID_APP = "invalid"
+OTHER_APP = "other"  # where the app cap (domain_cap.py) counts a dataset's apps past its limit
+# Our own values, never counted towards the app cap; a path spelling one counts as invalid.
+RESERVED_APPS = frozenset({"", INVALID_APP, OTHER_APP})
 _STATUS_CLASSES = ((200, "info"), (300, "ok"), (400, "redirect"), (500, "client_error"))
 
 
@@ -146,11 +157,12 @@ class Classifier:
             hostname = url.hostname
         except ValueError:
             return INVALID_REFERER
-        if not url.scheme or not hostname:
+        # Browsers never send a user name or password in a Referer (RFC 9110, 10.1.3): one
+        # that has them was written by hand, and may hold an e-mail address.
+        if not url.scheme or not hostname or "@" in url.netloc:
             return INVALID_REFERER
         domain = readable_domain(_override_domain(url.query) or hostname)
-        # PostgreSQL text cannot hold NUL: stored, it would fail the whole batch.
-        if len(domain) > MAX_DOMAIN_LENGTH or domain in RESERVED_DOMAINS or "\x00" in domain:
+        if domain in RESERVED_DOMAINS or not is_host_name(domain):
             return INVALID_REFERER
         request_host = host_name(host)
         if hostname != request_host and hostname not in self.portal_hosts:
@@ -161,12 +173,36 @@ class Classifier:
         if path.startswith("/data-fair/embed"):
             return RefererInfo(domain, "embed", "")
         if path.startswith("/data-fair/app/"):
-            app = path[len("/data-fair/app/") :].split("/", 1)[0][:MAX_ID_LENGTH]
-            app = app.replace("\x00", "")
+            app = path[len("/data-fair/app/") :].split("/", 1)[0]
+            if not _APP_ID.fullmatch(app) or app in RESERVED_APPS:
+                app = INVALID_APP
             return RefererInfo(domain, "app", app)
         if path.startswith("/data-fair/"):
             return RefererInfo(domain, "backoffice", "")
         return RefererInfo(domain, "portal", "")
+
+
+@functools.lru_cache(maxsize=16384)
+def is_host_name(domain: str) -> bool:
+    """A host name by IDNA 2008 (UTS 46) rules, or an IP address without zone: nothing else is
+    stored as a calling domain (no `@`, no `user:password`, no NUL, nothing past 253)."""
+    if not domain or len(domain) > MAX_DOMAIN_LENGTH:
+        return False
+    if ":" in domain or domain.replace(".", "").isdigit():
+        try:
+            ip_address(domain)  # a zone id (`fe80::1%eth0`) names the client's own network
+        except ValueError:
+            return False
+        return "%" not in domain
+    name = domain[:-1] if domain.endswith(".") else domain
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            return False
+    elif "xn--" in name:
+        return False  # readable_domain could not decode it: not valid punycode
+    return all(_ASCII_LABEL.fullmatch(label) for label in name.split("."))
 
 
 def status_class(status: int) -> str:
@@ -250,7 +286,9 @@ def _override_domain(query: str) -> str:
     value = values[0].strip() if values else ""
     if "://" in value:
         try:
-            return urlsplit(value).hostname or ""
+            url = urlsplit(value)
+            # A user name or password in it: written by hand, maybe an e-mail address.
+            return INVALID_DOMAIN if "@" in url.netloc else url.hostname or ""
         except ValueError:
             return ""
     return host_name(value.split("/", 1)[0])

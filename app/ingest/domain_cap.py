@@ -15,14 +15,17 @@ no domain it does not already know of, or when the day and dataset are already f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from app.config import DEFAULT_MAX_APPS_PER_DAY
 from app.core.hosts import OTHER_DOMAIN, RESERVED_DOMAINS
 from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
+from app.ingest.classify import OTHER_APP, RESERVED_APPS
 from app.storage.database import is_postgres
 
 Pair = tuple[date, str, str]  # (day, resource_type, resource_id)
@@ -31,71 +34,127 @@ Pair = tuple[date, str, str]  # (day, resource_type, resource_id)
 MAX_CACHED_DOMAINS = 200_000
 # Pairs per query on SQLite: three bound values each, under its limit of bound values.
 _PAIRS_PER_QUERY = 300
-_RESERVED_SQL = ", ".join(f"'{domain}'" for domain in sorted(RESERVED_DOMAINS))
 
 
 @dataclass(frozen=True)
 class CappedBatch:
-    """A batch's counters with the domains past the cap under `other`, and, per day and
-    dataset it touches, every domain that keeps its name once it is committed."""
+    """A batch's counters with the domains and apps past their caps under `other`, and, per
+    day and dataset it touches, every domain (and app) that keeps its name once committed."""
 
     counters: dict[UsageKey, Counters]
     named: dict[Pair, set[str]]
+    named_apps: dict[Pair, set[str]] = field(default_factory=dict)
 
 
-class DomainCap:
-    """The cap for one server process, with its cache of domains known to be stored."""
+class _Cap:
+    """The first `limit` distinct values of one column per day and dataset, with the cache of
+    those known to be stored."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, column: str, reserved: frozenset[str], limit: int) -> None:
+        self.column = column
+        self.reserved = reserved
         self.limit = limit
+        self._value = attrgetter(column)
         self._known: dict[Pair, set[str]] = {}
         self._cached = 0
 
-    async def apply(
+    async def named(
         self, client: BaseDBAsyncClient, counters: dict[UsageKey, Counters]
-    ) -> CappedBatch:
-        """Decide, inside the batch's transaction, which domains keep their names."""
-        wanted = _domains_by_pair(counters)
-        unsure = [pair for pair, domains in wanted.items() if not self._is_settled(pair, domains)]
-        stored = await stored_domains(client, unsure) if unsure else {}
+    ) -> tuple[dict[Pair, set[str]], bool]:
+        """Per pair, the values that keep their names; and whether any is past the cap."""
+        wanted = self._values_by_pair(counters)
+        unsure = [pair for pair, values in wanted.items() if not self._is_settled(pair, values)]
+        stored = await stored_values(client, unsure, self.column, self.reserved) if unsure else {}
         named: dict[Pair, set[str]] = {}
         capped = False
-        for pair, domains in wanted.items():
+        for pair, values in wanted.items():
             # A settled pair's cached set gains nothing below, so it is shared, not copied.
             names = stored[pair] if pair in stored else self._known[pair]
-            for domain in domains:
-                if domain in names:
+            for value in values:
+                if value in names:
                     continue
                 if len(names) < self.limit:
-                    names.add(domain)
+                    names.add(value)
                 else:
                     capped = True
             named[pair] = names
-        return CappedBatch(_rename(counters, named) if capped else counters, named)
+        return named, capped
 
-    def remember(self, batch: CappedBatch) -> None:
-        """After the batch's commit: its domains are stored now."""
-        for pair, names in batch.named.items():
+    def remember(self, named: dict[Pair, set[str]]) -> None:
+        for pair, names in named.items():
             previous = self._known.get(pair)
             self._cached += len(names) - (len(previous) if previous is not None else 0)
             self._known[pair] = names
         if self._cached > MAX_CACHED_DOMAINS:
             self._known, self._cached = {}, 0
 
-    def _is_settled(self, pair: Pair, domains: Iterable[str]) -> bool:
+    def _is_settled(self, pair: Pair, values: Iterable[str]) -> bool:
         # A full pair never changes again; below the cap, another process may have added some.
         known = self._known.get(pair)
         if known is None:
             return False
-        return len(known) >= self.limit or all(domain in known for domain in domains)
+        return len(known) >= self.limit or all(value in known for value in values)
+
+    def _values_by_pair(self, counters: dict[UsageKey, Counters]) -> dict[Pair, dict[str, None]]:
+        """Each day and dataset's capped values, in the order the batch first saw them."""
+        found: dict[Pair, dict[str, None]] = {}
+        value_of = self._value
+        for key in counters:
+            value: str = value_of(key)
+            if value in self.reserved:
+                continue
+            pair = (key.day, key.resource_type, key.resource_id)
+            values = found.get(pair)
+            if values is None:
+                found[pair] = {value: None}
+            else:
+                values[value] = None
+        return found
+
+
+class DomainCap:
+    """The caps of one server process: calling domains (`limit`) and referer apps
+    (`max_apps`), per day and dataset, with their caches of values known to be stored."""
+
+    def __init__(self, limit: int, max_apps: int = DEFAULT_MAX_APPS_PER_DAY) -> None:
+        self.limit = limit
+        self.max_apps = max_apps
+        self._domains = _Cap("referer_domain", RESERVED_DOMAINS, limit)
+        self._apps = _Cap("referer_app", RESERVED_APPS, max_apps)
+
+    async def apply(
+        self, client: BaseDBAsyncClient, counters: dict[UsageKey, Counters]
+    ) -> CappedBatch:
+        """Decide, inside the batch's transaction, which domains and apps keep their names."""
+        named, capped_domains = await self._domains.named(client, counters)
+        named_apps, capped_apps = await self._apps.named(client, counters)
+        if capped_domains or capped_apps:
+            counters = _rename(
+                counters, named if capped_domains else None, named_apps if capped_apps else None
+            )
+        return CappedBatch(counters, named, named_apps)
+
+    def remember(self, batch: CappedBatch) -> None:
+        """After the batch's commit: its domains and apps are stored now."""
+        self._domains.remember(batch.named)
+        self._apps.remember(batch.named_apps)
 
 
 async def stored_domains(client: BaseDBAsyncClient, pairs: list[Pair]) -> dict[Pair, set[str]]:
-    """The distinct capped domains usage_daily holds for these days and datasets (one query
-    per few hundred pairs, through the (resource_type, resource_id, day) index)."""
+    """The distinct capped domains usage_daily holds for these days and datasets."""
+    return await stored_values(client, pairs, "referer_domain", RESERVED_DOMAINS)
+
+
+async def stored_values(
+    client: BaseDBAsyncClient, pairs: list[Pair], column: str, reserved: frozenset[str]
+) -> dict[Pair, set[str]]:
+    """The distinct values of `column` (one of our own constant names) but `reserved` that
+    usage_daily holds for these days and datasets (one query per few hundred pairs, through
+    the (resource_type, resource_id, day) index)."""
     found: dict[Pair, set[str]] = {pair: set() for pair in pairs}
-    where = f"u.referer_domain NOT IN ({_RESERVED_SQL})"
-    select = "SELECT DISTINCT u.day, u.resource_type, u.resource_id, u.referer_domain FROM "
+    kept = ", ".join(f"'{value}'" for value in sorted(reserved))
+    where = f"u.{column} NOT IN ({kept})"
+    select = f"SELECT DISTINCT u.day, u.resource_type, u.resource_id, u.{column} AS value FROM "  # noqa: S608
     join = (
         "JOIN usage_daily u ON u.resource_type = p.resource_type "
         "AND u.resource_id = p.resource_id AND u.day = p.day"
@@ -120,44 +179,36 @@ async def stored_domains(client: BaseDBAsyncClient, pairs: list[Pair]) -> dict[P
             rows.extend((await client.execute_query(sql, params))[1])
     for row in rows:
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
-        found[day, row["resource_type"], row["resource_id"]].add(row["referer_domain"])
-    return found
-
-
-def _domains_by_pair(counters: dict[UsageKey, Counters]) -> dict[Pair, dict[str, None]]:
-    """Each day and dataset's capped domains, in the order the batch first saw them."""
-    found: dict[Pair, dict[str, None]] = {}
-    for key in counters:
-        domain = key.referer_domain
-        if domain in RESERVED_DOMAINS:
-            continue
-        pair = (key.day, key.resource_type, key.resource_id)
-        domains = found.get(pair)
-        if domains is None:
-            found[pair] = {domain: None}
-        else:
-            domains[domain] = None
+        found[day, row["resource_type"], row["resource_id"]].add(row["value"])
     return found
 
 
 def _rename(
-    counters: dict[UsageKey, Counters], named: dict[Pair, set[str]]
+    counters: dict[UsageKey, Counters],
+    domains: dict[Pair, set[str]] | None,
+    apps: dict[Pair, set[str]] | None,
 ) -> dict[UsageKey, Counters]:
-    """The counters with every domain past the cap under `other`, added up."""
+    """The counters with every domain and app past its cap under `other`, added up (None:
+    that cap took nothing)."""
     renamed: dict[UsageKey, Counters] = {}
     for key, counts in counters.items():
-        domain = key.referer_domain
-        if (
-            domain not in RESERVED_DOMAINS
-            and domain not in named[key.day, key.resource_type, key.resource_id]
+        pair = (key.day, key.resource_type, key.resource_id)
+        new = key
+        if domains is not None and (
+            key.referer_domain not in RESERVED_DOMAINS and key.referer_domain not in domains[pair]
         ):
-            key = key._replace(referer_domain=OTHER_DOMAIN)
-            found = renamed.get(key)
+            new = new._replace(referer_domain=OTHER_DOMAIN)
+        if apps is not None and (
+            key.referer_app not in RESERVED_APPS and key.referer_app not in apps[pair]
+        ):
+            new = new._replace(referer_app=OTHER_APP)
+        if new is not key:
+            found = renamed.get(new)
             if found is not None:
                 found[0] += counts[0]
                 found[1] += counts[1]
                 found[2] += counts[2]
                 continue
             counts = list(counts)  # the batch's own lists stay as they were
-        renamed[key] = counts
+        renamed[new] = counts
     return renamed

@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 from app.errors import UsageMetricsError
 from app.observability.graphql_timing import GraphQLTiming
 from app.schema.codes import ErrorCodes, tag_syntax_errors
+from app.schema.cost import PacedExecution, QueryCost
 from app.schema.http import UsageGraphQL
 from app.schema.operations import OneOperation
 from app.schema.queries import Query
@@ -64,12 +65,15 @@ class UsageSchema(Schema):
 schema = UsageSchema(
     query=Query,
     config=StrawberryConfig(scalar_map=SCALARS),
+    # Lists complete in stretches that leave the event loop to other requests (cost.py).
+    execution_context_class=PacedExecution,
     extensions=[
         lambda: MaxTokensLimiter(MAX_TOKENS),
         lambda: AddValidationRules(list(LIMITS)),
         lambda: ParserCache(maxsize=CACHED_QUERIES),
         OneOperation,
         lambda: ValidationCache(maxsize=CACHED_QUERIES),
+        QueryCost,  # before execution: a query over USAGE_METRICS_GRAPHQL_MAX_COST never runs
         ErrorCodes,
         lambda: MaskErrors(should_mask_error=is_unexpected),
         # Last, so that it leaves first: it sees the errors before MaskErrors hides their cause.
