@@ -23,6 +23,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from app.schema.context import Context
+from app.schema.graphiql import graphiql_page
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -58,13 +59,16 @@ def error_answer(status: int, message: str, media_type: str = JSON) -> Response:
 
 
 class UsageGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app, with our context and GraphQL-shaped refusals."""
+    """Strawberry's ASGI app, with our context, our GraphiQL page and GraphQL-shaped refusals."""
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.app.state
         return Context(request=request, tokens=state.tokens, settings=state.settings)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
