@@ -32,7 +32,12 @@ from tests.server_processes import POSTGRES_ADMIN_URL
 pytestmark = pytest.mark.anyio
 
 DATA = Path(__file__).parent / "data"
-MIGRATIONS = ["0001_initial", "0002_ingest_batches_received_at", "0003_ingest_ledger"]
+MIGRATIONS = [
+    "0001_initial",
+    "0002_ingest_batches_received_at",
+    "0003_ingest_ledger",
+    "0005_resources_title_folded",
+]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
   usage(period: $period) {
@@ -101,7 +106,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
     figures = await _fill_with_the_app(scratch)
     await _load_schema_v0_1_0(old)
     await _copy_rows(scratch, old)
-    before = await _rows(old)
+    before_columns = {table: await _columns(old, table) for table in V0_1_0_TABLES}
+    before = await _rows(old, before_columns)
     assert {table: len(rows) for table, rows in before.items()} == {
         "ingest_batches": 2,
         "resources": 2,
@@ -121,10 +127,14 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         0,
         "applied 0001_initial (recorded: the tables of usage-metrics 0.1.0 are there)\n"
         "applied 0002_ingest_batches_received_at\n"
-        "applied 0003_ingest_ledger\n",
+        "applied 0003_ingest_ledger\n"
+        "applied 0005_resources_title_folded\n",
     ), first.stderr
 
-    assert await _rows(old) == before
+    assert await _rows(old, before_columns) == before
+    # 0005 folded the titles that were there: accents and case ignored.
+    folded = await _query(old, "SELECT resource_id, title_folded FROM resources")
+    assert sorted(folded) == [("rivers", "rivieres"), ("roads", "ecoles et routes")]
     assert await _sums(old) == sums
     assert await _history(old) == MIGRATIONS
     assert RECEIVED_AT_INDEX in (await _catalog(old))["indexes"]
@@ -179,7 +189,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
     assert (pending.returncode, pending.stdout) == (
         1,
         "pending 0001_initial\npending 0002_ingest_batches_received_at\n"
-        "pending 0003_ingest_ledger\n",
+        "pending 0003_ingest_ledger\n"
+        "pending 0005_resources_title_folded\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -204,7 +215,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
     assert outputs == [
         *["already up to date\n"] * 3,
         "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
-        "applied 0003_ingest_ledger\n",
+        "applied 0003_ingest_ledger\n"
+        "applied 0005_resources_title_folded\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -224,7 +236,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
     assert (code, output) == (
         0,
         "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
-        "applied 0003_ingest_ledger\n",
+        "applied 0003_ingest_ledger\n"
+        "applied 0005_resources_title_folded\n",
     )
     await process.aclose()
 
@@ -258,8 +271,8 @@ async def _ingest(client: httpx.AsyncClient, key: str, *lines: Any) -> None:
 
 async def _fill_with_the_app(url: str) -> Any:
     """Rows in every table, written by today's app; returns what FIGURES answers on them."""
-    roads = {"type": "datasets", "id": "roads", "title": "Roads"}
-    rivers = {"type": "datasets", "id": "rivers", "title": "Rivers"}
+    roads = {"type": "datasets", "id": "roads", "title": "Écoles et Routes"}
+    rivers = {"type": "datasets", "id": "rivers", "title": "Rivières"}
     async with _client(url) as client:
         await _ingest(
             client,
@@ -338,17 +351,23 @@ async def _load_schema_v0_1_0(url: str) -> None:
 
 
 async def _copy_rows(source: str, target: str) -> None:
-    """Every row of the app's tables, copied into a v0.1.0 database (same columns)."""
+    """Every row of the app's tables, copied into a v0.1.0 database (the columns it has)."""
     if source.startswith("sqlite"):
         with sqlite3.connect(_sqlite_path(target)) as connection:
             connection.execute("ATTACH DATABASE ? AS source", (_sqlite_path(source),))
             for table in V0_1_0_TABLES:
-                connection.execute(f"INSERT INTO {table} SELECT * FROM source.{table}")  # noqa: S608
+                names = ", ".join(
+                    row[1] for row in connection.execute(f"PRAGMA table_info({table})")
+                )
+                connection.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM source.{table}"  # noqa: S608
+                )
         return
     reader, writer = await asyncpg.connect(source), await asyncpg.connect(target)
     try:
         for table in V0_1_0_TABLES:
-            rows = await reader.fetch(f"SELECT * FROM {table}")  # noqa: S608
+            names = ", ".join(await _columns(target, table))
+            rows = await reader.fetch(f"SELECT {names} FROM {table}")  # noqa: S608
             if rows:
                 await writer.copy_records_to_table(
                     table, records=rows, columns=list(rows[0].keys())
@@ -363,11 +382,25 @@ async def _copy_rows(source: str, target: str) -> None:
         await writer.close()
 
 
-async def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+async def _rows(url: str, columns: dict[str, list[str]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each table's rows, of the columns given (those a v0.1.0 database had)."""
     return {
-        table: sorted(await _query(url, f"SELECT * FROM {table}"), key=repr)  # noqa: S608
+        table: sorted(
+            await _query(url, f"SELECT {', '.join(columns[table])} FROM {table}"),  # noqa: S608
+            key=repr,
+        )
         for table in V0_1_0_TABLES
     }
+
+
+async def _columns(url: str, table: str) -> list[str]:
+    if url.startswith("sqlite"):
+        return [row[1] for row in await _query(url, f"PRAGMA table_info({table})")]
+    sql = (
+        "SELECT column_name FROM information_schema.columns WHERE table_name = $1 "
+        "ORDER BY ordinal_position"
+    )
+    return [row[0] for row in await _query(url, sql, table)]
 
 
 async def _sums(url: str) -> dict[str, tuple[int, ...]]:

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, date, datetime
 
 from app.config import Settings
+from app.core.titles import fold
 from app.ingest.domain_cap import DomainCap
 from app.ingest.fold import fold_waiting
 from app.storage.database import database
@@ -81,4 +82,5 @@ def _resource_defaults(
     }
     if title is not None:
         defaults["title"] = title
+        defaults["title_folded"] = fold(title)
     return defaults

@@ -23,6 +23,7 @@ from tortoise.transactions import in_transaction
 
 from app.auth.tokens import hash_token
 from app.core.records import Owner
+from app.core.titles import fold
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest import ledger
 from app.ingest.aggregate import BatchTotals
@@ -36,6 +37,7 @@ _RESOURCE_COLUMNS = (
     "resource_type",
     "resource_id",
     "title",
+    "title_folded",
     "owner_type",
     "owner_id",
     "first_day",
@@ -189,7 +191,10 @@ async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> N
     if not totals.resources:
         return
     rows = [
-        (ref[0], ref[1], seen.title, seen.owner.type, seen.owner.id, seen.first_day, seen.last_day)
+        (
+            *(ref[0], ref[1], seen.title, fold(seen.title) if seen.title is not None else None),
+            *(seen.owner.type, seen.owner.id, seen.first_day, seen.last_day),
+        )
         for ref, seen in sorted(totals.resources.items())
     ]
     await upsert(
@@ -200,6 +205,7 @@ async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> N
         rows,
         "ON CONFLICT (resource_type, resource_id) DO UPDATE SET "
         "title = COALESCE(excluded.title, resources.title), "
+        "title_folded = COALESCE(excluded.title_folded, resources.title_folded), "
         "owner_type = excluded.owner_type, owner_id = excluded.owner_id, "
         "first_day = CASE WHEN excluded.first_day < resources.first_day "
         "THEN excluded.first_day ELSE resources.first_day END, "

@@ -1,7 +1,8 @@
 """Read side: usage figures from the narrowest table that answers exactly, both periods at once.
 
 records (what goes in and out), sources (which table a query reads), figures (totals,
-breakdowns, days), datasets (count, pages, rows by id), statement (parameters and rows).
+breakdowns, days), series (days, weeks, months beside the previous period), datasets (count,
+pages, rows by id), statement (parameters and rows).
 """
 
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
@@ -20,6 +21,7 @@ from app.reports.rows import (
     Trend,
     UsageFilter,
 )
+from app.reports.series import BucketFigures, empty_series, series
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
@@ -27,6 +29,7 @@ __all__ = [
     "NO_FIGURES",
     "TOTAL",
     "ZERO",
+    "BucketFigures",
     "DatasetOrder",
     "DatasetRow",
     "DayFigures",
@@ -40,6 +43,8 @@ __all__ = [
     "datasets_by_id",
     "datasets_page",
     "details",
+    "empty_series",
     "figures",
+    "series",
     "zero_days",
 ]

@@ -7,12 +7,16 @@ from typing import Any
 
 from app.core.periods import Period
 from app.core.records import Owner, OwnerFilter
+from app.core.titles import fold
 from app.reports.rows import DATASETS, DatasetOrder, DatasetRow, UsageFilter
 from app.reports.sources import owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
 
-_BY_TITLE = "LOWER(COALESCE(r.title, r.resource_id)), r.resource_id"
-_BY_TITLE_DESC = "LOWER(COALESCE(r.title, r.resource_id)) DESC, r.resource_id DESC"
+# The folded title (app/core/titles.py), else the id: accents and case ignored. Compared byte
+# by byte on both databases ("C" on PostgreSQL), so that they order alike; then the title
+# itself ("Ecole" before "école") and the id, so that the order is total.
+_TITLE_KEY = "COALESCE(r.title_folded, LOWER(r.resource_id))"
+_BYTES = ' COLLATE "C"'
 
 
 async def count_datasets(
@@ -45,9 +49,8 @@ async def datasets_page(
     sql = Statement()
     usage = ranked_by or UsageFilter(owner=owner)
     ids = usage.dataset_ids
-    ranking, join, order_by = "", "", _BY_TITLE
-    if order is DatasetOrder.TITLE and descending:
-        order_by = _BY_TITLE_DESC
+    ranking, join = "", ""
+    order_by = _by_title(sql, descending=descending and order is DatasetOrder.TITLE)
     if order is not DatasetOrder.TITLE:
         if period is None:
             raise ValueError("ordering datasets by usage needs a period")
@@ -90,12 +93,19 @@ def _in_scope(
     if ids is not None:
         where.append(f"r.resource_id IN ({sql.bind_all(ids)})")
     if search:
-        # A substring of the title (or of the id when there is no title), case-insensitive;
-        # LIKE's wildcards in the search text are matched literally.
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # A substring of the title (or of the id when there is no title), accents and case
+        # ignored on both sides; LIKE's wildcards in the search text are matched literally.
+        escaped = fold(search).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = sql.bind(f"%{escaped}%")
-        where.append(f"LOWER(COALESCE(r.title, r.resource_id)) LIKE {pattern} ESCAPE '\\'")
+        where.append(f"{_TITLE_KEY} LIKE {pattern} ESCAPE '\\'")
     return " AND ".join(where)
+
+
+def _by_title(sql: Statement, *, descending: bool) -> str:
+    collate = _BYTES if sql.postgres else ""
+    way = " DESC" if descending else ""
+    keys = (_TITLE_KEY, "COALESCE(r.title, '')", "r.resource_id")
+    return ", ".join(f"{key}{collate}{way}" for key in keys)
 
 
 def _dataset(row: dict[str, Any]) -> DatasetRow:

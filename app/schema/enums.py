@@ -7,6 +7,7 @@ from enum import Enum
 import strawberry
 
 from app import reports
+from app.core.intervals import Interval as StoredInterval
 from app.core.records import UserGroup as StoredUserGroup
 from app.webanalytics import tracking
 
@@ -105,6 +106,21 @@ class DatasetOrder(Enum):
     DOWNLOADS = value(
         reports.DatasetOrder.DOWNLOADS,
         description="By downloads in `period` (which it needs). Most-used first by default.",
+    )
+
+
+@strawberry.enum(description="How `Usage.series` cuts the period.")
+class Interval(Enum):
+    DAY = value(StoredInterval.DAY.value, description="Each day.")
+    WEEK = value(
+        StoredInterval.WEEK.value,
+        description="ISO 8601 weeks, Monday to Sunday; a period that does not start on a "
+        "Monday or end on a Sunday makes its first or last week partial.",
+    )
+    MONTH = value(
+        StoredInterval.MONTH.value,
+        description="Calendar months; a period that does not start on the 1st or end on the "
+        "month's last day makes its first or last month partial.",
     )
 
 

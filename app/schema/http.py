@@ -25,6 +25,7 @@ from strawberry.types import ExecutionResult
 from app.config import DEFAULT_GRAPHQL_MAX_ANSWER_BYTES
 from app.schema.context import Context
 from app.schema.cost import answer_json
+from app.schema.graphiql import graphiql_page
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -60,7 +61,7 @@ def error_answer(status: int, message: str, media_type: str = JSON) -> Response:
 
 
 class UsageGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app, with our context and GraphQL-shaped refusals."""
+    """Strawberry's ASGI app, with our context, our GraphiQL page and GraphQL-shaped refusals."""
 
     _max_answer_bytes = DEFAULT_GRAPHQL_MAX_ANSWER_BYTES
 
@@ -70,6 +71,9 @@ class UsageGraphQL(GraphQL[Context, None]):
         state = request.app.state
         self._max_answer_bytes = state.settings.graphql_max_answer_bytes
         return Context(request=request, tokens=state.tokens, settings=state.settings)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, replace
 from strawberry.dataloader import DataLoader
 
 from app import reports
+from app.core.intervals import Interval
 from app.core.periods import Period
-from app.reports import DatasetRow, DayFigures, Figures, UsageFilter
+from app.reports import BucketFigures, DatasetRow, DayFigures, Figures, UsageFilter
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,32 @@ async def load_daily(keys: list[UsageQuery]) -> list[list[DayFigures]]:
     ]
 
 
+@dataclass(frozen=True)
+class SeriesKey:
+    query: UsageQuery
+    interval: Interval
+
+
+async def load_series(keys: list[SeriesKey]) -> list[list[BucketFigures]]:
+    """Each key's buckets, zeros included; one statement per batch of datasets and interval."""
+    answers: dict[tuple[_Batch, Interval], dict[str, list[BucketFigures]]] = {}
+    batches: dict[tuple[_Batch, Interval], set[str]] = {}
+    for key in keys:
+        ids = batches.setdefault((_batch(key.query, None), key.interval), set())
+        if key.query.dataset_id is not None:
+            ids.add(key.query.dataset_id)
+    for (batch, interval), ids in batches.items():
+        _, period, _, by_dataset = batch
+        answers[batch, interval] = await reports.series(
+            _batch_filter(batch, ids), period, interval, by_dataset=by_dataset
+        )
+    return [
+        answers[_batch(key.query, None), key.interval].get(key.query.dataset_key)
+        or reports.empty_series(key.query.period, key.interval)
+        for key in keys
+    ]
+
+
 async def load_datasets(ids: list[str]) -> list[DatasetRow | None]:
     found = await reports.datasets_by_id(sorted(set(ids)))
     return [found.get(dataset_id) for dataset_id in ids]
@@ -95,6 +122,9 @@ class Loaders:
     )
     daily: DataLoader[UsageQuery, list[DayFigures]] = field(
         default_factory=lambda: DataLoader(load_fn=load_daily)
+    )
+    series: DataLoader[SeriesKey, list[BucketFigures]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_series)
     )
     datasets: DataLoader[str, DatasetRow | None] = field(
         default_factory=lambda: DataLoader(load_fn=load_datasets)

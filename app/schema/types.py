@@ -11,10 +11,11 @@ from strawberry.relay import PageInfo
 
 from app import reports
 from app.core import periods
+from app.core.intervals import Interval as StoredInterval
 from app.schema import docs
 from app.schema.context import Info
-from app.schema.enums import Breakdown, RefererCategory, UserGroup, raw
-from app.schema.loaders import FiguresKey, UsageQuery
+from app.schema.enums import Breakdown, Interval, RefererCategory, UserGroup, raw
+from app.schema.loaders import FiguresKey, SeriesKey, UsageQuery
 from app.schema.pagination import Window, window
 from app.schema.scalars import BigInt
 
@@ -63,6 +64,42 @@ class DayUsage:
     @classmethod
     def from_row(cls, row: reports.DayFigures) -> DayUsage:
         return cls(day=row.day, api_calls=BigInt(row.api_calls), downloads=BigInt(row.downloads))
+
+
+@strawberry.type(
+    description="The usage of one day, week or month of the period, beside the previous "
+    "period's days at the same positions: bucket n of the period compares with bucket n of "
+    "the previous period, as many days earlier."
+)
+class UsageBucket:
+    period: PeriodType = strawberry.field(
+        description="The bucket's days inside the period: a whole week or month, or the part "
+        "of it the period covers."
+    )
+    previous_period: PeriodType = strawberry.field(
+        description="The days `previous` figures count: as many, `Usage.period.days` earlier."
+    )
+    partial: bool = strawberry.field(
+        description="True when the period cuts the week or month: the bucket covers fewer "
+        "days than a whole one. Days are never partial."
+    )
+    api_calls: Trend = strawberry.field(description=docs.API_CALLS)
+    downloads: Trend = strawberry.field(description=docs.DOWNLOADS)
+    downloaded_bytes: Trend = strawberry.field(description=docs.DOWNLOADED_BYTES)
+    app_opens: Trend = strawberry.field(description=docs.APP_OPENS)
+
+    @classmethod
+    def from_row(cls, row: reports.BucketFigures) -> UsageBucket:
+        figures = row.figures
+        return cls(
+            period=PeriodType.from_period(row.bucket.current),
+            previous_period=PeriodType.from_period(row.bucket.previous),
+            partial=row.bucket.partial,
+            api_calls=Trend.from_row(figures.api_calls),
+            downloads=Trend.from_row(figures.downloads),
+            downloaded_bytes=Trend.from_row(figures.downloaded_bytes),
+            app_opens=Trend.from_row(figures.app_opens),
+        )
 
 
 @strawberry.type(description="The usage of one group of a breakdown, in both periods.")
@@ -191,6 +228,18 @@ class Usage:
     async def daily(self, info: Info) -> list[DayUsage]:
         days = await info.context.loaders.daily.load(self.query)
         return [DayUsage.from_row(day) for day in days]
+
+    @docs.described(
+        "Every figure per day, ISO week or calendar month of the period, in order, zeros "
+        "included, each beside the previous period's figure at the same position."
+    )
+    async def series(
+        self,
+        info: Info,
+        interval: Annotated[Interval, strawberry.argument(description="How to cut the period.")],
+    ) -> list[UsageBucket]:
+        key = SeriesKey(self.query, StoredInterval(raw(interval)))
+        return [UsageBucket.from_row(row) for row in await info.context.loaders.series.load(key)]
 
     @docs.described("The usage split into groups, most-used first.")
     async def breakdown(

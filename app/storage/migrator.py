@@ -23,6 +23,7 @@ from tortoise.migrations.schema_editor.base import BaseSchemaEditor
 from tortoise.transactions import in_transaction
 
 from app.storage.first_release import INITIAL, adopt_first_release
+from app.storage.planner import refresh_statistics
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ async def apply_migrations(
             done += await _migrate_empty(locked, executor, plan)
         else:
             done += await _migrate(executor)
+    await refresh_statistics(client)  # the tables changed: plan from their new statistics
     for name in done:
         log.info("applied migration %s", name)
     return done

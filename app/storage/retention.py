@@ -27,6 +27,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.config import Settings
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 from app.storage.models.summaries import MONTH_SPAN
+from app.storage.planner import refresh_statistics
 from app.storage.summaries import SUMMARIES, covering
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,19 @@ async def purge(
         rows[KEYS_TABLE] = await _count(client, KEYS_TABLE, "received_at", keys_before)
     else:
         rows[KEYS_TABLE] = await _delete_keys(client, keys_before, chunk_rows)
-    if cut.days_before is None:
-        return PurgeReport(cut, rows, dry_run)
-    day = cut.days_before if is_postgres(client) else cut.days_before.isoformat()
+    if cut.days_before is not None:
+        rows |= await _purge_usage(client, cut.days_before, dry_run, chunk_rows)
+    if not dry_run:
+        # Once a day: what was ingested since (and purged now) reaches the planner's statistics.
+        await refresh_statistics(client)
+    return PurgeReport(cut, rows, dry_run)
+
+
+async def _purge_usage(
+    client: BaseDBAsyncClient, before: date, dry_run: bool, chunk_rows: int
+) -> dict[str, int]:
+    day = before if is_postgres(client) else before.isoformat()
+    rows: dict[str, int] = {}
     for table in (DAILY_TABLE, *(summary.table for summary in SUMMARIES)):
         if dry_run:
             rows[table] = await _count(client, table, "day", day)
@@ -91,7 +102,7 @@ async def purge(
             rows[table] = await _delete_daily(client, day, chunk_rows)
         else:
             rows[table] = await _delete_summary(client, table, day, chunk_rows)
-    return PurgeReport(cut, rows, dry_run)
+    return rows
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,9 @@ class ResourceRow(Model):
     owner_id = fields.CharField(max_length=200, db_index=False)
     first_day = fields.DateField()
     last_day = fields.DateField()
+    # The title folded by app/core/titles.py (accents, case): what ordering and search compare.
+    # Last, where migration 0005 added the column.
+    title_folded = fields.TextField(null=True)
 
     class Meta:
         table = "resources"

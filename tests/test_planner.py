@@ -1,0 +1,157 @@
+"""Planner statistics: the service runs ANALYZE (PostgreSQL) or PRAGMA optimize (SQLite) after
+migrations and after each purge round, and a freshly filled PostgreSQL database then plans a
+breakdown through the summary table's index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from app.config import Settings
+from app.storage.database import connection, is_postgres
+from app.storage.retention import purge
+from tests.helpers import ADMIN_TOKEN, app_client, dataset, graphql_data, ingest, line_on
+from tests.server_processes import postgres_database
+
+pytestmark = pytest.mark.anyio
+
+OWNERS, DAYS, DOMAINS = 200, 120, 4  # 96 000 days of usage_by_caller, and their blocks
+BREAKDOWN = """{
+  usage(period: {start: "2024-01-01", end: "2024-04-29"}, owner: {type: ORGANIZATION, id: "o7"}) {
+    breakdown(by: DOMAIN) { totalCount nodes { key apiCalls { current } } }
+  }
+}"""
+FILL = f"""
+INSERT INTO usage_by_caller (resource_type, span, day, owner_type, owner_id, user_group,
+                             referer_domain, referer_category, api_calls, downloads,
+                             downloaded_bytes, app_opens)
+SELECT 'datasets', 1, DATE '2024-01-01' + d, 'organization', 'o' || o, 'ANONYMOUS',
+       'd' || n || '.example', 'external', 1, 0, 0, 0
+FROM generate_series(0, {DAYS - 1}) d, generate_series(0, {OWNERS - 1}) o,
+     generate_series(0, {DOMAINS - 1}) n;
+"""  # noqa: S608 (constants only)
+# The blocks the ingest keeps beside single days (app/storage/summaries.py): calendar months and
+# 8 days aligned on 1970-01-01, added up from the days, so that every figure stays exact.
+BLOCKS = """
+INSERT INTO usage_by_caller (resource_type, span, day, owner_type, owner_id, user_group,
+                             referer_domain, referer_category, api_calls, downloads,
+                             downloaded_bytes, app_opens)
+SELECT resource_type, block, first, owner_type, owner_id, user_group, referer_domain,
+       referer_category, SUM(api_calls), SUM(downloads), SUM(downloaded_bytes), SUM(app_opens)
+FROM (
+  SELECT *, 0 AS block, date_trunc('month', day)::date AS first FROM usage_by_caller
+  UNION ALL
+  SELECT *, 8, day - ((day - DATE '1970-01-01') % 8) FROM usage_by_caller
+) AS days
+GROUP BY resource_type, block, first, owner_type, owner_id, user_group, referer_domain,
+         referer_category
+"""
+
+
+class _Statements(logging.Handler):
+    """The statements (SQL and parameters) the database layer runs, as tortoise logs them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.found: list[tuple[str, list[Any]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.args, tuple) and len(record.args) == 2:
+            sql, values = record.args
+            if isinstance(sql, str) and isinstance(values, list):
+                self.found.append((sql, values))
+
+
+@contextmanager
+def statements() -> Iterator[list[tuple[str, list[Any]]]]:
+    logger, handler = logging.getLogger("tortoise.db_client"), _Statements()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.found
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(handler)
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+async def _analyze_count(table: str) -> int:
+    rows = await connection().execute_query_dict(
+        "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = $1", [table]
+    )
+    return int(rows[0]["analyze_count"])
+
+
+async def test_a_purge_round_refreshes_the_planner_statistics(settings: Settings) -> None:
+    async with app_client(replace(settings, keep_days=30)) as client:
+        await ingest(client, *[line_on("2024-01-08", resource=dataset(f"d{n}")) for n in range(3)])
+        db = connection()
+        before = await _analyze_count("usage_daily") if is_postgres(db) else 0
+        await purge(replace(settings, keep_days=30), datetime(2024, 1, 20, tzinfo=UTC))
+        if is_postgres(db):
+            assert await _analyze_count("usage_daily") == before + 1
+            counted = await db.execute_query_dict(
+                "SELECT reltuples FROM pg_class WHERE relname = 'usage_daily'"
+            )
+            assert counted[0]["reltuples"] == 3  # ANALYZE read the whole small table
+        else:
+            # PRAGMA optimize analyzed the tables the purge read (usage_daily by its index).
+            stats = await db.execute_query_dict("SELECT tbl, stat FROM sqlite_stat1")
+            assert "usage_daily" in {row["tbl"] for row in stats}
+
+
+def test_migrating_a_postgresql_database_analyzes_it() -> None:
+    async def check(url: str) -> int:
+        settings = Settings(database_url=url, admin_token=ADMIN_TOKEN)
+        async with app_client(settings):
+            return await _analyze_count("usage_by_caller")
+
+    with postgres_database() as url:
+        assert asyncio.run(check(url)) == 1
+
+
+def test_a_freshly_filled_postgresql_database_plans_a_breakdown_through_the_index() -> None:
+    async def plan(url: str) -> tuple[Any, dict[str, Any]]:
+        settings = Settings(database_url=url, admin_token=ADMIN_TOKEN)
+        async with app_client(settings) as client:
+            await connection().execute_script(FILL)
+            await connection().execute_script(BLOCKS)
+            await purge(settings, datetime(2024, 5, 1, tzinfo=UTC))  # the service's own ANALYZE
+            # It gathered the big table's statistics: its size, and its columns' values.
+            known = await connection().execute_query_dict(
+                "SELECT reltuples, (SELECT COUNT(*) FROM pg_stats "
+                "WHERE tablename = 'usage_by_caller') AS columns "
+                "FROM pg_class WHERE relname = 'usage_by_caller'"
+            )
+            assert known[0]["reltuples"] > 100_000, known
+            assert known[0]["columns"] == 13, known
+            with statements() as found:
+                data = await graphql_data(client, BREAKDOWN)
+            [(sql, values)] = [s for s in found if "usage_by_caller" in s[0]]
+            explained = await connection().execute_query(f"EXPLAIN (FORMAT JSON) {sql}", values)
+            return data, json.loads(explained[1][0]["QUERY PLAN"])[0]["Plan"]
+
+    with postgres_database() as url:
+        data, root = asyncio.run(plan(url))
+    breakdown = data["usage"]["breakdown"]
+    assert breakdown["totalCount"] == DOMAINS
+    assert breakdown["nodes"][0]["apiCalls"] == {"current": DAYS}  # one call a day per domain
+    scans = [(n["Node Type"], n.get("Index Name")) for n in _plan_nodes(root)
+             if n.get("Relation Name") == "usage_by_caller"]  # fmt: skip
+    assert scans, root
+    assert all(kind != "Seq Scan" for kind, _ in scans), scans
+    assert all(name is not None for _, name in scans), scans
