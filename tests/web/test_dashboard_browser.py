@@ -10,8 +10,8 @@ Screenshots of each page go to test-artifacts/.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
