@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,15 @@ def served(
         database = f"sqlite://{tmp_path_factory.mktemp('dashboard') / 'browser.sqlite3'}"
         yield from _serve(database, request.param)
     else:
-        with postgres_database() as database:
-            yield from _serve(database, request.param)
+        # postgres_database() runs asyncio.run(), which refuses to run beside the event loop of
+        # Playwright's sync API in this thread: it creates and drops the database in another.
+        made = postgres_database()
+        with ThreadPoolExecutor(1) as pool:
+            database = pool.submit(made.__enter__).result()
+            try:
+                yield from _serve(database, request.param)
+            finally:
+                pool.submit(made.__exit__, None, None, None).result()
 
 
 def _serve(database: str, kind: str) -> Iterator[tuple[str, str, str]]:
@@ -327,6 +335,21 @@ def test_the_dataset_filter_offers_the_datasets_by_title(
     sync_api.expect(page.locator('[data-figure="downloads"] .value')).to_have_text("1")
 
 
+def test_the_sign_in_form_keeps_its_field_and_button_narrow(
+    browser: Any, served: tuple[str, str, str]
+) -> None:
+    base, _, _ = served
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    for path in ("/login", "/admin/login"):
+        page.goto(f"{base}{path}")
+        field = page.locator("#token").bounding_box()
+        button = page.locator("form button[type=submit]").bounding_box()
+        assert field is not None and button is not None
+        assert field["width"] <= 512 and button["width"] < 200, (path, field, button)
+    context.close()
+
+
 def test_a_desktop_screenshot_for_the_readme(browser: Any, served: tuple[str, str, str]) -> None:
     base, kind, token = served
     page = _page(browser, base, token, (1280, 900))
@@ -342,6 +365,22 @@ def test_the_admin_pages_link_to_the_dashboard(browser: Any, served: tuple[str, 
     page.fill("#token", ADMIN_TOKEN)
     page.click("form button[type=submit]")
     page.wait_for_url(f"{base}/admin/analytics")
+    # An error shown beside a field by the live preview marks the field invalid, and a fix
+    # unmarks it (static/admin.js).
+    page.check('input[name="provider"][value="matomo"]')
+    page.fill("#tracker_url", "not a url")
+    expect = sync_api.expect
+    expect(page.locator("#error-tracker_url")).not_to_be_empty()
+    expect(page.locator("#tracker_url")).to_have_attribute("aria-invalid", "true")
+    page.fill("#tracker_url", "https://matomo.example/")
+    page.fill("#site_id", "3")
+    expect(page.locator("#error-tracker_url")).to_be_empty()
+    expect(page.locator("#tracker_url")).not_to_have_attribute("aria-invalid", "true")
+    # Matomo -> GA -> Matomo keeps what was typed.
+    page.check('input[name="provider"][value="google-analytics"]')
+    expect(page.locator("#measurement_id")).to_be_visible()
+    page.check('input[name="provider"][value="matomo"]')
+    expect(page.locator("#tracker_url")).to_have_value("https://matomo.example/")
     page.click('header a[href="/dashboard"]')
     page.wait_for_url(f"{base}/dashboard")
     sync_api.expect(page.locator('[data-figure="api_calls"]')).to_be_visible()
