@@ -9,7 +9,8 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from app.config import Settings
+from app.config import Settings, load_settings
+from app.errors import ConfigError
 from tests.conftest import with_settings
 from tests.dashboard.pages import (
     CLIENT,
@@ -259,3 +260,11 @@ async def test_a_years_page_weighs_at_most_120_kb(client: httpx.AsyncClient) -> 
     assert page.status_code == 200
     assert len(page.content) <= 120_000, len(page.content)
     assert len(re.findall(r'<rect class="bar" data-day=', page.text)) == 53
+
+
+@pytest.mark.parametrize("value", ["portal.example", "ftp://portal.example", "https://"])
+def test_the_portal_url_must_be_an_http_url(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"USAGE_METRICS_PORTAL_URL=.* is not an http"):
+        load_settings({"USAGE_METRICS_PORTAL_URL": value})
+    settings = load_settings({"USAGE_METRICS_PORTAL_URL": "https://portal.example/"})
+    assert settings.portal_url == "https://portal.example"
