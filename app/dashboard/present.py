@@ -128,6 +128,7 @@ class TableShown:
     next_href: str | None
     total: int
     with_owner: bool
+    descending: bool
 
 
 def figure(
@@ -313,10 +314,18 @@ def _row(
     )
 
 
+def _sorted_by(view: View, key: str) -> str:
+    """The query of the table sorted by `key`: the sorted column's link reverses its order,
+    another column's starts in its own (titles A-Z, usage most first)."""
+    if view.sort == key:
+        return view.query(page=1, descending_chosen=not view.descending)
+    return view.query(sort=key, page=1, descending_chosen=None)
+
+
 def present_table(view: View, page: DatasetsPage, here: str, t: Translate) -> TableShown:
     lang = view.lang
     columns = [
-        Column(key, t(label), f"{here}?{view.query(sort=key, page=1)}", view.sort == key)
+        Column(key, t(label), f"{here}?{_sorted_by(view, key)}", view.sort == key)
         for key, label in (
             ("title", "title"),
             ("api_calls", "api_calls"),
@@ -345,4 +354,5 @@ def present_table(view: View, page: DatasetsPage, here: str, t: Translate) -> Ta
         next_href=f"{here}?{view.query(page=page.page + 1)}" if page.page < page.pages else None,
         total=page.total,
         with_owner=not isinstance(view.owner, Owner),
+        descending=view.descending,
     )

@@ -20,6 +20,7 @@ from tests.dashboard.pages import (
     ingest_known_data,
     open_dashboard,
     org1_token,
+    row_ids,
     words,
 )
 from tests.helpers import ADMIN_TOKEN, csrf_token, dataset, ingest, line_on
@@ -156,6 +157,22 @@ async def test_a_dataset_row_adds_its_filter(org1: httpx.AsyncClient) -> None:
         card(filtered, "api_calls") == "API calls 1 previous period: 10 ▼ −90 % down 90 % from 10"
     )
     assert 'data-figure="app_opens"' not in filtered  # opens are logged on applications
+
+
+async def test_the_sorted_column_reverses_its_order(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard")).text
+    head = element(element(page, '<section id="datasets"', "</section>"), "<thead>", "</thead>")
+    # Sorted by API calls, most first: its link reverses, the others start in their own order.
+    assert 'aria-sort="descending"' in head and 'href="/dashboard?dir=asc"' in head
+    assert 'href="/dashboard?sort=title"' in head
+    assert row_ids(page) == ["roads", "rivers"]
+    fewest = (await org1.get("/dashboard", params={"dir": "asc"})).text
+    assert row_ids(fewest) == ["rivers", "roads"]
+    assert 'aria-sort="ascending"' in element(fewest, '<table class="datasets">', "</thead>")
+    assert 'API calls<span class="sort" aria-hidden="true"> ▲</span>' in fewest
+    titles = (await org1.get("/dashboard", params={"sort": "title", "dir": "desc"})).text
+    assert row_ids(titles) == ["roads", "rivers"]
+    assert (await org1.get("/dashboard", params={"dir": "up"})).status_code == 400
 
 
 async def test_htmx_swaps_carry_the_language_links_out_of_band(org1: httpx.AsyncClient) -> None:
