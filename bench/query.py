@@ -172,7 +172,7 @@ def _scenarios(world: World, checked: list[str]) -> list[Scenario]:
     month, year = _period(30), _period(365)
     top = world.owners_by_size()[0]
     top_size = sum(1 for item in world.datasets if item.owner == top)
-    owner = {"type": top.type, "id": top.id}
+    owner = {"type": top.type.upper(), "id": top.id}  # OwnerType is an enum (issue 16)
 
     def one_dataset(n: int) -> tuple[str, dict[str, Any], Callable[[Any], None]]:
         dataset_id = checked[n % len(checked)]

@@ -137,6 +137,18 @@ async def test_a_domain_row_links_to_the_view_filtered_on_it(org1: httpx.AsyncCl
     assert '<th scope="row">client.example</th>' in domains
 
 
+async def test_chips_name_groups_and_stand_ins_as_the_page_does(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard", params={"domain": "none", "group": "OWNER"})).text
+    assert words(element(page, '<li data-chip="domain:none">', "</li>")) == (
+        "Calling domain: (no referer) ×"
+    )
+    assert words(element(page, '<li data-chip="group:OWNER">', "</li>")) == (
+        "User group: Owner organisation members ×"
+    )
+    # OWNER calls without referer: carol's 2 on 2024-01-09.
+    assert card(page, "api_calls").startswith("API calls 2 ")
+
+
 async def test_a_full_url_typed_as_a_domain_counts_as_its_host(org1: httpx.AsyncClient) -> None:
     page = (
         await org1.get("/dashboard", params={"domain": " https://Client.Example:8443/map?x=1"})
