@@ -91,8 +91,8 @@ class Settings:
     # Origins whose pages may call /graphql with credentials (cookies, Authorization); any other
     # origin may still read what needs none (the public `analytics` field). docs/graphql.md
     cors_origins: frozenset[str] = frozenset()
-    # The dashboard (issue 17): the portal's base URL, so that a dataset's page links to the
-    # dataset on the portal (<url>/datasets/<id>); None: no link.
+    # The dashboard (docs/dashboard.md): the portal's base URL, so that a dataset's page links
+    # to the dataset on the portal (<url>/datasets/<id>); None: no link.
     portal_url: str | None = None
     # Seconds between two folds of the ingest ledger into the tables (app/ingest/fold.py); 0:
     # each batch is counted in its request, as before the ledger.

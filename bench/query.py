@@ -8,11 +8,11 @@ database (SQLite, then PostgreSQL), a real uvicorn server is started on it, and 
 sent one after the other over one keep-alive connection: (a) one dataset's usage with a
 USER_GROUP breakdown for 30 days, (b) a page of 100 datasets ordered by API calls in 30 days,
 with their usage, (c) an owner's usage over 365 days with a DOMAIN breakdown, then (d) the
-/dashboard page (signed in at /login with the admin token) for 7 days and a year, every owner and
-the largest one. Every answer is checked against the figures the generator kept. With --reuse
-the filled databases are kept (a SQLite file in the temporary directory, a PostgreSQL database)
-and used again by the next run with the same arguments and storage layout, instead of being
-written again (most of the run).
+/dashboard page (signed in at /login with the admin token) for 7 days, a year and ten years (by
+month), every owner and the largest one. Every answer is checked against the figures the
+generator kept. With --reuse the filled databases are kept (a SQLite file in the temporary
+directory, a PostgreSQL database) and used again by the next run with the same arguments and
+storage layout, instead of being written again (most of the run).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bench.tables import count, table
 
 TARGET_P95_MS = 50.0
 DASHBOARD_TARGET_P95_MS = 150.0  # a whole page: figures, charts, the first page of the table
+DECADE_TARGET_P95_MS = 300.0  # ten years of a whole page, by month
 CHECKED_DATASETS = 20
 WARM_UP_REQUESTS = 5
 
@@ -74,6 +75,7 @@ class PageScenario(NamedTuple):
     name: str
     path: str  # a dashboard URL: the view is in its query
     check: Callable[[str], None]  # of the page's HTML
+    target_ms: float = DASHBOARD_TARGET_P95_MS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +172,7 @@ def _scenarios(world: World, checked: list[str]) -> list[Scenario]:
     month, year = _period(30), _period(365)
     top = world.owners_by_size()[0]
     top_size = sum(1 for item in world.datasets if item.owner == top)
-    owner = {"type": top.type, "id": top.id}
+    owner = {"type": top.type.upper(), "id": top.id}  # OwnerType is an enum (issue 16)
 
     def one_dataset(n: int) -> tuple[str, dict[str, Any], Callable[[Any], None]]:
         dataset_id = checked[n % len(checked)]
@@ -249,9 +251,12 @@ def _page_scenarios(world: World) -> list[PageScenario]:
     """/dashboard as an admin opens it: every owner, then the largest, for a week and a year."""
     week = {"start": "2024-12-25", "end": "2024-12-31"}
     year = {"start": "2024-01-01", "end": "2024-12-31"}
+    # Ten years by month (the interval the page picks past two years); the aggregates fill the
+    # last of them, the query reads them all.
+    decade = {"start": "2015-01-01", "end": "2024-12-31"}
     top = world.owners_by_size()[0]
     scenarios = []
-    for label, period in (("7 days", week), ("a year", year)):
+    for label, period in (("7 days", week), ("a year", year), ("ten years", decade)):
         for owner in (None, top):
             calls = world.owner_calls[owner] if owner is not None else world.all_calls
             expected = _calls(calls, period)
@@ -259,7 +264,10 @@ def _page_scenarios(world: World) -> list[PageScenario]:
             who = "largest owner" if owner else "all owners"
             scenarios.append(
                 PageScenario(
-                    f"(d) /dashboard, {label}, {who}", f"/dashboard?{query}", _has(expected)
+                    f"(d) /dashboard, {label}, {who}",
+                    f"/dashboard?{query}",
+                    _has(expected),
+                    DECADE_TARGET_P95_MS if period is decade else DASHBOARD_TARGET_P95_MS,
                 )
             )
     return scenarios
@@ -288,7 +296,7 @@ def _measure_page(base_url: str, scenario: PageScenario, requests: int) -> list[
             scenario.check(response.text)
             if n >= 0:
                 timings.append(elapsed * 1000)
-    return _figures(scenario.name, timings, DASHBOARD_TARGET_P95_MS)
+    return _figures(scenario.name, timings, scenario.target_ms)
 
 
 def _sign_in(client: httpx.Client) -> None:

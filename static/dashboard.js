@@ -5,6 +5,7 @@
   "use strict";
 
   var focusKey = null;
+  var pending = false;
 
   function keyOf(element) {
     if (!element || element === document.body) return null;
@@ -15,11 +16,15 @@
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     focusKey = keyOf(document.activeElement);
+    pending = true;
     var view = document.getElementById("view");
     if (view) view.setAttribute("aria-busy", "true");
   });
 
   document.addEventListener("htmx:afterSettle", function () {
+    // Once per request: an out-of-band swap settles too, and must not move the focus again.
+    if (!pending) return;
+    pending = false;
     var view = document.getElementById("view");
     if (view) view.removeAttribute("aria-busy");
     setUpCharts();
@@ -35,6 +40,7 @@
   });
 
   document.addEventListener("htmx:responseError", function () {
+    pending = false;
     var view = document.getElementById("view");
     if (view) view.removeAttribute("aria-busy");
   });

@@ -153,6 +153,7 @@ async def read_datasets_page(view: View, total: int) -> DatasetsPage:
         (page - 1) * PAGE_SIZE,
         PAGE_SIZE,
         ranked_by=view.usage,
+        descending=view.descending,
     )
     found: Mapping[tuple[str, str], Figures] = {}
     if rows:

@@ -20,6 +20,7 @@ from openpyxl.cell.cell import (
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from app.core.periods import Period
+from app.dashboard.labels import group_label
 from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.reports import DetailRow, Figures, Trend
 
@@ -39,6 +40,15 @@ CSV_HEADER = (
 # tab and carriage return too, as OWASP lists them.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PERCENT_FORMAT = "0.0%"
+# Column widths in characters, per sheet (summary, daily, datasets, groups, domains): the header
+# and a typical value fit without the reader widening them; long titles and domains get room.
+WIDTHS: tuple[tuple[int, ...], ...] = (
+    (28, 14, 18, 12),
+    (12, 12, 16, 26, 22, 26),
+    (24, 48, 28, 12, 22, 16, 26),
+    (36, 12, 22, 16, 26),
+    (40, 12, 22, 16, 26),
+)
 DATE_FORMAT = "yyyy-mm-dd"  # ISO, as in the dashboard's URLs and the file names
 
 
@@ -170,6 +180,8 @@ def xlsx_export(overview: Overview, datasets: Sequence[DatasetFigures], lang: La
     summary, days, by_dataset, by_group, by_domain = (
         workbook.create_sheet(name) for name in labels.sheets
     )
+    for sheet, widths in zip((summary, days, by_dataset, by_group, by_domain), WIDTHS, strict=True):
+        _set_widths(sheet, widths)  # write-only sheets take widths before their first row
     _write_summary(summary, overview, labels)
     _write_daily(days, overview, labels)
     _write_rows(
@@ -185,14 +197,21 @@ def xlsx_export(overview: Overview, datasets: Sequence[DatasetFigures], lang: La
             for row in datasets
         ),
     )
-    for sheet, key, groups in (
-        (by_group, labels.user_group, overview.by_user_group),
-        (by_domain, labels.domain, overview.by_domain),
+    for sheet, key, kind, groups in (
+        (by_group, labels.user_group, "user_group", overview.by_user_group),
+        (by_domain, labels.domain, "referer_domain", overview.by_domain),
     ):
-        _write_rows(sheet, (key, *labels.trends), _group_rows(sheet, groups))
+        # Named as on screen, in the workbook's language: "Robots", not BOT; "(no referer)".
+        named = [Group(group_label(lang, kind, group.key), group.figures) for group in groups]
+        _write_rows(sheet, (key, *labels.trends), _group_rows(sheet, named))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _set_widths(sheet: WriteOnlyWorksheet, widths: Sequence[int]) -> None:
+    for column, width in enumerate(widths):
+        sheet.column_dimensions[chr(ord("A") + column)].width = width
 
 
 def _write_summary(sheet: WriteOnlyWorksheet, overview: Overview, labels: Labels) -> None:

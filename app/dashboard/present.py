@@ -90,6 +90,16 @@ class Breakdown:
 
 
 @dataclass(frozen=True)
+class Chip:
+    """An active filter: what it is called on the page, and the view without it."""
+
+    field: str  # group, domain, dataset
+    value: str
+    label: str  # "Calling domain: (no referer)"
+    remove_href: str
+
+
+@dataclass(frozen=True)
 class OverviewShown:
     compared_with: str
     is_compared: bool
@@ -98,6 +108,7 @@ class OverviewShown:
     intervals: list[Choice]
     breakdowns: list[Breakdown]
     domain_options: list[str]  # the view's calling domains, offered by the domain filter
+    chips: list[Chip]
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,7 @@ class TableShown:
     next_href: str | None
     total: int
     with_owner: bool
+    descending: bool
 
 
 def figure(
@@ -212,7 +224,27 @@ def present_overview(view: View, overview: Overview, here: str, t: Translate) ->
             )
         ],
         domain_options=[g.key for g in overview.by_domain if g.key not in STAND_INS],
+        chips=_chips(view, here, t),
     )
+
+
+def _chips(view: View, here: str, t: Translate) -> list[Chip]:
+    filters = [
+        ("group", "groups", "user_group", view.groups),
+        ("domain", "domains", "referer_domain", view.domains),
+        # A dataset's page is about its dataset: no chip to remove it.
+        ("dataset", "datasets", "", () if view.dataset_page else view.datasets),
+    ]
+    return [
+        Chip(
+            field,
+            value,
+            f"{t(f'chip_{field}')}: {group_label(view.lang, kind, value) if kind else value}",
+            f"{here}?{view.without(name, value)}",
+        )
+        for field, name, kind, values in filters
+        for value in values
+    ]
 
 
 def _main_chart(view: View, overview: Overview, t: Translate) -> Chart:
@@ -313,10 +345,18 @@ def _row(
     )
 
 
+def _sorted_by(view: View, key: str) -> str:
+    """The query of the table sorted by `key`: the sorted column's link reverses its order,
+    another column's starts in its own (titles A-Z, usage most first)."""
+    if view.sort == key:
+        return view.query(page=1, descending_chosen=not view.descending)
+    return view.query(sort=key, page=1, descending_chosen=None)
+
+
 def present_table(view: View, page: DatasetsPage, here: str, t: Translate) -> TableShown:
     lang = view.lang
     columns = [
-        Column(key, t(label), f"{here}?{view.query(sort=key, page=1)}", view.sort == key)
+        Column(key, t(label), f"{here}?{_sorted_by(view, key)}", view.sort == key)
         for key, label in (
             ("title", "title"),
             ("api_calls", "api_calls"),
@@ -345,4 +385,5 @@ def present_table(view: View, page: DatasetsPage, here: str, t: Translate) -> Ta
         next_href=f"{here}?{view.query(page=page.page + 1)}" if page.page < page.pages else None,
         total=page.total,
         with_owner=not isinstance(view.owner, Owner),
+        descending=view.descending,
     )

@@ -3,9 +3,9 @@ be shared.
 
 `start`/`end` (ISO days, inclusive) or `preset` (7d, 30d, last-month, 12m); repeated `group`,
 `domain`, `dataset`; `owner=<type>:<id>` for an admin or a portal session of several owners; the
-datasets table's `sort` and `page`; `lang` (en, fr) when the reader switched language;
-`compare` (previous, year, none), `interval` (day, week, month; by default from the period's
-length) and `metric` (the main chart's figure).
+datasets table's `sort`, `dir` (asc, desc: against the sort's own order) and `page`; `lang`
+(en, fr) when the reader switched language; `compare` (previous, year, none), `interval` (day,
+week, month; by default from the period's length) and `metric` (the main chart's figure).
 """
 
 from __future__ import annotations
@@ -102,6 +102,13 @@ class View:
     compare: Compare = Compare.PREVIOUS
     interval_chosen: Interval | None = None  # None: from the period's length
     metric: str = "api_calls"  # the main chart's figure, one of METRICS
+    descending_chosen: bool | None = None  # None: the sort's own (titles A-Z, usage most first)
+
+    @property
+    def descending(self) -> bool:
+        if self.descending_chosen is not None:
+            return self.descending_chosen
+        return self.sort != "title"
 
     @property
     def interval(self) -> Interval:
@@ -164,6 +171,8 @@ class View:
             pairs += [("dataset", dataset) for dataset in view.datasets]
         if view.sort != "api_calls":
             pairs.append(("sort", view.sort))
+        if view.descending_chosen is not None:
+            pairs.append(("dir", "desc" if view.descending_chosen else "asc"))
         if view.page != 1:
             pairs.append(("page", str(view.page)))
         if view.compare is not Compare.PREVIOUS:
@@ -215,6 +224,9 @@ def read_view(
     sort = params.one("sort") or "api_calls"
     if sort not in SORTS:
         raise BadUserInputError(f"sort={sort!r}: sort by {', '.join(SORTS)}")
+    direction = params.one("dir")
+    if direction not in (None, "asc", "desc"):
+        raise BadUserInputError(f"dir={direction!r}: choose asc or desc")
     metric = params.one("metric") or "api_calls"
     if metric not in METRICS:
         raise BadUserInputError(f"metric={metric!r}: choose one of {', '.join(METRICS)}")
@@ -234,6 +246,7 @@ def read_view(
         compare=_choice(Compare, "compare", params.one("compare")) or Compare.PREVIOUS,
         interval_chosen=_choice(Interval, "interval", params.one("interval")),
         metric=metric,
+        descending_chosen=None if direction is None else direction == "desc",
     )
 
 

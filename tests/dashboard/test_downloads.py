@@ -106,11 +106,11 @@ async def test_xlsx_holds_the_views_numbers(org1: httpx.AsyncClient) -> None:
         ("rivers", "Rivers", "organization:org1", 1, 10, 0, 0),
     ]
     groups = list(book["By user group"].iter_rows(min_row=2, values_only=True))
-    assert groups == [("ANONYMOUS", 4, 14, 1, 0), ("OWNER", 2, 0, 0, 0)]
+    assert groups == [("Anonymous", 4, 14, 1, 0), ("Owner organisation members", 2, 0, 0, 0)]
     domains = list(book["By domain"].iter_rows(min_row=2, values_only=True))
     assert domains == [
         ("client.example", 3, 0, 0, 0),
-        ("none", 3, 14, 0, 0),
+        ("(no referer)", 3, 14, 0, 0),
         ("other.example", 0, 0, 1, 0),
     ]
 

@@ -256,12 +256,12 @@ def test_xlsx_groups_and_domains() -> None:
     trends = ["API calls", "Previous API calls", "Downloads", "Previous downloads"]
     assert values(book["By user group"]) == [
         ["User group", *trends],
-        ["ANONYMOUS", 100, 90, 5, 0],
-        ["OWNER_API_KEY", 50, 10, 0, 0],
+        ["Anonymous", 100, 90, 5, 0],
+        ["Owner API keys", 50, 10, 0, 0],
     ]
     assert values(book["By domain"]) == [
         ["Calling domain", *trends],
-        ["none", 120, 100, 5, 0],
+        ["(no referer)", 120, 100, 5, 0],
         ["=1+1", 30, 0, 0, 0],
     ]
     assert book["By domain"]["A3"].data_type == "s"
@@ -274,6 +274,19 @@ def test_xlsx_groups_and_domains() -> None:
         "Téléchargements précédents",
     ]
     assert values(french["Par domaine"])[0][0] == "Domaine appelant"
+    # Labelled in French, not with the stored codes (ANONYMOUS, none).
+    assert [row[0] for row in values(french["Par groupe d'utilisateurs"])[1:]] == [
+        "Anonymes",
+        "Clés d'API du propriétaire",
+    ]
+    assert values(french["Par domaine"])[1][0] == "(sans référent)"
+
+
+def test_xlsx_sets_column_widths() -> None:
+    book = workbook("fr")
+    sheet = book["Jeux de données"]
+    assert [sheet.column_dimensions[c].width for c in "ABC"] == [24, 48, 28]
+    assert book["Par domaine"].column_dimensions["A"].width == 40
 
 
 def test_xlsx_drops_characters_a_workbook_cannot_hold() -> None:

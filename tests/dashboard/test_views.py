@@ -9,7 +9,8 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from app.config import Settings
+from app.config import Settings, load_settings
+from app.errors import ConfigError
 from tests.conftest import with_settings
 from tests.dashboard.pages import (
     CLIENT,
@@ -19,6 +20,7 @@ from tests.dashboard.pages import (
     ingest_known_data,
     open_dashboard,
     org1_token,
+    row_ids,
     words,
 )
 from tests.helpers import ADMIN_TOKEN, csrf_token, dataset, ingest, line_on
@@ -135,6 +137,18 @@ async def test_a_domain_row_links_to_the_view_filtered_on_it(org1: httpx.AsyncCl
     assert '<th scope="row">client.example</th>' in domains
 
 
+async def test_chips_name_groups_and_stand_ins_as_the_page_does(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard", params={"domain": "none", "group": "OWNER"})).text
+    assert words(element(page, '<li data-chip="domain:none">', "</li>")) == (
+        "Calling domain: (no referer) ×"
+    )
+    assert words(element(page, '<li data-chip="group:OWNER">', "</li>")) == (
+        "User group: Owner organisation members ×"
+    )
+    # OWNER calls without referer: carol's 2 on 2024-01-09.
+    assert card(page, "api_calls").startswith("API calls 2 ")
+
+
 async def test_a_full_url_typed_as_a_domain_counts_as_its_host(org1: httpx.AsyncClient) -> None:
     page = (
         await org1.get("/dashboard", params={"domain": " https://Client.Example:8443/map?x=1"})
@@ -155,6 +169,22 @@ async def test_a_dataset_row_adds_its_filter(org1: httpx.AsyncClient) -> None:
         card(filtered, "api_calls") == "API calls 1 previous period: 10 ▼ −90 % down 90 % from 10"
     )
     assert 'data-figure="app_opens"' not in filtered  # opens are logged on applications
+
+
+async def test_the_sorted_column_reverses_its_order(org1: httpx.AsyncClient) -> None:
+    page = (await org1.get("/dashboard")).text
+    head = element(element(page, '<section id="datasets"', "</section>"), "<thead>", "</thead>")
+    # Sorted by API calls, most first: its link reverses, the others start in their own order.
+    assert 'aria-sort="descending"' in head and 'href="/dashboard?dir=asc"' in head
+    assert 'href="/dashboard?sort=title"' in head
+    assert row_ids(page) == ["roads", "rivers"]
+    fewest = (await org1.get("/dashboard", params={"dir": "asc"})).text
+    assert row_ids(fewest) == ["rivers", "roads"]
+    assert 'aria-sort="ascending"' in element(fewest, '<table class="datasets">', "</thead>")
+    assert 'API calls<span class="sort" aria-hidden="true"> ▲</span>' in fewest
+    titles = (await org1.get("/dashboard", params={"sort": "title", "dir": "desc"})).text
+    assert row_ids(titles) == ["roads", "rivers"]
+    assert (await org1.get("/dashboard", params={"dir": "up"})).status_code == 400
 
 
 async def test_htmx_swaps_carry_the_language_links_out_of_band(org1: httpx.AsyncClient) -> None:
@@ -259,3 +289,11 @@ async def test_a_years_page_weighs_at_most_120_kb(client: httpx.AsyncClient) -> 
     assert page.status_code == 200
     assert len(page.content) <= 120_000, len(page.content)
     assert len(re.findall(r'<rect class="bar" data-day=', page.text)) == 53
+
+
+@pytest.mark.parametrize("value", ["portal.example", "ftp://portal.example", "https://"])
+def test_the_portal_url_must_be_an_http_url(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"USAGE_METRICS_PORTAL_URL=.* is not an http"):
+        load_settings({"USAGE_METRICS_PORTAL_URL": value})
+    settings = load_settings({"USAGE_METRICS_PORTAL_URL": "https://portal.example/"})
+    assert settings.portal_url == "https://portal.example"
