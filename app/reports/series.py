@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from app.core.intervals import Bucket, Interval, buckets
 from app.core.periods import Period
-from app.reports.rows import TOTAL, Figures, Trend, UsageFilter
+from app.reports.rows import NO_FIGURES, TOTAL, Figures, Trend, UsageFilter
 from app.reports.sources import read_usage, with_clause
 from app.reports.statement import Statement, as_day
 from app.storage.models.summaries import FIGURE_COLUMNS
@@ -31,11 +31,12 @@ async def series(
     datasets without a status-ok row in either period are absent."""
     days = await _days(usage, period, by_dataset)
     cut = buckets(period, interval)
-    return {dataset: [_add_up(bucket, found) for bucket in cut] for dataset, found in days.items()}
+    position = _positions(cut)
+    return {dataset: _add_up(cut, position, found) for dataset, found in days.items()}
 
 
 def empty_series(period: Period, interval: Interval) -> list[BucketFigures]:
-    return [BucketFigures(bucket, Figures()) for bucket in buckets(period, interval)]
+    return [BucketFigures(bucket, NO_FIGURES) for bucket in buckets(period, interval)]
 
 
 async def _days(
@@ -58,17 +59,33 @@ async def _days(
     return found
 
 
-def _add_up(bucket: Bucket, days: _DayFigures) -> BucketFigures:
-    current, previous = _sum(bucket.current, days), _sum(bucket.previous, days)
-    trends = {c: Trend(current[i], previous[i]) for i, c in enumerate(FIGURE_COLUMNS)}
-    return BucketFigures(bucket, Figures(**trends))
+def _positions(cut: list[Bucket]) -> dict[date, tuple[int, int]]:
+    """Each day of both periods -> (its bucket's index, 0 for the current side, 1 for previous)."""
+    found = {}
+    for index, bucket in enumerate(cut):
+        for side, part in enumerate((bucket.current, bucket.previous)):
+            for day in part.each_day():
+                found[day] = (index, side)
+    return found
 
 
-def _sum(period: Period, days: _DayFigures) -> tuple[int, ...]:
-    total = list(_ZEROS)
-    day = period.start
-    while day <= period.end:
-        for i, value in enumerate(days.get(day, _ZEROS)):
-            total[i] += value
-        day += timedelta(days=1)
-    return tuple(total)
+def _add_up(
+    cut: list[Bucket], position: Mapping[date, tuple[int, int]], days: _DayFigures
+) -> list[BucketFigures]:
+    # One pass over the days that have usage (most have none): a year of weeks for a page of
+    # 100 datasets took 250 ms of the event loop when each bucket summed its own days.
+    sums: dict[int, list[list[int]]] = {}
+    for day, figures in days.items():
+        index, side = position[day]
+        totals = sums.setdefault(index, [list(_ZEROS), list(_ZEROS)])[side]
+        for i, value in enumerate(figures):
+            totals[i] += value
+    return [
+        BucketFigures(bucket, _figures(sums[index]) if index in sums else NO_FIGURES)
+        for index, bucket in enumerate(cut)
+    ]
+
+
+def _figures(sides: list[list[int]]) -> Figures:
+    current, previous = sides
+    return Figures(**{c: Trend(current[i], previous[i]) for i, c in enumerate(FIGURE_COLUMNS)})
