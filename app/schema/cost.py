@@ -50,6 +50,13 @@ ANSWER_TOO_LARGE = "ANSWER_TOO_LARGE"
 # takes a `period` (a Usage's `daily`); every field with a `first` argument is a page of that
 # many items.
 DAY_LISTS = frozenset({"daily"})
+# `series(interval:)` lists the period's days, ISO weeks or months; a week or a month the period
+# cuts at either end adds one. At most this many buckets in a period of n days:
+_BUCKETS: dict[str, Callable[[int], int]] = {
+    "DAY": lambda days: days,
+    "WEEK": lambda days: days // 7 + 2,
+    "MONTH": lambda days: days // 28 + 2,
+}
 # Work between two breaths: well under the 50 ms docs/security.md promises to other requests.
 BREATH_S = 0.01
 _ITEMS_PER_CHECK = 16  # list items completed between two looks at the clock
@@ -124,6 +131,9 @@ class _Walk:
                 first = field.args["first"].default_value
             # Out of range, the resolver refuses it with its own message: no more than a page.
             return min(max(first, 0), MAX_FIRST) if isinstance(first, int) else MAX_FIRST
+        if node.name.value == "series" and _is_list(field.type):
+            buckets = _BUCKETS.get(str(self._argument(node, "interval")), _BUCKETS["DAY"])
+            return min(buckets(days), days)
         return days if node.name.value in DAY_LISTS and _is_list(field.type) else 1
 
     def _period_days(self, node: FieldNode, field: GraphQLField) -> int | None:

@@ -7,8 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import parse
 
-from tests.helpers import dataset, graphql_data, ingest, line_on
+from app.schema import schema
+from app.schema.cost import query_cost
+from tests.helpers import dataset, error_codes, graphql, graphql_data, ingest, line_on
 from tests.schema.test_loaders import counted_statements
 
 pytestmark = pytest.mark.anyio
@@ -24,6 +27,9 @@ SERIES = """query($period: PeriodInput!, $interval: Interval!) {
     }
   }
 }"""
+YEAR_OF_SERIES = """{ datasets(first: 100) { nodes {
+  usage(period: {start: "2024-01-01", end: "2024-12-31"}) {
+    series(interval: $interval) { partial apiCalls { current } } } } } }"""
 
 
 def bucket(
@@ -140,3 +146,24 @@ async def test_a_page_of_datasets_series_costs_one_statement(client: httpx.Async
     }
     # The datasets' count, their page, and one statement for the three series.
     assert len([s for s in statements if "SELECT" in s]) == 3, statements
+
+
+@pytest.mark.parametrize(
+    ("interval", "cost"),
+    [("DAY", 1 + 100 * (3 + 366 * 3)), ("WEEK", 1 + 100 * (3 + 54 * 3)),
+     ("MONTH", 1 + 100 * (3 + 15 * 3))],
+)  # fmt: skip
+def test_the_query_cost_counts_a_series_buckets(interval: str, cost: int) -> None:
+    # Per dataset: nodes, usage, series and its buckets' 3 values (partial, apiCalls, current);
+    # 2024 has 366 days, at most 54 weeks and 15 months counted.
+    query = YEAR_OF_SERIES.replace("$interval", interval)
+    assert query_cost(schema._schema, parse(query), None, {}) == cost
+
+
+async def test_a_year_of_days_for_100_datasets_is_refused_weeks_pass(
+    client: httpx.AsyncClient,
+) -> None:
+    days = await graphql(client, YEAR_OF_SERIES.replace("$interval", "DAY"))
+    assert error_codes(days) == ["QUERY_TOO_COSTLY"]
+    weeks = await graphql(client, YEAR_OF_SERIES.replace("$interval", "WEEK"))
+    assert weeks == {"data": {"datasets": {"nodes": []}}}
