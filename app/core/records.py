@@ -31,6 +31,10 @@ class Ignored(StrEnum):
     UNKNOWN_OWNER = "unknown_owner"  # route-rule line for a dataset whose owner we never learned
 
 
+# The kinds of account that own datasets in Data Fair; a line naming another has no owner.
+OWNER_TYPES = ("user", "organization")
+
+
 class Owner(NamedTuple):
     type: str
     id: str

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN, OTHER_DOMAIN
-from app.core.records import Owner
+from app.core.records import OWNER_TYPES, Owner
 from app.dashboard import charts, formatting
 from app.dashboard.data import DatasetsPage
 from app.dashboard.intervals import buckets
@@ -159,11 +159,7 @@ def figure(
 
 def owner_name(owner: Owner, t: Translate) -> str:
     """How the page names an owner: its id, then its kind ("metropole-lyon (organisation)")."""
-    return (
-        t(f"owner_{owner.type}", id=owner.id)
-        if owner.type in ("user", "organization")
-        else owner.id
-    )
+    return t(f"owner_{owner.type}", id=owner.id) if owner.type in OWNER_TYPES else owner.id
 
 
 def compared_with(view: View, t: Translate) -> str:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from app.auth.scope import Scope
 from app.core.hosts import host_name, readable_domain
 from app.core.periods import Period, comparable
-from app.core.records import Owner, OwnerFilter, UserGroup
+from app.core.records import OWNER_TYPES, Owner, OwnerFilter, UserGroup
 from app.errors import BadUserInputError
 from app.reports import DatasetOrder, UsageFilter
 
@@ -308,7 +308,7 @@ def _day(name: str, value: str) -> date:
 
 def _owner(value: str) -> Owner:
     kind, _, owner_id = value.partition(":")
-    if kind not in ("user", "organization") or not owner_id:
+    if kind not in OWNER_TYPES or not owner_id:
         raise BadUserInputError(
             f"owner={value!r}: write the owner as user:<id> or organization:<id>"
         )

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN
 from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH
-from app.core.records import UsageKey
+from app.core.records import OWNER_TYPES, UsageKey
 from app.datafair.vocabulary import (
     GROUP_BY_CLASS,
     OPERATION_BY_TRACK,
@@ -24,7 +24,6 @@ from app.datafair.vocabulary import (
     STATUS_BY_CLASS,
 )
 
-OWNER_TYPES = ("user", "organization")
 # One document's counters past this are garbage (a year of 30 000 requests a second), and a few
 # of them would overflow our 64-bit sums.
 MAX_COUNTER = 2**50

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, date, datetime
 
 from app.config import Settings
+from app.core.records import OWNER_TYPES
 from app.core.titles import fold
 from app.ingest.domain_cap import DomainCap
 from app.ingest.fold import fold_waiting
@@ -53,7 +54,7 @@ def _add_resources_parser(commands: argparse._SubParsersAction[argparse.Argument
 def _add(settings: Settings, args: argparse.Namespace) -> int:
     resource_type, _, resource_id = args.resource.partition("/")
     owner_type, _, owner_id = args.owner.partition(":")
-    if not resource_id or owner_type not in ("user", "organization") or not owner_id:
+    if not resource_id or owner_type not in OWNER_TYPES or not owner_id:
         print("usage: resources add <type>/<id> --owner user|organization:<id>", file=sys.stderr)
         return 2
 

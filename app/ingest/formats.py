@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from app.core.limits import MAX_ID_LENGTH, MAX_TITLE_LENGTH
-from app.core.records import LogRecord, Operation, Owner, Rejected, Resource
+from app.core.records import OWNER_TYPES, LogRecord, Operation, Owner, Rejected, Resource
 from app.ingest.route_rules import Route
 
 # Marks a record whose owner must be looked up from its resource (route-rule lines).
@@ -356,7 +356,7 @@ def _owner_of(fields: dict[str, Any] | None) -> Owner | None:
     if not fields:
         return None
     kind, ident = fields.get("type"), fields.get("id")
-    if isinstance(kind, str) and isinstance(ident, str) and kind and ident:
+    if kind in OWNER_TYPES and isinstance(ident, str) and ident:
         return Owner(_key_text(kind, "owner type", 32), _key_text(ident, "owner id", MAX_ID_LENGTH))
     return None
 

@@ -26,8 +26,7 @@ class Owner:
 
     @classmethod
     def from_row(cls, owner: OwnerRecord) -> Owner:
-        # Data Fair's owners are users and organizations; a line naming another kind is
-        # counted all the same, and shows here as an unexpected error.
+        # The ingest keeps only users and organizations (core.records.OWNER_TYPES).
         return cls(type=_OWNER_TYPES[owner.type], id=owner.id)
 
 

@@ -249,7 +249,7 @@ async def test_keeps_nul_characters_out_of_the_database(client: httpx.AsyncClien
     assert sorted((r["referer_domain"], r["referer_app"]) for r in await usage_rows()) == [
         ("invalid", ""),
         ("none", ""),
-        ("portal.example", "ab"),
+        ("portal.example", "invalid"),  # not an id of the portal's alphabet (docs/security.md)
     ]
 
 
