@@ -58,7 +58,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     archives.set_defaults(run=_import)
 
 
-def sending_arguments(parser: argparse.ArgumentParser, batch_note: str) -> None:
+def sending_arguments(
+    parser: argparse.ArgumentParser, batch_note: str, batch_lines: int = DEFAULT_BATCH_LINES
+) -> None:
     parser.add_argument(
         "--url",
         required=True,
@@ -77,9 +79,9 @@ def sending_arguments(parser: argparse.ArgumentParser, batch_note: str) -> None:
         # 10 000: per-batch costs (a request, a commit) stay small beside the lines' parsing;
         # import of Data Fair lines into SQLite ran 2.2x faster than with 1 000
         # (docs/benchmarks.md). A batch of them stays far below the 16 MiB limit.
-        default=DEFAULT_BATCH_LINES,
+        default=batch_lines,
         metavar="N",
-        help=f"lines per batch at most (default: {DEFAULT_BATCH_LINES}){batch_note}",
+        help=f"lines per batch at most (default: {batch_lines}){batch_note}",
     )
 
 
