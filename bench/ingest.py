@@ -1,10 +1,12 @@
 """Ingest benchmark: prints, as Markdown, the figures docs/benchmarks.md quotes.
 
     python -m bench.ingest [--lines N] [--seed S] [--runs R] [--skip-http] [--skip-postgres]
-                           [--profile]
+                           [--skip-import] [--import-batch-lines N,...] [--profile]
 
 (a) a decoding floor, (b) parse + classify + merge in process, (c) b/a, (d) POST /ingest end to
-end through a real uvicorn server into SQLite and PostgreSQL. Every generated line is first
+end through a real uvicorn server into SQLite and PostgreSQL, (e) the user's path: `usage-metrics
+import` of generated files into a fresh server pinned to one core, beside GoAccess on the same
+combined lines. Every generated line is first
 checked against the verdict it was generated to get, so that a fast but wrong pipeline shows.
 """
 
@@ -24,8 +26,9 @@ from contextlib import AbstractContextManager
 
 from app.core.records import Owner
 from app.ingest.pipeline import ResourceRef
-from bench import inprocess, server
+from bench import inprocess, server, user_path
 from bench.check import check
+from bench.formats import COMBINED, DATA_FAIR
 from bench.lines import FORMATS, MIXED, LineSet, generate
 from bench.population import build_population
 from bench.tables import count, table, verdict
@@ -59,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_http:
         warm_up = generate(population, MIXED, WARM_UP_LINES, args.seed, stream="warm-up").lines
         _report_http(lines[MIXED], warm_up, owners, skip_postgres=args.skip_postgres)
+    if not args.skip_import:
+        _report_import(lines, args.import_batch_lines, skip_postgres=args.skip_postgres)
     print(f"_Total benchmark time: {time.perf_counter() - began:.0f} s._")
     return 0
 
@@ -74,6 +79,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="timed in-process passes (5)")
     parser.add_argument("--skip-http", action="store_true", help="skip (d)")
     parser.add_argument("--skip-postgres", action="store_true", help="(d) on SQLite only")
+    parser.add_argument("--skip-import", action="store_true", help="skip (e)")
+    parser.add_argument(
+        "--import-batch-lines",
+        type=lambda text: [int(n) if n != "default" else None for n in text.split(",")],
+        default=[None],
+        help="(e): comma-separated --batch-lines of import, 'default' for its own (default)",
+    )
     parser.add_argument("--profile", action="store_true", help="print a cProfile of (b)")
     args = parser.parse_args(argv)
     if args.lines < 1 or args.runs < 1:
@@ -236,6 +248,51 @@ def _report_http(
         f"~{count(resources_per_batch)} resources rows. unknown_owner: nginx combined lines "
         "(and named lines served from nginx's cache) for a dataset that no earlier line of the "
         "run named with its owner.\n"
+    )
+
+
+def _report_import(
+    sets: Mapping[str, list[str]], batch_lines: list[int | None], skip_postgres: bool
+) -> None:
+    print("### (e) The user's path: `usage-metrics import FILE --url BASE`, server on one core\n")
+    goaccess = user_path.goaccess_seconds(sets[COMBINED])
+    databases: list[ServerRun] = [("SQLite", server.sqlite_database)]
+    if not skip_postgres and server.postgres_unreachable() is None:
+        databases.append(("PostgreSQL", server.postgres_database))
+    rows = []
+    for name, database in databases:
+        for set_name in (COMBINED, DATA_FAIR):
+            for lines_per_batch in batch_lines:
+                with database() as url:
+                    run = user_path.import_file(url, sets[set_name], lines_per_batch)
+                answered, folded = run.lines / run.answered_s, run.lines / run.folded_s
+                ratio = (
+                    f"{folded * goaccess / run.lines:.2f}"
+                    if goaccess is not None and set_name == COMBINED
+                    else ""
+                )
+                rows.append(
+                    [
+                        name,
+                        set_name,
+                        str(lines_per_batch or "default"),
+                        count(run.lines),
+                        count(answered),
+                        count(folded),
+                        verdict(folded, TARGET_HTTP),
+                        ratio,
+                    ]
+                )
+    header = ["database", "set", "--batch-lines", "lines", "answered lines/s"]
+    header += ["folded lines/s", f"≥ {count(TARGET_HTTP)}", "× GoAccess"]
+    print(table(header, rows, right=frozenset({3, 4, 5, 7})) + "\n")
+    shown = f"{count(len(sets[COMBINED]) / goaccess)} lines/s" if goaccess else "not installed"
+    print(
+        "Each row: a fresh database and server (uvicorn, `taskset -c 0`), the command on the "
+        "other core (`taskset -c 1`), its default settings but --batch-lines; 'answered': until "
+        "the command exits, every batch answered; 'folded': until GraphQL's freshness shows no "
+        "waiting batch (the figures complete). GoAccess on the same combined lines "
+        f"(`goaccess FILE --log-format=COMBINED -o report.json`, core 0): {shown}.\n"
     )
 
 

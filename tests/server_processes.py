@@ -27,6 +27,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 # A bound, not a speed: on a loaded machine eight servers starting at once took over 30 s.
 READY_WITHIN_S = 120
+FOLDED_WITHIN_S = 60  # a ledger folded every 50 ms; the machine may be busy
 USAGE = """
 query($datasets: [ID!]) {
   usage(period: {start: "2024-01-08", end: "2024-01-14"}, datasets: $datasets) {
@@ -190,3 +191,15 @@ def api_calls(base: str, dataset_id: str) -> int:
     assert "errors" not in answer, answer
     current: int = answer["data"]["usage"]["apiCalls"]["current"]
     return current
+
+
+async def wait_until_folded(http: httpx.AsyncClient, url: str) -> None:
+    """Until the server's GraphQL says no batch waits in the ingest ledger (bounded)."""
+    query = {"query": "{ freshness { waitingBatches } }"}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for _ in range(FOLDED_WITHIN_S * 10):
+        answer = (await http.post(f"{url}/graphql", json=query, headers=headers)).json()
+        if answer["data"]["freshness"]["waitingBatches"] == 0:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"the ledger was not folded within {FOLDED_WITHIN_S} s")

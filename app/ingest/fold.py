@@ -18,11 +18,10 @@ from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
-from app.errors import UsageMetricsError
 from app.ingest import ledger
 from app.ingest.counting import add_counters
 from app.ingest.domain_cap import DomainCap
-from app.storage.database import DATABASE_ERRORS, connection, is_postgres
+from app.storage.database import connection, is_postgres
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +94,24 @@ async def folding_periodically(interval_s: float, cap: DomainCap) -> AsyncIterat
 async def _fold_until(stop: asyncio.Event, interval_s: float, cap: DomainCap) -> None:
     while not stop.is_set():
         try:
-            folded = await fold_waiting(cap)
-            if folded.batches:
-                log.debug("folded", extra={"batches": folded.batches, "keys": folded.keys})
-        except (*DATABASE_ERRORS, UsageMetricsError):
-            # The rows stay in the ledger; the next pass takes them.
-            log.warning("folding the ledger failed; retrying in %s s", interval_s, exc_info=True)
+            await _fold_until_empty(stop, cap)
+        except Exception:
+            # The rows stay in the ledger, the next pass takes them; the folder itself goes on
+            # (the database may be back by then).
+            log.exception("folding the ledger failed; retrying in %s s", interval_s)
         if interval_s <= 0:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
+
+
+async def _fold_until_empty(stop: asyncio.Event, cap: DomainCap) -> None:
+    # Pass by pass, so that a stop waits for one pass's commit, not for a whole backlog.
+    batches = keys = 0
+    while not stop.is_set():
+        folded = await fold_pass(cap)
+        batches, keys = batches + folded.batches, keys + folded.keys
+        if not folded.batches:
+            break
+    if batches:
+        log.debug("folded", extra={"batches": batches, "keys": keys})

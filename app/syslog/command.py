@@ -38,6 +38,7 @@ from app.syslog.spool import Spool, SpoolError, default_spool_path
 
 MIB = 1024 * 1024
 DEFAULT_SPOOL_MIB = 256
+SYSLOG_BATCH_LINES = 1000
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,7 +57,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     where.add_argument(
         "--udp", type=_udp_address, metavar="HOST:PORT", help="listen on UDP, e.g. 127.0.0.1:5140"
     )
-    sending_arguments(parser, "")
+    # Live datagrams: a batch goes every --flush-seconds anyway, and a smaller one is less to
+    # keep in the spool while the server is away.
+    sending_arguments(parser, "", batch_lines=SYSLOG_BATCH_LINES)
     parser.add_argument(
         "--flush-seconds",
         type=positive_float,

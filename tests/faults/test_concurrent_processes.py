@@ -18,9 +18,9 @@ import pytest
 
 from tests.faults.cluster import Cluster
 from tests.faults.counted import Counted, ledger_rows, read_counted, sums_of
-from tests.helpers import ADMIN_TOKEN, NDJSON
+from tests.helpers import NDJSON
 from tests.ingest.test_concurrency import batch_body, batch_specs
-from tests.server_processes import servers
+from tests.server_processes import servers, wait_until_folded
 
 pytestmark = pytest.mark.anyio
 
@@ -122,15 +122,3 @@ async def test_servers_ingesting_and_folding_at_once_count_each_batch_exactly_on
     keys = sorted(f"folded-{number}" for number in range(FOLDING_BATCHES))
     assert await read_counted(database_url) == Counted(sums, keys, True)
     assert await ledger_rows(database_url) == 0
-
-
-async def wait_until_folded(http: httpx.AsyncClient, url: str) -> None:
-    """Until GraphQL says no batch waits (bounded: the servers fold every 50 ms)."""
-    query = {"query": "{ freshness { waitingBatches } }"}
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    for _ in range(600):
-        answer = (await http.post(f"{url}/graphql", json=query, headers=headers)).json()
-        if answer["data"]["freshness"]["waitingBatches"] == 0:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail("the servers did not fold the ledger within 60 s")

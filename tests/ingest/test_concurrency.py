@@ -27,7 +27,7 @@ from tests.helpers import (
     table_rows,
     usage_rows,
 )
-from tests.server_processes import servers
+from tests.server_processes import servers, wait_until_folded
 
 pytestmark = pytest.mark.anyio
 
@@ -66,12 +66,15 @@ def expected_totals() -> dict[tuple[str, str], tuple[int, int]]:
     return {key: (requests[key], sent[key]) for key in sorted(requests)}
 
 
+# "0": each batch counted in its request; "0.05": in the ledger, folded by every server.
+@pytest.mark.parametrize("fold_interval", ["0", "0.05"])
 async def test_counts_overlapping_batches_once_across_server_processes(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, fold_interval: str
 ) -> None:
+    folding = {"USAGE_METRICS_FOLD_INTERVAL": fold_interval}
     async with (
         httpx.AsyncClient(timeout=60) as http,
-        servers(settings.database_url, tmp_path, http, SERVERS) as urls,
+        servers(settings.database_url, tmp_path, http, SERVERS, **folding) as urls,
         app_client(settings),  # empties the tables and reads them back
     ):
         posts = [
@@ -102,6 +105,7 @@ async def test_counts_overlapping_batches_once_across_server_processes(
             first, again = sorted(pair, key=lambda answer: answer["duplicate"])
             assert again == {**first, "duplicate": True}
             assert first["accepted"] == 50 + number
+        await wait_until_folded(http, urls[0])
 
         totals: Counter[tuple[str, str]] = Counter()
         sent: Counter[tuple[str, str]] = Counter()

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -33,6 +36,7 @@ from tests.helpers import (
     table_rows,
     usage_rows,
 )
+from tests.server_processes import ROOT, clean_env
 
 pytestmark = pytest.mark.anyio
 
@@ -243,3 +247,18 @@ async def test_the_rejected_list_is_capped_and_its_count_exact(client: httpx.Asy
     assert len(answer["rejected"]) == 1000
     assert [r["line"] for r in answer["rejected"]] == list(range(1, 1001))
     assert {r["code"] for r in answer["rejected"]} == {"bad_json"}
+
+
+async def test_the_fold_command_folds_what_waits(
+    ledger_client: httpx.AsyncClient, held_back: Settings
+) -> None:
+    await post(ledger_client, line_on(DAY), line_on(DAY), key="one")
+    await post(ledger_client, line_on(DAY), key="two")
+    command = [sys.executable, "-m", "app.cli", "fold"]
+    env = clean_env(USAGE_METRICS_DATABASE_URL=held_back.database_url)
+    done = await anyio.to_thread.run_sync(
+        lambda: subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    )
+    assert (done.returncode, done.stdout) == (0, "folded 2 batches (1 merged daily rows)\n")
+    assert await requests_by_dataset() == {"roads": 3}
+    assert await table_rows("ingest_ledger") == []
