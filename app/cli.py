@@ -72,8 +72,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(_first_admin_token(settings))
     # No access log: uvicorn's prints client addresses and query strings.
     # log_config=None: uvicorn keeps the logging configured above (text or JSON lines).
+    # proxy_headers=False: X-Forwarded-For is read by the sign-in back-off, and only from
+    # USAGE_METRICS_TRUSTED_PROXIES; uvicorn's own reading trusted 127.0.0.1 by default.
+    # limit_concurrency: past it, new requests get 503 at once (slow clients, docs/security.md).
     uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=5,
     )
     return 0
 

@@ -28,8 +28,6 @@ DEFAULT_FOLD_INTERVAL_S = 1.0
 DEFAULT_GRAPHQL_MAX_COST = 30_000
 DEFAULT_GRAPHQL_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_APPS_PER_DAY = 100
-DEFAULT_HEADER_TIMEOUT_S = 10
-DEFAULT_BODY_TIMEOUT_S = 60
 DEFAULT_MAX_CONNECTIONS = 500
 LOG_FORMATS = ("text", "json")  # the first is the default
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
@@ -106,10 +104,7 @@ class Settings:
     max_apps_per_day: int = DEFAULT_MAX_APPS_PER_DAY
     # Peers whose X-Forwarded-For is believed (addresses or networks); none by default.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    # Slow clients: headers must arrive within `header_timeout_s`, a body within
-    # `body_timeout_s`; past `max_connections` open connections new requests get 503.
-    header_timeout_s: int = DEFAULT_HEADER_TIMEOUT_S
-    body_timeout_s: int = DEFAULT_BODY_TIMEOUT_S
+    # Slow clients: past `max_connections` open requests `serve` answers 503 at once.
     max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
@@ -190,8 +185,6 @@ def _limits(env: Mapping[str, str]) -> dict[str, Any]:
         "trusted_proxies": _networks(
             "USAGE_METRICS_TRUSTED_PROXIES", env.get("USAGE_METRICS_TRUSTED_PROXIES", "")
         ),
-        "header_timeout_s": count("HEADER_TIMEOUT_S", "seconds", DEFAULT_HEADER_TIMEOUT_S),
-        "body_timeout_s": count("BODY_TIMEOUT_S", "seconds", DEFAULT_BODY_TIMEOUT_S),
         "max_connections": count("MAX_CONNECTIONS", "connections", DEFAULT_MAX_CONNECTIONS),
     }
 

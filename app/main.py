@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics()
     pages = page_kit(settings, tokens)
     # One cache of stored domains per process, for the requests' counting and the folder's.
-    domain_cap = DomainCap(settings.max_domains_per_day)
+    domain_cap = DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
     ingest = IngestEndpoint(settings, tokens, metrics, domain_cap)
 
     @asynccontextmanager

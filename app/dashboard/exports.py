@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from openpyxl.cell.cell import (
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from app.core.periods import Period
+from app.dashboard.cells import csv_line, is_formula_like
 from app.dashboard.labels import group_label
 from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.reports import DetailRow, Figures, Trend
@@ -36,9 +36,6 @@ CSV_HEADER = (
     "downloads",
     "downloads_previous",
 )
-# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection");
-# tab and carriage return too, as OWASP lists them.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PERCENT_FORMAT = "0.0%"
 # Column widths in characters, per sheet (summary, daily, datasets, groups, domains): the header
 # and a typical value fit without the reader widening them; long titles and domains get room.
@@ -143,31 +140,26 @@ def _file_word(word: str) -> str:
 
 def csv_export(rows: Sequence[DetailRow], titles: Mapping[str, str | None]) -> bytes:
     """One line per row; titles by dataset id (an empty cell when unknown); text as stored,
-    so a call without referer shows the stored domain "none"."""
-    buffer = io.StringIO(newline="")
-    # The csv module's default CRLF line ends are RFC 4180's, and what Excel writes itself.
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADER)
+    so a call without referer shows the stored domain "none". Every text cell is made
+    spreadsheet-safe (app/dashboard/cells.py)."""
+    lines = [csv_line(CSV_HEADER)]
     for row in rows:
-        writer.writerow(
-            (
-                _inert(row.dataset_id),
-                _inert(titles.get(row.dataset_id) or ""),
-                _inert(row.user_group),
-                _inert(row.domain),
-                *row.api_calls,
-                *row.downloads,
+        lines.append(
+            csv_line(
+                (
+                    row.dataset_id,
+                    titles.get(row.dataset_id) or "",
+                    row.user_group,
+                    row.domain,
+                    *row.api_calls,
+                    *row.downloads,
+                )
             )
         )
     # With a BOM: without it Excel reads a CSV file as the local ANSI code page and garbles
     # accented titles. Python ("utf-8-sig"), pandas and R's readr skip it; this export is
     # meant for people with spreadsheets, while scripts have GraphQL.
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def _inert(text: str) -> str:
-    # The apostrophe makes a spreadsheet take the cell as text rather than run it.
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+    return "".join(lines).encode("utf-8-sig")
 
 
 def xlsx_export(overview: Overview, datasets: Sequence[DatasetFigures], lang: Lang) -> bytes:
@@ -283,8 +275,12 @@ def _text(sheet: WriteOnlyWorksheet, text: str | None) -> str | Cell | None:
     if text is None:
         return None
     text = ILLEGAL_CHARACTERS_RE.sub("", text)
-    if not text.startswith("=") and text not in ERROR_CODES:
+    formula_like = is_formula_like(text)
+    if not formula_like and text not in ERROR_CODES:
         return text
     cell = WriteOnlyCell(sheet, value=text)
     cell.data_type = "s"
+    # Excel's own mark of a typed apostrophe: shown without it, and still text after an edit
+    # of the cell (app/dashboard/cells.py).
+    cell.quotePrefix = formula_like
     return cell

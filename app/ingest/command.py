@@ -30,7 +30,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _fold(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> tuple[int, int]:
         async with database(settings.database_url):
-            folded = await fold_waiting(DomainCap(settings.max_domains_per_day))
+            folded = await fold_waiting(
+                DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
+            )
         return folded.batches, folded.keys
 
     batches, keys = asyncio.run(run())

@@ -19,6 +19,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # durations only. Anything else passed as extra is left out.
 SAFE_FIELDS = ("route", "status", "result", "accepted", "ignored", "rejected", "seconds", "error")
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+_DRIVER_LOGGERS = ("aiosqlite", "asyncpg", "tortoise.db_client")
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,6 +53,10 @@ def configure_logging(log_format: str, level: str) -> None:
     """
     # The access log prints each client's address and query string: never, whatever the flags.
     logging.getLogger("uvicorn.access").disabled = True
+    # The database drivers log each statement with its bound values at DEBUG (token sha256s,
+    # Idempotency-Keys): warnings only, at every level and whoever set logging up.
+    for name in _DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:
         return

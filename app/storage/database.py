@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -67,6 +68,9 @@ async def open_database(database_url: str) -> None:
 async def connect_database(database_url: str) -> None:
     """Connect, leaving the schema as it is."""
     config = tortoise_config(database_url)
+    for connection_config in config["connections"].values():
+        if connection_config["engine"] == "tortoise.backends.sqlite":
+            _create_private(connection_config["credentials"]["file_path"])
     await Tortoise.init(config=config, _enable_global_fallback=True)
     global _active
     _active = next(iter(config["connections"]))
@@ -80,6 +84,21 @@ async def migrate_database() -> list[str]:
 async def pending_database_migrations() -> list[str]:
     """The open database's migrations not applied yet, in order."""
     return await pending_migrations(connection(), _apps(_active))
+
+
+def _create_private(path: str) -> None:
+    """Create the SQLite file readable by its owner only (0600), before SQLite creates it with
+    the umask (0644: any local user could read the tokens' hashes); its journal files take the
+    same mode. An existing file keeps the mode it has."""
+    if path == ":memory:" or os.path.exists(path):
+        return
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:  # another process made it meanwhile
+        return
+    except OSError:
+        return  # a missing folder: SQLite's own error says it better
+    os.close(descriptor)
 
 
 def _apps(connection_name: str) -> dict[str, dict[str, Any]]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 # 2**20 base delays outlast any cap: a larger exponent would only overflow the float.
 _MAX_DOUBLINGS = 20
@@ -24,10 +25,34 @@ class _Failures:
     barred_until: float = 0.0
 
 
+def client_address(
+    peer: str, forwarded_for: str | None, trusted: Sequence[IPv4Network | IPv6Network]
+) -> str:
+    """The address a sign-in is counted against: the peer's, unless the peer is one of
+    USAGE_METRICS_TRUSTED_PROXIES; then the last X-Forwarded-For address that is not a trusted
+    proxy (each proxy appends the address it saw: the ones before could be forged)."""
+    if not trusted or not _is_trusted(peer, trusted) or not forwarded_for:
+        return peer
+    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return peer
+
+
+def _is_trusted(address: str, trusted: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
 class SignInBackoff:
     """After `free_failures` failed sign-ins from one address, that address is barred for
-    `base_s`, then twice as long after each further failure, up to `max_s`. A success forgets
-    the address; so do 2 x `max_s` without a counted attempt (a bar lasts at most `max_s`)."""
+    `base_s`, then twice as long after each further failure, up to `max_s`. A success takes
+    back its own attempt and nothing else: the failures before it stay counted, or a guesser
+    holding any valid token (an owner's) could clear its counter between guesses. 2 x `max_s`
+    without a counted attempt forget the address (a bar lasts at most `max_s`)."""
 
     def __init__(
         self,
@@ -73,7 +98,15 @@ class SignInBackoff:
         return 0.0
 
     def succeeded(self, client: str) -> None:
-        self._clients.pop(client, None)
+        """The attempt just counted was a success: it is not a failure (nothing else changes)."""
+        failures = self._clients.get(client)
+        if failures is None:
+            return
+        failures.count -= 1
+        if failures.count < self._free:
+            failures.barred_until = 0.0  # the bar this attempt set, counted as a failure
+        if failures.count <= 0:
+            del self._clients[client]
 
     def _forget_stale(self, now: float) -> None:
         # Quiet for a whole cap after its bar ended: a guesser who waits out the cap once

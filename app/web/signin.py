@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.auth.tokens import TokenChecker, hash_token
 from app.config import Settings
-from app.web.backoff import SignInBackoff
+from app.web.backoff import SignInBackoff, client_address
 from app.web.csrf import check_csrf
 from app.web.forms import read_form
 from app.web.gate import SessionGate
@@ -92,9 +92,11 @@ class SignIn:
         form = await read_form(request)
         check_csrf(request, session, form)
         assert session is not None  # check_csrf refuses a request without one
-        # The address the server saw: behind a proxy, the proxy's, unless uvicorn is told to
-        # trust its X-Forwarded-For (--forwarded-allow-ips).
-        client = request.client.host if request.client else ""
+        # The peer's address; X-Forwarded-For only from USAGE_METRICS_TRUSTED_PROXIES (the
+        # Procfile turns uvicorn's own reading of it off: it trusted 127.0.0.1 by default).
+        peer = request.client.host if request.client else ""
+        forwarded = request.headers.get("x-forwarded-for")
+        client = client_address(peer, forwarded, self._settings.trusted_proxies)
         wait = self._backoff.attempt(client)
         if wait:
             return self._throttled(request, session, math.ceil(wait))

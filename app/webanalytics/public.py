@@ -20,18 +20,25 @@ PUBLIC_HEADERS = {
 }
 
 
+# Without USAGE_METRICS_PUBLIC_URL the script's URL is built from the request's Host, which any
+# client writes: a shared cache must not keep one client's answer for the others
+# (docs/security.md). The browser may still keep its own copy a minute.
+HOST_BUILT_HEADERS = {**PUBLIC_HEADERS, "Cache-Control": "private, max-age=60", "Vary": "Host"}
+
+
 class PublicAnalytics:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._headers = PUBLIC_HEADERS if settings.public_url else HOST_BUILT_HEADERS
 
     async def config_json(self, request: Request) -> Response:
         config = await self._config(request)
-        return JSONResponse(config_document(config), headers=PUBLIC_HEADERS)
+        return JSONResponse(config_document(config), headers=self._headers)
 
     async def tracker_js(self, request: Request) -> Response:
         config = await self._config(request)
         return Response(
-            tracker_script(config), media_type="application/javascript", headers=PUBLIC_HEADERS
+            tracker_script(config), media_type="application/javascript", headers=self._headers
         )
 
     async def _config(self, request: Request) -> AnalyticsConfig:

@@ -223,6 +223,11 @@ def _checked(errors: dict[str, str], name: str, check: Callable[[str], str], val
 
 
 def _is_ip_address(host: str) -> bool:
+    # No IPv6 zone id (`fe80::1%eth0`): it names a network of the visitor's own machine, means
+    # nothing in a public URL, and ipaddress takes any printable text there, which would reach
+    # the CSP lists and tracker.js.
+    if "%" in host:
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:

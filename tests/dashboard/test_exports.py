@@ -93,7 +93,7 @@ def test_csv_quotes_commas_quotes_and_line_breaks() -> None:
         ("-1", "'-1"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("=cmd|' /C calc'!A0, x", "\"'=cmd|' /C calc'!A0, x\""),
-        ("\t=1", "'\t=1"),
+        ("\t=1", "\"'\t'=1\""),  # quoted: a tab splits cells for some readers
         ("a=1", "a=1"),  # only the first character runs a formula
         ("'quoted", "'quoted"),
     ],
@@ -306,3 +306,20 @@ def test_xlsx_of_10_000_datasets_builds() -> None:
     rows = list(book["Datasets"].values)
     assert len(rows) == 10_001
     assert rows[-1] == ("d09999", "Data 9999", "organization:org1", 9999, 4999, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ("Semi;=1+1;@SUM(2)", "\"Semi;'=1+1;'@SUM(2)\""),
+        ("evil.example;=1+1", '"evil.example;\'=1+1"'),
+        ("a;b", '"a;b"'),  # quoted: a `;` reader keeps it whole
+        ("tab\t+1", '"tab\t\'+1"'),
+        ("line\n-1", '"line\n\'-1"'),
+        ("a, =1", '"a, \'=1"'),  # a reader may trim the space
+        ("a=1;b-2", '"a=1;b-2"'),
+    ],
+)
+def test_csv_pieces_after_any_separator_never_run_as_formulas(text: str, cell: str) -> None:
+    rows = [detail("roads", domain=text)]
+    assert csv_text(rows, {"roads": text}) == HEADER + f"roads,{cell},ANONYMOUS,{cell},1,0,0,2\r\n"

@@ -202,3 +202,25 @@ async def test_the_loop_serves_healthz_while_the_heaviest_allowed_query_runs(
         # least, and a probe answers at each turn: on main the probes got through only while
         # the database was read, a few times.
         assert answered >= 100
+
+
+def test_the_limits_come_from_the_environment() -> None:
+    from app.config import load_settings
+    from app.errors import ConfigError
+
+    settings = load_settings(
+        {
+            "USAGE_METRICS_GRAPHQL_MAX_COST": "50000",
+            "USAGE_METRICS_GRAPHQL_MAX_ANSWER_BYTES": "1000000",
+            "USAGE_METRICS_MAX_APPS_PER_DAY": "20",
+            "USAGE_METRICS_MAX_CONNECTIONS": "64",
+        }
+    )
+    assert (
+        settings.graphql_max_cost,
+        settings.graphql_max_answer_bytes,
+        settings.max_apps_per_day,
+        settings.max_connections,
+    ) == (50_000, 1_000_000, 20, 64)
+    with pytest.raises(ConfigError, match="USAGE_METRICS_GRAPHQL_MAX_COST='lots'"):
+        load_settings({"USAGE_METRICS_GRAPHQL_MAX_COST": "lots"})

@@ -4,12 +4,13 @@ is a host name or an app id, never an e-mail address (docs/security.md)."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 import httpx
 import pytest
 
-from app.config import DEFAULT_MAX_APPS_PER_DAY
-from tests.helpers import ingest, line_on, table_rows, usage_rows
+from app.config import DEFAULT_MAX_APPS_PER_DAY, Settings
+from tests.helpers import app_client, ingest, line_on, table_rows, usage_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -62,3 +63,12 @@ async def test_e_mail_addresses_in_referers_are_never_stored(
         ("invalid", ""),  # the calling domain was not a host name
         ("portal.example", "invalid"),  # the app id was not one of the portal's
     }
+
+
+async def test_the_app_cap_follows_its_setting(settings: Settings) -> None:
+    async with app_client(replace(settings, max_apps_per_day=3)) as client:
+        await ingest(
+            client, *(line_on(DAY, referer=f"{PORTAL}/data-fair/app/app-{i}") for i in range(10))
+        )
+        rows = await usage_rows()
+    assert sorted(row["referer_app"] for row in rows) == ["app-0", "app-1", "app-2", "other"]

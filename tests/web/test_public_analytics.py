@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.config import Settings
 from app.storage.models import SettingRow
+from tests.conftest import with_settings
 from tests.helpers import csrf_token, graphql, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -19,6 +21,13 @@ ANALYTICS = """{ analytics {
   requiresConsent scriptUrl cspScriptSrc cspConnectSrc cspImgSrc
 } }"""
 PUBLIC_HEADERS = {"cache-control": "public, max-age=60", "access-control-allow-origin": "*"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # With a public URL the answers are the same for every client: a shared cache may keep them
+    # (without one, tests/security/test_public_answers.py).
+    return with_settings(settings, public_url="http://testserver")
 
 
 async def save(client: httpx.AsyncClient, **form: str) -> None:
