@@ -45,8 +45,10 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without our settings, but batches counted in the request (tests read
+    right after they post); `extra` adds or overrides settings."""
     kept = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
-    return {**kept, **extra}
+    return {**kept, "USAGE_METRICS_FOLD_INTERVAL": "0", **extra}
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -80,6 +80,7 @@ class Server:
             "USAGE_METRICS_ADMIN_TOKEN": ADMIN_TOKEN,
             "USAGE_METRICS_INGEST_TOKEN": ingest_token,
             "USAGE_METRICS_SECRET_KEY": "syslog-ng-test-secret",
+            "USAGE_METRICS_FOLD_INTERVAL": "0",  # counted in the request: the test reads at once
         }
         port = self.url.rsplit(":", 1)[1]
         command = [sys.executable, "-m", "app.cli", "serve", "--port", port]

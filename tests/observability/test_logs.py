@@ -104,6 +104,7 @@ def _json_server(
     env = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
     env.update(
         USAGE_METRICS_DATABASE_URL=f"sqlite://{tmp_path / 'metrics.sqlite3'}",
+        USAGE_METRICS_FOLD_INTERVAL="0",
         USAGE_METRICS_ADMIN_TOKEN=ADMIN_TOKEN,
         USAGE_METRICS_INGEST_TOKEN=INGEST_TOKEN,
         USAGE_METRICS_METRICS_TOKEN=METRICS_TOKEN,
