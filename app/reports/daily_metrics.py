@@ -12,6 +12,7 @@ from typing import Any
 from app.core.periods import Period
 from app.core.records import Owner
 from app.reports.statement import Statement, as_day
+from app.storage.models.usage import KEY_COLUMNS
 
 # The columns a request may group on: pasted into SQL, never bound, so a closed set.
 GROUP_COLUMNS = frozenset(
@@ -26,17 +27,8 @@ GROUP_COLUMNS = frozenset(
     }
 )
 MAX_DOCUMENTS = 10_000  # Data Fair's raw list stops there too
-_KEY = (
-    "day",
-    "resource_type",
-    "resource_id",
-    "operation",
-    "status_class",
-    "user_group",
-    "referer_domain",
-    "referer_category",
-    "referer_app",
-)
+# usage_daily's key past the owner, which a request always fixes.
+_KEY = KEY_COLUMNS[KEY_COLUMNS.index("day") :]
 
 
 @dataclass(frozen=True)
