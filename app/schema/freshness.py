@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import strawberry
 
@@ -37,15 +37,23 @@ class Freshness:
             "(0 when nothing waits); what a page shows as 'updated N s ago'."
         )
     )
+    partial_day: date = strawberry.field(
+        description=(
+            "The day in progress in the service's time zone (USAGE_METRICS_TIMEZONE): its "
+            "figures still grow, so a chart should mark it; later days have no figures yet."
+        )
+    )
 
 
 async def freshness(info: Info) -> Freshness:
     await reader(info)
     now = datetime.now(UTC)
     found = await read_freshness(now)
+    settings = info.context.settings
     return Freshness(
         folded_until=found.folded_until,
         waiting_batches=found.waiting_batches,
         waiting_lines=found.waiting_lines,
         age_seconds=found.age_seconds(now),
+        partial_day=settings.today or now.astimezone(settings.timezone).date(),
     )

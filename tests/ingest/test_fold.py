@@ -10,7 +10,9 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import httpx
@@ -264,3 +266,21 @@ async def test_the_fold_command_folds_what_waits(
     assert (done.returncode, done.stdout) == (0, "folded 2 batches (1 merged daily rows)\n")
     assert await requests_by_dataset() == {"roads": 3}
     assert await table_rows("ingest_ledger") == []
+
+
+PARTIAL_DAY = "{ freshness { partialDay } }"
+
+
+async def test_freshness_names_the_day_in_progress_in_the_service_s_time_zone(
+    settings: Settings,
+) -> None:
+    # Kiritimati is UTC+14: its day differs from UTC's for 14 hours of every 24.
+    zone = ZoneInfo("Pacific/Kiritimati")
+    async with app_client(replace(settings, timezone=zone, today=None)) as client:
+        before = datetime.now(zone).date().isoformat()
+        found = (await graphql_data(client, PARTIAL_DAY))["freshness"]["partialDay"]
+        after = datetime.now(zone).date().isoformat()
+    assert found in {before, after}  # the same, unless midnight passed between the two reads
+    async with app_client(replace(settings, today=date(2024, 1, 9))) as client:
+        found = (await graphql_data(client, PARTIAL_DAY))["freshness"]["partialDay"]
+    assert found == "2024-01-09"
