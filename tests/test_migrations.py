@@ -36,6 +36,7 @@ MIGRATIONS = [
     "0001_initial",
     "0002_ingest_batches_received_at",
     "0003_ingest_ledger",
+    "0004_revoked_sessions",
     "0005_resources_title_folded",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
@@ -128,6 +129,7 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0001_initial (recorded: the tables of usage-metrics 0.1.0 are there)\n"
         "applied 0002_ingest_batches_received_at\n"
         "applied 0003_ingest_ledger\n"
+        "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n",
     ), first.stderr
 
@@ -190,6 +192,7 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         1,
         "pending 0001_initial\npending 0002_ingest_batches_received_at\n"
         "pending 0003_ingest_ledger\n"
+        "pending 0004_revoked_sessions\n"
         "pending 0005_resources_title_folded\n",
     )
     assert (await _migrate_command(url)).returncode == 0
@@ -216,6 +219,7 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         *["already up to date\n"] * 3,
         "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
         "applied 0003_ingest_ledger\n"
+        "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n",
     ]
     assert await _history(url) == MIGRATIONS
@@ -237,6 +241,7 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         0,
         "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
         "applied 0003_ingest_ledger\n"
+        "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n",
     )
     await process.aclose()

@@ -15,6 +15,7 @@ from app.errors import ForbiddenError, UnauthenticatedError
 from app.web.csrf import check_csrf
 from app.web.forms import read_form
 from app.web.links import path_prefix
+from app.web.revocations import is_revoked
 from app.web.session import PageSession, SessionCookies
 from app.web.templating import is_htmx
 
@@ -88,9 +89,10 @@ class SessionGate:
         session of the request's cookies (with a session that is not signed in)."""
         session = self.sessions.read(request, time.time())
         if session is not None and session.token_sha256 is not None:
-            # Looked up on every request: a revoked token ends its sessions at once.
+            # Looked up on every request: a revoked token, or a signed-out session (a copy of
+            # its cookie), ends at once.
             principal = await self._tokens.principal_by_sha256(session.token_sha256)
-            if principal is not None and self.accepts(principal):
+            if principal is not None and self.accepts(principal) and not await is_revoked(session):
                 return session, principal
         if not self._portal_sessions:
             return None

@@ -22,6 +22,7 @@ from app.web.csrf import check_csrf
 from app.web.forms import read_form
 from app.web.gate import SessionGate
 from app.web.links import path_prefix
+from app.web.revocations import revoke
 from app.web.session import PageSession
 from app.web.templating import render
 
@@ -134,6 +135,7 @@ class SignIn:
     async def sign_out(
         self, request: Request, session: PageSession, form: dict[str, str]
     ) -> Response:
+        await revoke(session)  # a copy of the cookie opens nothing either
         response = self._redirect(request, self._pages.login_path)
         self._sessions.clear(response, request)
         return response

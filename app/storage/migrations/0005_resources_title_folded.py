@@ -62,7 +62,7 @@ class FoldTitles(ops.TortoiseOperation):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0003_ingest_ledger")]
+    dependencies = [("models", "0004_revoked_sessions")]
 
     initial = False
 

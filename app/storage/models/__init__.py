@@ -3,6 +3,7 @@
 from app.storage.models.batches import IngestBatch
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.resources import ResourceRow
+from app.storage.models.sessions import RevokedSession
 from app.storage.models.settings import SettingRow
 from app.storage.models.summaries import UsageByCaller, UsageByDataset, UsageByOwner
 from app.storage.models.tokens import TokenRow
@@ -12,6 +13,7 @@ __all__ = [
     "IngestBatch",
     "LedgerRow",
     "ResourceRow",
+    "RevokedSession",
     "SettingRow",
     "TokenRow",
     "UsageByCaller",
