@@ -69,13 +69,20 @@ def serving(database_url: str, port: int) -> Iterator[str]:
         USAGE_METRICS_FOLD_INTERVAL="0",  # counted in the request: tests read right after
     )
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    with running(command, env, port, "usage-metrics serve") as base:
+        yield base
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], port: int, what: str) -> Iterator[str]:
+    """`command`, a server on `port`, until the block ends; its base URL once it answers."""
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _is_up(base) or process.poll() is not None, "the server to answer")
-        assert process.poll() is None, "usage-metrics serve did not start"
+        assert process.poll() is None, f"{what} did not start"
         yield base
     finally:
         process.terminate()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterator
 from ipaddress import ip_network
@@ -20,7 +19,7 @@ from app.config import Settings, load_settings
 from app.web.backoff import SignInBackoff, client_address
 from tests.conftest import with_settings
 from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, csrf_token
-from tests.server_processes import ROOT, free_port, wait_until
+from tests.server_processes import ROOT, free_port, running
 
 pytestmark = pytest.mark.anyio
 
@@ -38,25 +37,8 @@ def procfile_server(tmp_path: Path) -> Iterator[str]:
         "USAGE_METRICS_INGEST_TOKEN": INGEST_TOKEN,
         "USAGE_METRICS_SECRET_KEY": "test-secret-key",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", *args], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _is_up(base) or process.poll() is not None, "the server to answer")
-        assert process.poll() is None, "the Procfile's server did not start"
+    with running([sys.executable, "-m", *args], env, port, "the Procfile's server") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _is_up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture
