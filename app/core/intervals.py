@@ -21,13 +21,19 @@ class Bucket(NamedTuple):
     """One interval of a period, clipped to it, and the previous period's days at its positions."""
 
     current: Period
-    previous: Period  # as many days, `period.days` earlier: what the bucket compares with
+    previous: Period  # as many days, as far before as the compared period: what it faces
     partial: bool  # the period cuts the interval: it covers fewer days than a whole one
 
 
-def buckets(period: Period, interval: Interval) -> list[Bucket]:
-    """The intervals of `period` in order; the first and last may be partial."""
-    shift = timedelta(days=period.days)
+def buckets(period: Period, interval: Interval, against: Period | None = None) -> list[Bucket]:
+    """The intervals of `period` in order; the first and last may be partial. Each faces the
+    days at its positions in `against` (as long as `period`; its previous period by default)."""
+    if against is not None and against.days != period.days:
+        raise ValueError(
+            f"{period.start}..{period.end} has {period.days} days, "
+            f"{against.start}..{against.end} has {against.days} days"
+        )
+    shift = period.start - (against or period.previous()).start
     found = []
     start = period.start
     while start <= period.end:

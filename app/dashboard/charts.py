@@ -16,10 +16,9 @@ from typing import Literal
 
 from markupsafe import Markup, escape
 
+from app.core.intervals import Interval
 from app.dashboard.formatting import COLON, SEMICOLON, Lang, badge, count
-from app.dashboard.intervals import Bucket, buckets
-from app.dashboard.view import Interval
-from app.reports import DayFigures
+from app.reports import BucketFigures
 
 Metric = Literal["api_calls", "downloads"]
 
@@ -47,8 +46,7 @@ DAILY_KEY = '<line class="legend-previous" x1="{x}" y1="13" x2="{x2}" y2="13"/>'
 
 
 def daily_chart(
-    current: Sequence[DayFigures],
-    previous: Sequence[DayFigures],
+    grouped: Sequence[BucketFigures],
     metric: Metric,
     *,
     title: str,
@@ -58,13 +56,12 @@ def daily_chart(
     id_prefix: str,
     interval: Interval = Interval.DAY,
 ) -> Markup:
-    """One bar per day, week or month of current; previous (same length, day i against day i,
-    grouped alike) as a line, left out when previous_label is None (no comparison).
+    """One bar per day, week or month of the period; the compared days at the same positions
+    as a line, left out when previous_label is None (no comparison).
 
     Each bar carries its interval, both figures and their change as data attributes (the
     crosshair of static/dashboard.js) and as its <title> (without JavaScript).
     """
-    grouped = buckets(current, previous, interval)
     values = [_value(bucket, metric) for bucket in grouped]
     before = [_value(bucket, metric, previous=True) for bucket in grouped]
     compared = previous_label is not None
@@ -88,22 +85,22 @@ def daily_chart(
     ]
     for i, (bucket, value) in enumerate(zip(grouped, values, strict=True)):
         height = value * scale
-        days = when(bucket.start, bucket.end, interval)
+        days = when(bucket.bucket.current.start, bucket.bucket.current.end, interval)
         tip = f"{now}, {days}{colon} {count(value, lang)}"
         data = f' data-when="{days}" data-now="{count(value, lang)}"'
         if compared:
-            was = when(bucket.previous_start, bucket.previous_end, interval)
+            was = when(bucket.bucket.previous.start, bucket.bucket.previous.end, interval)
             change = badge(value, before[i], lang).text
             tip += f"{SEMICOLON[lang]} {then}, {was}{colon} {count(before[i], lang)} ({change})"
             data += f' data-was="{was}" data-then="{count(before[i], lang)}" data-change="{change}"'
         parts.append(
-            f'<rect class="bar" data-day="{bucket.start.isoformat()}"{data}'
+            f'<rect class="bar" data-day="{bucket.bucket.current.start.isoformat()}"{data}'
             f' x="{_n(PLOT_LEFT + i * slot + inset)}" y="{_n(PLOT_BOTTOM - height)}"'
             f' width="{width}" height="{_n(height)}"><title>{tip}</title></rect>'
         )
     if compared:  # after the bars, so they never hide it
         parts.append(_previous_line(before, slot, scale))
-    parts.append(_x_labels([bucket.start for bucket in grouped], slot, interval))
+    parts.append(_x_labels([b.bucket.current.start for b in grouped], slot, interval))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 -- built from escaped texts and our own numbers
 
@@ -125,10 +122,9 @@ def sparkline(values: Sequence[int], *, label: str) -> Markup:
     )
 
 
-def _value(bucket: Bucket, metric: Metric, previous: bool = False) -> int:
-    if metric == "api_calls":
-        return bucket.previous_api_calls if previous else bucket.api_calls
-    return bucket.previous_downloads if previous else bucket.downloads
+def _value(bucket: BucketFigures, metric: Metric, previous: bool = False) -> int:
+    trend = getattr(bucket.figures, metric)
+    return int(trend.previous if previous else trend.current)
 
 
 def when(start: date, end: date, interval: Interval) -> str:

@@ -8,10 +8,11 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from app import reports
-from app.core.periods import MAX_PERIOD_DAYS, Period
+from app.core.intervals import Interval
+from app.core.periods import Period
 from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.dashboard.view import PAGE_SIZE, View
-from app.reports import TOTAL, DayFigures, Figures, Trend, UsageFilter
+from app.reports import TOTAL, BucketFigures, Figures, Trend
 
 K = TypeVar("K", bound=Hashable)
 
@@ -72,14 +73,12 @@ async def read_overview(view: View) -> Overview:
         return await reports.callers(usage, part)
 
     totals = (await compared(view, totals_of)).get((TOTAL, TOTAL), reports.NO_FIGURES)
-    daily, previous_daily = await _compared_daily(view)
     found = await compared(view, callers_of)
     return Overview(
         period=period,
         compared=view.compared,
         totals=totals,
-        daily=daily,
-        previous_daily=previous_daily,
+        chart=await read_chart(view, view.interval),
         by_user_group=ordered(_fold(found, 0)),
         by_domain=ordered(_fold(found, 1)),
         by_category=ordered(_fold(found, 2)),
@@ -111,30 +110,11 @@ def _trends(figures: Figures) -> tuple[Trend, Trend, Trend, Trend]:
     return figures.api_calls, figures.downloads, figures.downloaded_bytes, figures.app_opens
 
 
-async def _compared_daily(view: View) -> tuple[list[DayFigures], list[DayFigures]]:
-    usage, period, against = view.usage, view.period, view.compared
-    if against == period.previous():
-        return await _both_periods_daily(usage, period)
-    current = (await reports.daily(usage, period)).get(TOTAL) or reports.zero_days(period)
-    if against is None:
-        return current, reports.zero_days(period.previous())
-    before = (await reports.daily(usage, against)).get(TOTAL) or reports.zero_days(against)
-    return current, before
-
-
-async def _both_periods_daily(
-    usage: UsageFilter, period: Period
-) -> tuple[list[DayFigures], list[DayFigures]]:
-    """The days of the period and of the previous one: one statement when the two together
-    are a period we may ask for."""
-    previous = period.previous()
-    if period.days * 2 <= MAX_PERIOD_DAYS:
-        both = Period(previous.start, period.end)
-        days = (await reports.daily(usage, both)).get(TOTAL) or reports.zero_days(both)
-        return days[previous.days :], days[: previous.days]
-    current = (await reports.daily(usage, period)).get(TOTAL) or reports.zero_days(period)
-    before = (await reports.daily(usage, previous)).get(TOTAL) or reports.zero_days(previous)
-    return current, before
+async def read_chart(view: View, interval: Interval) -> list[BucketFigures]:
+    """The main chart's buckets (or, by day, the export's): one statement for both sides, each
+    bucket from its fewest summary rows (ten years by month read ~120 per owner, not 3 650)."""
+    found = await reports.series(view.usage, view.period, interval, compared=view.compared)
+    return found.get(TOTAL) or reports.empty_series(view.period, interval, view.compared)
 
 
 async def count_datasets(view: View) -> int:

@@ -22,7 +22,7 @@ from app.core.periods import Period
 from app.dashboard.cells import csv_line, is_formula_like
 from app.dashboard.labels import group_label
 from app.dashboard.overview import DatasetFigures, Group, Overview
-from app.reports import DetailRow, Figures, Trend
+from app.reports import BucketFigures, DetailRow, Figures, Trend
 
 Lang = Literal["en", "fr"]
 
@@ -162,20 +162,27 @@ def csv_export(rows: Sequence[DetailRow], titles: Mapping[str, str | None]) -> b
     return "".join(lines).encode("utf-8-sig")
 
 
-def xlsx_export(overview: Overview, datasets: Sequence[DatasetFigures], lang: Lang) -> bytes:
-    """A workbook of five sheets: summary, days, datasets, user groups, domains."""
+def xlsx_export(
+    overview: Overview,
+    days: Sequence[BucketFigures],
+    datasets: Sequence[DatasetFigures],
+    lang: Lang,
+) -> bytes:
+    """A workbook of five sheets: summary, days (one bucket per day), datasets, user groups,
+    domains."""
     labels = LABELS[lang]
     # Write-only streams rows to a temporary file instead of keeping cell objects: for 10 000
     # datasets ~0.6 s and a 1 MB peak, against ~0.75 s and 20 MB. Each sheet is written once,
     # top to bottom, its view (frozen panes) first.
     workbook = Workbook(write_only=True)
-    summary, days, by_dataset, by_group, by_domain = (
+    summary, daily, by_dataset, by_group, by_domain = (
         workbook.create_sheet(name) for name in labels.sheets
     )
-    for sheet, widths in zip((summary, days, by_dataset, by_group, by_domain), WIDTHS, strict=True):
+    sheets = (summary, daily, by_dataset, by_group, by_domain)
+    for sheet, widths in zip(sheets, WIDTHS, strict=True):
         _set_widths(sheet, widths)  # write-only sheets take widths before their first row
     _write_summary(summary, overview, labels)
-    _write_daily(days, overview, labels)
+    _write_daily(daily, days, labels)
     _write_rows(
         by_dataset,
         (*labels.datasets, *labels.trends),
@@ -221,18 +228,18 @@ def _write_summary(sheet: WriteOnlyWorksheet, overview: Overview, labels: Labels
         sheet.append([label, trend.current, trend.previous, _variation(sheet, trend)])
 
 
-def _write_daily(sheet: WriteOnlyWorksheet, overview: Overview, labels: Labels) -> None:
-    # Both lists cover every day of periods of the same length: day n faces day n.
+def _write_daily(sheet: WriteOnlyWorksheet, days: Sequence[BucketFigures], labels: Labels) -> None:
+    # Each day of the period beside the compared day in its position.
     rows = (
         [
-            _day(sheet, day.day),
-            day.api_calls,
-            day.downloads,
-            _day(sheet, before.day),
-            before.api_calls,
-            before.downloads,
+            _day(sheet, day.bucket.current.start),
+            day.figures.api_calls.current,
+            day.figures.downloads.current,
+            _day(sheet, day.bucket.previous.start),
+            day.figures.api_calls.previous,
+            day.figures.downloads.previous,
         ]
-        for day, before in zip(overview.daily, overview.previous_daily, strict=True)
+        for day in days
     )
     _write_rows(sheet, labels.daily, rows)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.periods import Period
-from app.reports import DatasetRow, DayFigures, Figures
+from app.reports import BucketFigures, DatasetRow, Figures
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ class Overview:
     period: Period
     compared: Period | None  # what the figures' `previous` sides count; None: no comparison
     totals: Figures
-    daily: list[DayFigures]  # every day of the period, zeros included
-    previous_daily: list[DayFigures]  # every day of the compared period, same length (or zeros)
+    # The main chart: every day, week or month of the period (the view's interval), zeros
+    # included, beside the compared days at the same positions (zeros without a comparison).
+    chart: list[BucketFigures]
     by_user_group: list[Group]  # each ordered by current API calls + downloads, then key
     by_domain: list[Group]
     by_category: list[Group]

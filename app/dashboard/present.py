@@ -10,13 +10,13 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN, OTHER_DOMAIN
+from app.core.intervals import Interval
 from app.core.records import OWNER_TYPES, Owner
 from app.dashboard import charts, formatting
 from app.dashboard.data import DatasetsPage
-from app.dashboard.intervals import buckets
 from app.dashboard.labels import group_label
 from app.dashboard.overview import Group, Overview
-from app.dashboard.view import METRICS, Compare, Interval, View
+from app.dashboard.view import METRICS, Compare, View
 from app.reports import Figures, Trend
 
 Translate = Callable[..., str]
@@ -172,10 +172,9 @@ def compared_with(view: View, t: Translate) -> str:
 
 def present_overview(view: View, overview: Overview, here: str, t: Translate) -> OverviewShown:
     lang, totals = view.lang, overview.totals
-    grouped = buckets(overview.daily, overview.previous_daily, view.interval)
     series = {
-        "api_calls": [bucket.api_calls for bucket in grouped],
-        "downloads": [bucket.downloads for bucket in grouped],
+        "api_calls": [bucket.figures.api_calls.current for bucket in overview.chart],
+        "downloads": [bucket.figures.downloads.current for bucket in overview.chart],
     }
     key_figures = []
     for key, volume in (
@@ -248,12 +247,12 @@ def _main_chart(view: View, overview: Overview, t: Translate) -> Chart:
     title = t(f"chart_{metric}_{view.interval.value}")
     previous_label = (
         None
-        if view.compared is None or not any(getattr(d, metric) for d in overview.previous_daily)
+        if view.compared is None
+        or not any(getattr(b.figures, metric).previous for b in overview.chart)
         else t("compared_period")
     )
     svg = charts.daily_chart(
-        overview.daily,
-        overview.previous_daily,
+        overview.chart,
         metric,  # type: ignore[arg-type]
         title=title,
         current_label=t("current_period"),
@@ -262,19 +261,17 @@ def _main_chart(view: View, overview: Overview, t: Translate) -> Chart:
         id_prefix="main",
         interval=view.interval,
     )
-    grouped = buckets(overview.daily, overview.previous_daily, view.interval)
+    compared = view.compared is not None
     table = [
         (
-            charts.when(b.start, b.end, view.interval),
-            formatting.count(b.api_calls if metric == "api_calls" else b.downloads, lang),
-            charts.when(b.previous_start, b.previous_end, view.interval) if view.compared else "",
-            formatting.count(
-                b.previous_api_calls if metric == "api_calls" else b.previous_downloads, lang
-            )
-            if view.compared
+            charts.when(b.bucket.current.start, b.bucket.current.end, view.interval),
+            formatting.count(getattr(b.figures, metric).current, lang),
+            charts.when(b.bucket.previous.start, b.bucket.previous.end, view.interval)
+            if compared
             else "",
+            formatting.count(getattr(b.figures, metric).previous, lang) if compared else "",
         )
-        for b in grouped
+        for b in overview.chart
     ]
     return Chart(metric, title, svg, table)
 

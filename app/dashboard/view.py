@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from app.auth.scope import Scope
 from app.core.hosts import host_name, readable_domain
+from app.core.intervals import Interval
 from app.core.periods import Period, comparable
 from app.core.records import OWNER_TYPES, Owner, OwnerFilter, UserGroup
 from app.errors import BadUserInputError
@@ -42,12 +43,6 @@ class Compare(StrEnum):
     PREVIOUS = "previous"  # the same number of days just before
     YEAR = "year"  # the same days a year before
     NONE = "none"
-
-
-class Interval(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
 
 
 DEFAULT_PRESET = Preset.LAST_7_DAYS

@@ -36,9 +36,9 @@ async def details(usage: UsageFilter, period: Period) -> list[DetailRow]:
     # HAVING drops the (key, period) groups that only opened applications; a key that is left
     # with one period has zeros in the other.
     statement = (
-        f"{with_clause(source.ctes)}SELECT {keys}, {source.is_current} AS is_current, "  # noqa: S608
+        f"{with_clause(source.ctes)}SELECT {keys}, {source.part} AS is_current, "  # noqa: S608
         f"SUM({api}) AS api_calls, SUM({downloads}) AS downloads "
-        f"FROM {source.tables} WHERE {source.where} GROUP BY {keys}, {source.is_current} "
+        f"FROM {source.tables} WHERE {source.where} GROUP BY {keys}, {source.part} "
         f"HAVING SUM({api}) > 0 OR SUM({downloads}) > 0"
     )
     sides: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = {}

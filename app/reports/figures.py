@@ -59,10 +59,10 @@ async def grouped(
     # Grouped by period too, rather than one CASE per figure and period: half the sums, and
     # no comparison of days per row.
     sums = [f"SUM({source.figures[alias]}) AS {alias}" for alias in FIGURE_COLUMNS]
-    keys = [*group, source.is_current]
+    keys = [*group, source.part]
     statement = (
         f"{with_clause(source.ctes)}SELECT {', '.join(group)}"  # noqa: S608
-        f"{', ' if group else ''}{source.is_current} AS is_current, {', '.join(sums)} "
+        f"{', ' if group else ''}{source.part} AS is_current, {', '.join(sums)} "
         f"FROM {source.tables} WHERE {source.where} GROUP BY {', '.join(keys)}"
     )
     sides: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}

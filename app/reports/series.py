@@ -1,20 +1,19 @@
-"""Usage series: every figure per day, ISO week or month of a period, beside the previous
-period's figure at the same position, from one grouped statement for both periods."""
+"""Usage series: every figure per day, ISO week or month of a period, beside the compared
+period's figure at the same positions, from one grouped statement for both periods that reads
+each bucket from its fewest summary blocks (a month is one row, not thirty)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from app.core.intervals import Bucket, Interval, buckets
 from app.core.periods import Period
 from app.reports.rows import NO_FIGURES, TOTAL, Figures, Trend, UsageFilter
-from app.reports.sources import read_usage, with_clause
+from app.reports.sources import read_parts, read_usage, with_clause
 from app.reports.statement import Statement, as_day
 from app.storage.models.summaries import FIGURE_COLUMNS
 
-_DayFigures = Mapping[date, tuple[int, ...]]  # day -> the FIGURE_COLUMNS of that day
 _ZEROS = (0,) * len(FIGURE_COLUMNS)
 
 
@@ -25,18 +24,92 @@ class BucketFigures:
 
 
 async def series(
-    usage: UsageFilter, period: Period, interval: Interval, *, by_dataset: bool = False
+    usage: UsageFilter,
+    period: Period,
+    interval: Interval,
+    *,
+    compared: Period | None,
+    by_dataset: bool = False,
 ) -> dict[str, list[BucketFigures]]:
-    """Per dataset id (TOTAL without `by_dataset`), the period's buckets with their figures;
-    datasets without a status-ok row in either period are absent."""
-    days = await _days(usage, period, by_dataset)
-    cut = buckets(period, interval)
-    position = _positions(cut)
-    return {dataset: _add_up(cut, position, found) for dataset, found in days.items()}
+    """Per dataset id (TOTAL without `by_dataset`), the period's buckets with their figures, each
+    beside the days at its positions in `compared` (zeros when None); datasets without a
+    status-ok row in either period are absent. One statement reads every bucket of both sides."""
+    cut = buckets(period, interval, compared)
+    parts = [bucket.current for bucket in cut]
+    if compared is not None:
+        parts += [bucket.previous for bucket in cut]
+    found = await _parts(usage, parts, by_dataset)
+    return {
+        dataset: [
+            BucketFigures(bucket, _figures(sums.get(i), sums.get(len(cut) + i)))
+            for i, bucket in enumerate(cut)
+        ]
+        for dataset, sums in found.items()
+    }
 
 
-def empty_series(period: Period, interval: Interval) -> list[BucketFigures]:
-    return [BucketFigures(bucket, NO_FIGURES) for bucket in buckets(period, interval)]
+def empty_series(
+    period: Period, interval: Interval, compared: Period | None = None
+) -> list[BucketFigures]:
+    return [BucketFigures(bucket, NO_FIGURES) for bucket in buckets(period, interval, compared)]
+
+
+_Sums = dict[str, dict[int, tuple[int, ...]]]  # dataset id -> part index -> the FIGURE_COLUMNS
+
+
+async def _parts(usage: UsageFilter, parts: list[Period], by_dataset: bool) -> _Sums:
+    """The figures of each part, per dataset id (or TOTAL)."""
+    sql = Statement()
+    source = read_parts(sql, usage, parts, by_dataset=by_dataset)
+    if source is None:
+        return await _parts_from_days(usage, parts, by_dataset)
+    group = ["t.resource_id"] if by_dataset else []
+    sums = ", ".join(f"SUM({source.figures[c]}) AS {c}" for c in FIGURE_COLUMNS)
+    statement = (
+        f"{with_clause(source.ctes)}SELECT {''.join(c + ', ' for c in group)}"  # noqa: S608
+        f"{source.part} AS part, {sums} FROM {source.tables} WHERE {source.where} "
+        f"GROUP BY {''.join(c + ', ' for c in group)}{source.part}"
+    )
+    found: _Sums = {}
+    for row in await sql.rows(statement):
+        dataset = str(row["resource_id"]) if by_dataset else TOTAL
+        found.setdefault(dataset, {})[int(row["part"])] = tuple(
+            int(row[c] or 0) for c in FIGURE_COLUMNS
+        )
+    return found
+
+
+async def _parts_from_days(usage: UsageFilter, parts: list[Period], by_dataset: bool) -> _Sums:
+    """usage_daily (no summary has the dimensions): its days, each added to its parts, in one
+    statement per run of touching parts (the period and a year before it are two)."""
+    where: dict[date, list[int]] = {}  # day -> the parts that hold it
+    for index, part in enumerate(parts):
+        for day in part.each_day():
+            where.setdefault(day, []).append(index)
+    found: dict[str, dict[int, list[int]]] = {}
+    for run in _runs(parts):
+        for dataset, days in (await _days(usage, run, by_dataset)).items():
+            sums = found.setdefault(dataset, {})
+            for day, figures in days.items():
+                for index in where[day]:
+                    totals = sums.setdefault(index, list(_ZEROS))
+                    for i, value in enumerate(figures):
+                        totals[i] += value
+    return {
+        dataset: {index: tuple(totals) for index, totals in sums.items()}
+        for dataset, sums in found.items()
+    }
+
+
+def _runs(parts: list[Period]) -> list[Period]:
+    """The fewest periods that cover the parts' days and no other day."""
+    runs: list[Period] = []
+    for part in sorted(parts, key=lambda p: p.start):
+        if runs and part.start <= runs[-1].end + timedelta(days=1):
+            runs[-1] = Period(runs[-1].start, max(runs[-1].end, part.end))
+        else:
+            runs.append(part)
+    return runs
 
 
 async def _days(
@@ -44,7 +117,7 @@ async def _days(
 ) -> dict[str, dict[date, tuple[int, ...]]]:
     sql = Statement()
     group = ["t.resource_id"] if by_dataset else []
-    source = read_usage(sql, usage, period, with_previous=True, by_dataset=by_dataset, by_day=True)
+    source = read_usage(sql, usage, period, by_dataset=by_dataset, by_day=True)
     sums = ", ".join(f"SUM({source.figures[c]}) AS {c}" for c in FIGURE_COLUMNS)
     keys = ", ".join([*group, "t.day"])
     statement = (
@@ -59,33 +132,6 @@ async def _days(
     return found
 
 
-def _positions(cut: list[Bucket]) -> dict[date, tuple[int, int]]:
-    """Each day of both periods -> (its bucket's index, 0 for the current side, 1 for previous)."""
-    found = {}
-    for index, bucket in enumerate(cut):
-        for side, part in enumerate((bucket.current, bucket.previous)):
-            for day in part.each_day():
-                found[day] = (index, side)
-    return found
-
-
-def _add_up(
-    cut: list[Bucket], position: Mapping[date, tuple[int, int]], days: _DayFigures
-) -> list[BucketFigures]:
-    # One pass over the days that have usage (most have none): a year of weeks for a page of
-    # 100 datasets took 250 ms of the event loop when each bucket summed its own days.
-    sums: dict[int, list[list[int]]] = {}
-    for day, figures in days.items():
-        index, side = position[day]
-        totals = sums.setdefault(index, [list(_ZEROS), list(_ZEROS)])[side]
-        for i, value in enumerate(figures):
-            totals[i] += value
-    return [
-        BucketFigures(bucket, _figures(sums[index]) if index in sums else NO_FIGURES)
-        for index, bucket in enumerate(cut)
-    ]
-
-
-def _figures(sides: list[list[int]]) -> Figures:
-    current, previous = sides
-    return Figures(**{c: Trend(current[i], previous[i]) for i, c in enumerate(FIGURE_COLUMNS)})
+def _figures(current: tuple[int, ...] | None, previous: tuple[int, ...] | None) -> Figures:
+    now, then = current or _ZEROS, previous or _ZEROS
+    return Figures(**{c: Trend(now[i], then[i]) for i, c in enumerate(FIGURE_COLUMNS)})

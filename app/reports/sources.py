@@ -60,7 +60,9 @@ class Source:
     tables: str
     where: str
     figures: Mapping[str, str]  # figure column -> its SQL value in one row of `t`
-    is_current: str  # 1 for a row of the period, 0 for a row of the previous period
+    # Which period a row of `t` counts in: read_usage's 1 for the period and 0 for the previous
+    # one, read_parts' index of the part.
+    part: str
 
 
 def pick(usage: UsageFilter, *, by_dataset: bool, column: str | None) -> Summary | None:
@@ -97,17 +99,43 @@ def read_usage(
             else summaries.blocks(summary, part.start, part.end)
         )
     ]
-    values = ", ".join(
-        f"({span}, {sql.bind(first)}, {is_current})" for is_current, (span, first) in blocks
-    )
+    return _read_blocks(sql, usage, summary, blocks, with_apps)
+
+
+def read_parts(
+    sql: Statement, usage: UsageFilter, parts: Sequence[Period], *, by_dataset: bool = False
+) -> Source | None:
+    """Where the usage of each of `parts` comes from, told apart by `Source.part` (the part's
+    index): the fewest summary blocks that cover each part, so a month of a series is one row
+    per owner, not thirty. Parts may overlap: a row counts in every part that holds its days.
+    None when only usage_daily has the dimensions asked for (read its days instead)."""
+    summary = pick(usage, by_dataset=by_dataset, column=None)
+    if summary is None:
+        return None
+    blocks = [
+        (index, block)
+        for index, part in enumerate(parts)
+        for block in summaries.blocks(summary, part.start, part.end)
+    ]
+    return _read_blocks(sql, usage, summary, blocks, not by_dataset and usage.dataset_ids is None)
+
+
+def _read_blocks(
+    sql: Statement,
+    usage: UsageFilter,
+    summary: Summary,
+    blocks: Sequence[tuple[int, Block]],
+    with_apps: bool,
+) -> Source:
+    values = ", ".join(f"({span}, {sql.bind(first)}, {part})" for part, (span, first) in blocks)
     where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage, with_apps, summary)]
     return Source(
         # CROSS JOIN keeps SQLite's join order: each block, then its key range in the table.
-        ctes=(f"b(span, day, is_current) AS (VALUES {values})",),
+        ctes=(f"b(span, day, part) AS (VALUES {values})",),
         tables=f"b CROSS JOIN {summary.table} t",
         where=" AND ".join(where),
         figures=_datasets_but_app_opens(_SUMMARY_FIGURES) if with_apps else _SUMMARY_FIGURES,
-        is_current="b.is_current",
+        part="b.part",
     )
 
 
@@ -121,11 +149,11 @@ def _usage_daily(
         f"t.status_class = '{STATUS_OK}'",
         *_filters(sql, usage, with_apps),
     ]
-    is_current = (
+    part = (
         f"CASE WHEN t.day >= {sql.bind(period.start)} THEN 1 ELSE 0 END" if with_previous else "1"
     )
     figures = _datasets_but_app_opens(_DAILY_FIGURES) if with_apps else _DAILY_FIGURES
-    return Source((), "usage_daily t", " AND ".join(where), figures, is_current)
+    return Source((), "usage_daily t", " AND ".join(where), figures, part)
 
 
 def _filters(

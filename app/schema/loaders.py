@@ -99,7 +99,11 @@ async def load_series(keys: list[SeriesKey]) -> list[list[BucketFigures]]:
     for (batch, interval), ids in batches.items():
         _, period, _, by_dataset = batch
         answers[batch, interval] = await reports.series(
-            _batch_filter(batch, ids), period, interval, by_dataset=by_dataset
+            _batch_filter(batch, ids),
+            period,
+            interval,
+            compared=period.previous(),
+            by_dataset=by_dataset,
         )
     return [
         answers[_batch(key.query, None), key.interval].get(key.query.dataset_key)

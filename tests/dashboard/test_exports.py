@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
+from app.core.intervals import Interval, buckets
 from app.core.periods import Period
 from app.core.records import Owner
 from app.dashboard.exports import LABELS, Lang, csv_export, file_name, xlsx_export
 from app.dashboard.overview import DatasetFigures, Group, Overview
-from app.reports import DatasetRow, DayFigures, DetailRow, Figures, Trend
+from app.reports import BucketFigures, DatasetRow, DetailRow, Figures, Trend
 
 WEEK = Period(date(2024, 1, 8), date(2024, 1, 14))  # previous: 2024-01-01..07
 HEADER = (
@@ -117,6 +118,11 @@ def figures(api: tuple[int, int], downloads: tuple[int, int] = (0, 0)) -> Figure
     return Figures(api_calls=Trend(*api), downloads=Trend(*downloads))
 
 
+# Day n of the week (from 2024-01-08) beside day n of the previous one (from 2024-01-01).
+DAYS = [
+    BucketFigures(bucket, figures((10 * n, n), (n % 2, 0)))
+    for n, bucket in enumerate(buckets(WEEK, Interval.DAY))
+]
 OVERVIEW = Overview(
     period=WEEK,
     compared=WEEK.previous(),
@@ -126,8 +132,7 @@ OVERVIEW = Overview(
         downloaded_bytes=Trend(10_000_000_000, 20_000_000_000),
         app_opens=Trend(0, 0),
     ),
-    daily=[DayFigures(WEEK.start + timedelta(days=n), 10 * n, n % 2) for n in range(7)],
-    previous_daily=[DayFigures(date(2024, 1, 1 + n), n, 0) for n in range(7)],
+    chart=DAYS,
     by_user_group=[
         Group("ANONYMOUS", figures((100, 90), (5, 0))),
         Group("OWNER_API_KEY", figures((50, 10))),
@@ -146,7 +151,7 @@ DATASETS = [
 
 
 def workbook(lang: Lang = "en", datasets: list[DatasetFigures] = DATASETS) -> Any:
-    return load_workbook(BytesIO(xlsx_export(OVERVIEW, datasets, lang)))
+    return load_workbook(BytesIO(xlsx_export(OVERVIEW, DAYS, datasets, lang)))
 
 
 def values(sheet: Any) -> list[list[Any]]:
@@ -302,7 +307,7 @@ def test_xlsx_of_10_000_datasets_builds() -> None:
         DatasetFigures(DatasetRow(f"d{n:05}", f"Data {n}", ORG1), figures((n, n // 2), (n % 7, 1)))
         for n in range(10_000)
     ]
-    book = load_workbook(BytesIO(xlsx_export(OVERVIEW, datasets, "en")), read_only=True)
+    book = load_workbook(BytesIO(xlsx_export(OVERVIEW, DAYS, datasets, "en")), read_only=True)
     rows = list(book["Datasets"].values)
     assert len(rows) == 10_001
     assert rows[-1] == ("d09999", "Data 9999", "organization:org1", 9999, 4999, 3, 1)

@@ -1,4 +1,5 @@
-"""The summary tables answer exactly what usage_daily answers, for every query shape they serve.
+"""The summary tables answer exactly what usage_daily answers, for every query shape they serve
+(series of days, weeks and months included: their buckets read the fewest summary blocks).
 
 Each query is asked twice: as is (the read side picks a summary table) and with filters that
 change nothing but force usage_daily (every dataset and every user group listed). Three batches
@@ -79,9 +80,17 @@ FIGURES = """fragment Figures on Usage {
   apiCalls { current previous change } downloads { current previous change }
   downloadedBytes { current previous change } appOpens { current previous change }
   daily { day apiCalls downloads }
+  days: series(interval: DAY) { ...Bucket }
+  weeks: series(interval: WEEK) { ...Bucket }
+  months: series(interval: MONTH) { ...Bucket }
   byGroup: breakdown(by: USER_GROUP, first: 100) { ...Groups }
   byDomain: breakdown(by: DOMAIN, first: 100) { ...Groups }
   byCategory: breakdown(by: CATEGORY, first: 100) { ...Groups }
+}
+fragment Bucket on UsageBucket {
+  period { start end } previousPeriod { start end } partial
+  apiCalls { current previous } downloads { current previous }
+  downloadedBytes { current previous } appOpens { current previous }
 }
 fragment Groups on UsageGroupConnection {
   totalCount edges { node { key apiCalls { current previous change } downloads { current } } }
