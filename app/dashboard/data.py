@@ -25,13 +25,13 @@ class DatasetsPage:
     pages: int
 
 
-def ordered(found: Mapping[tuple[str, str], Figures]) -> list[Group]:
-    """Groups with API calls or downloads in either period, most used now first, then by key
-    (as the GraphQL breakdowns order them)."""
+def ordered(found: Mapping[tuple[str, str], Figures], column: str) -> list[Group]:
+    """The groups of one breakdown column (keys (column, group)) with API calls or downloads in
+    either period, most used now first, then by key (as the GraphQL breakdowns order them)."""
     used = [
         Group(key, figures)
-        for (_, key), figures in found.items()
-        if any(figures.api_calls) or any(figures.downloads)
+        for (of, key), figures in found.items()
+        if of == column and (any(figures.api_calls) or any(figures.downloads))
     ]
     used.sort(key=lambda g: (-(g.figures.api_calls.current + g.figures.downloads.current), g.key))
     return used
@@ -69,7 +69,7 @@ async def read_overview(view: View) -> Overview:
     async def totals_of(part: Period) -> Mapping[tuple[str, str], Figures]:
         return await reports.figures(usage, part)
 
-    async def callers_of(part: Period) -> Mapping[tuple[str, str, str], Figures]:
+    async def callers_of(part: Period) -> Mapping[tuple[str, str], Figures]:
         return await reports.callers(usage, part)
 
     totals = (await compared(view, totals_of)).get((TOTAL, TOTAL), reports.NO_FIGURES)
@@ -79,30 +79,9 @@ async def read_overview(view: View) -> Overview:
         compared=view.compared,
         totals=totals,
         chart=await read_chart(view, view.interval),
-        by_user_group=ordered(_fold(found, 0)),
-        by_domain=ordered(_fold(found, 1)),
-        by_category=ordered(_fold(found, 2)),
-    )
-
-
-def _fold(
-    found: Mapping[tuple[str, str, str], Figures], position: int
-) -> dict[tuple[str, str], Figures]:
-    """One breakdown out of the figures per (user group, domain, category)."""
-    folded: dict[tuple[str, str], Figures] = {}
-    for key, figures in found.items():
-        group = (TOTAL, key[position])
-        before = folded.get(group)
-        folded[group] = figures if before is None else _sum(before, figures)
-    return folded
-
-
-def _sum(a: Figures, b: Figures) -> Figures:
-    return Figures(
-        *(
-            Trend(x.current + y.current, x.previous + y.previous)
-            for x, y in zip(_trends(a), _trends(b), strict=True)
-        )
+        by_user_group=ordered(found, "user_group"),
+        by_domain=ordered(found, "referer_domain"),
+        by_category=ordered(found, "referer_category"),
     )
 
 
