@@ -24,6 +24,7 @@ from tests.dashboard.pages import (
     words,
 )
 from tests.helpers import ADMIN_TOKEN, csrf_token, dataset, ingest, line_on
+from tests.schema.test_loaders import counted_statements
 
 pytestmark = pytest.mark.anyio
 PORTAL = "https://portal.example/data-fair"
@@ -109,17 +110,31 @@ async def test_weeks_sum_their_days_exactly(org1: httpx.AsyncClient) -> None:
     chart = element(page, 'data-chart="main"', "</figure>")
     # 2023-12-16 is a Saturday: a first week of 2 days, then Monday to Sunday weeks.
     found = re.findall(r'data-when="([^"]+)" data-now="([^"]+)"', chart)
-    assert (
-        found
-        == [
-            ("2023-12-16 – 2023-12-17", "0"),
-            ("2023-12-18 – 2023-12-24", "0"),
-            ("2023-12-25 – 2023-12-31", "0"),
-            ("2024-01-01 – 2024-01-07", "14"),
-            ("2024-01-08 – 2024-01-14", "6"),
-        ]
-        or len(found) == 6
+    assert found == [
+        ("2023-12-16 – 2023-12-17", "0"),
+        ("2023-12-18 – 2023-12-24", "0"),
+        ("2023-12-25 – 2023-12-31", "0"),
+        ("2024-01-01 – 2024-01-07", "14"),
+        ("2024-01-08 – 2024-01-14", "6"),
+    ]
+
+
+async def test_ten_years_by_month_read_a_summary_row_per_month(org1: httpx.AsyncClient) -> None:
+    params = {"start": "2014-02-01", "end": "2024-01-31", "compare": "none", "interval": "month"}
+    with counted_statements() as statements:
+        page = (await org1.get("/dashboard", params=params)).text
+    chart = element(page, 'data-chart="main"', "</figure>")
+    found = re.findall(r'data-when="([^"]+)" data-now="([^"]+)"', chart)
+    assert len(found) == 120
+    assert (found[0], found[-12], found[-1]) == (
+        ("2014-02", "0"),
+        ("2023-02", "0"),
+        ("2024-01", "20"),
     )
+    assert sum(int(now) for _, now in found) == 20 + 7  # 2023-01-10: 7 calls on roads
+    # The chart's statement reads a block per month (120), not a row per day (3 652).
+    (series,) = [s for s in statements if " AS part, " in s]
+    assert series.count("(0, ") == 120, series[:300]
 
 
 async def test_a_domain_row_links_to_the_view_filtered_on_it(org1: httpx.AsyncClient) -> None:
