@@ -3,6 +3,7 @@ a fixed number of grouped statements per page, whatever the number of datasets."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -72,13 +73,16 @@ async def read_overview(view: View) -> Overview:
     async def callers_of(part: Period) -> Mapping[tuple[str, str], Figures]:
         return await reports.callers(usage, part)
 
-    totals = (await compared(view, totals_of)).get((TOTAL, TOTAL), reports.NO_FIGURES)
-    found = await compared(view, callers_of)
+    # Side by side: PostgreSQL runs them on connections of the pool at once (SQLite's one
+    # connection takes them in turn).
+    totals, chart, found = await asyncio.gather(
+        compared(view, totals_of), read_chart(view, view.interval), compared(view, callers_of)
+    )
     return Overview(
         period=period,
         compared=view.compared,
-        totals=totals,
-        chart=await read_chart(view, view.interval),
+        totals=totals.get((TOTAL, TOTAL), reports.NO_FIGURES),
+        chart=chart,
         by_user_group=ordered(found, "user_group"),
         by_domain=ordered(found, "referer_domain"),
         by_category=ordered(found, "referer_category"),
