@@ -101,6 +101,15 @@ def test_a_trickling_body_is_cut_with_a_408(quick: str) -> None:
     assert _refusal(answer) == (408, BODY_TIMEOUT)
 
 
+def test_a_body_trickling_on_after_an_early_answer_is_cut(quick: str) -> None:
+    # /ingest answers 401 before reading the body; the client goes on trickling it, which kept
+    # stopping uvicorn's keep-alive timeout.
+    head = b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+    with _connect(quick) as sock:
+        answer = _trickle(sock, head, b"x" * 1000, piece=3, past_an_answer=True)
+    assert answer.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+
+
 def test_a_batch_cut_off_counts_nothing(quick: str) -> None:
     batch = ndjson(*[line_on("2024-01-09", resource=dataset("slow-batch")) for _ in range(30)])
     head = (
@@ -204,15 +213,21 @@ def _until_closed(sock: socket.socket, deadline: float) -> bytes:
         received += chunk
 
 
-def _trickle(sock: socket.socket, head: bytes, body: bytes, piece: int) -> bytes:
-    """Sends `head` and then `body` a `piece` every 0.3 s until the server answers (its answer,
-    once it closed the connection); the whole body takes longer than CUT_WITHIN_S."""
+def _trickle(
+    sock: socket.socket, head: bytes, body: bytes, piece: int, past_an_answer: bool = False
+) -> bytes:
+    """Sends `head` and then `body` a `piece` every 0.3 s until the server answers (or, past an
+    answer, closes); what it sent, once it closed the connection. The whole body would take
+    longer than CUT_WITHIN_S."""
     assert len(body) / piece * 0.3 > CUT_WITHIN_S
     deadline = time.monotonic() + CUT_WITHIN_S
     sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body))
     for start in range(0, len(body), piece):
-        readable, _, _ = select.select([sock], [], [], 0.3)
-        if readable or time.monotonic() > deadline:
+        if past_an_answer:
+            time.sleep(0.3)
+        elif select.select([sock], [], [], 0.3)[0]:
+            break
+        if time.monotonic() > deadline:
             break
         try:
             sock.sendall(body[start : start + piece])
