@@ -68,13 +68,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.web.slow_clients import deadline_protocol
 
     asyncio.run(_first_admin_token(settings))
     # No access log: uvicorn's prints client addresses and query strings.
     # log_config=None: uvicorn keeps the logging configured above (text or JSON lines).
     # proxy_headers=False: X-Forwarded-For is read by the sign-in back-off, and only from
     # USAGE_METRICS_TRUSTED_PROXIES; uvicorn's own reading trusted 127.0.0.1 by default.
-    # limit_concurrency: past it, new requests get 503 at once (slow clients, docs/security.md).
+    # Slow clients (docs/security.md): h11 with deadlines for request heads and bodies, which
+    # uvicorn lacks; past limit_concurrency open connections a request gets 503 at once; no
+    # WebSocket upgrade (no route takes one, and it would leave the deadlines' protocol).
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -82,6 +85,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         log_config=None,
         proxy_headers=False,
+        http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s),
+        ws="none",
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=5,
     )

@@ -29,6 +29,10 @@ DEFAULT_GRAPHQL_MAX_COST = 30_000
 DEFAULT_GRAPHQL_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_APPS_PER_DAY = 100
 DEFAULT_MAX_CONNECTIONS = 500
+# A request head is a few hundred bytes; a 16 MiB batch from the proxy's LAN takes about a
+# second, and 60 s still lets one through at 2.2 Mbit/s.
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 60.0
 LOG_FORMATS = ("text", "json")  # the first is the default
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
 # An origin as browsers send it in `Origin`: scheme, host, and a port only when not the default.
@@ -104,8 +108,12 @@ class Settings:
     max_apps_per_day: int = DEFAULT_MAX_APPS_PER_DAY
     # Peers whose X-Forwarded-For is believed (addresses or networks); none by default.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    # Slow clients: past `max_connections` open requests `serve` answers 503 at once.
+    # Slow clients (`serve`, app/web/slow_clients.py): past `max_connections` open connections a
+    # request gets 503 at once; a request head must be whole within `header_timeout_s` of the
+    # connection or its first byte, a body within `body_timeout_s` of its head.
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -186,6 +194,16 @@ def _limits(env: Mapping[str, str]) -> dict[str, Any]:
             "USAGE_METRICS_TRUSTED_PROXIES", env.get("USAGE_METRICS_TRUSTED_PROXIES", "")
         ),
         "max_connections": count("MAX_CONNECTIONS", "connections", DEFAULT_MAX_CONNECTIONS),
+        "header_timeout_s": _timeout(
+            "USAGE_METRICS_HEADER_TIMEOUT",
+            env.get("USAGE_METRICS_HEADER_TIMEOUT"),
+            DEFAULT_HEADER_TIMEOUT_S,
+        ),
+        "body_timeout_s": _timeout(
+            "USAGE_METRICS_BODY_TIMEOUT",
+            env.get("USAGE_METRICS_BODY_TIMEOUT"),
+            DEFAULT_BODY_TIMEOUT_S,
+        ),
     }
 
 
@@ -267,6 +285,19 @@ def _seconds(name: str, value: str | None, default: float) -> float:
         seconds = -1.0
     if not 0 <= seconds <= 3600:  # also refuses nan and inf
         raise ConfigError(f"{name}={value!r} is not a number of seconds from 0 to 3600")
+    return seconds
+
+
+def _timeout(name: str, value: str | None, default: float) -> float:
+    """Seconds above 0 and at most an hour (fractions allowed); `default` when unset."""
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:  # 0 would be no deadline; also refuses nan and inf
+        raise ConfigError(f"{name}={value!r} is not a number of seconds above 0, at most 3600")
     return seconds
 
 

@@ -7,6 +7,7 @@ UsageMetricsError
 ├── BadUserInputError       400  an argument we cannot use (a bad period, an unknown cursor)
 ├── UnauthenticatedError    401  no token or an unknown one
 ├── ForbiddenError          403  a token without the scope the action needs
+├── RequestTimeoutError     408  a request head or body slower than its deadline (slow clients)
 ├── IdempotencyConflictError 409 the same Idempotency-Key is still being processed
 ├── PayloadTooLargeError    413  the (decompressed) body passes the size limit
 ├── UnsupportedMediaTypeError 415 a Content-Type or Content-Encoding we do not read
@@ -71,6 +72,15 @@ class UnauthenticatedError(UsageMetricsError):
 class ForbiddenError(UsageMetricsError):
     status_code = 403
     code = "FORBIDDEN"
+
+
+class RequestTimeoutError(UsageMetricsError):
+    """A client took longer than its deadline to send the request head or body; answered by the
+    server's protocol (app/web/slow_clients.py), which then closes the connection."""
+
+    status_code = 408
+    code = "REQUEST_TIMEOUT"
+    headers: ClassVar[Mapping[str, str]] = {"Connection": "close"}
 
 
 class IdempotencyConflictError(UsageMetricsError):

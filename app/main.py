@@ -127,7 +127,7 @@ def __getattr__(name: str) -> Starlette:
     # `app.main:app` is built on first access, so that importing this module reads no environment.
     if name == "app":
         settings = load_settings(os.environ)
-        # Run by uvicorn itself (the Procfile): our log format replaces the one uvicorn set up.
+        # Run by uvicorn itself (uvicorn app.main:app): our log format replaces uvicorn's.
         configure_logging(settings.log_format, settings.log_level)
         application = create_app(settings)
         globals()["app"] = application

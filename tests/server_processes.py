@@ -1,10 +1,11 @@
-"""Real server processes (`uvicorn app.main:app`, `usage-metrics serve`) and PostgreSQL databases
-of their own, for the tests that need more than the in-process app."""
+"""Real server processes (`uvicorn app.main:app`, `usage-metrics serve`, the Procfile's) and
+PostgreSQL databases of their own, for the tests that need more than the in-process app."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -70,6 +71,27 @@ def serving(database_url: str, port: int) -> Iterator[str]:
     )
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
     with running(command, env, port, "usage-metrics serve") as base:
+        yield base
+
+
+@contextmanager
+def procfile_server(tmp_path: Path, **settings: str) -> Iterator[str]:
+    """The server as the Procfile starts it (its `web:` command, `$PORT` filled in), with the
+    tokens of tests.helpers and `settings`; only PATH besides, as a platform gives."""
+    line = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
+    port = free_port()
+    args = shlex.split(line.replace("$PORT", str(port)))
+    assert args[0] == "usage-metrics"
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "USAGE_METRICS_DATABASE_URL": f"sqlite://{tmp_path / 'metrics.sqlite3'}",
+        "USAGE_METRICS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "USAGE_METRICS_INGEST_TOKEN": INGEST_TOKEN,
+        "USAGE_METRICS_SECRET_KEY": "test-secret-key",
+        **settings,
+    }
+    command = [sys.executable, "-m", "app.cli", *args[1:]]
+    with running(command, env, port, "the Procfile's server") as base:
         yield base
 
 

@@ -93,8 +93,8 @@ class SignIn:
         form = await read_form(request)
         check_csrf(request, session, form)
         assert session is not None  # check_csrf refuses a request without one
-        # The peer's address; X-Forwarded-For only from USAGE_METRICS_TRUSTED_PROXIES (the
-        # Procfile turns uvicorn's own reading of it off: it trusted 127.0.0.1 by default).
+        # The peer's address; X-Forwarded-For only from USAGE_METRICS_TRUSTED_PROXIES (`serve`,
+        # which the Procfile runs, turns uvicorn's own reading off: it trusted 127.0.0.1).
         peer = request.client.host if request.client else ""
         forwarded = request.headers.get("x-forwarded-for")
         client = client_address(peer, forwarded, self._settings.trusted_proxies)

@@ -92,8 +92,9 @@ def _free_port() -> int:
 
 
 SERVE = [sys.executable, "-m", "app.cli", "serve", "--port"]
-# The Procfile's server, without --no-access-log: the access log must stay off all the same.
-PROCFILE = [sys.executable, "-m", "uvicorn", "app.main:app", "--port"]
+# uvicorn run on app.main:app directly, without --no-access-log: the access log must stay off
+# all the same.
+UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app", "--port"]
 
 
 @contextmanager
@@ -194,8 +195,8 @@ def _json_entries(output: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def test_procfile_server_logs_json_lines_without_access_log(tmp_path: Path) -> None:
-    with _json_server(tmp_path, PROCFILE, level="info") as (base, output):
+def test_uvicorn_run_directly_logs_json_lines_without_access_log(tmp_path: Path) -> None:
+    with _json_server(tmp_path, UVICORN, level="info") as (base, output):
         headers = {"X-Forwarded-For": CLIENT_IP}
         assert httpx.get(f"{base}{PATH}?{QUERY}", headers=headers).status_code == 404
     entries = _json_entries(output)

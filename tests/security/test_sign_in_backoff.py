@@ -5,8 +5,6 @@ counter. Now forwarded addresses count only from USAGE_METRICS_TRUSTED_PROXIES."
 from __future__ import annotations
 
 import asyncio
-import shlex
-import sys
 from collections.abc import Iterator
 from ipaddress import ip_network
 from pathlib import Path
@@ -18,32 +16,16 @@ from app.auth.tokens import create_token
 from app.config import Settings, load_settings
 from app.web.backoff import SignInBackoff, client_address
 from tests.conftest import with_settings
-from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, csrf_token
-from tests.server_processes import ROOT, free_port, running
+from tests.helpers import csrf_token
+from tests.server_processes import procfile_server
 
 pytestmark = pytest.mark.anyio
 
 
-def procfile_server(tmp_path: Path) -> Iterator[str]:
-    """The server as the Procfile starts it (its `web:` command, `$PORT` filled in)."""
-    line = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
-    port = free_port()
-    args = shlex.split(line.replace("$PORT", str(port)))
-    assert args[0] == "uvicorn"
-    env = {
-        "PATH": str(Path(sys.executable).parent),
-        "USAGE_METRICS_DATABASE_URL": f"sqlite://{tmp_path / 'metrics.sqlite3'}",
-        "USAGE_METRICS_ADMIN_TOKEN": ADMIN_TOKEN,
-        "USAGE_METRICS_INGEST_TOKEN": INGEST_TOKEN,
-        "USAGE_METRICS_SECRET_KEY": "test-secret-key",
-    }
-    with running([sys.executable, "-m", *args], env, port, "the Procfile's server") as base:
-        yield base
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    yield from procfile_server(tmp_path)
+    with procfile_server(tmp_path) as base:
+        yield base
 
 
 async def test_forged_forwarded_addresses_do_not_escape_the_back_off(server: str) -> None:
