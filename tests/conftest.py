@@ -31,7 +31,7 @@ V0_1_0_TABLES = (
     "tokens",
     "settings",
 )
-TABLES = (*V0_1_0_TABLES, "ingest_ledger", "revoked_sessions")
+TABLES = (*V0_1_0_TABLES, "ingest_ledger", "revoked_sessions", "owners")
 
 
 @pytest.fixture(scope="session")

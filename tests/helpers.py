@@ -159,7 +159,8 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         if is_postgres(client):  # the session's PostgreSQL database is shared by its tests
             await client.execute_script(
                 "TRUNCATE usage_daily, usage_by_dataset, usage_by_owner, usage_by_caller, "
-                "resources, ingest_batches, tokens, settings, ingest_ledger, revoked_sessions"
+                "resources, owners, ingest_batches, tokens, settings, ingest_ledger, "
+                "revoked_sessions"
             )
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -38,6 +38,7 @@ MIGRATIONS = [
     "0003_ingest_ledger",
     "0004_revoked_sessions",
     "0005_resources_title_folded",
+    "0006_owners",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -130,7 +131,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0002_ingest_batches_received_at\n"
         "applied 0003_ingest_ledger\n"
         "applied 0004_revoked_sessions\n"
-        "applied 0005_resources_title_folded\n",
+        "applied 0005_resources_title_folded\n"
+        "applied 0006_owners\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -193,7 +195,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0001_initial\npending 0002_ingest_batches_received_at\n"
         "pending 0003_ingest_ledger\n"
         "pending 0004_revoked_sessions\n"
-        "pending 0005_resources_title_folded\n",
+        "pending 0005_resources_title_folded\n"
+        "pending 0006_owners\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -220,7 +223,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
         "applied 0003_ingest_ledger\n"
         "applied 0004_revoked_sessions\n"
-        "applied 0005_resources_title_folded\n",
+        "applied 0005_resources_title_folded\n"
+        "applied 0006_owners\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -242,7 +246,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0001_initial\napplied 0002_ingest_batches_received_at\n"
         "applied 0003_ingest_ledger\n"
         "applied 0004_revoked_sessions\n"
-        "applied 0005_resources_title_folded\n",
+        "applied 0005_resources_title_folded\n"
+        "applied 0006_owners\n",
     )
     await process.aclose()
 

@@ -64,6 +64,7 @@ class LogRecord(NamedTuple):
     bytes: int  # bytes sent x gzip ratio, rounded
     duration_ms: int
     owner: Owner | None
+    owner_name: str | None  # X-Owner's name, cleaned as titles are; None when the line has none
     resource: Resource | None
     operation: Operation | None  # from X-Operation's track, or a route rule; None: not tracked
     id_token: str
@@ -87,7 +88,7 @@ class UsageKey(NamedTuple):
 
 
 class Profile(NamedTuple):
-    """A UsageKey without its day and status class, plus the resource's title.
+    """A UsageKey without its day and status class, plus the resource's title and owner's name.
 
     Most of a line (headers, credentials, referer) only ever yields a Profile, so the pipeline
     classifies each distinct combination once and then counts lines by (profile id, day, status).
@@ -103,6 +104,7 @@ class Profile(NamedTuple):
     referer_category: str
     referer_app: str
     title: str | None
+    owner_name: str | None
 
     def key(self, day: date, status_class: str) -> UsageKey:
         return UsageKey(

@@ -22,7 +22,7 @@ from app.core.periods import Period
 from app.dashboard.cells import csv_line, is_formula_like
 from app.dashboard.labels import group_label
 from app.dashboard.overview import DatasetFigures, Group, Overview
-from app.reports import BucketFigures, DetailRow, Figures, Trend
+from app.reports import BucketFigures, DatasetRow, DetailRow, Figures, Trend
 
 Lang = Literal["en", "fr"]
 
@@ -190,7 +190,7 @@ def xlsx_export(
             [
                 _text(by_dataset, row.dataset.id),
                 _text(by_dataset, row.dataset.title),
-                _text(by_dataset, f"{row.dataset.owner.type}:{row.dataset.owner.id}"),
+                _text(by_dataset, _owner(row.dataset)),
                 *_trends(row.figures),
             ]
             for row in datasets
@@ -274,6 +274,11 @@ def _day(sheet: WriteOnlyWorksheet, day: date) -> Cell:
     cell = WriteOnlyCell(sheet, value=day)
     cell.number_format = DATE_FORMAT
     return cell
+
+
+def _owner(dataset: DatasetRow) -> str:
+    # The owner's name (from a log line: _text makes it inert), else its kind and id.
+    return dataset.owner_name or f"{dataset.owner.type}:{dataset.owner.id}"
 
 
 def _text(sheet: WriteOnlyWorksheet, text: str | None) -> str | Cell | None:

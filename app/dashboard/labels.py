@@ -157,8 +157,8 @@ _EN: dict[str, str] = {
     "share": "Share",
     "trend_api_calls": "Trend of API calls over the period",
     "trend_downloads": "Trend of downloads over the period",
-    "owner_user": "{id} (user)",
-    "owner_organization": "{id} (organisation)",
+    "owner_user": "{name} (user)",
+    "owner_organization": "{name} (organisation)",
 }
 
 _FR: dict[str, str] = {
@@ -314,8 +314,8 @@ _FR: dict[str, str] = {
     "share": "Part",
     "trend_api_calls": "Évolution des appels API sur la période",
     "trend_downloads": "Évolution des téléchargements sur la période",
-    "owner_user": "{id} (utilisateur)",
-    "owner_organization": "{id} (organisation)",
+    "owner_user": "{name} (utilisateur)",
+    "owner_organization": "{name} (organisation)",
 }
 
 CATALOGUE: Mapping[Lang, Mapping[str, str]] = {"en": _EN, "fr": _FR}

@@ -26,10 +26,15 @@ from app.dashboard import data, exports
 from app.dashboard.example import first_batch_command
 from app.dashboard.labels import translator
 from app.dashboard.overview import Overview
-from app.dashboard.present import owner_name, present_overview, present_table
+from app.dashboard.present import (
+    Translate,
+    owner_choices,
+    owner_label,
+    present_overview,
+    present_table,
+)
 from app.dashboard.view import Lang, View, as_lang, preferred_language, read_view
 from app.errors import UsageMetricsError
-from app.reports.datasets import dataset_owners
 from app.web.backoff import SignInBackoff
 from app.web.gate import SessionGate
 from app.web.links import base_url, path_prefix
@@ -167,7 +172,7 @@ class DashboardPages:
             "signed_in": session.is_signed_in,  # a portal session signs out at the portal
             "dataset": dataset,
             "is_admin": scope.is_every_owner,
-            "owner_name": owner_name(dataset.owner, t) if dataset else "",
+            "owner_name": owner_label(dataset.owner, dataset.owner_name, t) if dataset else "",
             "portal_href": _portal_href(self._settings, dataset),
             "oob": False,
         }
@@ -185,9 +190,7 @@ class DashboardPages:
         if dataset is None:
             page = await data.read_datasets_page(view, total)
             context["table"] = present_table(view, page, here, t)
-        # The owner picker: an admin's lists every owner, a portal session's its own owners.
-        owners = await dataset_owners() if scope.owners is None else list(scope.owners)
-        context["owners"] = [(owner, owner_name(owner, t)) for owner in owners]
+        context["owners"] = await _owner_choices(scope, t) if dataset is None else []
         if part == VIEW_PART:
             # The header's language links live outside #view: sent along, out of band, so that
             # they keep the view the swap just showed.
@@ -266,6 +269,16 @@ class DashboardPages:
             "lang_query": "",
         }
         return render(request, "dashboard/refused.html", context, status_code=404)
+
+
+async def _owner_choices(scope: Scope, t: Translate) -> list[tuple[Owner, str]]:
+    """The owner picker, names read in one statement: an admin's lists every owner of a
+    dataset, a portal session's its own owners; none for a caller of one owner."""
+    if scope.owners is None:
+        return owner_choices(await reports.dataset_owners(), t)
+    if not scope.has_choice:
+        return []
+    return owner_choices(await reports.named_owners(scope.owners), t)
 
 
 def _has_usage(overview: Overview) -> bool:

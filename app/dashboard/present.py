@@ -12,12 +12,13 @@ from markupsafe import Markup
 from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN, OTHER_DOMAIN
 from app.core.intervals import Interval
 from app.core.records import OWNER_TYPES, Owner
+from app.core.titles import fold
 from app.dashboard import charts, formatting
 from app.dashboard.data import DatasetsPage
 from app.dashboard.labels import group_label
 from app.dashboard.overview import Group, Overview
 from app.dashboard.view import METRICS, Compare, View
-from app.reports import Figures, Trend
+from app.reports import Figures, NamedOwner, Trend
 
 Translate = Callable[..., str]
 BREAKDOWN_ROWS = 10  # then one row sums the rest
@@ -157,9 +158,19 @@ def figure(
     )
 
 
-def owner_name(owner: Owner, t: Translate) -> str:
-    """How the page names an owner: its id, then its kind ("metropole-lyon (organisation)")."""
-    return t(f"owner_{owner.type}", id=owner.id) if owner.type in OWNER_TYPES else owner.id
+def owner_label(owner: Owner, name: str | None, t: Translate) -> str:
+    """How the page names an owner: its name, else its id, then its kind ("Métropole de Lyon
+    (organisation)", "metropole-lyon (organisation)" until a line named it). Plain text: the
+    templates escape it, as every name from a log line."""
+    shown = name or owner.id
+    return t(f"owner_{owner.type}", name=shown) if owner.type in OWNER_TYPES else shown
+
+
+def owner_choices(owners: list[NamedOwner], t: Translate) -> list[tuple[Owner, str]]:
+    """The owner picker's options: by name (accents and case ignored; the id for an owner
+    without one), then kind and id."""
+    ordered = sorted(owners, key=lambda o: (fold(o.name or o.owner.id), o.owner.type, o.owner.id))
+    return [(o.owner, owner_label(o.owner, o.name, t)) for o in ordered]
 
 
 def compared_with(view: View, t: Translate) -> str:
@@ -364,7 +375,7 @@ def present_table(view: View, page: DatasetsPage, here: str, t: Translate) -> Ta
             href=f"{here}/datasets/{quote(item.dataset.id, safe='')}"
             + (f"?{dataset_query}" if dataset_query else ""),
             filter_href=f"{here}?{view.query(datasets=(*view.datasets, item.dataset.id), page=1)}",
-            owner=owner_name(item.dataset.owner, t),
+            owner=owner_label(item.dataset.owner, item.dataset.owner_name, t),
             api_calls=figure(item.figures.api_calls, lang),
             downloads=figure(item.figures.downloads, lang),
         )

@@ -14,8 +14,9 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN
-from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH
+from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
 from app.core.records import OWNER_TYPES, UsageKey
+from app.core.titles import shown_text
 from app.datafair.vocabulary import (
     GROUP_BY_CLASS,
     OPERATION_BY_TRACK,
@@ -65,13 +66,15 @@ _MESSAGES = {
 
 
 class Imported(NamedTuple):
-    """A document as one of our rows: its key, counters, and the resource's title."""
+    """A document as one of our rows: its key, counters, the resource's title and the owner's
+    name (when its X-Owner had one)."""
 
     key: UsageKey
     requests: int
     bytes: int
     duration_ms: int
     title: str | None
+    owner_name: str | None
 
 
 def plain(value: Any) -> Any:
@@ -153,8 +156,15 @@ def read_document(raw: Any) -> Imported | Skipped:
         app,
     )
     title = resource.get("title")
-    title = title[:MAX_TITLE_LENGTH].replace("\x00", "") if isinstance(title, str) else None
-    return Imported(key, round(requests), round(size), round(seconds * 1000), title)
+    title = shown_text(title) if isinstance(title, str) else None
+    figures = (round(requests), round(size), round(seconds * 1000))
+    return Imported(key, *figures, title, _name(owner.get("name")))
+
+
+def _name(value: Any) -> str | None:
+    # Shown only, as a title is: a name of the wrong type, or blank, is no name.
+    name = shown_text(value) if isinstance(value, str) else ""
+    return name if name.strip() else None
 
 
 def _date(value: Any) -> datetime:

@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ import orjson
 from app.core.records import Owner
 from app.datafair.documents import Imported, Skipped, read_document
 from app.errors import DatabaseUnavailableError
-from app.ingest.aggregate import BatchTotals, ResourceSeen
+from app.ingest.aggregate import BatchTotals, OwnerSeen, ResourceSeen
 from app.ingest.store import BatchWrite, find_batch, write_batch
 
 CHUNK_DOCUMENTS = 5_000
@@ -191,7 +191,8 @@ async def _write(chunk: list[Imported], key: str, report: FileReport) -> None:
 
 def totals_of(chunk: list[Imported]) -> BatchTotals:
     """Documents -> one BatchTotals: those that make one of our rows are added up (departments
-    folded, processing classes, Data Fair's `other`); a resource keeps its latest title."""
+    folded, processing classes, Data Fair's `other`); a resource keeps its latest title, an
+    owner its latest name."""
     totals = BatchTotals(accepted=len(chunk))
     for found in chunk:
         counters = totals.counters.setdefault(found.key, [0, 0, 0])
@@ -199,6 +200,8 @@ def totals_of(chunk: list[Imported]) -> BatchTotals:
         counters[1] += found.bytes
         counters[2] += found.duration_ms
         key = found.key
+        if found.owner_name is not None:
+            _name_owner(totals, Owner(key.owner_type, key.owner_id), found.owner_name, key.day)
         ref = (key.resource_type, key.resource_id)
         seen = totals.resources.get(ref)
         if seen is None:
@@ -213,6 +216,16 @@ def totals_of(chunk: list[Imported]) -> BatchTotals:
             seen.title = found.title
         seen.first_day = min(seen.first_day, key.day)
     return totals
+
+
+def _name_owner(totals: BatchTotals, owner: Owner, name: str, day: date) -> None:
+    # As titles here: documents come in no order, so the latest day's name wins (on one day,
+    # the later document's).
+    seen = totals.owners.get(owner)
+    if seen is None:
+        totals.owners[owner] = OwnerSeen(name, day)
+    elif day >= seen.last_day:
+        seen.name, seen.last_day = name, day
 
 
 class _Counting:

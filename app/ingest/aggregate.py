@@ -1,4 +1,5 @@
-"""Merge a batch's classified lines into counters per UsageKey, plus what it says of resources."""
+"""Merge a batch's classified lines into counters per UsageKey, plus what it says of resources
+and of their owners' names."""
 
 from __future__ import annotations
 
@@ -27,11 +28,20 @@ class ResourceSeen:
 
 
 @dataclass
+class OwnerSeen:
+    """An owner's name as a batch last gave it, and the last day a line gave one."""
+
+    name: str
+    last_day: date
+
+
+@dataclass
 class BatchTotals:
     """A batch reduced to what is stored and what is answered. Keys are unique: one row each."""
 
     counters: dict[UsageKey, Counters] = field(default_factory=dict)
     resources: dict[tuple[str, str], ResourceSeen] = field(default_factory=dict)
+    owners: dict[Owner, OwnerSeen] = field(default_factory=dict)  # only owners a line named
     accepted: int = 0
     ignored: Counter[Ignored] = field(default_factory=Counter)
     rejected: list[Rejection] = field(default_factory=list)  # the first MAX_LISTED_REJECTIONS

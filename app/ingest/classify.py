@@ -122,6 +122,7 @@ class Classifier:
                 outcome.referer_category,
                 outcome.referer_app,
                 record.resource.title,
+                record.owner_name,
             )
         )
 

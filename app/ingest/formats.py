@@ -18,12 +18,16 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from app.core.limits import MAX_ID_LENGTH, MAX_TITLE_LENGTH
+from app.core.limits import MAX_ID_LENGTH
 from app.core.records import OWNER_TYPES, LogRecord, Operation, Owner, Rejected, Resource
+from app.core.titles import shown_text
 from app.ingest.route_rules import Route
 
 # Marks a record whose owner must be looked up from its resource (route-rule lines).
 LOOKUP_OWNER = Owner("", "")
+# An owner header read: the owner (None when the header names none) and its name, if it has one.
+OwnerHeader = tuple[Owner | None, str | None]
+NO_OWNER: OwnerHeader = (None, None)
 
 OPERATION_BY_TRACK = {
     "readDataAPI": Operation.API,
@@ -181,6 +185,7 @@ def parse_data_fair(items: list[Any], day: date) -> LogRecord:
             Rejected.WRONG_ITEM_COUNT,
             f"a Data Fair log line has 14 or 15 items, this one has {len(items)}",
         )
+    owner, owner_name = _owner(items[DF_OWNER])
     return LogRecord(
         day=day,
         host=_text(items[DF_HOST], "host"),
@@ -189,7 +194,8 @@ def parse_data_fair(items: list[Any], day: date) -> LogRecord:
         status=read_status(items[DF_STATUS]),
         bytes=_bytes(items[DF_BYTES_SENT], gzip_ratio),
         duration_ms=duration_ms(items[DF_REQUEST_TIME]),
-        owner=_owner(items[DF_OWNER]),
+        owner=owner,
+        owner_name=owner_name,
         resource=_resource(items[DF_RESOURCE]),
         operation=_operation(items[DF_OPERATION]),
         id_token=_text(items[DF_ID_TOKEN], "id_token"),
@@ -205,7 +211,7 @@ def parse_named(
     day = iso_day(time, context.timezone) if time else (day or context.received_day)
     operation_field = fields.get("operation")
     referer = _text(fields.get("referer"), "referer") or _text(fields.get("origin"), "origin")
-    owner, resource, operation = (
+    (owner, owner_name), resource, operation = (
         _owner(fields.get("owner")),
         _resource(fields.get("resource")),
         _operation(operation_field),
@@ -213,7 +219,8 @@ def parse_named(
     if operation_field in NO_OPERATION:
         route = _route(fields.get("method"), fields.get("uri"), context)
         if route is not None:
-            owner, resource, operation = LOOKUP_OWNER, route[0], route[1]
+            # The owner is looked up from the resource: nothing is learnt of it here.
+            owner, owner_name, resource, operation = LOOKUP_OWNER, None, route[0], route[1]
     return LogRecord(
         day=day,
         host=_text(fields.get("host"), "host"),
@@ -223,6 +230,7 @@ def parse_named(
         bytes=_bytes(fields.get("bytes", 0), fields.get("gzip_ratio")),
         duration_ms=duration_ms(fields.get("request_time", 0)),
         owner=owner,
+        owner_name=owner_name,
         resource=resource,
         operation=operation,
         id_token=_text(fields.get("id_token"), "id_token"),
@@ -253,6 +261,7 @@ def parse_combined(line: str, context: ParseContext) -> LogRecord:
         bytes=0 if sent == "-" else _bytes(sent, None),
         duration_ms=0,
         owner=owner,
+        owner_name=None,
         resource=resource,
         operation=operation,
         id_token="",
@@ -339,26 +348,29 @@ def duration_ms(request_time: Any) -> int:
     return round(seconds * 1000)
 
 
-def _owner(value: Any) -> Owner | None:
+def _owner(value: Any) -> OwnerHeader:
     if isinstance(value, str):
         return _owner_header(value)
     if isinstance(value, dict):
         return _owner_of(value)
-    return None
+    return NO_OWNER
 
 
 @functools.lru_cache(maxsize=4096)
-def _owner_header(raw: str) -> Owner | None:
+def _owner_header(raw: str) -> OwnerHeader:
     return _owner_of(_header_object(raw, "owner"))
 
 
-def _owner_of(fields: dict[str, Any] | None) -> Owner | None:
+def _owner_of(fields: dict[str, Any] | None) -> OwnerHeader:
     if not fields:
-        return None
-    kind, ident = fields.get("type"), fields.get("id")
-    if kind in OWNER_TYPES and isinstance(ident, str) and ident:
-        return Owner(_key_text(kind, "owner type", 32), _key_text(ident, "owner id", MAX_ID_LENGTH))
-    return None
+        return NO_OWNER
+    kind, ident, name = fields.get("type"), fields.get("id"), fields.get("name")
+    if not (kind in OWNER_TYPES and isinstance(ident, str) and ident):
+        return NO_OWNER
+    owner = Owner(_key_text(kind, "owner type", 32), _key_text(ident, "owner id", MAX_ID_LENGTH))
+    # A name is only shown, as a title is: a name of the wrong type is no name, not a bad line.
+    shown = _shown(name) if isinstance(name, str) else ""
+    return owner, shown if shown.strip() else None
 
 
 def _resource(value: Any) -> Resource | None:
@@ -380,17 +392,16 @@ def _resource_of(fields: dict[str, Any] | None) -> Resource | None:
     kind, ident, title = fields.get("type"), fields.get("id"), fields.get("title")
     if not (isinstance(kind, str) and isinstance(ident, str) and kind and ident):
         return None
-    # Data Fair URI-encodes the title so that the header stays ASCII.
     return Resource(
         _key_text(kind, "resource type", 64),
         _key_text(ident, "resource id", MAX_ID_LENGTH),
-        _title(title) if isinstance(title, str) and title else None,
+        _shown(title) if isinstance(title, str) and title else None,
     )
 
 
-def _title(title: str) -> str:
-    # A title is only shown: NUL characters (which PostgreSQL text refuses) are dropped.
-    return unquote(title).replace("\x00", "")[:MAX_TITLE_LENGTH]
+def _shown(text: str) -> str:
+    # Data Fair URI-encodes what it puts in a header, so that the header stays ASCII.
+    return shown_text(unquote(text))
 
 
 def _key_text(value: str, name: str, limit: int) -> str:

@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 from app.core.records import Ignored, LogRecord, Owner, Rejected, Rejection
-from app.ingest.aggregate import MAX_LISTED_REJECTIONS, BatchTotals, ResourceSeen
+from app.ingest.aggregate import MAX_LISTED_REJECTIONS, BatchTotals, OwnerSeen, ResourceSeen
 from app.ingest.body import Entry, NotJson
 from app.ingest.classify import STATUS_CLASS, Classifier, Profiles, status_class
 from app.ingest.formats import (
@@ -207,19 +207,42 @@ def _totals(batch: Batch) -> BatchTotals:
         else:
             span[0], span[1], span[2] = min(span[0], day), max(span[1], day), max(span[2], last)
     titled_at: dict[ResourceRef, int] = {}
+    named_at: dict[Owner, int] = {}
     for pid, (first, latest, last) in spans.items():
         profile = profiles[pid]
         ref = (profile.resource_type, profile.resource_id)
+        owner = Owner(profile.owner_type, profile.owner_id)
         seen = totals.resources.get(ref)
         if seen is None:
-            owner = Owner(profile.owner_type, profile.owner_id)
             seen = totals.resources[ref] = ResourceSeen(owner, None, first, latest)
         seen.first_day, seen.last_day = min(seen.first_day, first), max(seen.last_day, latest)
-        # The title of the batch's latest line that carried one wins.
+        # The title of the batch's latest line that carried one wins; so does its owner's name.
         if profile.title is not None and last > titled_at.get(ref, 0):
             titled_at[ref] = last
             seen.title = profile.title
+        if profile.owner_name is not None:
+            _name_owner(totals.owners, named_at, owner, profile.owner_name, latest, last)
     return totals
+
+
+def _name_owner(
+    owners: dict[Owner, OwnerSeen],
+    named_at: dict[Owner, int],
+    owner: Owner,
+    name: str,
+    day: date,
+    line: int,
+) -> None:
+    """Keep the name of the owner's latest line that had one; widen the last day named."""
+    seen = owners.get(owner)
+    if seen is None:
+        owners[owner] = OwnerSeen(name, day)
+        named_at[owner] = line
+        return
+    seen.last_day = max(seen.last_day, day)
+    if line > named_at[owner]:
+        named_at[owner] = line
+        seen.name = name
 
 
 class _Reader:

@@ -1,4 +1,5 @@
-"""Write a reduced batch in one transaction: its key, its resources and its counters.
+"""Write a reduced batch in one transaction: its key, its resources, its owners' names and its
+counters.
 
 The Idempotency-Key row is written first in the same transaction, so a batch counts exactly once
 or not at all, and a concurrent replay of the same key waits on that row until the first request
@@ -6,7 +7,8 @@ commits or rolls back. The counters go either straight to usage_daily and the su
 in the request, USAGE_METRICS_FOLD_INTERVAL=0) or into one ledger row that the folder adds later
 (app/ingest/fold.py): the key and the ledger row commit together, so exactly once still holds.
 Resources are written in the request either way: the next batch's route-rule lines look their
-owners up there.
+owners up there. Owners' names go the way titles go, in the same transaction: a batch's names are
+written once or not at all.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from app.ingest.aggregate import BatchTotals
 from app.ingest.counting import add_counters, upsert
 from app.ingest.domain_cap import DomainCap
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres, placeholders
-from app.storage.models import ResourceRow
+from app.storage.models import OwnerRow, ResourceRow
 from app.storage.sql import column_types
 
 _RESOURCE_COLUMNS = (
@@ -44,6 +46,8 @@ _RESOURCE_COLUMNS = (
     "last_day",
 )
 _RESOURCE_TYPES = column_types(ResourceRow, _RESOURCE_COLUMNS)
+_OWNER_COLUMNS = ("owner_type", "owner_id", "name", "last_day")
+_OWNER_TYPES = column_types(OwnerRow, _OWNER_COLUMNS)
 # Past this length, a scoped key keeps a hash of the sender's key (the column holds 200).
 _KEPT_KEY_LENGTH = 200 - 17
 
@@ -133,6 +137,7 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
             if batch.idempotency_key is not None:
                 await _insert_batch_row(client, batch)
             await _upsert_resources(client, batch.totals)
+            await _upsert_owners(client, batch.totals)
             if batch.to_ledger:
                 await _insert_ledger_row(client, batch)
                 capped = None
@@ -211,6 +216,26 @@ async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> N
         "THEN excluded.first_day ELSE resources.first_day END, "
         "last_day = CASE WHEN excluded.last_day > resources.last_day "
         "THEN excluded.last_day ELSE resources.last_day END",
+    )
+
+
+async def _upsert_owners(client: BaseDBAsyncClient, totals: BatchTotals) -> None:
+    # As for titles: the latest batch's name wins; only owners a line named are written.
+    if not totals.owners:
+        return
+    rows = [
+        (owner.type, owner.id, seen.name, seen.last_day)
+        for owner, seen in sorted(totals.owners.items())
+    ]
+    await upsert(
+        client,
+        "owners",
+        _OWNER_COLUMNS,
+        _OWNER_TYPES,
+        rows,
+        "ON CONFLICT (owner_type, owner_id) DO UPDATE SET name = excluded.name, "
+        "last_day = CASE WHEN excluded.last_day > owners.last_day "
+        "THEN excluded.last_day ELSE owners.last_day END",
     )
 
 

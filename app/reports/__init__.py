@@ -2,12 +2,13 @@
 
 records (what goes in and out), sources (which table a query reads), figures (totals,
 breakdowns, days), series (days, weeks, months beside the previous period), datasets (count,
-pages, rows by id), statement (parameters and rows).
+pages, rows by id), owners (owners and their names), statement (parameters and rows).
 """
 
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
 from app.reports.figures import callers, daily, figures, zero_days
+from app.reports.owners import dataset_owners, named_owners
 from app.reports.rows import (
     BREAKDOWN_COLUMNS,
     DATASETS,
@@ -18,6 +19,7 @@ from app.reports.rows import (
     DatasetRow,
     DayFigures,
     Figures,
+    NamedOwner,
     Trend,
     UsageFilter,
 )
@@ -35,16 +37,19 @@ __all__ = [
     "DayFigures",
     "DetailRow",
     "Figures",
+    "NamedOwner",
     "Trend",
     "UsageFilter",
     "callers",
     "count_datasets",
     "daily",
+    "dataset_owners",
     "datasets_by_id",
     "datasets_page",
     "details",
     "empty_series",
     "figures",
+    "named_owners",
     "series",
     "zero_days",
 ]

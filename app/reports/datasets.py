@@ -1,4 +1,5 @@
-"""Datasets: count, one page (by title or by usage in a period), and rows by id."""
+"""Datasets: count, one page (by title or by usage in a period), and rows by id, each with its
+owner's name (joined: no statement more)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from app.core.periods import Period
 from app.core.records import Owner, OwnerFilter
 from app.core.titles import fold
+from app.reports.owners import OWNER_NAME_JOIN
 from app.reports.rows import DATASETS, DatasetOrder, DatasetRow, UsageFilter
 from app.reports.sources import owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
@@ -17,6 +19,7 @@ from app.reports.statement import Statement
 # itself ("Ecole" before "école") and the id, so that the order is total.
 _TITLE_KEY = "COALESCE(r.title_folded, LOWER(r.resource_id))"
 _BYTES = ' COLLATE "C"'
+_COLUMNS = "r.resource_id, r.title, r.owner_type, r.owner_id, o.name AS owner_name"
 
 
 async def count_datasets(
@@ -68,7 +71,7 @@ async def datasets_page(
         join = " LEFT JOIN u ON u.resource_id = r.resource_id"
         order_by = f"COALESCE(u.n, 0) {'DESC' if descending else 'ASC'}, " + order_by
     statement = (
-        f"{ranking}SELECT r.resource_id, r.title, r.owner_type, r.owner_id FROM resources r{join} "  # noqa: S608
+        f"{ranking}SELECT {_COLUMNS} FROM resources r{join}{OWNER_NAME_JOIN} "  # noqa: S608
         f"WHERE {_in_scope(sql, owner, search, ids)} "
         f"ORDER BY {order_by} LIMIT {sql.bind(limit)} OFFSET {sql.bind(offset)}"
     )
@@ -79,8 +82,8 @@ async def datasets_page(
 async def datasets_by_id(ids: Sequence[str]) -> dict[str, DatasetRow]:
     sql = Statement()
     statement = (
-        "SELECT resource_id, title, owner_type, owner_id FROM resources "  # noqa: S608
-        f"WHERE resource_type = {sql.bind(DATASETS)} AND resource_id IN ({sql.bind_all(ids)})"
+        f"SELECT {_COLUMNS} FROM resources r{OWNER_NAME_JOIN} "  # noqa: S608
+        f"WHERE r.resource_type = {sql.bind(DATASETS)} AND r.resource_id IN ({sql.bind_all(ids)})"
     )
     rows = await sql.rows(statement)
     return {row["resource_id"]: _dataset(row) for row in rows}
@@ -109,14 +112,5 @@ def _by_title(sql: Statement, *, descending: bool) -> str:
 
 
 def _dataset(row: dict[str, Any]) -> DatasetRow:
-    return DatasetRow(row["resource_id"], row["title"], Owner(row["owner_type"], row["owner_id"]))
-
-
-async def dataset_owners() -> list[Owner]:
-    """Every owner of a dataset, for an admin's owner picker."""
-    sql = Statement()
-    statement = (
-        "SELECT DISTINCT owner_type, owner_id FROM resources "  # noqa: S608
-        f"WHERE resource_type = {sql.bind(DATASETS)} ORDER BY owner_type, owner_id"
-    )
-    return [Owner(row["owner_type"], row["owner_id"]) for row in await sql.rows(statement)]
+    owner = Owner(row["owner_type"], row["owner_id"])
+    return DatasetRow(row["resource_id"], row["title"], owner, row["owner_name"])

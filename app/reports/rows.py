@@ -64,3 +64,12 @@ class DatasetRow:
     id: str
     title: str | None
     owner: Owner
+    owner_name: str | None = None  # None until a line of the portal named the owner
+
+
+@dataclass(frozen=True)
+class NamedOwner:
+    """An owner and its name as the portal's logs last gave it (None until one did)."""
+
+    owner: Owner
+    name: str | None

@@ -23,11 +23,19 @@ _OWNER_TYPES = {raw(owner_type): owner_type for owner_type in OwnerType}
 class Owner:
     type: OwnerType = strawberry.field(description="A user or an organization.")
     id: str = strawberry.field(description="The account's id in the portal.")
+    name: str | None = strawberry.field(
+        description="Its name, as the portal's logs last gave it (the `name` of Data Fair's "
+        "X-Owner header); null until one did."
+    )
 
     @classmethod
-    def from_row(cls, owner: OwnerRecord) -> Owner:
+    def from_row(cls, owner: OwnerRecord, name: str | None) -> Owner:
         # The ingest keeps only users and organizations (core.records.OWNER_TYPES).
-        return cls(type=_OWNER_TYPES[owner.type], id=owner.id)
+        return cls(type=_OWNER_TYPES[owner.type], id=owner.id, name=name)
+
+    @classmethod
+    def from_named(cls, named: reports.NamedOwner) -> Owner:
+        return cls.from_row(named.owner, named.name)
 
 
 @strawberry.type(description="A dataset of the portal whose usage the logs showed.")
@@ -40,7 +48,8 @@ class Dataset:
 
     @classmethod
     def from_row(cls, row: reports.DatasetRow) -> Dataset:
-        return cls(id=strawberry.ID(row.id), title=row.title, owner=Owner.from_row(row.owner))
+        owner = Owner.from_row(row.owner, row.owner_name)
+        return cls(id=strawberry.ID(row.id), title=row.title, owner=owner)
 
     @docs.described("This dataset's usage in a period and the previous one.")
     async def usage(

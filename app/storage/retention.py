@@ -5,7 +5,8 @@
 - With USAGE_METRICS_KEEP_DAYS, usage_daily rows and summary rows of days before the cut go. The
   cut is today - KEEP_DAYS rounded down to the first day of the largest summary block containing
   it (a calendar month): a summary row covers a whole block, so a cut inside one would leave the
-  summaries and usage_daily disagreeing about the same period. Resources rows stay.
+  summaries and usage_daily disagreeing about the same period. Resources and owners rows stay
+  (what the portal says of its datasets and their owners, not usage).
 
 Rows go in chunks of CHUNK_ROWS, each its own short transaction (no long lock, no giant
 transaction), found through each table's index; running it again removes nothing more. The server

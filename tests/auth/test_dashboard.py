@@ -3,6 +3,8 @@ the session's datasets, its owner picker, and the token sign-in still beside it.
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -11,7 +13,8 @@ from app.config import Settings
 from tests.auth.sessions import cookie_header, ingest_owners, public_pem, session_token
 from tests.conftest import with_settings
 from tests.dashboard.pages import TODAY, card, open_dashboard, row_ids
-from tests.helpers import ADMIN_TOKEN
+from tests.helpers import ADMIN_TOKEN, dataset, ingest, line_on
+from tests.schema.test_loaders import counted_statements
 
 pytestmark = pytest.mark.anyio
 
@@ -61,6 +64,25 @@ async def test_she_picks_one_of_her_owners(
     other = await client.get("/dashboard", params={"owner": "organization:org2"}, headers=cookies)
     assert other.status_code == 403
     assert "organization org1, user carol only" in other.text
+
+
+async def test_her_owner_picker_names_her_owners_in_one_statement(
+    client: httpx.AsyncClient, cookies: dict[str, str]
+) -> None:
+    named = {"type": "organization", "id": "org1", "name": "Zones vertes"}
+    await ingest(client, line_on("2024-01-10", resource=dataset("roads", "Roads"), owner=named))
+    with counted_statements() as seen:
+        page = (await client.get("/dashboard", headers=cookies)).text
+    # By name, carol (who has none) by her id: she comes first (by type and id, org1 did).
+    select = page[page.index('<select id="owner"') : page.index("</select>")]
+    assert re.findall(r"<option value=\"([^\"]*)\"", select) == [
+        "",
+        "user:carol",
+        "organization:org1",
+    ]
+    assert ">Zones vertes (organisation)</option>" in select
+    assert ">carol (user)</option>" in select
+    assert len([s for s in seen if "FROM owners" in s]) == 1
 
 
 async def test_another_owners_dataset_page_is_not_found(

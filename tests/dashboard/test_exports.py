@@ -256,6 +256,17 @@ def test_xlsx_datasets_keep_titles_as_text() -> None:
     assert sheet.freeze_panes == "A2"
 
 
+def test_xlsx_names_owners_and_keeps_their_names_as_text() -> None:
+    datasets = [
+        DatasetFigures(DatasetRow("roads", "Roads", ORG1, "Métropole de Lyon"), figures((2, 0))),
+        DatasetFigures(DatasetRow("evil", None, ORG1, "=1+1\x07"), figures((1, 0))),
+        DatasetFigures(DatasetRow("parks", None, Owner("user", "alice")), figures((0, 0))),
+    ]
+    sheet = workbook(datasets=datasets)["Datasets"]
+    assert [row[2] for row in values(sheet)[1:]] == ["Métropole de Lyon", "=1+1", "user:alice"]
+    assert (sheet["C3"].data_type, sheet["C3"].quotePrefix) == ("s", True)
+
+
 def test_xlsx_groups_and_domains() -> None:
     book = workbook()
     trends = ["API calls", "Previous API calls", "Downloads", "Previous downloads"]

@@ -136,6 +136,33 @@ async def test_reads_the_legacy_shapes_and_extended_json(
     ]
 
 
+async def test_keeps_each_owners_latest_name_from_its_documents(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    lyon = {"type": "organization", "id": "lyon"}
+    documents = [
+        # Documents come in no order: the latest day's name wins, on one day the later one's.
+        doc(owner={**lyon, "name": "Grand Lyon"}, day="2024-01-10"),
+        doc(owner={**lyon, "name": "Old Lyon"}, day="2024-01-08"),
+        doc(owner={**lyon, "name": "Métropole\u0000 de Lyon"}, day="2024-01-10"),
+        doc(owner=lyon, day="2024-01-12"),
+        doc(owner={**ORG, "name": ["not", "a", "name"]}),
+        doc(owner={"type": "user", "id": "alice", "name": "Alice " + "x" * 1000}),
+    ]
+    path = tmp_path / "names.json"
+    path.write_text("\n".join(json.dumps(d) for d in documents))
+    assert (await import_file(path, chunk_documents=3)).answer()["imported"] == 6
+    owners = sorted(
+        (r["owner_type"], r["owner_id"], r["name"], str(r["last_day"]))
+        for r in await table_rows("owners")
+    )
+    # Chunks of 3: the second chunk's name of lyon (none) keeps the first one's.
+    assert owners == [
+        ("organization", "lyon", "Métropole de Lyon", "2024-01-10"),
+        ("user", "alice", ("Alice " + "x" * 1000)[:1000], "2024-01-08"),
+    ]
+
+
 async def test_skips_each_unreadable_document_with_its_reason(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:

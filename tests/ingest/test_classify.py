@@ -45,6 +45,7 @@ RECORD = LogRecord(
     bytes=1000,
     duration_ms=10,
     owner=ORG1,
+    owner_name=None,
     resource=ROADS,
     operation=Operation.API,
     id_token="",

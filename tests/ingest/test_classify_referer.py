@@ -25,6 +25,7 @@ RECORD = LogRecord(
     bytes=1000,
     duration_ms=10,
     owner=ORG1,
+    owner_name=None,
     resource=Resource("datasets", "roads", "Roads"),
     operation=Operation.API,
     id_token="",

@@ -35,6 +35,7 @@ DATA_FAIR = LogRecord(
     bytes=1000,
     duration_ms=10,
     owner=ORG1,
+    owner_name=None,
     resource=ROADS,
     operation=Operation.API,
     id_token="",
@@ -69,6 +70,7 @@ NAMED = LogRecord(
     bytes=3000,
     duration_ms=125,
     owner=ORG1,
+    owner_name=None,
     resource=ROADS,
     operation=Operation.DOWNLOAD,
     id_token=FAKE_ID_TOKEN,
@@ -86,6 +88,7 @@ COMBINED = LogRecord(
     bytes=1234,
     duration_ms=0,
     owner=LOOKUP_OWNER,
+    owner_name=None,
     resource=ROADS_FROM_ROUTE,
     operation=Operation.API,
     id_token="",
@@ -116,6 +119,16 @@ def _combined(path: str) -> str:
             data_fair_line(owner={"type": "organization", "id": "org1", "department": "dep"}),
             DATA_FAIR,
             id="owner-department-dropped",
+        ),
+        pytest.param(
+            data_fair_line(owner={"type": "organization", "id": "org1", "name": "M%C3%A9tropole"}),
+            DATA_FAIR._replace(owner_name="Métropole"),
+            id="owner-name-uri-decoded",
+        ),
+        pytest.param(
+            data_fair_line(owner={"type": "organization", "id": "org1", "name": "Métropole"}),
+            DATA_FAIR._replace(owner_name="Métropole"),
+            id="owner-name-as-is",
         ),
         pytest.param(
             data_fair_line(
@@ -185,6 +198,11 @@ def test_reads_data_fair_array_behind_syslog_header(header: str) -> None:
             id="embedded-title-uri-decoded",
         ),
         pytest.param(
+            {**NAMED_FIELDS, "owner": {"type": "organization", "id": "org1", "name": "Lyon"}},
+            NAMED._replace(owner_name="Lyon"),
+            id="embedded-owner-name",
+        ),
+        pytest.param(
             {**NAMED_FIELDS, "referer": ""},
             NAMED._replace(referer="https://other.example"),
             id="origin-without-referer",
@@ -206,6 +224,11 @@ def test_reads_data_fair_array_behind_syslog_header(header: str) -> None:
             {**NAMED_FIELDS, "owner": "", "resource": "", "operation": ""},
             NAMED._replace(owner=LOOKUP_OWNER, resource=ROADS_FROM_ROUTE, operation=Operation.API),
             id="no-headers-route-rules",
+        ),
+        pytest.param(
+            {**NAMED_FIELDS, "owner": '{"type":"user","id":"bob","name":"Bob"}', "operation": ""},
+            NAMED._replace(owner=LOOKUP_OWNER, resource=ROADS_FROM_ROUTE, operation=Operation.API),
+            id="route-rules-ignore-the-owner-name",
         ),
     ],
 )

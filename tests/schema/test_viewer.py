@@ -47,6 +47,38 @@ async def test_viewer_says_which_owners_the_credentials_read(client: httpx.Async
     assert (answer["data"], error_codes(answer)) == (None, ["UNAUTHENTICATED"])
 
 
+async def test_owners_carry_the_name_the_portals_logs_gave_them(
+    client: httpx.AsyncClient,
+) -> None:
+    lyon = {"type": "organization", "id": "org1", "name": "Métropole de Lyon"}
+    await ingest(
+        client,
+        line_on("2024-01-08", resource=dataset("roads"), owner=lyon),
+        line_on("2024-01-08", resource=dataset("notes"), owner=ALICE),
+    )
+    query = """{ viewer { owners { type id name } }
+      datasets { nodes { id owner { id name } } }
+      dataset(id: "roads") { owner { name } } }"""
+    assert await graphql_data(client, query) == {
+        "viewer": {
+            "owners": [
+                {"type": "ORGANIZATION", "id": "org1", "name": "Métropole de Lyon"},
+                {"type": "USER", "id": "alice", "name": None},
+            ]
+        },
+        "datasets": {
+            "nodes": [
+                {"id": "notes", "owner": {"id": "alice", "name": None}},
+                {"id": "roads", "owner": {"id": "org1", "name": "Métropole de Lyon"}},
+            ]
+        },
+        "dataset": {"owner": {"name": "Métropole de Lyon"}},
+    }
+    org1 = await create_token("owner:organization:org1", "org1 portal")
+    answer = await graphql(client, "{ viewer { owners { id name } } }", token=org1)
+    assert answer["data"] == {"viewer": {"owners": [{"id": "org1", "name": "Métropole de Lyon"}]}}
+
+
 async def test_orders_datasets_either_way(client: httpx.AsyncClient) -> None:
     await ingest(
         client,

@@ -1,7 +1,9 @@
-"""Tortoise models: only aggregates, resources, batch keys and ledger, hashed tokens, settings."""
+"""Tortoise models: only aggregates, resources and owners, batch keys and ledger, hashed tokens,
+settings."""
 
 from app.storage.models.batches import IngestBatch
 from app.storage.models.ledger import LedgerRow
+from app.storage.models.owners import OwnerRow
 from app.storage.models.resources import ResourceRow
 from app.storage.models.sessions import RevokedSession
 from app.storage.models.settings import SettingRow
@@ -12,6 +14,7 @@ from app.storage.models.usage import UsageDaily
 __all__ = [
     "IngestBatch",
     "LedgerRow",
+    "OwnerRow",
     "ResourceRow",
     "RevokedSession",
     "SettingRow",
