@@ -128,12 +128,22 @@ def _read_blocks(
     with_apps: bool,
 ) -> Source:
     values = ", ".join(f"({span}, {sql.bind(first)}, {part})" for part, (span, first) in blocks)
-    where = ["t.span = b.span", "t.day = b.day", *_filters(sql, usage, with_apps, summary)]
+    where = " AND ".join(
+        ["t.span = b.span", "t.day = b.day", *_filters(sql, usage, with_apps, summary)]
+    )
+    # Each block, then its key range in the table. CROSS JOIN keeps that order on SQLite. On
+    # PostgreSQL a LATERAL subquery behind OFFSET 0 (which it cannot flatten) does: given 120
+    # month blocks it otherwise estimated a hash join over a scan of the whole table (ranking
+    # every dataset over ten years took 740 ms instead of 116).
+    tables = (
+        f"b CROSS JOIN LATERAL (SELECT * FROM {summary.table} t WHERE {where} OFFSET 0) t"  # noqa: S608
+        if sql.postgres
+        else f"b CROSS JOIN {summary.table} t"
+    )
     return Source(
-        # CROSS JOIN keeps SQLite's join order: each block, then its key range in the table.
         ctes=(f"b(span, day, part) AS (VALUES {values})",),
-        tables=f"b CROSS JOIN {summary.table} t",
-        where=" AND ".join(where),
+        tables=tables,
+        where="TRUE" if sql.postgres else where,
         figures=_datasets_but_app_opens(_SUMMARY_FIGURES) if with_apps else _SUMMARY_FIGURES,
         part="b.part",
     )
