@@ -1,5 +1,5 @@
 """Owners' names from Data Fair's API, since its X-Owner header names no one
-(docs/coming-from-data-fair.md#owners-names)."""
+(docs/coming-from-data-fair.md#4-name-the-owners)."""
 
 from __future__ import annotations
 
