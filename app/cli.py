@@ -25,7 +25,7 @@ from app.webanalytics.command import add_parsers as add_webanalytics_parsers
 
 COMMANDS = (
     add_auth_parsers,  # tokens
-    add_datafair_parsers,  # import-data-fair
+    add_datafair_parsers,  # import-data-fair, owner-names
     add_ingest_parsers,  # resources, fold
     add_webanalytics_parsers,  # analytics
     add_shipping_parsers,  # ship, import

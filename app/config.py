@@ -96,6 +96,9 @@ class Settings:
     # The dashboard (docs/dashboard.md): the portal's base URL, so that a dataset's page links
     # to the dataset on the portal (<url>/datasets/<id>); None: no link.
     portal_url: str | None = None
+    # Data Fair's base URL (https://portal.example/data-fair), where `usage-metrics owner-names`
+    # asks for the owners' names that its X-Owner header does not carry; None: give --data-fair.
+    data_fair_url: str | None = None
     # Seconds between two folds of the ingest ledger into the tables (app/ingest/fold.py); 0:
     # each batch is counted in its request, as before the ledger.
     fold_interval_s: float = DEFAULT_FOLD_INTERVAL_S
@@ -160,6 +163,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         cors_origins=_origins(env.get("USAGE_METRICS_CORS_ORIGINS", "")),
         portal_url=_http_url("USAGE_METRICS_PORTAL_URL", env.get("USAGE_METRICS_PORTAL_URL")),
+        data_fair_url=_http_url(
+            "USAGE_METRICS_DATA_FAIR_URL", env.get("USAGE_METRICS_DATA_FAIR_URL")
+        ),
         fold_interval_s=_seconds(
             "USAGE_METRICS_FOLD_INTERVAL",
             env.get("USAGE_METRICS_FOLD_INTERVAL"),

@@ -14,9 +14,9 @@ written once or not at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -221,18 +221,27 @@ async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> N
 
 async def _upsert_owners(client: BaseDBAsyncClient, totals: BatchTotals) -> None:
     # As for titles: the latest batch's name wins; only owners a line named are written.
-    if not totals.owners:
-        return
     rows = [
         (owner.type, owner.id, seen.name, seen.last_day)
         for owner, seen in sorted(totals.owners.items())
     ]
+    await upsert_owner_names(client, rows)
+
+
+async def upsert_owner_names(
+    client: BaseDBAsyncClient, rows: Sequence[tuple[str, str, str, date]]
+) -> None:
+    """Rows of (owner type, owner id, name, day), in key order: each name replaces the stored
+    one; `last_day` is the day for a new owner and never goes down (the ingest and the
+    `owner-names` command write names alike)."""
+    if not rows:
+        return
     await upsert(
         client,
         "owners",
         _OWNER_COLUMNS,
         _OWNER_TYPES,
-        rows,
+        list(rows),
         "ON CONFLICT (owner_type, owner_id) DO UPDATE SET name = excluded.name, "
         "last_day = CASE WHEN excluded.last_day > owners.last_day "
         "THEN excluded.last_day ELSE owners.last_day END",

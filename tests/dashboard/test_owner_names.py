@@ -1,11 +1,12 @@
-"""Owners by name on the dashboard, from the X-Owner lines sent to POST /ingest: the admin's
-picker, the every-owner table, a dataset's page and the XLSX; escaped; replaced by a later name;
-the id until a line names the owner."""
+"""Owners by name on the dashboard, from the X-Owner lines sent to POST /ingest (or from Data
+Fair's API, `usage-metrics owner-names`): the admin's picker, the every-owner table, a dataset's
+page and the XLSX; escaped; replaced by a later name; the id until a line names the owner."""
 
 from __future__ import annotations
 
 import re
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from tests.dashboard.pages import (
     table_rows,
     words,
 )
+from tests.datafair.data_fair_api import data_fair_api, owner_names
 from tests.helpers import ADMIN_TOKEN, NDJSON, data_fair_line, ndjson
 
 pytestmark = pytest.mark.anyio
@@ -132,6 +134,28 @@ async def test_a_name_is_escaped_everywhere(admin: httpx.AsyncClient) -> None:
     # Fragments asked by htmx are escaped the same way.
     fragment = await admin.get("/dashboard", headers={"HX-Request": "true", "HX-Target": "view"})
     assert "<script>alert" not in fragment.text and escaped in fragment.text
+
+
+async def test_a_name_from_data_fairs_api_is_escaped(
+    admin: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    with data_fair_api() as api:
+        api.owners = {"organization:org1": {**ORG1, "name": '<script>alert("x")</script> & =cmd'}}
+        done = await owner_names(settings.database_url, tmp_path, "--data-fair", api.url)
+    assert (done.status, done.out.splitlines()[-1]) == (
+        0,
+        "2 owners asked: 1 named, 1 not found, 0 failed",
+    )
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; =cmd (organisation)"
+    page = (await admin.get("/dashboard")).text
+    dataset = (await admin.get("/dashboard/datasets/roads")).text
+    assert "<script>alert" not in page + dataset
+    assert picker(page)[1:] == [
+        ("organization:org1", '<script>alert("x")</script> & =cmd (organisation)'),
+        ("user:alice", "alice (user)"),
+    ]
+    assert f"<td>{escaped}</td>" in page
+    assert f"<dd>{escaped}</dd>" in dataset
 
 
 async def test_the_xlsx_names_each_datasets_owner_as_text(admin: httpx.AsyncClient) -> None:

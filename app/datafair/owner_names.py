@@ -1,0 +1,156 @@
+"""Owners' names from Data Fair's API, since its X-Owner header names no one
+(docs/coming-from-data-fair.md#4-name-the-owners)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from tortoise.transactions import in_transaction
+
+from app.core.records import Owner
+from app.core.titles import shown_text
+from app.errors import DatabaseUnavailableError
+from app.ingest.store import upsert_owner_names
+from app.reports.owners import dataset_owners
+from app.storage.database import DATABASE_ERRORS
+
+# An answer of one dataset is a few hundred bytes; a slow or hostile server gets no more.
+ANSWER_WITHIN_S = 10.0
+CONNECT_WITHIN_S = 5.0
+TIMEOUT = httpx.Timeout(ANSWER_WITHIN_S, connect=CONNECT_WITHIN_S)
+MAX_ANSWER_BYTES = 1024 * 1024
+CONCURRENCY = 4  # requests at once: a portal's API is shared with its readers
+API_KEY_HEADER = "x-apiKey"  # Data Fair's header for API keys
+# Said beside a status that usually means a wrong setting rather than a passing fault.
+_HINTS = {
+    401: "check the API key",
+    403: "check the API key's rights",
+    404: "is the URL Data Fair's base URL, like https://portal.example/data-fair?",
+}
+
+
+class Outcome(StrEnum):
+    NAMED = "named"
+    NOT_FOUND = "not found"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What Data Fair's API said of one owner: its name, no dataset, or why it said nothing."""
+
+    owner: Owner
+    outcome: Outcome
+    detail: str = ""  # the name when named, the problem in words when failed
+
+
+async def owners_to_name(every: bool) -> list[Owner]:
+    """The owners of datasets still without a name (all of them with `every`), by type and id."""
+    return [named.owner for named in await dataset_owners() if every or named.name is None]
+
+
+async def look_up_names(
+    base_url: str,
+    owners: Sequence[Owner],
+    api_key: str | None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[Lookup]:
+    """Ask Data Fair's API for one dataset of each owner, CONCURRENCY at a time; in order."""
+    headers = {API_KEY_HEADER: api_key} if api_key else {}
+    gate = asyncio.Semaphore(CONCURRENCY)
+    url = f"{base_url.rstrip('/')}/api/v1/datasets"
+    # No redirects: a redirect elsewhere would carry the API key there (httpx drops only
+    # Authorization on another origin, not x-apiKey).
+    async with httpx.AsyncClient(
+        headers=headers,
+        timeout=TIMEOUT,
+        limits=httpx.Limits(max_connections=CONCURRENCY),
+        follow_redirects=False,
+        transport=transport,
+    ) as client:
+
+        async def one(owner: Owner) -> Lookup:
+            async with gate:
+                return await look_up(client, url, owner)
+
+        return list(await asyncio.gather(*(one(owner) for owner in owners)))
+
+
+async def look_up(client: httpx.AsyncClient, url: str, owner: Owner) -> Lookup:
+    """GET <url>?owner=<type>:<id>&size=1&select=id,owner: the owner object of one dataset."""
+    params = {"owner": f"{owner.type}:{owner.id}", "size": "1", "select": "id,owner"}
+    try:
+        async with client.stream("GET", url, params=params) as response:
+            if response.status_code != 200:
+                return _failed(owner, _status_problem(response))
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    return _failed(owner, "the answer is longer than 1 MiB")
+    except httpx.ConnectTimeout:
+        return _failed(owner, f"could not connect to Data Fair within {CONNECT_WITHIN_S:.0f} s")
+    except httpx.TimeoutException:
+        return _failed(owner, f"Data Fair did not answer within {ANSWER_WITHIN_S:.0f} s")
+    except httpx.ConnectError as exc:
+        return _failed(owner, f"could not connect to Data Fair ({exc})")
+    except httpx.HTTPError as exc:
+        return _failed(owner, f"the exchange with Data Fair broke off ({type(exc).__name__})")
+    return read_answer(owner, bytes(body))
+
+
+def read_answer(owner: Owner, body: bytes) -> Lookup:
+    """`{"count": N, "results": [{"id": ..., "owner": {type, id, name, ...}}]}` -> a Lookup."""
+    try:
+        answer: Any = json.loads(body)
+    except ValueError:
+        return _failed(owner, "the answer is not JSON")
+    results = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(results, list):
+        return _failed(owner, "the answer has no list of results: is the URL Data Fair's?")
+    if not results:
+        return Lookup(owner, Outcome.NOT_FOUND)
+    found = results[0].get("owner") if isinstance(results[0], dict) else None
+    if not isinstance(found, dict) or [found.get("type"), found.get("id")] != list(owner):
+        # An API that ignored ?owner= would otherwise give every owner the same name.
+        return _failed(owner, "the dataset in the answer belongs to another owner")
+    name = found.get("name")
+    # As the ingest reads a name: shown only; of the wrong type, or blank, it is no name.
+    name = shown_text(name) if isinstance(name, str) else ""
+    if not name.strip():
+        return _failed(owner, "the answer gives the owner no name")
+    return Lookup(owner, Outcome.NAMED, name)
+
+
+async def store_names(names: Sequence[tuple[Owner, str]], today: date) -> None:
+    """Write the names as the ingest does, in one short transaction (after every request)."""
+    rows = sorted((owner.type, owner.id, name, today) for owner, name in names)
+    if not rows:
+        return
+    try:
+        async with in_transaction() as client:
+            await upsert_owner_names(client, rows)
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnavailableError(
+            "the database did not take the names; nothing was stored: run the command again"
+        ) from exc
+
+
+def _status_problem(response: httpx.Response) -> str:
+    status = response.status_code
+    said = f"Data Fair answered HTTP {status} {response.reason_phrase}".rstrip()
+    if 300 <= status < 400:
+        return f"{said} (redirects are not followed: give the URL it leads to)"
+    hint = _HINTS.get(status)
+    return f"{said} ({hint})" if hint else said
+
+
+def _failed(owner: Owner, problem: str) -> Lookup:
+    return Lookup(owner, Outcome.FAILED, problem)
