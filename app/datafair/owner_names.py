@@ -60,7 +60,6 @@ async def look_up_names(
     base_url: str,
     owners: Sequence[Owner],
     api_key: str | None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Lookup]:
     """Ask Data Fair's API for one dataset of each owner, CONCURRENCY at a time; in order."""
     headers = {API_KEY_HEADER: api_key} if api_key else {}
@@ -73,7 +72,6 @@ async def look_up_names(
         timeout=TIMEOUT,
         limits=httpx.Limits(max_connections=CONCURRENCY),
         follow_redirects=False,
-        transport=transport,
     ) as client:
 
         async def one(owner: Owner) -> Lookup:
