@@ -255,6 +255,10 @@ def test_intervals_and_comparison_modes_with_exact_figures(
     # The crosshair: the keyboard reads the last interval, then the one before.
     page.select_option("#compare", "previous")
     expect(previous).to_have_text("previous period: 0")
+    # The swap shows before it settles, and settling sets the chart up and gives the focus back
+    # to the control that asked: focus the chart once that is done, not in between.
+    expect(page.locator("#view")).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator('[data-chart="main"][data-ready]')).to_have_count(1)
     page.focus('[data-chart="main"] .plot')
     tip = page.locator('[data-chart="main"] .tip')
     expect(tip).to_contain_text(f"{YESTERDAY.isoformat()} — 5")
