@@ -286,7 +286,7 @@ def _has(api_calls: int) -> Callable[[str], None]:
 def _measure_page(base_url: str, scenario: PageScenario, requests: int) -> list[str]:
     timings = []
     with httpx.Client(base_url=base_url, timeout=120) as client:
-        _sign_in(client)
+        sign_in(client)
         for n in range(-WARM_UP_REQUESTS, requests):
             start = time.perf_counter()
             response = client.get(scenario.path)
@@ -299,7 +299,7 @@ def _measure_page(base_url: str, scenario: PageScenario, requests: int) -> list[
     return _figures(scenario.name, timings, scenario.target_ms)
 
 
-def _sign_in(client: httpx.Client) -> None:
+def sign_in(client: httpx.Client) -> None:
     form = client.get("/login").text
     csrf = form[form.index('name="csrf_token" value="') + 25 :].split('"', 1)[0]
     answer = client.post("/login", data={"token": server.TOKEN, "csrf_token": csrf})

@@ -106,10 +106,13 @@ async def _admin(url: str, sql: str) -> None:
 
 
 @contextmanager
-def running_server(database_url: str, cpu: str | None = None, **settings: str) -> Iterator[str]:
+def running_server(
+    database_url: str, cpu: str | None = None, root: Path = PROJECT_ROOT, **settings: str
+) -> Iterator[str]:
     """A uvicorn process serving app.main:app on a free local port; yields its base URL.
 
-    `cpu`: pinned to that core (taskset -c); `settings`: more USAGE_METRICS_* variables.
+    `cpu`: pinned to that core (taskset -c); `root`: the checkout whose code it runs;
+    `settings`: more USAGE_METRICS_* variables.
     """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
@@ -123,9 +126,7 @@ def running_server(database_url: str, cpu: str | None = None, **settings: str) -
     command = [*pinned, sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--no-access-log"]
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
         base_url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(base_url, process, log)
