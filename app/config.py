@@ -66,8 +66,9 @@ class Settings:
     sign_in_backoff_s: float = 30.0
     sign_in_backoff_max_s: float = 900.0
     admin_session_hours: int = 12
-    # The dashboard's today (its presets end the day before); None: today in `timezone`. Not
-    # from the env: tests fix it.
+    # The dashboard's today (its presets end the day before); None: today in `timezone`.
+    # USAGE_METRICS_TODAY fixes it, so that a demonstration or a test keeps its days when the
+    # date changes while it runs.
     today: date | None = None
     # Portal sessions (app/auth/portal_sessions.py): the portal's RS256 public key (PEM text) or
     # the URL of its JWKS; neither: a portal's JWT is refused like any unknown token.
@@ -132,6 +133,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         secret_key=secret_key or secrets.token_urlsafe(32),
         secret_key_is_random=secret_key is None,
         timezone=_time_zone(env.get("USAGE_METRICS_TIMEZONE", "UTC")),
+        today=_iso_day("USAGE_METRICS_TODAY", env.get("USAGE_METRICS_TODAY")),
         portal_hosts=_host_names(env.get("USAGE_METRICS_PORTAL_HOSTS", "")),
         max_batch_bytes=_positive_int(
             "USAGE_METRICS_MAX_BATCH_BYTES",
@@ -226,6 +228,18 @@ def _networks(name: str, value: str) -> tuple[IPv4Network | IPv6Network, ...]:
                 f"{name}: {part!r} is not an IP address or network (like 10.0.0.0/8)"
             ) from exc
     return tuple(networks)
+
+
+def _iso_day(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        day = None
+    if day is None or len(value) != 10:  # 3.11 also reads 20241201: one spelling only
+        raise ConfigError(f"{name}={value!r} is not a day (YYYY-MM-DD)")
+    return day
 
 
 def _time_zone(name: str) -> ZoneInfo:

@@ -60,14 +60,16 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
 
 
 @contextmanager
-def serving(database_url: str, port: int) -> Iterator[str]:
-    """`usage-metrics serve` on `port` with the tokens of tests.helpers; its base URL."""
+def serving(database_url: str, port: int, **settings: str) -> Iterator[str]:
+    """`usage-metrics serve` on `port` with the tokens of tests.helpers (and `settings`, more
+    USAGE_METRICS_* variables); its base URL."""
     env = clean_env(
         USAGE_METRICS_DATABASE_URL=database_url,
         USAGE_METRICS_ADMIN_TOKEN=ADMIN_TOKEN,
         USAGE_METRICS_INGEST_TOKEN=INGEST_TOKEN,
         USAGE_METRICS_SECRET_KEY="syslog-test-secret",
         USAGE_METRICS_FOLD_INTERVAL="0",  # counted in the request: tests read right after
+        **settings,
     )
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
     with running(command, env, port, "usage-metrics serve") as base:

@@ -312,3 +312,21 @@ def test_the_portal_url_must_be_an_http_url(value: str) -> None:
         load_settings({"USAGE_METRICS_PORTAL_URL": value})
     settings = load_settings({"USAGE_METRICS_PORTAL_URL": "https://portal.example/"})
     assert settings.portal_url == "https://portal.example"
+
+
+@pytest.mark.parametrize("value", ["20241201", "2024-12-32", "yesterday"])
+def test_the_fixed_today_must_be_an_iso_day(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"USAGE_METRICS_TODAY=.* is not a day \(YYYY-MM-DD\)"):
+        load_settings({"USAGE_METRICS_TODAY": value})
+    assert load_settings({}).today is None
+    assert load_settings({"USAGE_METRICS_TODAY": "2024-01-15"}).today == date(2024, 1, 15)
+
+
+async def test_a_fixed_today_sets_the_presets(client: httpx.AsyncClient) -> None:
+    # The settings of `client` fix today at TODAY (2024-01-15): the default 7 days end the day
+    # before, whatever the date the test runs.
+    await ingest_known_data(client)
+    await open_dashboard(client, await org1_token())
+    page = (await client.get("/dashboard")).text
+    bars = re.findall(r'<rect class="bar" data-day="([^"]+)"', page)
+    assert (bars[0], bars[-1]) == ("2024-01-08", "2024-01-14")
