@@ -111,31 +111,44 @@ def _figure(row: dict[str, Any] | None, alias: str) -> int:
     return int(row[alias] or 0) if row is not None else 0
 
 
+DayTotals = dict[str, dict[date, tuple[int, ...]]]  # dataset id -> day -> the FIGURE_COLUMNS
+
+_API_CALLS, _DOWNLOADS = FIGURE_COLUMNS.index("api_calls"), FIGURE_COLUMNS.index("downloads")
+
+
 async def daily(
     usage: UsageFilter, period: Period, *, by_dataset: bool = False
 ) -> dict[str, list[DayFigures]]:
     """API calls and downloads of every day of the period, zeros included, per dataset id."""
+    return {
+        dataset: [
+            DayFigures(day, sums[_API_CALLS], sums[_DOWNLOADS])
+            if (sums := days.get(day)) is not None
+            else DayFigures(day, 0, 0)
+            for day in period.each_day()
+        ]
+        for dataset, days in (await day_totals(usage, period, by_dataset=by_dataset)).items()
+    }
+
+
+async def day_totals(usage: UsageFilter, period: Period, *, by_dataset: bool) -> DayTotals:
+    """Every figure of each day of the period that has a status-ok row, per dataset id (TOTAL
+    without `by_dataset`), in one statement grouped by day."""
     sql = Statement()
     group = ["t.resource_id"] if by_dataset else []
     source = read_usage(sql, usage, period, by_dataset=by_dataset, by_day=True)
+    sums = ", ".join(f"SUM({source.figures[c]}) AS {c}" for c in FIGURE_COLUMNS)
+    keys = ", ".join([*group, "t.day"])
     statement = (
-        f"{with_clause(source.ctes)}SELECT {''.join(c + ', ' for c in group)}t.day, "  # noqa: S608
-        f"SUM({source.figures['api_calls']}) AS api_calls, "
-        f"SUM({source.figures['downloads']}) AS downloads "
-        f"FROM {source.tables} WHERE {source.where} "
-        f"GROUP BY {''.join(c + ', ' for c in group)}t.day"
+        f"{with_clause(source.ctes)}SELECT {keys}, {sums} "  # noqa: S608
+        f"FROM {source.tables} WHERE {source.where} GROUP BY {keys}"
     )
-    rows = await sql.rows(statement)
-    found: dict[str, dict[date, DayFigures]] = {}
-    for row in rows:
-        day = as_day(row["day"])
+    found: DayTotals = {}
+    for row in await sql.rows(statement):
         dataset = str(row["resource_id"]) if by_dataset else TOTAL
-        figures = DayFigures(day, int(row["api_calls"] or 0), int(row["downloads"] or 0))
-        found.setdefault(dataset, {})[day] = figures
-    return {
-        dataset: [days.get(day) or DayFigures(day, 0, 0) for day in period.each_day()]
-        for dataset, days in found.items()
-    }
+        figures = tuple(int(row[c] or 0) for c in FIGURE_COLUMNS)
+        found.setdefault(dataset, {})[as_day(row["day"])] = figures
+    return found
 
 
 def zero_days(period: Period) -> list[DayFigures]:

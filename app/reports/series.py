@@ -9,9 +9,10 @@ from datetime import date, timedelta
 
 from app.core.intervals import Bucket, Interval, buckets
 from app.core.periods import Period
+from app.reports.figures import day_totals
 from app.reports.rows import NO_FIGURES, TOTAL, Figures, Trend, UsageFilter
-from app.reports.sources import read_parts, read_usage, with_clause
-from app.reports.statement import Statement, as_day
+from app.reports.sources import read_parts, with_clause
+from app.reports.statement import Statement
 from app.storage.models.summaries import FIGURE_COLUMNS
 
 _ZEROS = (0,) * len(FIGURE_COLUMNS)
@@ -88,7 +89,7 @@ async def _parts_from_days(usage: UsageFilter, parts: list[Period], by_dataset: 
             where.setdefault(day, []).append(index)
     found: dict[str, dict[int, list[int]]] = {}
     for run in _runs(parts):
-        for dataset, days in (await _days(usage, run, by_dataset)).items():
+        for dataset, days in (await day_totals(usage, run, by_dataset=by_dataset)).items():
             sums = found.setdefault(dataset, {})
             for day, figures in days.items():
                 for index in where[day]:
@@ -110,26 +111,6 @@ def _runs(parts: list[Period]) -> list[Period]:
         else:
             runs.append(part)
     return runs
-
-
-async def _days(
-    usage: UsageFilter, period: Period, by_dataset: bool
-) -> dict[str, dict[date, tuple[int, ...]]]:
-    sql = Statement()
-    group = ["t.resource_id"] if by_dataset else []
-    source = read_usage(sql, usage, period, by_dataset=by_dataset, by_day=True)
-    sums = ", ".join(f"SUM({source.figures[c]}) AS {c}" for c in FIGURE_COLUMNS)
-    keys = ", ".join([*group, "t.day"])
-    statement = (
-        f"{with_clause(source.ctes)}SELECT {keys}, {sums} "  # noqa: S608
-        f"FROM {source.tables} WHERE {source.where} GROUP BY {keys}"
-    )
-    found: dict[str, dict[date, tuple[int, ...]]] = {}
-    for row in await sql.rows(statement):
-        dataset = str(row["resource_id"]) if by_dataset else TOTAL
-        figures = tuple(int(row[c] or 0) for c in FIGURE_COLUMNS)
-        found.setdefault(dataset, {})[as_day(row["day"])] = figures
-    return found
 
 
 def _figures(current: tuple[int, ...] | None, previous: tuple[int, ...] | None) -> Figures:
