@@ -219,7 +219,10 @@ async def test_a_restarted_receiver_loses_nothing_on_the_socket_systemd_keeps(
     # nginx notes each datagram it could not send, as docs/deploy.md tells.
     assert nginx_errors.count("send() to syslog failed") == 30 - counted, nginx_errors
     assert path.exists() == activated  # a receiver removes only the socket it made
-    assert INGEST_TOKEN not in errors.read_text()
+    output = errors.read_text()
+    origin = " (passed by systemd)" if activated else ""
+    assert output.count(f"receiving on {path}{origin}; spool {tmp_path / 'spool'} ") == 3
+    assert INGEST_TOKEN not in output
 
 
 def _kill(processes: list[subprocess.Popen[bytes]]) -> None:
