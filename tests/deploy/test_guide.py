@@ -10,6 +10,7 @@ carried, not checked.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -57,15 +58,19 @@ def database_url() -> Iterator[str]:
     sql = re.sub(r"\busage\b", name, SQL["sql"]).replace("$DB_PASSWORD", PASSWORD)
     assert sql.count(name) == 3, sql
     try:
-        asyncio.run(_admin(*(s for s in sql.split(";\n") if s.strip())))
+        asyncio.run(_admin("SELECT 1"))
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"the guide's SQL failed: {exc}")  # a missing PostgreSQL fails here too
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable ({exc}); set USAGE_METRICS_TEST_POSTGRES_URL")
     server = urlsplit(POSTGRES_ADMIN_URL).netloc.rpartition("@")[2]
     url = re.sub(r"\busage\b", name, URL["url"]).replace("$DB_PASSWORD", PASSWORD)
     try:
+        asyncio.run(_admin(*(statement for statement in sql.split(";\n") if statement.strip())))
         yield url.replace("@127.0.0.1:5432/", f"@{server}/")
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'DROP ROLE "{name}"'))
+        drop = (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{name}"')
+        asyncio.run(_admin(*drop))
 
 
 def test_the_guides_database_and_tokens_serve_without_a_token_in_the_log(
