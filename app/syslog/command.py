@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 
 from app.config import Settings
@@ -24,6 +24,7 @@ from app.shipping.command import (
 )
 from app.shipping.deliver import DeliveryRefusedError
 from app.shipping.signals import StopSignal
+from app.syslog.activation import ActivationError, describe_address, inherited_socket
 from app.syslog.batching import Batcher, BatchKeys
 from app.syslog.receive import (
     POLL_S,
@@ -46,13 +47,16 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "syslog",
         help="receive nginx's syslog datagrams (unix socket or UDP) and post them to /ingest",
     )
-    where = parser.add_mutually_exclusive_group(required=True)
+    # Neither option: the socket systemd passes (deploy/systemd/usage-metrics-syslog.socket),
+    # which keeps what nginx sends while the receiver restarts (docs/deploy.md).
+    where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--socket",
         type=Path,
         metavar="PATH",
         help="the unix datagram socket to create, as in nginx's "
-        "access_log syslog:server=unix:PATH (a stale one is replaced)",
+        "access_log syslog:server=unix:PATH (a stale one is replaced); without --socket or "
+        "--udp, the socket systemd passes (socket activation: LISTEN_FDS)",
     )
     where.add_argument(
         "--udp", type=_udp_address, metavar="HOST:PORT", help="listen on UDP, e.g. 127.0.0.1:5140"
@@ -104,18 +108,20 @@ def run_syslog(settings: Settings, args: argparse.Namespace) -> int:
     url = ingest_url(args.url)
     # httpx logs every request at INFO: a line a second here, and nothing the summaries miss.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    listening = str(args.socket.absolute()) if args.socket else "udp-{}:{}".format(*args.udp)
+    opened, listening, origin = _socket(args)
     spool_dir = args.spool or default_spool_path(listening, os.environ)
     stop = StopSignal()
     with (
         stop.installed(),
         Spool(spool_dir, args.spool_max_mb * MIB, notify) as spool,
-        _socket(args) as sock,
+        opened as sock,
         Sender(url, token, spool, stop, notify) as sender,
     ):
         if spool.batches:
             notify(f"{spool.describe()} from before: sent first")
-        notify(f"receiving on {listening}; spool {spool_dir} (at most {args.spool_max_mb} MiB)")
+        notify(
+            f"receiving on {listening}{origin}; spool {spool_dir} (at most {args.spool_max_mb} MiB)"
+        )
         batcher = Batcher(args.batch_lines, args.flush_seconds)
         _spool_until_stopped(sock, batcher, spool, sender, stop, notify)
     # Sender.__exit__ made one last try of every batch left.
@@ -190,8 +196,27 @@ def _write(
     sender.wake()
 
 
-def _socket(args: argparse.Namespace) -> AbstractContextManager[socket.socket]:
+def _socket(
+    args: argparse.Namespace,
+) -> tuple[AbstractContextManager[socket.socket], str, str]:
+    """The socket to read (opened on entering the context), what it listens on (which names the
+    default spool: --socket PATH and a socket unit on PATH share one) and where it comes from."""
+    inherited = inherited_socket(os.environ, os.getpid())
+    if inherited is not None:
+        if args.socket or args.udp:
+            inherited.close()
+            raise ActivationError(
+                "systemd passed a socket (LISTEN_FDS) and --socket or --udp names another: "
+                "remove the option from the unit's ExecStart="
+            )
+        # Closing it closes this process's descriptor only: the socket is systemd's.
+        return closing(inherited), describe_address(inherited), " (passed by systemd)"
     if args.socket:
-        return unix_socket(args.socket)
-    host, port = args.udp
-    return udp_socket(host, port)
+        return unix_socket(args.socket), str(args.socket.absolute()), ""
+    if args.udp:
+        host, port = args.udp
+        return udp_socket(host, port), f"udp-{host}:{port}", ""
+    raise ActivationError(
+        "give --socket PATH or --udp HOST:PORT, or start the receiver from a systemd socket "
+        "unit (deploy/systemd/usage-metrics-syslog.socket)"
+    )

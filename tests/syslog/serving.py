@@ -23,11 +23,37 @@ def syslog_command(url: str, spool: Path, *options: str) -> list[str]:
     ]
 
 
-def start(command: list[str], errors: Path, token: str = INGEST_TOKEN) -> subprocess.Popen[bytes]:
-    """A long-running command; its stderr goes to `errors` (a pipe could fill up)."""
+# Plays systemd's part in socket activation: the socket at descriptor 3, LISTEN_FDS=1 and
+# LISTEN_PID set to the process that runs the command (known only once forked), then exec.
+ACTIVATE = """import os, sys
+passed = int(sys.argv[1])
+os.dup2(passed, 3)
+if passed != 3:
+    os.close(passed)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def start(
+    command: list[str],
+    errors: Path,
+    token: str = INGEST_TOKEN,
+    inherited: socket.socket | None = None,
+) -> subprocess.Popen[bytes]:
+    """A long-running command; its stderr goes to `errors` (a pipe could fill up). With
+    `inherited`, the command gets that socket as a systemd socket unit passes it."""
+    passed: tuple[int, ...] = ()
+    if inherited is not None:
+        passed = (inherited.fileno(),)
+        command = [sys.executable, "-c", ACTIVATE, str(inherited.fileno()), *command]
     with errors.open("ab") as stderr:
         return subprocess.Popen(
-            command, env=clean_env(**{TOKEN_ENV: token}), cwd=ROOT, stderr=stderr
+            command,
+            env=clean_env(**{TOKEN_ENV: token}),
+            cwd=ROOT,
+            stderr=stderr,
+            pass_fds=passed,
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import subprocess
 import time
@@ -249,3 +250,50 @@ def test_a_token_variable_that_is_not_set_is_refused_before_anything_starts(
     assert main([*arguments, "--token-env", "SYSLOG_TOKEN_NOT_SET"]) == 1
     assert "SYSLOG_TOKEN_NOT_SET (--token-env) is empty or not set" in capsys.readouterr().err
     assert not sock.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        (
+            socket.SOCK_STREAM,
+            (),
+            "systemd passed a socket that is not a unix or UDP datagram socket: nginx sends "
+            "datagrams, so its socket unit needs ListenDatagram=",
+        ),
+        (
+            socket.SOCK_DGRAM,
+            ("--udp", "127.0.0.1:9"),
+            "systemd passed a socket (LISTEN_FDS) and --socket or --udp names another: remove "
+            "the option from the unit's ExecStart=",
+        ),
+    ],
+    ids=["a-stream-socket", "and-an-option"],
+)
+def test_a_socket_passed_by_systemd_that_cannot_be_read_is_refused(
+    kind: socket.SocketKind, options: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    errors = tmp_path / "syslog.err"
+    command = syslog_command("http://127.0.0.1:9/ingest", tmp_path / "spool", *options)
+    with socket.socket(socket.AF_UNIX, kind) as passed:
+        passed.bind(str(tmp_path / "sock"))
+        process = start(command, errors, inherited=passed)
+        assert process.wait(timeout=30) == 1
+    assert errors.read_text() == f"usage-metrics: {message}\n"
+    assert not (tmp_path / "spool").exists()
+
+
+def test_without_a_socket_to_read_it_says_what_to_give(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Variables meant for another process (LISTEN_PID) are not ours: nothing was passed.
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    monkeypatch.setenv("LISTEN_PID", "1")
+    monkeypatch.setenv("SYSLOG_TEST_TOKEN", INGEST_TOKEN)
+    arguments = ["syslog", "--url", "http://127.0.0.1:9/ingest", "--token-env", "SYSLOG_TEST_TOKEN"]
+    assert main(arguments) == 1
+    assert capsys.readouterr().err == (
+        "usage-metrics: give --socket PATH or --udp HOST:PORT, or start the receiver from a "
+        "systemd socket unit (deploy/systemd/usage-metrics-syslog.socket)\n"
+    )
+    assert "LISTEN_FDS" not in os.environ and "LISTEN_PID" not in os.environ
