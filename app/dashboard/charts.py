@@ -94,23 +94,24 @@ def daily_chart(
     ]
     for i, (bucket, value) in enumerate(zip(grouped, values, strict=True)):
         days = when(bucket.bucket.current.start, bucket.bucket.current.end, interval)
-        note = str(escape(partial_label)) if i == partial else ""
-        tip = f"{now}, {days}{f' ({note})' if note else ''}{colon} {count(value, lang)}"
+        is_partial = i == partial
+        note = f" ({escape(partial_label)})" if is_partial and partial_label else ""
+        tip = f"{now}, {days}{note}{colon} {count(value, lang)}"
         data = f' data-when="{days}" data-now="{count(value, lang)}"'
         if compared:
             was = when(bucket.bucket.previous.start, bucket.bucket.previous.end, interval)
             change = badge(value, before[i], lang).text
             tip += f"{SEMICOLON[lang]} {then}, {was}{colon} {count(before[i], lang)} ({change})"
             data += f' data-was="{was}" data-then="{count(before[i], lang)}" data-change="{change}"'
-        if note:
-            data += f' data-partial="true" data-note="{note}"'
+        if is_partial:
+            data += f' data-partial="true" data-note="{escape(partial_label)}"'
         box = (
             f' x="{_n(PLOT_LEFT + i * slot + inset)}" y="{_n(PLOT_BOTTOM - value * scale)}"'
             f' width="{width}" height="{_n(value * scale)}"'
         )
         day = bucket.bucket.current.start.isoformat()
         parts.append(f'<rect class="bar" data-day="{day}"{data}{box}><title>{tip}</title></rect>')
-        if note:  # the hatch over the bar: its fill is the pattern, not a class's colour
+        if is_partial:  # the hatch over the bar: its fill is the pattern, not a class's colour
             parts.append(f'<rect class="hatch" fill="url(#{hatch})" pointer-events="none"{box}/>')
     if compared:  # after the bars, so they never hide it
         parts.append(_previous_line(before, slot, scale))
