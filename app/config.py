@@ -66,7 +66,7 @@ class Settings:
     sign_in_backoff_s: float = 30.0
     sign_in_backoff_max_s: float = 900.0
     admin_session_hours: int = 12
-    # The dashboard's today (its presets end the day before); None: today in `timezone`.
+    # The dashboard's today (its presets end on it); None: today in `timezone`.
     # USAGE_METRICS_TODAY fixes it, so that a demonstration or a test keeps its days when the
     # date changes while it runs.
     today: date | None = None

@@ -71,11 +71,13 @@
       line.setAttribute("x2", String(x));
       line.classList.add("on");
       bars.forEach(function (other) { other.classList.toggle("active", other === bar); });
-      var text = bar.getAttribute("data-when") + " \u2014 " + bar.getAttribute("data-now");
+      // The interval that holds today says so: its figures still grow.
+      var when = bar.getAttribute("data-when");
+      if (bar.hasAttribute("data-note")) when += " (" + bar.getAttribute("data-note") + ")";
+      var text = when + " \u2014 " + bar.getAttribute("data-now");
       if (bar.hasAttribute("data-then")) {
-        text = bar.getAttribute("data-when") + " \u2014 " + bar.getAttribute("data-now") +
-          " \u00b7 " + bar.getAttribute("data-was") + " \u2014 " + bar.getAttribute("data-then") +
-          " \u00b7 " + bar.getAttribute("data-change");
+        text += " \u00b7 " + bar.getAttribute("data-was") + " \u2014 " +
+          bar.getAttribute("data-then") + " \u00b7 " + bar.getAttribute("data-change");
       }
       tip.textContent = text;
     }

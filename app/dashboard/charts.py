@@ -1,5 +1,6 @@
 """Dashboard charts as inline SVG built on the server: days, weeks or months against the compared
-period, and the key figures' sparklines.
+period, and the key figures' sparklines. The bar of the interval that holds today is hatched: its
+figures still grow (docs/dashboard.md).
 
 The pages' CSP (style-src 'self') forbids style attributes: colours and fonts come from classes
 that static/charts.css defines, geometry from presentation attributes. Strings are joined
@@ -17,6 +18,7 @@ from typing import Literal
 from markupsafe import Markup, escape
 
 from app.core.intervals import Interval
+from app.core.periods import Period
 from app.dashboard.formatting import COLON, SEMICOLON, Lang, badge, count
 from app.reports import BucketFigures
 
@@ -55,12 +57,15 @@ def daily_chart(
     lang: Lang,
     id_prefix: str,
     interval: Interval = Interval.DAY,
+    today: date | None = None,
+    partial_label: str = "",
 ) -> Markup:
     """One bar per day, week or month of the period; the compared days at the same positions
     as a line, left out when previous_label is None (no comparison).
 
     Each bar carries its interval, both figures and their change as data attributes (the
-    crosshair of static/dashboard.js) and as its <title> (without JavaScript).
+    crosshair of static/dashboard.js) and as its <title> (without JavaScript). The bar whose
+    interval holds `today` is partial: `data-partial`, hatched, `partial_label` in its title.
     """
     values = [_value(bucket, metric) for bucket in grouped]
     before = [_value(bucket, metric, previous=True) for bucket in grouped]
@@ -78,31 +83,56 @@ def daily_chart(
         if compared
         else f"Total — {now}{colon} {count(sum(values), lang)}"
     ) + "."
+    # The interval that holds today: its figures still grow.
+    partial = next((i for i, b in enumerate(grouped) if holds(b.bucket.current, today)), None)
+    hatch = f"{escape(id_prefix)}-partial"
     parts = [
         _svg_open("chart daily", DAILY_WIDTH, DAILY_HEIGHT, id_prefix, title, desc),
+        _hatch_pattern(hatch) if partial is not None else "",
         _legend(PLOT_LEFT, now, then, DAILY_KEY) if compared else _legend(PLOT_LEFT, now),
         _y_axis(ticks, lang),
     ]
     for i, (bucket, value) in enumerate(zip(grouped, values, strict=True)):
-        height = value * scale
         days = when(bucket.bucket.current.start, bucket.bucket.current.end, interval)
-        tip = f"{now}, {days}{colon} {count(value, lang)}"
+        is_partial = i == partial
+        note = f" ({escape(partial_label)})" if is_partial and partial_label else ""
+        tip = f"{now}, {days}{note}{colon} {count(value, lang)}"
         data = f' data-when="{days}" data-now="{count(value, lang)}"'
         if compared:
             was = when(bucket.bucket.previous.start, bucket.bucket.previous.end, interval)
             change = badge(value, before[i], lang).text
             tip += f"{SEMICOLON[lang]} {then}, {was}{colon} {count(before[i], lang)} ({change})"
             data += f' data-was="{was}" data-then="{count(before[i], lang)}" data-change="{change}"'
-        parts.append(
-            f'<rect class="bar" data-day="{bucket.bucket.current.start.isoformat()}"{data}'
-            f' x="{_n(PLOT_LEFT + i * slot + inset)}" y="{_n(PLOT_BOTTOM - height)}"'
-            f' width="{width}" height="{_n(height)}"><title>{tip}</title></rect>'
+        if is_partial:
+            data += f' data-partial="true" data-note="{escape(partial_label)}"'
+        box = (
+            f' x="{_n(PLOT_LEFT + i * slot + inset)}" y="{_n(PLOT_BOTTOM - value * scale)}"'
+            f' width="{width}" height="{_n(value * scale)}"'
         )
+        day = bucket.bucket.current.start.isoformat()
+        parts.append(f'<rect class="bar" data-day="{day}"{data}{box}><title>{tip}</title></rect>')
+        if is_partial:  # the hatch over the bar: its fill is the pattern, not a class's colour
+            parts.append(f'<rect class="hatch" fill="url(#{hatch})" pointer-events="none"{box}/>')
     if compared:  # after the bars, so they never hide it
         parts.append(_previous_line(before, slot, scale))
     parts.append(_x_labels([b.bucket.current.start for b in grouped], slot, interval))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 -- built from escaped texts and our own numbers
+
+
+def holds(part: Period, day: date | None) -> bool:
+    """Whether `part` holds `day` (None: no day is today)."""
+    return day is not None and part.start <= day <= part.end
+
+
+def _hatch_pattern(pattern_id: str) -> str:
+    # Diagonal lines in the bar's colour (static/charts.css): a partial bar differs from the
+    # others in texture, not only in colour.
+    return (
+        f'<defs><pattern id="{pattern_id}" patternUnits="userSpaceOnUse" width="5" height="5"'
+        ' patternTransform="rotate(45)"><line class="hatch-line" x1="1" y1="0" x2="1" y2="5"/>'
+        "</pattern></defs>"
+    )
 
 
 def sparkline(values: Sequence[int], *, label: str) -> Markup:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TypeVar
 
 from app import reports
@@ -13,7 +14,10 @@ from app.core.intervals import Interval
 from app.core.periods import Period
 from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.dashboard.view import PAGE_SIZE, View
+from app.errors import DatabaseUnavailableError
 from app.reports import TOTAL, BucketFigures, Figures, Trend
+from app.reports.freshness import Freshness, freshness
+from app.storage.database import DATABASE_ERRORS
 
 K = TypeVar("K", bound=Hashable)
 
@@ -98,6 +102,16 @@ async def read_chart(view: View, interval: Interval) -> list[BucketFigures]:
     bucket from its fewest summary rows (ten years by month read ~120 per owner, not 3 650)."""
     found = await reports.series(view.usage, view.period, interval, compared=view.compared)
     return found.get(TOTAL) or reports.empty_series(view.period, interval, view.compared)
+
+
+async def read_freshness(now: datetime) -> Freshness:
+    """What the folder has yet to add to the figures (the page's "updated N s ago")."""
+    try:
+        return await freshness(now)
+    except DATABASE_ERRORS as exc:  # the read side's other statements say the same
+        raise DatabaseUnavailableError(
+            "the database did not answer; nothing is wrong with the query: retry shortly"
+        ) from exc
 
 
 async def count_datasets(view: View) -> int:

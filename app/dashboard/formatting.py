@@ -24,6 +24,11 @@ _UNITS: dict[Lang, tuple[str, ...]] = {
 _ARROWS: dict[Direction, str] = {"up": "\u25b2", "down": "\u25bc", "flat": "="}
 _NEW: dict[Lang, str] = {"en": "new", "fr": "nouveau"}
 _NO_FIGURE = "\u2013"  # en dash: nothing to compare
+# An age's units, from seconds up, each with how many seconds it holds: "41 s", "3 min", "2 h".
+_AGE_UNITS: dict[Lang, tuple[tuple[str, int], ...]] = {
+    "en": (("s", 1), ("min", 60), ("h", 3600), ("d", 86400)),
+    "fr": (("s", 1), ("min", 60), ("h", 3600), ("j", 86400)),
+}
 _LABELS: dict[Lang, dict[Direction, str]] = {
     "en": {
         "up": "up {percent} from {previous}",
@@ -93,6 +98,17 @@ def volume(n_bytes: int, lang: Lang) -> str:
         if whole < 1000 or power == len(units) - 1:
             return f"{sign}{count(whole, lang)}{NBSP}{unit}"
     raise AssertionError("unreachable: the last unit always returns")
+
+
+def age(seconds: float, lang: Lang) -> str:
+    """How long ago, rounded down in the largest unit that leaves at least 1 of it: 59.9 ->
+    "59 s", 61 -> "1 min", 7200 -> "2 h", 3 days -> "3 d" ("3 j" in French)."""
+    whole = max(0, int(seconds))
+    unit, size = _AGE_UNITS[lang][0]
+    for name, length in _AGE_UNITS[lang]:
+        if whole >= length:
+            unit, size = name, length
+    return f"{count(whole // size, lang)}{NBSP}{unit}"
 
 
 def badge(current: int, previous: int, lang: Lang, *, small_base: int = 0) -> Badge:

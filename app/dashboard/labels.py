@@ -109,11 +109,11 @@ _EN: dict[str, str] = {
     "loading": "Loading…",
     "empty_owner_intro": (
         "No usage has been counted for your datasets yet. The portal's operator sends the "
-        "reverse proxy's access logs to this service; figures appear here the day after the "
+        "reverse proxy's access logs to this service; figures appear here shortly after the "
         "first requests to your datasets."
     ),
     "empty_owner_then": (
-        "If your datasets have been used and nothing shows after a day, ask the portal's "
+        "If your datasets have been used and nothing shows after an hour, ask the portal's "
         "operator whether the log shipper is running."
     ),
     "dataset_id": "Identifier",
@@ -159,6 +159,28 @@ _EN: dict[str, str] = {
     "trend_downloads": "Trend of downloads over the period",
     "owner_user": "{name} (user)",
     "owner_organization": "{name} (organisation)",
+    # issue 23: today in every view, partial; how fresh the figures are
+    "preset_today": "Today",
+    "partial_day": "today, partial",
+    "partial_week": "this week, partial",
+    "partial_month": "this month, partial",
+    "partial_note_day": (
+        "Today ({day}, {zone}) is still being counted: its hatched bar grows until midnight."
+    ),
+    "partial_note_week": (
+        "This week holds today ({day}, {zone}), still being counted: its hatched bar grows "
+        "until the week ends."
+    ),
+    "partial_note_month": (
+        "This month holds today ({day}, {zone}), still being counted: its hatched bar grows "
+        "until the month ends."
+    ),
+    "updated_now": "Up to date: every batch received is counted.",
+    "updated_waiting": "Updated {age} ago; still to count: {batches} ({lines}).",
+    "batches_one": "{n} batch",
+    "batches_many": "{n} batches",
+    "lines_one": "{n} line",
+    "lines_many": "{n} lines",
 }
 
 _FR: dict[str, str] = {
@@ -266,10 +288,10 @@ _FR: dict[str, str] = {
     "empty_owner_intro": (
         "Aucun usage n'a encore été compté pour vos jeux de données. L'exploitant du portail "
         "envoie les journaux d'accès du proxy inverse à ce service ; les chiffres apparaissent "
-        "ici le lendemain des premières requêtes sur vos jeux de données."
+        "ici peu après les premières requêtes sur vos jeux de données."
     ),
     "empty_owner_then": (
-        "Si vos jeux de données ont été utilisés et que rien n'apparaît après un jour, "
+        "Si vos jeux de données ont été utilisés et que rien n'apparaît après une heure, "
         "demandez à l'exploitant du portail si l'expéditeur de journaux fonctionne."
     ),
     "dataset_id": "Identifiant",
@@ -316,6 +338,28 @@ _FR: dict[str, str] = {
     "trend_downloads": "Évolution des téléchargements sur la période",
     "owner_user": "{name} (utilisateur)",
     "owner_organization": "{name} (organisation)",
+    "preset_today": "Aujourd'hui",
+    "partial_day": "aujourd'hui, partiel",
+    "partial_week": "cette semaine, partielle",
+    "partial_month": "ce mois-ci, partiel",
+    "partial_note_day": (
+        "Aujourd'hui ({day}, {zone}) est encore en cours de comptage : sa barre hachurée "
+        "grandit jusqu'à minuit."
+    ),
+    "partial_note_week": (
+        "Cette semaine contient aujourd'hui ({day}, {zone}), encore en cours de comptage : "
+        "sa barre hachurée grandit jusqu'à la fin de la semaine."
+    ),
+    "partial_note_month": (
+        "Ce mois-ci contient aujourd'hui ({day}, {zone}), encore en cours de comptage : "
+        "sa barre hachurée grandit jusqu'à la fin du mois."
+    ),
+    "updated_now": "À jour : tous les lots reçus sont comptés.",
+    "updated_waiting": "Mis à jour il y a {age} ; reste à compter : {batches} ({lines}).",
+    "batches_one": "{n} lot",
+    "batches_many": "{n} lots",
+    "lines_one": "{n} ligne",
+    "lines_many": "{n} lignes",
 }
 
 CATALOGUE: Mapping[Lang, Mapping[str, str]] = {"en": _EN, "fr": _FR}

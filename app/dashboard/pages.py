@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +33,7 @@ from app.dashboard.present import (
     owner_label,
     present_overview,
     present_table,
+    updated,
 )
 from app.dashboard.view import Lang, View, as_lang, preferred_language, read_view
 from app.errors import UsageMetricsError
@@ -113,6 +114,13 @@ class DashboardPages:
     def today(self) -> date:
         return self._settings.today or datetime.now(self._settings.timezone).date()
 
+    def _now_today(self) -> datetime:
+        """Now, in the service's time zone, on the dashboard's today (USAGE_METRICS_TODAY may
+        fix another day): a line timed so counts in the default view."""
+        now = datetime.now(self._settings.timezone)
+        today = self.today()
+        return now.replace(year=today.year, month=today.month, day=today.day)
+
     def _view(self, request: Request, scope: Scope, dataset: str | None = None) -> View:
         return read_view(
             list(request.query_params.multi_items()),
@@ -182,7 +190,7 @@ class DashboardPages:
         if total == 0 and not view.datasets and dataset is None:
             # An owner has no ingest token: only an admin is shown how to send a batch.
             if scope.is_every_owner:
-                now = datetime.now(self._settings.timezone)
+                now = self._now_today()
                 context["command"] = first_batch_command(base_url(request, self._settings), now)
             return render(request, "dashboard/empty.html", context, headers=headers)
 
@@ -194,10 +202,13 @@ class DashboardPages:
 
         # Side by side: on PostgreSQL the ranking of every dataset, the breakdowns and the
         # owners are read on connections of their own at once.
-        overview, page, context["owners"] = await asyncio.gather(
-            data.read_overview(view), table(), owners()
+        now = datetime.now(UTC)
+        overview, page, context["owners"], fresh = await asyncio.gather(
+            data.read_overview(view), table(), owners(), data.read_freshness(now)
         )
-        context["overview"] = present_overview(view, overview, here, t)
+        zone = str(self._settings.timezone)
+        context["overview"] = present_overview(view, overview, here, t, zone)
+        context["updated"] = updated(fresh, now, t, view.lang)
         context["is_empty"] = not _has_usage(overview)
         if page is not None:
             context["table"] = present_table(view, page, here, t)

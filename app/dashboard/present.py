@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -19,6 +20,7 @@ from app.dashboard.labels import group_label
 from app.dashboard.overview import Group, Overview
 from app.dashboard.view import METRICS, Compare, View
 from app.reports import Figures, NamedOwner, Trend
+from app.reports.freshness import Freshness
 
 Translate = Callable[..., str]
 BREAKDOWN_ROWS = 10  # then one row sums the rest
@@ -54,8 +56,10 @@ class Chart:
     title: str
     svg: Markup
     # The figures as a table, for screen readers and copying: interval, figure, the compared
-    # interval, its figure. The SVG is one image to assistive technology.
-    table: list[tuple[str, str, str, str]]
+    # interval, its figure, and what makes the interval partial ("" for a whole one). The SVG
+    # is one image to assistive technology.
+    table: list[tuple[str, str, str, str, str]]
+    partial_note: str  # the caption that says today's interval is still counted; "" if none
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,25 @@ def owner_choices(owners: list[NamedOwner], t: Translate) -> list[tuple[Owner, s
     return [(o.owner, owner_label(o.owner, o.name, t)) for o in ordered]
 
 
+def updated(found: Freshness, now: datetime, t: Translate, lang: formatting.Lang) -> str:
+    """How fresh the figures are: every batch received before `found.folded_until` is in them
+    (docs/dashboard.md); the rest waits for the folder."""
+    if not found.waiting_batches:
+        return t("updated_now")
+    return t(
+        "updated_waiting",
+        age=formatting.age(found.age_seconds(now), lang),
+        batches=_counted(t, "batches", found.waiting_batches, lang),
+        lines=_counted(t, "lines", found.waiting_lines, lang),
+    )
+
+
+def _counted(t: Translate, key: str, n: int, lang: formatting.Lang) -> str:
+    # French counts 0 and 1 in the singular, English only 1.
+    one = n == 1 if lang == "en" else n < 2
+    return t(f"{key}_{'one' if one else 'many'}", n=formatting.count(n, lang))
+
+
 def compared_with(view: View, t: Translate) -> str:
     against = view.compared
     if against is None:
@@ -181,7 +204,10 @@ def compared_with(view: View, t: Translate) -> str:
     return t(key, start=against.start, end=against.end)
 
 
-def present_overview(view: View, overview: Overview, here: str, t: Translate) -> OverviewShown:
+def present_overview(
+    view: View, overview: Overview, here: str, t: Translate, zone: str = "UTC"
+) -> OverviewShown:
+    """`zone`: the time zone whose day is today (USAGE_METRICS_TIMEZONE), named by the chart."""
     lang, totals = view.lang, overview.totals
     series = {
         "api_calls": [bucket.figures.api_calls.current for bucket in overview.chart],
@@ -211,7 +237,7 @@ def present_overview(view: View, overview: Overview, here: str, t: Translate) ->
         compared_with=compared_with(view, t),
         is_compared=view.compared is not None,
         key_figures=key_figures,
-        chart=_main_chart(view, overview, t),
+        chart=_main_chart(view, overview, t, zone),
         intervals=[
             Choice(
                 interval.value,
@@ -253,15 +279,16 @@ def _chips(view: View, here: str, t: Translate) -> list[Chip]:
     ]
 
 
-def _main_chart(view: View, overview: Overview, t: Translate) -> Chart:
-    metric, lang = view.metric, view.lang
-    title = t(f"chart_{metric}_{view.interval.value}")
+def _main_chart(view: View, overview: Overview, t: Translate, zone: str) -> Chart:
+    metric, lang, interval, today = view.metric, view.lang, view.interval, view.today
+    title = t(f"chart_{metric}_{interval.value}")
     previous_label = (
         None
         if view.compared is None
         or not any(getattr(b.figures, metric).previous for b in overview.chart)
         else t("compared_period")
     )
+    partial_label = t(f"partial_{interval.value}")
     svg = charts.daily_chart(
         overview.chart,
         metric,  # type: ignore[arg-type]
@@ -270,21 +297,28 @@ def _main_chart(view: View, overview: Overview, t: Translate) -> Chart:
         previous_label=previous_label,
         lang=lang,
         id_prefix="main",
-        interval=view.interval,
+        interval=interval,
+        today=today,
+        partial_label=partial_label,
     )
     compared = view.compared is not None
-    table = [
-        (
-            charts.when(b.bucket.current.start, b.bucket.current.end, view.interval),
-            formatting.count(getattr(b.figures, metric).current, lang),
-            charts.when(b.bucket.previous.start, b.bucket.previous.end, view.interval)
-            if compared
-            else "",
-            formatting.count(getattr(b.figures, metric).previous, lang) if compared else "",
+    table = []
+    partial = False
+    for b in overview.chart:
+        now, then = b.bucket.current, b.bucket.previous
+        holds_today = charts.holds(now, today)
+        partial = partial or holds_today
+        table.append(
+            (
+                charts.when(now.start, now.end, interval),
+                formatting.count(getattr(b.figures, metric).current, lang),
+                charts.when(then.start, then.end, interval) if compared else "",
+                formatting.count(getattr(b.figures, metric).previous, lang) if compared else "",
+                partial_label if holds_today else "",
+            )
         )
-        for b in overview.chart
-    ]
-    return Chart(metric, title, svg, table)
+    note = t(f"partial_note_{interval.value}", day=today, zone=zone) if partial else ""
+    return Chart(metric, title, svg, table, note)
 
 
 FILTERS = {"referer_domain": "domains", "user_group": "groups"}

@@ -1,7 +1,7 @@
 """A dashboard view, read from and written to the URL query alone (docs/dashboard.md), so it can
 be shared.
 
-`start`/`end` (ISO days, inclusive) or `preset` (7d, 30d, last-month, 12m); repeated `group`,
+`start`/`end` (ISO days, inclusive) or `preset` (today, 7d, 30d, last-month, 12m); repeated `group`,
 `domain`, `dataset`; `owner=<type>:<id>` for an admin or a portal session of several owners; the
 datasets table's `sort`, `dir` (asc, desc: against the sort's own order) and `page`; `lang`
 (en, fr) when the reader switched language; `compare` (previous, year, none), `interval` (day,
@@ -33,6 +33,7 @@ MAX_FILTER_VALUES = 100  # per filter: a bound on a statement's parameters and o
 
 
 class Preset(StrEnum):
+    TODAY = "today"
     LAST_7_DAYS = "7d"
     LAST_30_DAYS = "30d"
     LAST_MONTH = "last-month"
@@ -58,19 +59,19 @@ SORTS: Mapping[str, DatasetOrder] = {
 
 
 def preset_period(preset: Preset, today: date) -> Period:
-    """Presets end yesterday: whole days only, so that the comparison with the previous period
-    is not skewed by a day still being counted."""
-    end = today - timedelta(days=1)
+    """Presets end today, so that a batch just sent shows at once; the chart marks today as
+    partial (docs/dashboard.md). `last-month` is the previous calendar month, whole."""
+    if preset is Preset.TODAY:
+        return Period(today, today)
     if preset is Preset.LAST_7_DAYS:
-        return Period(end - timedelta(days=6), end)
+        return Period(today - timedelta(days=6), today)
     if preset is Preset.LAST_30_DAYS:
-        return Period(end - timedelta(days=29), end)
+        return Period(today - timedelta(days=29), today)
     if preset is Preset.LAST_MONTH:
         last = today.replace(day=1) - timedelta(days=1)
         return Period(last.replace(day=1), last)
-    # A year back to the day after the same date: 365 days, 366 across a 29 February.
-    start = _year_before(today)
-    return Period(start, end)
+    # From the day after the same date a year before: 365 days, 366 across a 29 February.
+    return Period(_year_before(today + timedelta(days=1)), today)
 
 
 def _year_before(day: date) -> date:
@@ -98,6 +99,9 @@ class View:
     interval_chosen: Interval | None = None  # None: from the period's length
     metric: str = "api_calls"  # the main chart's figure, one of METRICS
     descending_chosen: bool | None = None  # None: the sort's own (titles A-Z, usage most first)
+    # The day in progress (USAGE_METRICS_TIMEZONE, or USAGE_METRICS_TODAY): the presets end on
+    # it, and the chart's bucket that holds it is partial. Never in the URL.
+    today: date | None = None
 
     @property
     def descending(self) -> bool:
@@ -242,6 +246,7 @@ def read_view(
         interval_chosen=_choice(Interval, "interval", params.one("interval")),
         metric=metric,
         descending_chosen=None if direction is None else direction == "desc",
+        today=today,
     )
 
 

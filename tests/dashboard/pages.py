@@ -11,7 +11,7 @@ import httpx
 from app.auth.tokens import create_token
 from tests.helpers import csrf_token, dataset, id_token, ingest, line_on
 
-TODAY = date(2024, 1, 15)  # the default preset (7d) is then 2024-01-08..14, previous 01-01..07
+TODAY = date(2024, 1, 14)  # the default preset (7d) is then 2024-01-08..14, previous 01-01..07
 ALICE = {"type": "user", "id": "alice"}
 CLIENT = "https://client.example/map"
 OTHER = "https://other.example/"

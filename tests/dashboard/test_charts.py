@@ -238,6 +238,39 @@ def test_daily_chart_escapes_its_texts() -> None:
     assert title_of(find(root, "rect", "bar")[0]).startswith("A & B, 2024-01-08: 3;")
 
 
+def test_the_bar_of_today_is_partial_hatched_and_says_so() -> None:
+    chart = week_chart(today=WEEK + timedelta(days=6), partial_label="today, partial")
+    root = parse(chart)
+    bars = find(root, "rect", "bar")
+    assert [bar.get("data-partial") for bar in bars] == [None] * 6 + ["true"]
+    assert bars[-1].get("data-note") == "today, partial"
+    assert title_of(bars[-1]) == (
+        f"This period, 2024-01-14 (today, partial): 1; Previous period, 2024-01-07: 36 "
+        f"(▼{NB}−97{NB}%)"
+    )
+    # The hatch covers the bar exactly, filled by the chart's own pattern; still no style.
+    (hatch,) = find(root, "rect", "hatch")
+    assert {k: hatch.get(k) for k in ("x", "y", "width", "height")} == {
+        k: bars[-1].get(k) for k in ("x", "y", "width", "height")
+    }
+    assert hatch.get("fill") == "url(#daily-api-partial)"
+    (pattern,) = find(root, "pattern")
+    assert pattern.get("id") == "daily-api-partial"
+    assert not has_style(root)
+    # A week without today has neither.
+    assert "partial" not in week_chart(today=WEEK - timedelta(days=1))
+
+
+def test_a_week_that_holds_today_is_the_partial_bar() -> None:
+    current = days(date(2024, 1, 1), [1] * 28)
+    previous = days(date(2023, 12, 4), [1] * 28)
+    chart = week_chart(current=current, previous=previous, interval=Interval.WEEK, today=WEEK)
+    bars = find(parse(chart), "rect", "bar")
+    assert [bar.get("data-when") for bar in bars if bar.get("data-partial")] == [
+        "2024-01-08 – 2024-01-14"
+    ]
+
+
 def test_daily_chart_refuses_periods_of_different_lengths() -> None:
     with pytest.raises(ValueError, match=r"has 7 days, .* has 6 days"):
         week_chart(previous=days(date(2024, 1, 1), PREVIOUS_API_CALLS[:6]))

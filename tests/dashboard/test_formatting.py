@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.dashboard.formatting import Badge, Lang, badge, count, volume
+from app.dashboard.formatting import Badge, Lang, age, badge, count, volume
 
 NB = "\u00a0"  # no-break space: before a unit, "%" and a French colon
 NN = "\u202f"  # narrow no-break space: French thousands
@@ -23,6 +23,22 @@ MINUS = "\u2212"
 )
 def test_count_separates_thousands(n: int, en: str, fr: str) -> None:
     assert (count(n, "en"), count(n, "fr")) == (en, fr)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "en", "fr"),
+    [
+        (0.0, f"0{NB}s", f"0{NB}s"),
+        (59.9, f"59{NB}s", f"59{NB}s"),
+        (60.0, f"1{NB}min", f"1{NB}min"),
+        (3599.0, f"59{NB}min", f"59{NB}min"),
+        (7200.0, f"2{NB}h", f"2{NB}h"),
+        (3 * 86400.0, f"3{NB}d", f"3{NB}j"),
+        (1234 * 86400.0, f"1,234{NB}d", f"1{NN}234{NB}j"),
+    ],
+)
+def test_an_age_is_whole_in_its_largest_unit(seconds: float, en: str, fr: str) -> None:
+    assert (age(seconds, "en"), age(seconds, "fr")) == (en, fr)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ presets, filters, the datasets table, htmx fragments, languages, the empty state
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -323,7 +324,7 @@ async def test_in_french_from_accept_language_or_the_switch(org1: httpx.AsyncCli
         ),
         ({"start": "2024-13-01", "end": "2024-01-01"}, "start='2024-13-01' is not a day"),
         ({"start": "2024-01-01"}, "a custom period needs both start and end"),
-        ({"preset": "forever"}, "preset='forever': choose one of 7d, 30d, last-month, 12m"),
+        ({"preset": "forever"}, "preset='forever': choose one of today, 7d, 30d, last-month, 12m"),
         ({"group": "VIP"}, "group='VIP': choose among"),
         ({"owner": "org1"}, "write the owner as user:<id> or organization:<id>"),
         ({"page": "0"}, "pages are numbered from 1"),
@@ -355,9 +356,11 @@ async def test_with_no_data_yet_the_page_says_how_to_send_a_batch(
         headers={"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/x-ndjson"},
     )
     assert answer.json()["accepted"] == 1, answer.json()
-    custom = {"start": "2023-01-01", "end": "2030-12-31"}
-    assert card((await client.get("/dashboard", params=custom)).text, "api_calls").startswith(
-        "API calls 1 "
+    # Timed on the dashboard's today (fixed here by USAGE_METRICS_TODAY), the line shows on the
+    # default view the reload opens: it ends today.
+    assert json.loads(line[1])["time"].startswith(f"{TODAY.isoformat()}T")
+    assert card((await client.get("/dashboard")).text, "api_calls") == (
+        "API calls 1 previous period: 0 new new: none in the previous period"
     )
 
 
@@ -400,8 +403,9 @@ async def test_a_page_costs_the_same_statements_for_3_or_45_datasets(
     page = (await client.get("/dashboard")).text
     assert "<td>Owner 0 (organisation)</td>" in page
     assert "Owner 41 (organisation)</option>" in page
-    # count, totals, days, callers, the page, its figures, the owners (an admin's picker)
-    assert await statements() == few == 7
+    # count, totals, days, callers, the page, its figures, the owners (an admin's picker), and
+    # what waits in the ingest ledger (the "updated" line)
+    assert await statements() == few == 8
 
 
 async def test_a_dataset_id_that_needs_quoting_links_to_its_page(

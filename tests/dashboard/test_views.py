@@ -323,8 +323,8 @@ def test_the_fixed_today_must_be_an_iso_day(value: str) -> None:
 
 
 async def test_a_fixed_today_sets_the_presets(client: httpx.AsyncClient) -> None:
-    # The settings of `client` fix today at TODAY (2024-01-15): the default 7 days end the day
-    # before, whatever the date the test runs.
+    # The settings of `client` fix today at TODAY (2024-01-14): the default 7 days end on it,
+    # whatever the date the test runs.
     await ingest_known_data(client)
     await open_dashboard(client, await org1_token())
     page = (await client.get("/dashboard")).text

@@ -46,10 +46,11 @@ ARTIFACTS = ROOT / "test-artifacts"
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
 WIDTHS = {"desktop": (1366, 900), "phone-390": (390, 844), "phone-360": (360, 640)}
 MEMBER = id_token({"id": "carol", "organizations": [{"id": "org1"}]})
-# The server counts days in UTC and its presets end yesterday. Its today is fixed to the one
-# the lines were written for (USAGE_METRICS_TODAY): a run across midnight saw 6 weeks where the
-# test counted 5.
-YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
+# The server counts days in UTC and its presets end today. Its today is fixed to the one the
+# lines were written for (USAGE_METRICS_TODAY): a run across midnight saw 6 weeks where the test
+# counted 5.
+TODAY = datetime.now(UTC).date()
+YESTERDAY = TODAY - timedelta(days=1)
 
 
 def _year_before(day: date) -> date:
@@ -105,8 +106,7 @@ def served(
 
 
 def _serve(database: str, kind: str) -> Iterator[tuple[str, str, str]]:
-    today = (YESTERDAY + timedelta(days=1)).isoformat()
-    with serving(database, free_port(), USAGE_METRICS_TODAY=today) as base:
+    with serving(database, free_port(), USAGE_METRICS_TODAY=TODAY.isoformat()) as base:
         body = "\n".join(json.dumps(line) for line in _lines()).encode()
         headers = {
             "Authorization": f"Bearer {INGEST_TOKEN}",
@@ -225,7 +225,7 @@ def test_clicking_a_domain_row_adds_its_chip_and_figures_change_exactly(
 
 
 def _iso_weeks(days: int) -> int:
-    start = YESTERDAY - timedelta(days=days - 1)
+    start = TODAY - timedelta(days=days - 1)
     return len({(start + timedelta(days=i)).isocalendar()[:2] for i in range(days)})
 
 
@@ -241,9 +241,13 @@ def test_intervals_and_comparison_modes_with_exact_figures(
     page.click('[data-interval="week"]')
     expect(bars).to_have_count(_iso_weeks(30))
     expect(page).to_have_url(f"{base}/dashboard?preset=30d&interval=week")
-    # The last week holds yesterday's 5 calls, and the one 20 days before the 10 others.
-    assert int(bars.last.get_attribute("data-now") or "") >= 5
+    # Yesterday's 5 calls and the 10 of twenty days before; the last week holds today: partial,
+    # hatched, and said so under the chart.
     assert sum(int(bars.nth(i).get_attribute("data-now") or "") for i in range(bars.count())) == 15
+    assert bars.last.get_attribute("data-partial") == "true"
+    expect(page.locator("#partial-note")).to_contain_text(
+        f"This week holds today ({TODAY.isoformat()}, UTC), still being counted"
+    )
     page.select_option("#preset", "7d")
     expect(bars).to_have_count(7)  # swapped before the next choice
     page.select_option("#compare", "year")
@@ -265,9 +269,15 @@ def test_intervals_and_comparison_modes_with_exact_figures(
     expect(page.locator('[data-chart="main"][data-ready]')).to_have_count(1)
     page.focus('[data-chart="main"] .plot')
     tip = page.locator('[data-chart="main"] .tip')
-    expect(tip).to_contain_text(f"{YESTERDAY.isoformat()} — 5")
+    expect(tip).to_contain_text(f"{TODAY.isoformat()} (today, partial) — 0")
     page.keyboard.press("ArrowLeft")
-    expect(tip).to_contain_text(f"{(YESTERDAY - timedelta(days=1)).isoformat()} — 0")
+    expect(tip).to_contain_text(f"{YESTERDAY.isoformat()} — 5")
+    # Today alone, against yesterday: one bar, partial.
+    page.select_option("#preset", "today")
+    expect(bars).to_have_count(1)
+    expect(page).to_have_url(f"{base}/dashboard?preset=today")
+    expect(bars.first).to_have_attribute("data-partial", "true")
+    expect(previous).to_have_text("previous period: 5")
     assert page.problems == []
 
 
