@@ -41,10 +41,12 @@ LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
 _ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?/?")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 # A settings file's NAME=VALUE line, read as systemd's EnvironmentFile= reads it: spaces around
-# the name and the value dropped, a value whole in quotes unquoted (in double quotes, a backslash
-# before " \ $ ` dropped), any other value taken to the end of the line, a `#` included.
+# the name and the value dropped; a value that opens with a quote ends with it (in double quotes,
+# a backslash before " \ $ ` is dropped); any other value runs to the end of the line, quotes and
+# a `#` included, a backslash escaping the next character.
 _ENV_ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
 _WHOLE_QUOTED = re.compile(r"'([^']*)'|\"((?:[^\"\\]|\\.)*)\"")
+_ESCAPE = re.compile(r"\\(.)")
 _DOUBLE_QUOTED_ESCAPE = re.compile(r'\\([\\"$`])')
 
 
@@ -211,13 +213,14 @@ def _env_assignment(line: str, where: str) -> tuple[str, str]:
     if quoted is not None:
         single, double = quoted.groups()
         return name, single if single is not None else _DOUBLE_QUOTED_ESCAPE.sub(r"\1", double)
-    if any(mark in value for mark in "'\"\\"):
-        # systemd joins quoted pieces and drops backslashes: write it the one unambiguous way.
+    if value[:1] in ("'", '"') or value.endswith("\\"):
+        # A quote left open, pieces joined after it, or a line continued: systemd reads on into
+        # the next lines; one line per variable says the same to everyone.
         raise ConfigError(
-            f"{where}: quotes or a backslash inside the value of {name}: put the whole value "
-            "in single quotes"
+            f"{where}: the value of {name} does not end on its line, or has text after its "
+            "closing quote: quote the whole value, on one line"
         )
-    return name, value
+    return name, _ESCAPE.sub(r"\1", value)
 
 
 def with_env_file(environ: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:

@@ -17,7 +17,13 @@ from tortoise.exceptions import DBConnectionError, OperationalError, Transaction
 
 from app.errors import ConfigError, DatabaseUnavailableError
 from app.storage.migrator import apply_migrations, pending_migrations
-from app.storage.opening import CONNECT_TIMEOUT_S, check_folder, connect_failure, sqlite_file
+from app.storage.opening import (
+    CONNECT_TIMEOUT_S,
+    check_folder,
+    check_opens,
+    connect_failure,
+    sqlite_file,
+)
 
 MODELS = ["app.storage.models"]
 # Errors that mean "the database did not answer or did not take the statement": callers answer
@@ -89,6 +95,7 @@ async def connect_database(database_url: str) -> None:
     if path is not None:
         check_folder(path)
         _create_private(str(path))
+        check_opens(path)
     await Tortoise.init(config=config, _enable_global_fallback=True)
     global _active
     _active = name

@@ -5,6 +5,7 @@ made, and a failed connection told in one line."""
 from __future__ import annotations
 
 import socket
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from tortoise.exceptions import DBConnectionError
 
-from app.errors import ConfigError
+from app.errors import ConfigError, DatabaseUnavailableError
 
 SQLITE_ENGINE = "tortoise.backends.sqlite"
 # The longest a PostgreSQL connection may take to open (asyncpg's own default is 60 s): a host
@@ -57,6 +58,16 @@ def check_folder(path: Path) -> None:
             f"the folder {path.parent} of the SQLite database does not exist: create it, or "
             "correct the path in USAGE_METRICS_DATABASE_URL"
         )
+
+
+def check_opens(path: Path) -> None:
+    """Open the SQLite file once, synchronously (a local file: well under a millisecond): a file
+    that cannot be opened fails here, before aiosqlite's worker thread, which would report its
+    failure to an event loop that may be closed by then."""
+    try:
+        sqlite3.connect(path).close()
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailableError(f"cannot open the SQLite database {path}: {exc}") from exc
 
 
 def require_file(path: Path | None, what_to_do: str) -> None:
