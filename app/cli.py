@@ -45,6 +45,10 @@ UNIT_ENV_FILE = "/etc/usage-metrics/env"
 # configuration.md#commands); 1 is left to each command's own failures (`migrate --check`: some
 # migrations are pending).
 CANNOT_START = 2
+WITHOUT_DATABASE = (
+    f"name the server's settings (--env-file {UNIT_ENV_FILE}, or {ENV_FILE_VARIABLE}), or add "
+    "--create to make a new database there"
+)
 
 
 class DatabaseUse(StrEnum):
@@ -80,12 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageMetricsError as exc:
         print(f"usage-metrics: {exc.message}", file=sys.stderr)
         return 1
-
-
-WITHOUT_DATABASE = (
-    f"name the server's settings (--env-file {UNIT_ENV_FILE}, or {ENV_FILE_VARIABLE}), or add "
-    "--create to make a new database there"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
