@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from app.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite://usage-metrics.sqlite3"
+# Names the settings file a command reads, as a systemd unit's EnvironmentFile= (or --env-file).
+ENV_FILE_VARIABLE = "USAGE_METRICS_ENV_FILE"
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_IDEMPOTENCY_DAYS = 30
 DEFAULT_MAX_DOMAINS_PER_DAY = 200
@@ -38,6 +40,14 @@ LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
 # An origin as browsers send it in `Origin`: scheme, host, and a port only when not the default.
 _ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?/?")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+# A settings file's NAME=VALUE line, read as systemd's EnvironmentFile= reads it: spaces around
+# the name and the value dropped; a value that opens with a quote ends with it (in double quotes,
+# a backslash before " \ $ ` is dropped); any other value runs to the end of the line, quotes and
+# a `#` included, a backslash escaping the next character.
+_ENV_ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*")
+_WHOLE_QUOTED = re.compile(r"'([^']*)'|\"((?:[^\"\\]|\\.)*)\"")
+_ESCAPE = re.compile(r"\\(.)")
+_DOUBLE_QUOTED_ESCAPE = re.compile(r'\\([\\"$`])')
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,48 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         **_limits(env),
     )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a settings file, as a systemd unit naming it in EnvironmentFile= gets
+    them (docs/configuration.md#settings-files). A line we would read otherwise than systemd
+    raises ConfigError naming its number, never its text (it may hold a secret)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise ConfigError(f"cannot read the settings file {path}: {reason}") from exc
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and line.lstrip()[0] not in "#;":
+            name, value = _env_assignment(line, f"{path}, line {number}")
+            values[name] = value
+    return values
+
+
+def _env_assignment(line: str, where: str) -> tuple[str, str]:
+    match = _ENV_ASSIGNMENT.fullmatch(line)
+    if match is None:
+        raise ConfigError(f"{where}: not NAME=VALUE (systemd would ignore it)")
+    name, value = match.groups()
+    quoted = _WHOLE_QUOTED.fullmatch(value)
+    if quoted is not None:
+        single, double = quoted.groups()
+        return name, single if single is not None else _DOUBLE_QUOTED_ESCAPE.sub(r"\1", double)
+    if value[:1] in ("'", '"') or value.endswith("\\"):
+        # A quote left open, pieces joined after it, or a line continued: systemd reads on into
+        # the next lines; one line per variable says the same to everyone.
+        raise ConfigError(
+            f"{where}: the value of {name} does not end on its line, or has text after its "
+            "closing quote: quote the whole value, on one line"
+        )
+    return name, _ESCAPE.sub(r"\1", value)
+
+
+def with_env_file(environ: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
+    """`environ` completed by a settings file's `values`: a variable the environment sets (to
+    something) wins, so that `NAME=value usage-metrics ...` still changes one setting."""
+    return {**environ, **{name: v for name, v in values.items() if not environ.get(name)}}
 
 
 def _http_url(name: str, value: str | None) -> str | None:

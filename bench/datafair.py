@@ -74,7 +74,7 @@ def run_import(path: Path, database_url: str) -> tuple[float, str]:
     env = {**os.environ, "USAGE_METRICS_DATABASE_URL": database_url}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "import-data-fair", str(path)],
+        [sys.executable, "-m", "app.cli", "import-data-fair", "--create", str(path)],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

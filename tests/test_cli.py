@@ -71,7 +71,7 @@ def test_resources_add_registers_an_owner(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("USAGE_METRICS_DATABASE_URL", database_url)
-    assert main(["resources", "add", "datasets/cli-roads", "--owner", "user:bob"]) == 0
+    assert main(["resources", "add", "datasets/cli-roads", "--owner", "user:bob", "--create"]) == 0
 
     async def read() -> tuple[str, str, str | None]:
         async with database(database_url):

@@ -114,7 +114,10 @@ def test_refuses_invalid_flags_and_stores_nothing(
 ) -> None:
     assert main(["analytics", "set", *flags]) == 1
     out, err = capsys.readouterr()
-    assert (out, err.splitlines()) == ("", errors)
+    named = (
+        f"usage-metrics: database {database_env} (USAGE_METRICS_DATABASE_URL from the environment)"
+    )
+    assert (out, err.splitlines()) == ("", [named, *errors])
     assert stored(database_env) == {"provider": "none"}
 
 
@@ -130,7 +133,7 @@ def test_shows_none_when_nothing_was_ever_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("USAGE_METRICS_DATABASE_URL", f"sqlite://{tmp_path}/empty.sqlite3")
-    assert main(["analytics", "show"]) == 0
+    assert main(["analytics", "show", "--create"]) == 0
     assert json.loads(capsys.readouterr().out) == {"provider": "none"}
 
 

@@ -12,10 +12,17 @@ from app.storage.database import (
     close_database,
     connect_database,
     database,
+    database_file,
     migrate_database,
     pending_database_migrations,
 )
+from app.storage.opening import require_file
 from app.storage.retention import KEYS_TABLE, PurgeReport, purge
+
+CHECK_WITHOUT_DATABASE = (
+    "`usage-metrics migrate` makes one, or name the server's settings (--env-file PATH, or "
+    "USAGE_METRICS_ENV_FILE)"
+)
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,12 +38,16 @@ def _add_migrate_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     migrate.add_argument(
         "--check",
         action="store_true",
-        help="apply nothing: list the pending migrations and exit 1 if there are any",
+        help="apply nothing: list the pending migrations and exit 1 if there are any (2: the "
+        "database cannot be opened)",
     )
     migrate.set_defaults(run=_migrate)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.check:  # a check makes nothing, not even an empty SQLite file
+        require_file(database_file(settings.database_url), CHECK_WITHOUT_DATABASE)
+
     async def run() -> int:
         await connect_database(settings.database_url)
         try:

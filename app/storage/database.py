@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,8 +15,15 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
 
-from app.errors import ConfigError
+from app.errors import ConfigError, DatabaseUnavailableError
 from app.storage.migrator import apply_migrations, pending_migrations
+from app.storage.opening import (
+    CONNECT_TIMEOUT_S,
+    check_folder,
+    check_opens,
+    connect_failure,
+    sqlite_file,
+)
 
 MODELS = ["app.storage.models"]
 # Errors that mean "the database did not answer or did not take the statement": callers answer
@@ -27,6 +36,8 @@ DATABASE_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
+# What opening a connection may raise (asyncio's TimeoutError is an OSError).
+CONNECT_ERRORS = (*DATABASE_ERRORS, sqlite3.Error)
 MIGRATIONS = "app.storage.migrations"
 # Several processes share one SQLite file: a writer waits for the lock instead of failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -46,6 +57,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     elif connection["engine"] == "tortoise.backends.asyncpg":
         connection["credentials"].setdefault("minsize", 1)
         connection["credentials"].setdefault("maxsize", 10)
+        connection["credentials"].setdefault("timeout", CONNECT_TIMEOUT_S)
         # No JIT: our statements are short, and their cost estimates (a block's rows guessed
         # from averages) went past jit_above_cost, so ranking every dataset over ten years spent
         # 226 ms compiling for 90 ms of work.
@@ -63,6 +75,11 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+def database_file(database_url: str) -> Path | None:
+    """The SQLite file `database_url` names (absolute), None for PostgreSQL or `:memory:`."""
+    return sqlite_file(next(iter(tortoise_config(database_url)["connections"].values())))
+
+
 async def open_database(database_url: str) -> None:
     """Connect and apply the pending migrations (once, when several processes start at once)."""
     await connect_database(database_url)
@@ -70,14 +87,26 @@ async def open_database(database_url: str) -> None:
 
 
 async def connect_database(database_url: str) -> None:
-    """Connect, leaving the schema as it is."""
+    """Connect, leaving the schema as it is; a database that cannot be opened raises at once
+    (ConfigError: a SQLite path in a missing folder; DatabaseUnavailableError: any other)."""
     config = tortoise_config(database_url)
-    for connection_config in config["connections"].values():
-        if connection_config["engine"] == "tortoise.backends.sqlite":
-            _create_private(connection_config["credentials"]["file_path"])
+    name, connection_config = next(iter(config["connections"].items()))
+    path = sqlite_file(connection_config)
+    if path is not None:
+        check_folder(path)
+        _create_private(str(path))
+        check_opens(path)
     await Tortoise.init(config=config, _enable_global_fallback=True)
     global _active
-    _active = next(iter(config["connections"]))
+    _active = name
+    try:
+        # Connected here rather than by the first statement: tortoise keeps the lock of a
+        # connection that failed to open (the next statement then waits forever), and its
+        # migration recorder reads a failure as "no migration applied yet".
+        await connections.get(name).create_connection(with_db=True)
+    except CONNECT_ERRORS as exc:
+        await close_database()
+        raise DatabaseUnavailableError(connect_failure(exc, connection_config)) from exc
 
 
 async def migrate_database() -> list[str]:
@@ -101,7 +130,7 @@ def _create_private(path: str) -> None:
     except FileExistsError:  # another process made it meanwhile
         return
     except OSError:
-        return  # a missing folder: SQLite's own error says it better
+        return  # an unwritable folder: SQLite's own error, in one line, says it
     os.close(descriptor)
 
 

@@ -260,7 +260,7 @@ def test_the_command_reports_each_file_and_its_skips(
 
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "app.cli", "import-data-fair", str(good), str(bad)],
+            [sys.executable, "-m", "app.cli", "import-data-fair", "--create", str(good), str(bad)],
             env=env,
             capture_output=True,
             text=True,
