@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from app.config import Settings
 from app.storage.database import connection, is_postgres
@@ -155,3 +156,37 @@ def test_a_freshly_filled_postgresql_database_plans_a_breakdown_through_the_inde
     assert scans, root
     assert all(kind != "Seq Scan" for kind, _ in scans), scans
     assert all(name is not None for _, name in scans), scans
+
+
+RANKING = """query($owner: OwnerInput) {
+  datasets(first: 2, orderBy: API_CALLS, owner: $owner,
+           period: {start: "2024-01-01", end: "2024-01-31"}) {
+    nodes { id usage(period: {start: "2024-01-01", end: "2024-01-31"}) { apiCalls { current } } }
+  }
+}"""
+
+
+async def test_a_ranking_run_ten_times_keeps_a_plan_of_its_own_values(settings: Settings) -> None:
+    """asyncpg prepares each statement; after five runs PostgreSQL may plan it once for any
+    value (a generic plan), which misjudged a large owner's rows as one: our connections ask
+    for a plan of each run's own values (docs/storage.md)."""
+    async with app_client(settings) as client:
+        await ingest(client, *[line_on("2024-01-08", resource=dataset(f"d{n}")) for n in range(3)])
+        if not is_postgres(connection()):
+            return  # SQLite plans each statement when it is prepared, from its values
+        async with in_transaction():  # one connection: its prepared statements are its own
+            for _ in range(10):
+                ranked = await graphql_data(client, RANKING, owner=None)
+                assert [
+                    node["usage"]["apiCalls"]["current"] for node in ranked["datasets"]["nodes"]
+                ] == [1, 1]
+            rows = await connection().execute_query_dict(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '%MATERIALIZED%' "
+                "AND statement NOT LIKE '%pg_prepared_statements%'"
+            )
+            setting = await connection().execute_query_dict("SHOW plan_cache_mode")
+    assert setting == [{"plan_cache_mode": "force_custom_plan"}]
+    assert rows, "the ranking statement was not prepared on this connection"
+    assert all(row["generic_plans"] == 0 for row in rows), rows
+    assert sum(row["custom_plans"] for row in rows) >= 10, rows

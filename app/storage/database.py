@@ -61,7 +61,13 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         # No JIT: our statements are short, and their cost estimates (a block's rows guessed
         # from averages) went past jit_above_cost, so ranking every dataset over ten years spent
         # 226 ms compiling for 90 ms of work.
-        connection["credentials"].setdefault("server_settings", {}).setdefault("jit", "off")
+        server = connection["credentials"].setdefault("server_settings", {})
+        server.setdefault("jit", "off")
+        # A plan for each run's own values: asyncpg prepares every statement, and after five runs
+        # PostgreSQL may switch to a generic plan, which misestimates a large owner's rows as one
+        # (its top 100 datasets took 2.4 s instead of 86 ms: docs/storage.md). Our statements
+        # are few and their planning takes a millisecond or two.
+        server.setdefault("plan_cache_mode", "force_custom_plan")
     else:
         raise ConfigError("USAGE_METRICS_DATABASE_URL must be sqlite://... or postgres://...")
     # One connection name per dialect: tortoise caches each model's SQL by connection name, and a
