@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             *observability_routes(settings, tokens, metrics),
             Route("/graphql", graphql_app()),  # every method: it answers 405 as GraphQL does
-            *DataFairApi(tokens).routes(),
+            *DataFairApi(settings, tokens).routes(),
             *admin_sign_in_routes(settings, tokens, pages),
             *analytics_routes(settings, pages.gate),
             *DashboardPages(settings, tokens, pages.backoff).routes(),
