@@ -114,13 +114,18 @@ async def documents(query: DocumentsQuery) -> list[dict[str, Any]]:
     """The page's rows with their resource's title, in `query.order`, then in key order (the
     key is unique, so pages never overlap)."""
     sql = Statement()
-    columns = ", ".join(f"u.{c}" for c in _KEY)
-    order = ", ".join(_order_by(sql, o) for o in (*query.order, *map(Order, _KEY)))
+    orders = (*query.order, *map(Order, _KEY))
+    columns = ", ".join(f"u.{c}" for c in (*_KEY, *COUNTER_COLUMNS))
+    page = (
+        f"SELECT {columns} FROM usage_daily u WHERE {_owner_days(sql, query)} "  # noqa: S608
+        f"ORDER BY {', '.join(_order_by(sql, o, 'u') for o in orders)} "
+        f"LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
+    )
+    # Titles joined to the page's rows only, not to every row sorted: 100 lookups, not 30 000.
     statement = (
-        f"SELECT {columns}, r.title, u.requests, u.bytes, u.duration_ms "  # noqa: S608
-        "FROM usage_daily u LEFT JOIN resources r ON r.resource_type = u.resource_type "
-        f"AND r.resource_id = u.resource_id WHERE {_owner_days(sql, query)} "
-        f"ORDER BY {order} LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
+        f"SELECT p.*, r.title FROM ({page}) p LEFT JOIN resources r "  # noqa: S608
+        "ON r.resource_type = p.resource_type AND r.resource_id = p.resource_id "
+        f"ORDER BY {', '.join(_order_by(sql, o, 'p') for o in orders)}"
     )
     rows = await sql.rows(statement)
     return [
@@ -156,10 +161,10 @@ def _owner_days(sql: Statement, query: DocumentsQuery) -> str:
     return " AND ".join(conditions)
 
 
-def _order_by(sql: Statement, order: Order) -> str:
+def _order_by(sql: Statement, order: Order, table: str) -> str:
     if order.column not in _SORT_COLUMNS:
         raise ValueError(f"{order.column!r} is not a column to sort on")
-    found = f"u.{order.column}"
+    found = f"{table}.{order.column}"
     if order.labels is not None:
         cases = " ".join(
             f"WHEN {sql.bind(ours)} THEN {sql.bind(label)}" for ours, label in order.labels.items()
