@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from app.auth.tokens import TokenChecker
 from app.config import Settings, load_settings
@@ -30,6 +30,7 @@ from app.schema import graphql_app
 from app.schema.cors import GraphQLCors
 from app.storage.database import close_database, open_database
 from app.storage.retention import purging_periodically
+from app.web.links import path_prefix
 from app.web.routes import admin_sign_in_routes, favicon_route, page_kit, static_route
 from app.webanalytics.routes import analytics_routes
 
@@ -65,11 +66,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
+            front_door(settings),
             Route("/ingest", ingest.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *observability_routes(settings, tokens, metrics),
             Route("/graphql", graphql_app()),  # every method: it answers 405 as GraphQL does
-            *DataFairApi(tokens).routes(),
+            *DataFairApi(settings, tokens).routes(),
             *admin_sign_in_routes(settings, tokens, pages),
             *analytics_routes(settings, pages.gate),
             *DashboardPages(settings, tokens, pages.backoff).routes(),
@@ -116,6 +118,45 @@ async def not_allowed(request: Request, exc: Exception) -> Response:
         {"error": "METHOD_NOT_ALLOWED", "detail": f"{request.method} is not allowed here"},
         status_code=405,
     )
+
+
+# What `GET /` lists for a JSON client (docs/architecture.md#routes).
+FRONT_DOOR = {
+    "dashboard": "/dashboard",
+    "graphql": "/graphql",
+    "ingest": "/ingest",
+    "dailyApiMetrics": "/api/daily-api-metrics",
+}
+
+
+def front_door(settings: Settings) -> BaseRoute:
+    """`GET /`: a browser (or any client that does not prefer JSON) goes to the dashboard; a
+    client that prefers JSON gets the index of our entry points. Paths, never the Host."""
+
+    async def answer(request: Request) -> Response:
+        prefix = path_prefix(request, settings)
+        if prefers_json(request.headers.get("accept", "")):
+            return JSONResponse({name: prefix + path for name, path in FRONT_DOOR.items()})
+        return RedirectResponse(prefix + "/dashboard", status_code=303)
+
+    return Route("/", answer, methods=["GET"])
+
+
+def prefers_json(accept: str) -> bool:
+    """Whether an Accept header weighs application/json above text/html (RFC 9110, 12.5.1)."""
+    weights: dict[str, float] = {}
+    for item in accept.lower().split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[media] = max(weight, weights.get(media, 0.0))
+    return weights.get("application/json", 0.0) > weights.get("text/html", 0.0)
 
 
 async def healthz(request: Request) -> Response:

@@ -11,18 +11,14 @@ from typing import Any, Literal
 # openpyxl ships no type hints (types-openpyxl is not a dependency): its names are Any here.
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import (
-    ERROR_CODES,
-    ILLEGAL_CHARACTERS_RE,
-    Cell,
-)
+from openpyxl.cell.cell import Cell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from app.core.periods import Period
-from app.dashboard.cells import csv_line, is_formula_like
 from app.dashboard.labels import group_label
 from app.dashboard.overview import DatasetFigures, Group, Overview
 from app.reports import BucketFigures, DatasetRow, DetailRow, Figures, Trend
+from app.reports.cells import csv_line, xlsx_text
 
 Lang = Literal["en", "fr"]
 
@@ -141,7 +137,7 @@ def _file_word(word: str) -> str:
 def csv_export(rows: Sequence[DetailRow], titles: Mapping[str, str | None]) -> bytes:
     """One line per row; titles by dataset id (an empty cell when unknown); text as stored,
     so a call without referer shows the stored domain "none". Every text cell is made
-    spreadsheet-safe (app/dashboard/cells.py)."""
+    spreadsheet-safe (app/reports/cells.py)."""
     lines = [csv_line(CSV_HEADER)]
     for row in rows:
         lines.append(
@@ -188,9 +184,9 @@ def xlsx_export(
         (*labels.datasets, *labels.trends),
         (
             [
-                _text(by_dataset, row.dataset.id),
-                _text(by_dataset, row.dataset.title),
-                _text(by_dataset, _owner(row.dataset)),
+                xlsx_text(by_dataset, row.dataset.id),
+                xlsx_text(by_dataset, row.dataset.title),
+                xlsx_text(by_dataset, _owner(row.dataset)),
                 *_trends(row.figures),
             ]
             for row in datasets
@@ -254,7 +250,7 @@ def _write_rows(
 
 
 def _group_rows(sheet: WriteOnlyWorksheet, groups: Iterable[Group]) -> Iterable[list[Any]]:
-    return ([_text(sheet, group.key), *_trends(group.figures)] for group in groups)
+    return ([xlsx_text(sheet, group.key), *_trends(group.figures)] for group in groups)
 
 
 def _trends(figures: Figures) -> tuple[int, int, int, int]:
@@ -277,22 +273,5 @@ def _day(sheet: WriteOnlyWorksheet, day: date) -> Cell:
 
 
 def _owner(dataset: DatasetRow) -> str:
-    # The owner's name (from a log line: _text makes it inert), else its kind and id.
+    # The owner's name (from a log line: xlsx_text makes it inert), else its kind and id.
     return dataset.owner_name or f"{dataset.owner.type}:{dataset.owner.id}"
-
-
-def _text(sheet: WriteOnlyWorksheet, text: str | None) -> str | Cell | None:
-    """Text kept as text: openpyxl would store "=..." as a formula and "#N/A" as an error, and
-    refuses control characters (a title comes from a log line)."""
-    if text is None:
-        return None
-    text = ILLEGAL_CHARACTERS_RE.sub("", text)
-    formula_like = is_formula_like(text)
-    if not formula_like and text not in ERROR_CODES:
-        return text
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.data_type = "s"
-    # Excel's own mark of a typed apostrophe: shown without it, and still text after an edit
-    # of the cell (app/dashboard/cells.py).
-    cell.quotePrefix = formula_like
-    return cell

@@ -2,7 +2,8 @@
 (docs/coming-from-data-fair.md). Pure: figures in, the workbook's bytes out.
 
 Status-ok requests only, as Data Fair's. What we cannot know is left empty: the topic sheets
-(topics live in Data Fair, not in the logs) keep their header row alone.
+(topics live in Data Fair, not in the logs) keep their header row alone. Titles, ids and domains
+come from log lines: every text cell goes through app/reports/cells.py, never as a formula.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
@@ -22,6 +24,7 @@ from app.core.periods import Period
 from app.core.records import Owner
 from app.datafair.export_labels import EXPORT_CLASSES, FILE_CLASSES, LABELS, Lang
 from app.datafair.vocabulary import BOT_CLASS, OPERATION_TRACKS, USER_CLASSES
+from app.reports.cells import xlsx_text
 from app.reports.daily_metrics import MetricsRow
 
 API, FILES, APP = "readDataAPI", "readDataFiles", "openApplication"
@@ -49,7 +52,8 @@ class ExportFigures:
     by_domain: list[MetricsRow]
     datasets: list[tuple[str, str | None]]  # every dataset of the owner: id, title
     applications: list[tuple[str, str | None]]
-    link_base: str  # the portal's origin, for links to each dataset and application
+    # The portal's origin, for links to each dataset and application; None: no links.
+    link_base: str | None
 
 
 def workbook_bytes(figures: ExportFigures, lang: Lang) -> bytes:
@@ -108,20 +112,21 @@ def _total(tally: Tally, track: str | None = None, user_class: str | None = None
 def _global(sheet: Worksheet, figures: ExportFigures, words: dict[str, str]) -> None:
     current, previous = _tally(figures.current), _tally(figures.previous)
     period = figures.period
-    sheet.append([])
-    sheet.append(
+    _append(sheet, [])
+    _append(
+        sheet,
         [
             "",
             words["periodRange"].format(_shown(period.start), _shown(period.end)),
             words["currentPeriod"],
             words["previousPeriod"],
             words["variation"],
-        ]
+        ],
     )
     for name, track in (("apiCalls", API), ("fileDownloads", FILES), ("appViews", APP)):
         _compared(sheet, words[name], _total(current, track), _total(previous, track))
-    sheet.append([])
-    sheet.append(["", words["userClassBreakdown"]])
+    _append(sheet, [])
+    _append(sheet, ["", words["userClassBreakdown"]])
     classes = [
         (_total(current, user_class=c), _total(previous, user_class=c), c)
         for c in (*EXPORT_CLASSES, BOT_CLASS)
@@ -129,19 +134,19 @@ def _global(sheet: Worksheet, figures: ExportFigures, words: dict[str, str]) -> 
     for now, before, user_class in sorted(classes, key=lambda item: -item[0]):
         if now or before:
             _compared(sheet, words[f"class.{user_class}"], now, before)
-    sheet.append([])
-    sheet.append(["", words["userClassDefinitionsTitle"]])
+    _append(sheet, [])
+    _append(sheet, ["", words["userClassDefinitionsTitle"]])
     variant = "organization" if figures.owner.type == "organization" else "user"
     for user_class in (*EXPORT_CLASSES, BOT_CLASS):
         key = f"definition.{user_class}"
         text = words.get(key) or words[f"{key}.{variant}"]
-        sheet.append(["", words[f"class.{user_class}"], text])
+        _append(sheet, ["", words[f"class.{user_class}"], text])
     for column, width in (("A", 4), ("B", 30), ("C", 18), ("D", 18), ("E", 10)):
         sheet.column_dimensions[column].width = width
 
 
 def _compared(sheet: Worksheet, label: str, current: int, previous: int) -> None:
-    sheet.append(["", label, current, previous, variation(current, previous)])
+    _append(sheet, ["", label, current, previous, variation(current, previous)])
     cell = sheet.cell(row=sheet.max_row, column=5)
     cell.number_format = "0.00%"
     cell.fill = _FILLS[(current > previous) - (current < previous)]
@@ -162,7 +167,7 @@ def _history(sheet: Worksheet, figures: ExportFigures, words: dict[str, str]) ->
     by_day = _tallies(figures.current, lambda key: key["day"])
     for day in reversed(figures.period.each_day()):  # the latest day first, as Data Fair
         tally = by_day.get(day, Counter())
-        sheet.append([_shown(day), *_counts(tally)])
+        _append(sheet, [_shown(day), *_counts(tally)])
 
 
 def _counts(tally: Tally) -> list[int]:
@@ -193,8 +198,8 @@ def _resources(
     )
     rows = [(i, t, tallies.get(("datasets", i), Counter())) for i, t in figures.datasets]
     for dataset_id, title, tally in sorted(rows, key=lambda r: -_total(r[2], API)):
-        sheet.append([dataset_id, title or "", *_counts(tally)])
-        _link(sheet, f"{figures.link_base}/data-fair/dataset/{dataset_id}")
+        _append(sheet, [dataset_id, title or "", *_counts(tally)])
+        _link(sheet, figures.link_base, "dataset", dataset_id)
 
 
 def _domains(
@@ -208,7 +213,7 @@ def _domains(
     rows = sorted(tallies.items(), key=lambda item: (-_total(item[1], track), item[0]))
     for domain, tally in rows:
         shown = words["unknown"] if domain == "none" else domain
-        sheet.append([shown, _total(tally, track), *(_total(tally, track, c) for c in classes)])
+        _append(sheet, [shown, _total(tally, track), *(_total(tally, track, c) for c in classes)])
 
 
 def _applications(
@@ -221,8 +226,8 @@ def _applications(
     rows = [(i, t, tallies.get(("applications", i), Counter())) for i, t in figures.applications]
     for app_id, title, tally in sorted(rows, key=lambda r: -_total(r[2], APP)):
         opens = [_total(tally, APP, c) for c in FILE_CLASSES]
-        sheet.append([app_id, title or "", _total(tally, APP), *opens])
-        _link(sheet, f"{figures.link_base}/data-fair/application/{app_id}")
+        _append(sheet, [app_id, title or "", _total(tally, APP), *opens])
+        _link(sheet, figures.link_base, "application", app_id)
 
 
 def _api_classes(words: dict[str, str], pattern: str) -> list[str]:
@@ -239,13 +244,20 @@ def _column(words: dict[str, str], pattern: str, user_class: str) -> str:
 
 
 def _header(sheet: Worksheet, names: list[str]) -> None:
-    sheet.append(names)
+    _append(sheet, names)
     for cell in sheet[1]:
         cell.font = _BOLD
 
 
-def _link(sheet: Worksheet, url: str) -> None:
-    sheet.cell(row=sheet.max_row, column=1).hyperlink = url
+def _append(sheet: Worksheet, values: Iterable[Any]) -> None:
+    sheet.append([xlsx_text(sheet, v) if isinstance(v, str) else v for v in values])
+
+
+def _link(sheet: Worksheet, base: str | None, kind: str, resource_id: str) -> None:
+    # Data Fair's back office page of the resource, on the portal's origin.
+    if base is not None:
+        url = f"{base}/data-fair/{kind}/{quote(resource_id, safe='')}"
+        sheet.cell(row=sheet.max_row, column=1).hyperlink = url
 
 
 def _shown(day: date) -> str:

@@ -1,25 +1,30 @@
-"""The query string of Data Fair's `_agg` and `_export`, checked as Data Fair's schema checks it
-(docs/coming-from-data-fair.md): a bad query is a 400 naming the parameter and what it takes."""
+"""The query strings of Data Fair's raw list, `_agg` and `_export`, checked as Data Fair checks
+them (docs/coming-from-data-fair.md): a bad query is a 400 naming the parameter and what it
+takes."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 
-from app.core.periods import Period
+from app.core.periods import Period, comparable
 from app.core.records import Owner
 from app.datafair.vocabulary import (
     GROUP_BY_CLASS,
     OPERATION_BY_TRACK,
+    OPERATION_TRACKS,
+    OTHER_CATEGORY,
     REFERER_CATEGORIES,
+    SHARED_CATEGORIES,
     STATUS_BY_CLASS,
+    STATUS_CLASSES,
     USER_CLASSES,
     our_categories,
 )
 from app.errors import BadUserInputError
-from app.reports.daily_metrics import MetricsFilter
+from app.reports.daily_metrics import MAX_DOCUMENTS, DocumentsQuery, MetricsFilter, Order
 
 SPLITS = ("day", "resource", "userClass", "refererApp", "refererDomain", "refererCategory")
 # Data Fair's split names -> the usage_daily column each groups on.
@@ -36,6 +41,26 @@ _ONE = ("start", "end", "operationTrack", "statusClass", "resourceType", "topicI
 _MANY = ("userClass", "resourceId", "refererDomain", "refererCategory", "split")
 _AGG_PARAMETERS = frozenset((*_ONE, *_MANY))
 _EXPORT_PARAMETERS = frozenset(("start", "end", "owner"))
+_LIST_PARAMETERS = frozenset(("start", "end", "size", "page", "skip", "sort", "owner"))
+_WHOLE = re.compile(r"\d{1,9}")
+# A document's fields the raw list sorts on (Data Fair's `sort=field:1|-1`): its column, and
+# Data Fair's names of our values, so that the order is the one Data Fair's values give.
+SORT_FIELDS = {
+    "day": Order("day"),
+    "resource.type": Order("resource_type"),
+    "resource.id": Order("resource_id"),
+    "operationTrack": Order("operation", labels=OPERATION_TRACKS),
+    "statusClass": Order("status_class", labels=STATUS_CLASSES),
+    "userClass": Order("user_group", labels=USER_CLASSES),
+    "refererDomain": Order("referer_domain"),
+    "refererCategory": Order(
+        "referer_category", labels={c: c for c in SHARED_CATEGORIES}, otherwise=OTHER_CATEGORY
+    ),
+    "refererApp": Order("referer_app"),
+    "nbRequests": Order("requests"),
+    "bytes": Order("bytes"),
+    "duration": Order("duration_ms"),
+}
 _OWNER = re.compile(r"(?P<type>user|organization):(?P<id>[^\s:]{1,200})")
 
 Params = Sequence[tuple[str, str]]
@@ -79,6 +104,21 @@ class PeriodQuery:
     owner: Owner | None
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    """A raw list request: days (each optional), a page, an order; `owner` is ours."""
+
+    owner: Owner | None
+    start: date | None
+    end: date | None
+    order: tuple[Order, ...]
+    offset: int
+    size: int
+
+    def documents(self, owner: Owner) -> DocumentsQuery:
+        return DocumentsQuery(owner, self.start, self.end, self.order, self.offset, self.size)
+
+
 def parse_agg(params: Params) -> AggQuery:
     values = _collect(params, _AGG_PARAMETERS)
     track = _one(values, "operationTrack")
@@ -105,15 +145,39 @@ def parse_agg(params: Params) -> AggQuery:
 
 def parse_period(params: Params) -> PeriodQuery:
     values = _collect(params, _EXPORT_PARAMETERS)
-    return PeriodQuery(_period(values), _owner(values))
+    # The export compares with the previous period: it must exist (not before year 1).
+    period = _period(values)
+    return PeriodQuery(comparable(period.start, period.end), _owner(values))
 
 
-def parse_owner(params: Params) -> Owner | None:
-    """The raw list's only parameter (ours); Data Fair's list takes none and ignores others."""
-    return _owner({name: [value] for name, value in params if name == "owner"})
+def parse_list(params: Params) -> ListQuery:
+    """Data Fair's list paging (`size`, `page` or `skip`, `sort`), and days to narrow it."""
+    values = _collect(params, _LIST_PARAMETERS, single=_LIST_PARAMETERS)
+    start, end = _optional_day(values, "start"), _optional_day(values, "end")
+    if start is not None and end is not None and end < start:
+        raise BadUserInputError(
+            f"the days end ({end}) before they start ({start}): give an end on or after the start"
+        )
+    size = _whole(values, "size", 0, MAX_DOCUMENTS) if "size" in values else MAX_DOCUMENTS
+    if "page" in values and "skip" in values:
+        raise BadUserInputError("give the query parameter 'page' or 'skip', not both")
+    if "skip" in values:
+        offset = _whole(values, "skip", 0, MAX_DOCUMENTS)
+    else:
+        offset = (_whole(values, "page", 1, MAX_DOCUMENTS) - 1) * size if "page" in values else 0
+    if offset + size > MAX_DOCUMENTS:
+        # Data Fair's bound on its lists (skip + size), and ours: deeper pages cost a scan.
+        raise BadUserInputError(
+            f"this page ends at document {offset + size}, past the first {MAX_DOCUMENTS} that "
+            f"a list reaches (skip + size <= {MAX_DOCUMENTS}): narrow the days with start and "
+            "end, or ask for a smaller size"
+        )
+    return ListQuery(_owner(values), start, end, _sort(values), offset, size)
 
 
-def _collect(params: Params, allowed: frozenset[str]) -> dict[str, list[str]]:
+def _collect(
+    params: Params, allowed: frozenset[str], single: Iterable[str] = _ONE
+) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for name, value in params:
         if name not in allowed:
@@ -121,7 +185,7 @@ def _collect(params: Params, allowed: frozenset[str]) -> dict[str, list[str]]:
                 f"unknown query parameter {name!r}: use {', '.join(sorted(allowed))}"
             )
         values.setdefault(name, []).append(value)
-    for name in _ONE:
+    for name in single:
         if len(values.get(name, ())) > 1:
             raise BadUserInputError(f"the query parameter {name!r} takes one value, not several")
     return values
@@ -160,6 +224,38 @@ def _day(values: dict[str, list[str]], name: str) -> date:
         raise BadUserInputError(
             f"the query parameter {name!r} must be a day as YYYY-MM-DD, like 2024-01-31"
         ) from None
+
+
+def _optional_day(values: dict[str, list[str]], name: str) -> date | None:
+    return _day(values, name) if name in values else None
+
+
+def _whole(values: dict[str, list[str]], name: str, low: int, high: int) -> int:
+    text = values[name][0]
+    if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+        raise BadUserInputError(
+            f"the query parameter {name!r} must be a whole number from {low} to {high}"
+        )
+    return int(text)
+
+
+def _sort(values: dict[str, list[str]]) -> tuple[Order, ...]:
+    # Data Fair's forms: `field:1`, `field:-1`, `field`, `-field`, comma-separated.
+    orders = []
+    for part in filter(None, (_one(values, "sort") or "").split(",")):
+        name, colon, way = part.partition(":")
+        descending = way == "-1" or (not colon and name.startswith("-"))
+        if colon and way not in ("1", "-1"):
+            raise BadUserInputError(
+                f"sort {part!r}: write field:1 (ascending) or field:-1 (descending)"
+            )
+        found = SORT_FIELDS.get(name[1:] if descending and not colon else name)
+        if found is None:
+            raise BadUserInputError(
+                f"sort {part!r}: sort on {', '.join(SORT_FIELDS)} (field:1 or field:-1)"
+            )
+        orders.append(replace(found, descending=descending))
+    return tuple(orders) or (SORT_FIELDS["day"],)
 
 
 def _split(values: dict[str, list[str]]) -> tuple[str, ...]:

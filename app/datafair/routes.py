@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -12,13 +13,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.auth.tokens import TokenChecker
+from app.config import Settings
 from app.core.periods import Period
 from app.core.records import Owner
 from app.datafair.account import account_of
 from app.datafair.aggregation import agg_answer, resource_object
 from app.datafair.export import ExportFigures, workbook_bytes
 from app.datafair.export_labels import export_lang
-from app.datafair.query import SPLIT_COLUMNS, parse_agg, parse_owner, parse_period
+from app.datafair.query import SPLIT_COLUMNS, parse_agg, parse_list, parse_period
 from app.datafair.vocabulary import (
     OPERATION_TRACKS,
     STATUS_CLASSES,
@@ -28,6 +30,7 @@ from app.datafair.vocabulary import (
 from app.reports.daily_metrics import (
     MetricsFilter,
     MetricsRow,
+    count_documents,
     documents,
     grouped_metrics,
     owner_resources,
@@ -40,8 +43,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class DataFairApi:
-    def __init__(self, tokens: TokenChecker) -> None:
+    def __init__(self, settings: Settings, tokens: TokenChecker) -> None:
         self._tokens = tokens
+        self._link_base = link_base(settings)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -51,11 +55,13 @@ class DataFairApi:
         ]
 
     async def list_documents(self, request: Request) -> Response:
-        requested = parse_owner(list(request.query_params.multi_items()))
-        owner = await account_of(request, self._tokens, requested)
-        rows = await documents(owner)
+        query = parse_list(list(request.query_params.multi_items()))
+        owner = await account_of(request, self._tokens, query.owner)
+        page = query.documents(owner)
+        rows = await documents(page) if page.limit else []
+        count = await count_documents(page)
         # Up to 10 000 documents (a few MB of JSON): written in a thread, off the event loop.
-        body = await run_in_threadpool(_list_body, owner, rows)
+        body = await run_in_threadpool(_list_body, owner, count, rows)
         return Response(body, media_type="application/json")
 
     async def agg(self, request: Request) -> Response:
@@ -73,7 +79,7 @@ class DataFairApi:
     async def export(self, request: Request) -> Response:
         query = parse_period(list(request.query_params.multi_items()))
         owner = await account_of(request, self._tokens, query.owner)
-        figures = await export_figures(owner, query.period, _origin(request))
+        figures = await export_figures(owner, query.period, self._link_base)
         lang = export_lang(request.headers.get("accept-language"))
         # Building a workbook of many datasets takes longer than the event loop may wait.
         content = await run_in_threadpool(workbook_bytes, figures, lang)
@@ -85,9 +91,9 @@ class DataFairApi:
         )
 
 
-def _list_body(owner: Owner, rows: list[dict[str, Any]]) -> bytes:
+def _list_body(owner: Owner, count: int, rows: list[dict[str, Any]]) -> bytes:
     results = [document(owner, row) for row in rows]
-    return orjson.dumps({"count": len(results), "results": results})
+    return orjson.dumps({"count": count, "results": results})
 
 
 def _agg_body(rows: list[MetricsRow], period: Period, by_day: bool) -> bytes:
@@ -95,7 +101,7 @@ def _agg_body(rows: list[MetricsRow], period: Period, by_day: bool) -> bytes:
     return orjson.dumps(agg_answer(rows, period, by_day))
 
 
-async def export_figures(owner: Owner, period: Period, link_base: str) -> ExportFigures:
+async def export_figures(owner: Owner, period: Period, link_base: str | None) -> ExportFigures:
     """The export's figures: five grouped statements and two lists of resources."""
     ok = MetricsFilter(owner, period, status_classes=("ok",))
     previous = MetricsFilter(owner, period.previous(), status_classes=("ok",))
@@ -113,9 +119,15 @@ async def export_figures(owner: Owner, period: Period, link_base: str) -> Export
     )
 
 
-def _origin(request: Request) -> str:
-    # The portal's origin as the browser sees it: Data Fair's UI reaches us through its proxy.
-    return f"{request.url.scheme}://{request.url.netloc}"
+def link_base(settings: Settings) -> str | None:
+    """The origin the export's links start with: USAGE_METRICS_PORTAL_URL's, else
+    USAGE_METRICS_PUBLIC_URL's, else none (no links). Never the request's Host, which any
+    client writes (docs/coming-from-data-fair.md)."""
+    url = settings.portal_url or settings.public_url
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def document(owner: Owner, row: dict[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,11 @@ domain. Past the cap, a batch's new domains of that day and dataset are counted 
 their user group, category and app stay, so those breakdowns stay exact. `none`, `invalid` and
 `other` are our own values, a fixed few: they never count towards the cap.
 
-Exact across batches and processes: write_batch asks for the stored domains only after it has
-upserted the batch's resources rows, whose row locks every batch counting that dataset takes
-until it commits (PostgreSQL), or under SQLite's single write lock; so each batch sees every
-domain the batches before it stored. A per-process cache skips that query when the batch brings
-no domain it does not already know of, or when the day and dataset are already full.
+Exact across batches and processes: the counting (app/ingest/counting.py, in a fold pass or in
+write_batch) asks for the stored domains only after taking the locks that order the writers of
+its datasets until they commit (PostgreSQL), or under SQLite's single write lock; so each batch
+sees every domain the batches before it stored. A per-process cache skips that query when the
+batch brings no domain it does not already know of, or when the day and dataset are already full.
 """
 
 from __future__ import annotations

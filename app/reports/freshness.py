@@ -1,8 +1,8 @@
 """How fresh the figures are: what still waits in the ingest ledger (app/ingest/fold.py).
 
-For GraphQL's `freshness` and the dashboard's "updated N s ago": the figures hold every batch
-received before `folded_until`; `waiting_batches` (holding `waiting_lines`) are counted, answered,
-and not in the figures yet.
+For GraphQL's `freshness`: the figures hold every batch received before `folded_until`;
+`waiting_batches` (holding `waiting_lines`) are stored in the ledger, answered, and not in the
+figures yet.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Breakdown(Enum):
     CATEGORY = value(
         "referer_category",
         description="By the kind of page that called: `UsageGroup.category` holds it, `key` "
-        "its lower-case value.",
+        "its name.",
     )
 
 

@@ -105,8 +105,9 @@ class UsageBucket:
 @strawberry.type(description="The usage of one group of a breakdown, in both periods.")
 class UsageGroup:
     key: str = strawberry.field(
-        description="The group: a UserGroup name (USER_GROUP), a calling domain (DOMAIN) or a "
-        "lower-case RefererCategory value (CATEGORY); see `Breakdown` for the special keys."
+        description="The group: the name of its enum value, as `userGroup` or `category` "
+        "spells it (`OWNER`, `EMBED`), for USER_GROUP and CATEGORY; the calling domain, lower "
+        "case, for DOMAIN (see `Breakdown` for its special keys)."
     )
     user_group: UserGroup | None = strawberry.field(
         description="The group as an enum when the breakdown is by USER_GROUP, else null."
@@ -121,10 +122,15 @@ class UsageGroup:
 
     @classmethod
     def from_row(cls, by: Breakdown, key: str, figures: reports.Figures) -> UsageGroup:
+        user_group = _USER_GROUPS.get(key) if by is Breakdown.USER_GROUP else None
+        category = _CATEGORIES.get(key) if by is Breakdown.CATEGORY else None
+        named = user_group or category
         return cls(
-            key=key,
-            user_group=_USER_GROUPS.get(key) if by is Breakdown.USER_GROUP else None,
-            category=_CATEGORIES.get(key) if by is Breakdown.CATEGORY else None,
+            # One case for every enum's keys (docs/graphql.md): the enum's name, and a stored
+            # value the enum does not list yet in the same upper case.
+            key=named.name if named else key if by is Breakdown.DOMAIN else key.upper(),
+            user_group=user_group,
+            category=category,
             api_calls=Trend.from_row(figures.api_calls),
             downloads=Trend.from_row(figures.downloads),
             downloaded_bytes=Trend.from_row(figures.downloaded_bytes),

@@ -13,10 +13,12 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
+from app.config import Settings
 from app.datafair.history import import_file
+from tests.conftest import with_settings
 from tests.datafair.conftest import write_export
 from tests.datafair.reference import LEGACY_CLASSES
-from tests.helpers import ADMIN
+from tests.helpers import ADMIN, app_client
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +34,16 @@ SHEETS = [
     "Téléchargements par domaines",
     "Affichages d'applications",
 ]
+
+
+PORTAL_URL = "https://portal.example/portal"  # links take its origin only
+EXPORT = "/api/daily-api-metrics/_export"
+ORG1_WEEK = {"start": "2024-01-08", "end": "2024-01-14", "owner": "organization:org1"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return with_settings(settings, portal_url=PORTAL_URL)
 
 
 def ok_documents(documents: list[dict[str, Any]], first: date, last: date) -> list[dict[str, Any]]:
@@ -142,7 +154,7 @@ async def test_exports_data_fair_sheets_with_its_figures(
     expected = [[i, t, api, files] for api, files, i, t in sorted(counted, key=lambda r: -r[0])]
     assert [r[:4] for r in datasets[1:]] == expected
     link = book["Jeux de données"].cell(row=2, column=1).hyperlink
-    assert link.target == f"http://testserver/data-fair/dataset/{expected[0][0]}"
+    assert link.target == f"https://portal.example/data-fair/dataset/{expected[0][0]}"
 
     domains = {
         r[0]: r[1] for r in book["Appels d'API par domaines"].iter_rows(min_row=2, values_only=True)
@@ -188,3 +200,88 @@ async def test_refuses_an_export_without_its_period(client: httpx.AsyncClient) -
         "error": "BAD_USER_INPUT",
         "detail": "unknown query parameter 'split': use end, owner, start",
     }
+
+
+def document(resource: dict[str, str], track: str, domain: str = "none") -> dict[str, Any]:
+    return {
+        "owner": {"type": "organization", "id": "org1"},
+        "day": "2024-01-10",
+        "resource": resource,
+        "operationTrack": track,
+        "statusClass": "ok",
+        "userClass": "anonymous",
+        "refererDomain": domain,
+        "refererCategory": "other",
+        "nbRequests": 3,
+        "bytes": 300,
+        "duration": 0.3,
+    }
+
+
+async def test_writes_formula_like_text_as_text(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    # Issue 22, finding 7: a title starting with "=" was written as a live formula.
+    documents = [
+        document({"type": "datasets", "id": "sum", "title": "=1+1"}, "readDataAPI", "=2+2"),
+        document({"type": "datasets", "id": "na", "title": "#N/A"}, "readDataFiles"),
+        document({"type": "applications", "id": "@app", "title": "@SUM(A1)"}, "openApplication"),
+    ]
+    await import_file(write_export(tmp_path / "formulas.json", documents))
+    response = await client.get(EXPORT, params=ORG1_WEEK, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    book = load_workbook(io.BytesIO(response.content))
+
+    def cell(sheet: str, row: int, column: int) -> tuple[Any, str, bool]:
+        found = book[sheet].cell(row=row, column=column)
+        return found.value, found.data_type, found.quotePrefix
+
+    datasets = book["Jeux de données"]
+    assert [r[:2] for r in datasets.iter_rows(min_row=2, values_only=True)] == [
+        ("sum", "=1+1"),
+        ("na", "#N/A"),
+    ]
+    # A string cell, shown without the apostrophe Excel keeps as the quote prefix.
+    assert cell("Jeux de données", 2, 2) == ("=1+1", "s", True)
+    assert cell("Jeux de données", 3, 2) == ("#N/A", "s", False)  # text, not an error value
+    assert cell("Appels d'API par domaines", 2, 1) == ("=2+2", "s", True)
+    assert cell("Affichages d'applications", 2, 1) == ("@app", "s", True)
+    assert cell("Affichages d'applications", 2, 2) == ("@SUM(A1)", "s", True)
+    link = datasets.cell(row=2, column=1).hyperlink
+    assert link.target == "https://portal.example/data-fair/dataset/sum"
+    app_link = book["Affichages d'applications"].cell(row=2, column=1).hyperlink
+    assert app_link.target == "https://portal.example/data-fair/application/%40app"
+    formulas = [
+        c.coordinate
+        for sheet in book.worksheets
+        for row in sheet.iter_rows()
+        for c in row
+        if c.data_type == "f"
+    ]
+    assert formulas == []
+
+
+@pytest.mark.parametrize(
+    ("urls", "origin"),
+    [
+        ({"portal_url": PORTAL_URL, "public_url": "https://m.example"}, "https://portal.example"),
+        ({"public_url": "https://metrics.example/usage"}, "https://metrics.example"),
+        ({}, None),
+    ],
+    ids=["portal", "public", "neither"],
+)
+async def test_links_from_the_settings_never_from_the_host_header(
+    settings: Settings, tmp_path: Path, urls: dict[str, str], origin: str | None
+) -> None:
+    changed = with_settings(settings, **{"portal_url": None, "public_url": None, **urls})
+    async with app_client(changed) as client:
+        resource = {"type": "datasets", "id": "roads", "title": "Roads"}
+        await import_file(write_export(tmp_path / "one.json", [document(resource, "readDataAPI")]))
+        response = await client.get(
+            EXPORT, params=ORG1_WEEK, headers={**ADMIN, "Host": "evil.example"}
+        )
+    assert response.status_code == 200, response.text
+    found = load_workbook(io.BytesIO(response.content))["Jeux de données"]["A2"]
+    assert found.value == "roads"
+    if origin is None:
+        assert found.hyperlink is None
+    else:
+        assert found.hyperlink.target == f"{origin}/data-fair/dataset/roads"

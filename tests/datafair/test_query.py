@@ -1,4 +1,5 @@
-"""Bad `_agg` and `_export` queries: 400, our JSON error, a message naming what is wrong."""
+"""Bad `_agg` and `_export` queries, and days at the calendar's ends on every Data Fair route:
+400, our JSON error, a message naming what is wrong; never a 500."""
 
 from __future__ import annotations
 
@@ -104,3 +105,34 @@ async def test_accepts_and_ignores_topic_id_as_data_fair_does(client: httpx.Asyn
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"nbRequests": 0, "bytes": 0, "series": [], "days": []}
+
+
+ROUTES = ("/api/daily-api-metrics", "/api/daily-api-metrics/_agg", "/api/daily-api-metrics/_export")
+NO_PREVIOUS = (
+    "the period starting 0001-01-01 has no previous period of the same length "
+    "(it would start before year 1): start later"
+)
+BAD_DAY = "the query parameter 'start' must be a day as YYYY-MM-DD, like 2024-01-31"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "answers"),
+    [
+        # The export compares with the previous period, which year 1 has not; the others need none.
+        ("0001-01-01", "0001-01-07", (200, 200, 400)),
+        ("9999-12-25", "9999-12-31", (200, 200, 200)),
+        ("0000-12-31", "0001-01-07", (400, 400, 400)),
+        ("10000-01-01", "10000-01-07", (400, 400, 400)),
+    ],
+)
+async def test_days_at_the_ends_of_the_calendar_never_answer_500(
+    client: httpx.AsyncClient, start: str, end: str, answers: tuple[int, int, int]
+) -> None:
+    # Issue 22, finding 7: `_export` of a period in year 1 answered 500.
+    params = {"start": start, "end": end, "owner": "organization:org1"}
+    found = [await client.get(route, params=params, headers=ADMIN) for route in ROUTES]
+    assert tuple(response.status_code for response in found) == answers
+    for response in found:
+        if response.status_code == 400:
+            detail = NO_PREVIOUS if start == "0001-01-01" else BAD_DAY
+            assert response.json() == {"error": "BAD_USER_INPUT", "detail": detail}

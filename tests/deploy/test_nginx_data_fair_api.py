@@ -25,6 +25,7 @@ if os.environ.get("CI") != "true" and not NGINX.exists():
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "data-fair-metrics-api.conf"
 UPSTREAM = "proxy_pass http://127.0.0.1:8000/api/;"
 WEEK = {"start": "2024-01-08", "end": "2024-01-14", "owner": "organization:org1"}
+PORTAL_URL = "https://portal.example"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,8 @@ http {{
 }}
 """)
     database = f"sqlite://{prefix / 'metrics.sqlite3'}"
-    with serving(database, server_port) as base, running_nginx(prefix, port):
+    settings = {"USAGE_METRICS_PORTAL_URL": PORTAL_URL}
+    with serving(database, server_port, **settings) as base, running_nginx(prefix, port):
         lines = [line_on("2024-01-09", resource=dataset("roads", "Roads")) for _ in range(3)]
         answer = httpx.post(
             f"{base}/ingest",
@@ -105,8 +107,9 @@ def test_the_ui_path_reaches_the_list_and_the_export(portal: str) -> None:
     assert export.status_code == 200, export.text
     book = load_workbook(io.BytesIO(export.content))
     assert [c.value for c in book["Historique"][2]][:2] == ["09/01/2024", 3]
+    # Linked to the portal's URL as configured, not to the Host nginx passed on.
     assert book["Jeux de données"].cell(row=2, column=1).hyperlink.target == (
-        f"{portal}/data-fair/dataset/roads"
+        f"{PORTAL_URL}/data-fair/dataset/roads"
     )
 
 

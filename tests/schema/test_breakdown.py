@@ -98,10 +98,10 @@ async def test_splits_by_domain_and_category(client: httpx.AsyncClient) -> None:
         group("old.example", (0, 1)),
     ]
     assert nodes(await breakdown(client, "CATEGORY")) == [
-        group("external", (2, 1), downloads=(1, 0)),
-        group("portal", (2, 0)),
-        group("embed", (1, 0)),
-        group("none", (1, 0)),
+        group("EXTERNAL", (2, 1), downloads=(1, 0)),
+        group("PORTAL", (2, 0)),
+        group("EMBED", (1, 0)),
+        group("NONE", (1, 0)),
     ]
 
 
@@ -171,4 +171,56 @@ async def test_breaks_a_datasets_usage_down_with_a_filter(client: httpx.AsyncCli
     assert nodes(result) == [
         {"key": "a.example", "apiCalls": {"current": 1}},
         {"key": "b.example", "apiCalls": {"current": 1}},
+    ]
+
+
+TYPED = """query($period: PeriodInput!) {
+  usage(period: $period) {
+    groups: breakdown(by: USER_GROUP) { nodes { key userGroup category } }
+    categories: breakdown(by: CATEGORY) { nodes { key userGroup category } }
+  }
+}"""
+
+
+async def test_keys_of_every_enum_breakdown_are_its_enum_names(client: httpx.AsyncClient) -> None:
+    # Issue 23, point 10: USER_GROUP keys were upper case, CATEGORY keys lower case.
+    member = id_token({"id": "carol", "organizations": [{"id": "org1"}]})
+    robot = "Mozilla/5.0 (compatible; Googlebot/2.1)"
+    lines = [
+        {"referer": f"{PORTAL}/datasets/roads"},
+        {"referer": f"{PORTAL}/data-fair/dataset/roads", "id_token": member},
+        {"referer": f"{PORTAL}/data-fair/app/map", "id_token": id_token({"id": "dave"})},
+        {"referer": f"{PORTAL}/data-fair/embed/dataset/roads/table", "user_agent": robot},
+        {"referer": f"{PORTAL}/mcp", "api_key": api_key("o:org1:r4nd")},
+        {"referer": "https://news.example/", "api_key": api_key("u:bob:r4nd")},
+        {"referer": "not a url"},
+        {},
+    ]
+    await ingest(client, *(line_on("2024-01-08", **fields) for fields in lines))
+    usage = (await graphql_data(client, TYPED, period=PERIOD_WEEK))["usage"]
+    groups = [(n["key"], n["userGroup"], n["category"]) for n in usage["groups"]["nodes"]]
+    categories = [(n["key"], n["userGroup"], n["category"]) for n in usage["categories"]["nodes"]]
+    assert sorted(groups) == [
+        (name, name, None)
+        for name in (
+            "ANONYMOUS",
+            "BOT",
+            "EXTERNAL",
+            "EXTERNAL_API_KEY",
+            "OWNER",
+            "OWNER_API_KEY",
+        )
+    ]
+    assert sorted(categories) == [
+        (name, None, name)
+        for name in (
+            "APP",
+            "BACKOFFICE",
+            "EMBED",
+            "EXTERNAL",
+            "INVALID",
+            "MCP",
+            "NONE",
+            "PORTAL",
+        )
     ]

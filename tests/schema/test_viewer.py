@@ -147,8 +147,8 @@ async def test_groups_carry_their_typed_key_and_every_figure(client: httpx.Async
         ("OWNER", "OWNER", None, 1, 0, 0, (0, 0)),
     ]
     assert await groups("CATEGORY") == [
-        ("external", None, "EXTERNAL", 0, 1, 700, (0, 1)),
-        ("portal", None, "PORTAL", 1, 0, 0, (0, 0)),
+        ("EXTERNAL", None, "EXTERNAL", 0, 1, 700, (0, 1)),
+        ("PORTAL", None, "PORTAL", 1, 0, 0, (0, 0)),
     ]
     assert await groups("DOMAIN") == [
         ("b.example", None, None, 0, 1, 700, (0, 1)),
