@@ -16,6 +16,7 @@ class StopSignal:
 
     def __init__(self) -> None:
         self.requested = False
+        self.number = 0  # of the signal that asked: a command stopped by it exits 128 + number
 
     @contextmanager
     def installed(self) -> Iterator[StopSignal]:
@@ -41,3 +42,4 @@ class StopSignal:
         if self.requested:
             raise SystemExit(128 + number)
         self.requested = True
+        self.number = number

@@ -61,10 +61,10 @@ def ship_command(base: str, log: Path, state: Path, *options: str) -> list[str]:
     ]
 
 
-def import_command(base: str, *files_and_options: str) -> list[str]:
+def import_command(base: str, ranges: Path, *files_and_options: str) -> list[str]:
     return [
         *(sys.executable, "-m", "app.cli", "import", *files_and_options),
-        *("--url", f"{base}/ingest", "--token-env", "SHIP_TOKEN"),
+        *("--url", f"{base}/ingest", "--token-env", "SHIP_TOKEN", "--ranges", str(ranges)),
     ]
 
 
@@ -296,8 +296,9 @@ def test_importing_a_gz_file_twice_counts_it_once(server: str, tmp_path: Path) -
     archive.write_bytes(gzip.compress(log_lines("ship-import", 1200)))
     plain = tmp_path / "access.log.1"
     plain.write_bytes(log_lines("ship-import", 300, first=1200))
+    ranges = tmp_path / "ranges"
 
-    first = run(import_command(server, str(archive), str(plain), "--batch-lines", "500"))
+    first = run(import_command(server, ranges, str(archive), str(plain), "--batch-lines", "500"))
     assert first.returncode == 0, first.stderr
     assert api_calls(server, "ship-import") == 1500
     assert "access.log.2.gz [##############################] 100% 1200/1200 lines" in first.stderr
@@ -305,13 +306,17 @@ def test_importing_a_gz_file_twice_counts_it_once(server: str, tmp_path: Path) -
 
     renamed = tmp_path / "old-archive"  # no .gz: its content tells, and names its batches
     shutil.copyfile(archive, renamed)
-    again = run(import_command(server, str(renamed), "--batch-lines", "500"))
+    again = run(import_command(server, ranges, str(renamed), "--batch-lines", "400"))
     assert again.returncode == 0, again.stderr
     assert api_calls(server, "ship-import") == 1500
+    # Cut where the ranges kept say, whatever --batch-lines is now.
     assert "1200 lines in 3 duplicate batches were counted before, not again" in again.stderr
+    assert f"{renamed} was sent before (ranges " in again.stderr
 
-    # Other batches would be other lines under the same keys: refused, not counted twice.
-    resized = run(import_command(server, str(archive), "--batch-lines", "400"))
+    # Without the ranges kept, other batches would be other lines under the same keys: refused,
+    # not counted twice.
+    elsewhere = tmp_path / "no-ranges-here"
+    resized = run(import_command(server, elsewhere, str(archive), "--batch-lines", "400"))
     assert resized.returncode == 1
     assert 'HTTP 422 {"error": "IDEMPOTENCY_KEY_REUSED"' in resized.stderr
     assert api_calls(server, "ship-import") == 1500
@@ -323,7 +328,7 @@ def test_import_takes_the_servers_base_url(server: str, tmp_path: Path) -> None:
     plain.write_bytes(log_lines("base-url", 40))
     command = [
         *(sys.executable, "-m", "app.cli", "import", str(plain)),
-        *("--url", f"{server}/", "--token-env", "SHIP_TOKEN"),
+        *("--url", f"{server}/", "--token-env", "SHIP_TOKEN", "--ranges", str(tmp_path)),
     ]
     done = run(command)
     assert done.returncode == 0, done.stderr
