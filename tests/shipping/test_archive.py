@@ -30,7 +30,9 @@ def survey(path: Path) -> Survey:
 
 def batches(path: Path, max_lines: int, ranges: RangeLog | None = None) -> list[Batch]:
     found = survey(path)
-    kept = ranges or RangeLog(found.fingerprint or "", import_prefix(found.sha256), KeyStyle.NUMBERS)
+    kept = ranges or RangeLog(
+        found.fingerprint or "", import_prefix(found.sha256), KeyStyle.NUMBERS
+    )
     return list(archive_batches(path, found, kept, max_lines))
 
 
