@@ -148,8 +148,10 @@ def archive_batches(
 def _next_batch(content: _Content, ranges: RangeLog, max_lines: int, end: int) -> Batch | None:
     start = content.position
     sent = ranges.at(start)
-    if sent is not None and sent.end <= content.size:
-        return _batch(start, content.take(sent.end), ranges.key(sent))
+    if sent is not None:
+        # Past what was read (a live log ship reads on): its lines are for ship to post.
+        fits = sent.end <= content.size
+        return _batch(start, content.take(sent.end), ranges.key(sent)) if fits else None
     if start >= end:
         return None
     limit = min(end, ranges.limit(start) or end)

@@ -19,6 +19,7 @@ from app.shipping.signals import StopSignal
 from app.shipping.state import RANGES_DIR, default_ranges_dir, default_state_path
 
 DEFAULT_BATCH_LINES = 10_000
+STOPPING = "stopping once the batch in flight is answered (a second Ctrl-C stops at once)"
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,7 +143,7 @@ def _ship(settings: Settings, args: argparse.Namespace) -> int:
         ranges_dir=args.ranges or state_path.parent / RANGES_DIR,
     )
     token = token_from(os.environ, args.token_env)
-    stop = StopSignal()
+    stop = StopSignal(f"usage-metrics ship: {STOPPING}")
     with stop.installed(), Deliverer(ingest_url(args.url), token, stop, notify) as deliverer:
         return ship(options, deliverer, stop, notify)
 
@@ -155,7 +156,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     options = ImportOptions(
         args.batch_lines, args.ranges or default_ranges_dir(os.environ), args.from_byte
     )
-    stop = StopSignal()
+    stop = StopSignal(f"usage-metrics import: {STOPPING}")
 
     def resume(files: list[Path], from_byte: int) -> str:
         return resume_command(args, files, from_byte)

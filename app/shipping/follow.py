@@ -246,9 +246,11 @@ class Follower:
         if ranges is None:
             return None  # no whole first line yet
         with ranges.locked():
-            recorded = self._read_recorded(ranges, os.fstat(self._fd).st_size)
-            if recorded is not None:
-                return recorded
+            if self._has_recorded(ranges):
+                # Not merged with new lines, and not cut otherwise while it is not all there.
+                batch = self._read_recorded(ranges, os.fstat(self._fd).st_size)
+                if batch is not None or self._has_recorded(ranges):
+                    return batch
             limit = ranges.limit(self._offset)
             most = MAX_BATCH_BYTES if limit is None else min(MAX_BATCH_BYTES, limit - self._offset)
             window = min(most, max(FIRST_WINDOW, max_lines * 512))
@@ -262,6 +264,9 @@ class Follower:
                 self._skip_long_line()
                 return None
             return self._record(ranges, data[:end]) if count else None
+
+    def _has_recorded(self, ranges: RangeLog) -> bool:
+        return ranges.at(self._offset) is not None or self._forced_end is not None
 
     def _read_recorded(self, ranges: RangeLog, size: int) -> Batch | None:
         """The range recorded from our offset (or the state's pending one), once it is all there."""

@@ -60,7 +60,7 @@ def import_archives(
         except SystemExit:  # a second signal: at once, maybe with a batch in flight
             notify(
                 f"stopped at once in {path} at byte {position.byte}: the batch in flight may "
-                f"have counted or not; to send the rest, each line once, run: "
+                "have counted or not (sent again, it counts once); to send the rest, run: "
                 f"{resume(paths[index:], position.byte)}"
             )
             raise

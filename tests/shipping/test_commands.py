@@ -1,20 +1,16 @@
 """`usage-metrics ship` and `import` as processes, posting to `usage-metrics serve` on SQLite.
 
 The figures are read back through GraphQL with the admin token. Each test counts its own
-dataset, so the tests share one server.
+dataset, so the tests share one server (conftest.py).
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,94 +20,20 @@ from app.cli import main
 from app.shipping.batches import FileIdentity, fingerprint, ship_key
 from app.shipping.command import ingest_url
 from app.shipping.state import ShipState, save_state
-from tests.helpers import INGEST_TOKEN, dataset, line_on
-from tests.server_processes import ROOT, api_calls, clean_env, free_port, serving, wait_until
-
-DAY = "2024-01-09"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(
-        f"sqlite://{tmp_path_factory.mktemp('ship') / 'metrics.sqlite3'}", free_port()
-    ) as base:
-        yield base
-
-
-def log_lines(dataset_id: str, count: int, *, first: int = 0, same: bool = False) -> bytes:
-    """Named JSON lines, one API call each; all different unless `same`."""
-    return b"".join(
-        json.dumps(
-            line_on(DAY, resource=dataset(dataset_id), bytes_sent=1 if same else first + i)
-        ).encode()
-        + b"\n"
-        for i in range(count)
-    )
-
-
-def append(path: Path, data: bytes) -> None:
-    with path.open("ab") as file:
-        file.write(data)
-
-
-def ship_command(base: str, log: Path, state: Path, *options: str) -> list[str]:
-    return [
-        *(sys.executable, "-m", "app.cli", "ship", str(log), "--url", f"{base}/ingest"),
-        *("--token-env", "SHIP_TOKEN", "--state", str(state), "--interval", "0.1", *options),
-    ]
-
-
-def import_command(base: str, ranges: Path, *files_and_options: str) -> list[str]:
-    return [
-        *(sys.executable, "-m", "app.cli", "import", *files_and_options),
-        *("--url", f"{base}/ingest", "--token-env", "SHIP_TOKEN", "--ranges", str(ranges)),
-    ]
-
-
-def run(command: list[str], token: str = INGEST_TOKEN) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        env=clean_env(SHIP_TOKEN=token),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def start(command: list[str], errors: Path) -> subprocess.Popen[bytes]:
-    """A long-running command; its stderr goes to `errors` (a pipe could fill up)."""
-    with errors.open("ab") as stderr:
-        return subprocess.Popen(
-            command, env=clean_env(SHIP_TOKEN=INGEST_TOKEN), cwd=ROOT, stderr=stderr
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=10)
-
-
-def wait_for_count(base: str, dataset_id: str, expected: int) -> None:
-    wait_until(lambda: api_calls(base, dataset_id) >= expected, f"{expected} API calls")
-    time.sleep(0.5)  # more than a few intervals: a line counted twice would show by now
-    assert api_calls(base, dataset_id) == expected
-
-
-def saved_offset(state: Path) -> int:
-    try:
-        offset: int = json.loads(state.read_bytes())["offset"]
-    except FileNotFoundError:
-        return -1
-    return offset
-
-
-def assert_private(output: str) -> None:
-    """Progress and summaries show counts and offsets, never a log line or the token."""
-    assert INGEST_TOKEN not in output
-    for fragment in ("portal.example", "/data-fair/api", "readDataAPI", '"uri"'):
-        assert fragment not in output
+from tests.helpers import INGEST_TOKEN
+from tests.server_processes import api_calls, free_port, serving, wait_until
+from tests.shipping.commands import (
+    append,
+    assert_private,
+    import_command,
+    log_lines,
+    run,
+    saved_offset,
+    ship_command,
+    start,
+    stop,
+    wait_for_count,
+)
 
 
 def test_once_sends_every_whole_line_of_the_file_exactly(server: str, tmp_path: Path) -> None:
