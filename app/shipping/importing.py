@@ -136,16 +136,14 @@ def _ranges_for(
     try:
         choice = choose(directory, first, check, survey.size, prefix, KeyStyle.NUMBERS)
     except RangeLogError as exc:
-        notify(
-            f"{exc}: {path} is cut as if no range were kept; lines ship sent, or an import "
-            "with another --batch-lines, are counted again"
-        )
-        return RangeLog(first, prefix, KeyStyle.NUMBERS)
+        # Cut without them, lines ship sent would count again: nothing is sent.
+        raise RangeLogError(
+            f"{exc}: run import as the user ship runs as, or give --ranges a folder of yours "
+            "(then lines ship sent count again)"
+        ) from exc
     if choice.adopted:
         notify(
             f"{path} was sent before (ranges {choice.log.name}): its lines go in the same "
             "batches, counted once"
         )
-    if not choice.writable:
-        notify(f"cannot write in {directory}: the new batches of {path} are not recorded")
     return choice.log

@@ -11,7 +11,6 @@ from app.shipping.ranges import (
     DIGEST_CHARS,
     KeyStyle,
     RangeLog,
-    RangeLogError,
     SentRange,
     find_logs,
     log_name,
@@ -90,7 +89,6 @@ class Choice:
 
     log: RangeLog
     adopted: bool  # kept by an earlier run (ship's or import's), checked against the content
-    writable: bool = True
 
 
 def choose(
@@ -106,11 +104,8 @@ def choose(
     RangeLogError when no log can be created."""
     match = check.best(size)
     if match is not None:
-        try:
-            assert match.path is not None
-            return Choice(open_path(match.path), adopted=True)
-        except RangeLogError:
-            return Choice(match, adopted=True, writable=False)  # read only: it still names keys
+        assert match.path is not None
+        return Choice(open_path(match.path), adopted=True)
     # An empty log (its sender stopped before its first range) says nothing against this file.
     taken = {c.log.name for c in check.candidates if c.ranges}
     own, number = prefix, 1

@@ -245,6 +245,22 @@ def test_importing_a_gz_file_twice_counts_it_once(server: str, tmp_path: Path) -
     assert_private(first.stderr + again.stderr + resized.stderr)
 
 
+def test_import_sends_nothing_when_it_cannot_keep_the_ranges(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Cut without them, lines ship sent would count again.
+    monkeypatch.setenv("SHIP_TOKEN", INGEST_TOKEN)
+    log, not_a_folder = tmp_path / "access.log", tmp_path / "a-file"
+    log.write_bytes(log_lines("no-ranges", 3))
+    not_a_folder.write_bytes(b"")
+    command = ["import", str(log), "--url", server, "--token-env", "SHIP_TOKEN"]
+    assert main([*command, "--ranges", str(not_a_folder / "ranges")]) == 1
+    error = capsys.readouterr().err
+    assert f"usage-metrics: cannot keep the sent ranges in {not_a_folder / 'ranges'}/" in error
+    assert "run import as the user ship runs as, or give --ranges a folder of yours" in error
+    assert api_calls(server, "no-ranges") == 0
+
+
 def test_import_takes_the_servers_base_url(server: str, tmp_path: Path) -> None:
     plain = tmp_path / "access.log"
     plain.write_bytes(log_lines("base-url", 40))
