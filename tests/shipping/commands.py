@@ -1,14 +1,19 @@
-"""`usage-metrics ship` and `import` run as processes by the tests, and the lines they send."""
+"""`usage-metrics ship` and `import` run by the tests (as processes, or here), and the lines they
+send."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr
 from pathlib import Path
 
+from app.cli import main
 from tests.helpers import INGEST_TOKEN, dataset, line_on
 from tests.server_processes import ROOT, api_calls, clean_env, wait_until
 
@@ -55,6 +60,20 @@ def run(command: list[str], token: str = INGEST_TOKEN) -> subprocess.CompletedPr
         timeout=60,
         check=False,
     )
+
+
+def run_here(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """`command` run in this process: as real a sender (it posts to the server over HTTP), a
+    second less to start a process. Only for commands that end by themselves."""
+    assert command[:3] == [sys.executable, "-m", "app.cli"]
+    errors = io.StringIO()
+    os.environ["SHIP_TOKEN"] = INGEST_TOKEN
+    try:
+        with redirect_stderr(errors):
+            code = main(command[3:])
+    finally:
+        del os.environ["SHIP_TOKEN"]
+    return subprocess.CompletedProcess(command, code, "", errors.getvalue())
 
 
 def start(command: list[str], errors: Path) -> subprocess.Popen[bytes]:

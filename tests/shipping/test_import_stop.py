@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from tests.helpers import INGEST_TOKEN
 from tests.server_processes import ROOT, api_calls, clean_env, wait_until
-from tests.shipping.commands import assert_private, log_lines, run
+from tests.shipping.commands import assert_private, log_lines, run_here
 
 RESUME = "to send the rest, run: "
 
@@ -131,7 +131,7 @@ def test_a_first_ctrl_c_stops_after_the_batch_in_flight_and_the_rest_is_sent_onc
     assert f"stopped in {log} at byte {stopped_at}, after 400 lines" in output
     assert f"{RESUME}usage-metrics import {log} --from-byte {stopped_at} --url " in output
 
-    rest = run(resume_command(output, server))
+    rest = run_here(resume_command(output, server))
     assert rest.returncode == 0, rest.stderr
     assert api_calls(server, "ctrl-c") == 1000
     assert "1000/1000 lines" in rest.stderr  # the bar counts the lines sent before, too
@@ -156,7 +156,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_rest_is_still_sent_once(
     output = errors.read_text()
     assert f"stopped at once in {log} at byte {len(log_lines('ctrl-c-twice', 100))}" in output
 
-    rest = run(resume_command(output, server))
+    rest = run_here(resume_command(output, server))
     assert rest.returncode == 0, rest.stderr
     assert api_calls(server, "ctrl-c-twice") == 500
     assert (

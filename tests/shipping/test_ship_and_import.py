@@ -16,7 +16,7 @@ from tests.shipping.commands import (
     assert_private,
     import_command,
     log_lines,
-    run,
+    run_here,
     ship_command,
     start,
     stop,
@@ -29,12 +29,12 @@ def test_shipping_half_a_file_then_importing_all_of_it_counts_each_line_once(
 ) -> None:
     log, state, ranges = tmp_path / "access.log", tmp_path / "state.json", tmp_path / "ranges"
     log.write_bytes(log_lines("half-shipped", 1000))
-    shipped = run(ship_command(server, log, state, "--once", "--batch-lines", "300"))
+    shipped = run_here(ship_command(server, log, state, "--once", "--batch-lines", "300"))
     assert shipped.returncode == 0, shipped.stderr
     append(log, log_lines("half-shipped", 1000, first=1000) + b'{"time": "2024-01-09T1')
 
     # Another batch size: the ranges ship kept win where they are, 700 lines after them.
-    imported = run(import_command(server, ranges, str(log), "--batch-lines", "700"))
+    imported = run_here(import_command(server, ranges, str(log), "--batch-lines", "700"))
     assert imported.returncode == 0, imported.stderr
     assert api_calls(server, "half-shipped") == 2000
     assert (
@@ -43,7 +43,7 @@ def test_shipping_half_a_file_then_importing_all_of_it_counts_each_line_once(
     )
     assert "its last line has no newline yet (still being written?): not sent" in imported.stderr
 
-    again = run(import_command(server, ranges, str(log)))
+    again = run_here(import_command(server, ranges, str(log)))
     assert again.returncode == 0, again.stderr
     assert api_calls(server, "half-shipped") == 2000
     assert "2000 lines in 6 duplicate batches were counted before" in again.stderr
@@ -68,7 +68,7 @@ def test_importing_the_rotated_gz_of_a_file_shipped_live_counts_each_line_once(
         assert stop(process) == 0
     subprocess.run(["gzip", str(tmp_path / "access.log.1")], check=True)  # as logrotate's compress
 
-    imported = run(import_command(server, ranges, str(tmp_path / "access.log.1.gz"), str(log)))
+    imported = run_here(import_command(server, ranges, str(tmp_path / "access.log.1.gz"), str(log)))
     assert imported.returncode == 0, imported.stderr
     assert api_calls(server, "shipped-live") == 450
     # The batches ship cut (by time: how many depends on when it looked), each posted again.
@@ -84,12 +84,12 @@ def test_shipping_a_log_after_importing_it_counts_each_line_once(
 ) -> None:
     log, state, ranges = tmp_path / "access.log", tmp_path / "state.json", tmp_path / "ranges"
     log.write_bytes(log_lines("imported-first", 800))
-    imported = run(import_command(server, ranges, str(log), "--batch-lines", "300"))
+    imported = run_here(import_command(server, ranges, str(log), "--batch-lines", "300"))
     assert imported.returncode == 0, imported.stderr
     append(log, log_lines("imported-first", 200, first=800))
 
     # A shipper with no state starts at the first line: the import's batches are duplicates.
-    shipped = run(ship_command(server, log, state, "--once", "--ranges", str(ranges)))
+    shipped = run_here(ship_command(server, log, state, "--once", "--ranges", str(ranges)))
     assert shipped.returncode == 0, shipped.stderr
     assert api_calls(server, "imported-first") == 1000
     assert f"{log} was sent before (ranges " in shipped.stderr
@@ -104,11 +104,11 @@ def test_importing_a_log_while_ship_follows_it_counts_each_line_once(
     log.write_bytes(log_lines("both-at-once", 3000))
     process = start(ship_command(server, log, state, "--batch-lines", "200"), tmp_path / "ship.err")
     try:
-        imported = run(import_command(server, ranges, str(log), "--batch-lines", "250"))
+        imported = run_here(import_command(server, ranges, str(log), "--batch-lines", "250"))
         assert imported.returncode == 0, imported.stderr
         append(log, log_lines("both-at-once", 500, first=3000))
         wait_for_count(server, "both-at-once", 3500)
-        again = run(import_command(server, ranges, str(log)))
+        again = run_here(import_command(server, ranges, str(log)))
         assert again.returncode == 0, again.stderr
     finally:
         assert stop(process) == 0
@@ -125,7 +125,7 @@ def test_a_file_with_the_first_line_of_another_is_not_taken_for_it(
     first.write_bytes(log_lines("same-first-line", 1) + log_lines("same-first-line", 9, first=1))
     other.write_bytes(log_lines("same-first-line", 1) + log_lines("same-first-line", 5, first=7))
     for path in (first, other):
-        done = run(import_command(server, ranges, str(path), "--batch-lines", "1"))
+        done = run_here(import_command(server, ranges, str(path), "--batch-lines", "1"))
         assert done.returncode == 0, done.stderr
         assert "was sent before" not in done.stderr
     assert api_calls(server, "same-first-line") == 16
