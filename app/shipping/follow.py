@@ -97,6 +97,8 @@ class Follower:
     def acknowledge(self, batch: Batch) -> None:
         self._offset = batch.end
         self._forced_end = None
+        if self._ranges is not None:
+            self._ranges.forget_before(self._offset)  # a long-running shipper stays small
 
     def next_batch(self, max_lines: int) -> Batch | None:
         """Up to `max_lines` whole lines not yet acknowledged, or None while there are none."""

@@ -11,7 +11,6 @@ from app.shipping.ranges import (
     DIGEST_CHARS,
     KeyStyle,
     RangeLog,
-    SentRange,
     find_logs,
     log_name,
     open_log,
@@ -22,7 +21,6 @@ from app.shipping.ranges import (
 @dataclass
 class _Candidate:
     log: RangeLog
-    ranges: list[SentRange]
     index: int = 0  # the first range not checked yet
     hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
     matched_bytes: int = 0
@@ -38,7 +36,7 @@ class RangeCheck:
     """
 
     def __init__(self, logs: list[RangeLog]) -> None:
-        self._candidates = [_Candidate(log, log.ranges) for log in logs]
+        self._candidates = [_Candidate(log) for log in logs]
         self._position = 0
 
     @property
@@ -58,16 +56,16 @@ class RangeCheck:
         found = [
             (candidate.matched_bytes, candidate.log.name, candidate.log)
             for candidate in self._candidates
-            if candidate.ranges
+            if len(candidate.log)
             and not candidate.differs
-            and candidate.index == len(candidate.ranges)
-            and candidate.ranges[-1].end <= size
+            and candidate.index == len(candidate.log)
+            and candidate.log[-1].end <= size
         ]
         return max(found, key=lambda item: item[:2])[2] if found else None
 
 
 def _check(candidate: _Candidate, chunk: bytes, start: int, end: int) -> None:
-    ranges = candidate.ranges
+    ranges = candidate.log
     while candidate.index < len(ranges) and ranges[candidate.index].start < end:
         sent = ranges[candidate.index]
         low, high = max(sent.start, start), min(sent.end, end)
@@ -107,7 +105,7 @@ def choose(
         assert match.path is not None
         return Choice(open_path(match.path), adopted=True)
     # An empty log (its sender stopped before its first range) says nothing against this file.
-    taken = {c.log.name for c in check.candidates if c.ranges}
+    taken = {c.log.name for c in check.candidates if len(c.log)}
     own, number = prefix, 1
     while log_name(fingerprint, own) in taken:
         number += 1

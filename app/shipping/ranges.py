@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from enum import StrEnum
@@ -62,7 +63,11 @@ def log_name(fingerprint: str, prefix: str) -> str:
 
 class RangeLog:
     """The ranges of one log file, read from its ranges file (or only in memory when `path` is
-    None), and the keys they are posted under."""
+    None), and the keys they are posted under.
+
+    Kept in arrays, sorted by start (a busy log's day is ~86 400 ranges: a few MB so, ten
+    times more as tuples), and the ones behind a shipper's offset can be forgotten.
+    """
 
     def __init__(
         self, fingerprint: str, prefix: str, style: KeyStyle, path: Path | None = None
@@ -73,16 +78,26 @@ class RangeLog:
         self.path = path
         self._fd: int | None = None
         self._read_at = 0
-        self._by_start: dict[int, SentRange] = {}
-        self._starts: list[int] = []
+        self._count = 0  # ranges read or recorded, forgotten ones too: the next one's number - 1
+        self._starts = array("q")
+        self._ends = array("q")
+        self._numbers = array("q")
+        self._digests = array("Q")  # the digest's 16 hex digits as a number
 
     @property
     def name(self) -> str:
         return self.path.name if self.path is not None else log_name(self.fingerprint, self.prefix)
 
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, index: int) -> SentRange:
+        digest = f"{self._digests[index]:0{DIGEST_CHARS}x}"
+        return SentRange(self._starts[index], self._ends[index], digest, self._numbers[index])
+
     @property
     def ranges(self) -> list[SentRange]:
-        return [self._by_start[start] for start in self._starts]
+        return [self[index] for index in range(len(self))]
 
     def close(self) -> None:
         if self._fd is not None:
@@ -104,21 +119,29 @@ class RangeLog:
 
     def at(self, start: int) -> SentRange | None:
         """The range recorded from `start`: to be posted exactly as it was."""
-        return self._by_start.get(start)
+        index = bisect.bisect_left(self._starts, start)
+        found = index < len(self._starts) and self._starts[index] == start
+        return self[index] if found else None
 
     def limit(self, start: int) -> int | None:
         """Where the next recorded range after `start` begins: a new batch must end there."""
         index = bisect.bisect_right(self._starts, start)
         return self._starts[index] if index < len(self._starts) else None
 
+    def forget_before(self, offset: int) -> None:
+        """Drop the ranges ending at or before `offset` from memory: a shipper never goes back."""
+        index = bisect.bisect_right(self._ends, offset)
+        for column in (self._starts, self._ends, self._numbers, self._digests):
+            del column[:index]
+
     def record(self, start: int, end: int, digest: str) -> SentRange:
         """Write down the range [start, end) before it is posted (call it under `locked`)."""
         assert 0 <= start < end
-        line = f"{start} {end} {digest}\n".encode()
         if self._overlaps(start, end):
             # Only an offset saved before ranges were kept can fall inside one: not recorded.
             return SentRange(start, end, digest, 0)
         if self._fd is not None and self.path is not None:
+            line = f"{start} {end} {digest}\n".encode()
             try:
                 size = os.fstat(self._fd).st_size
                 # A sender killed mid-line left it unfinished: end it, it is skipped as malformed.
@@ -128,9 +151,9 @@ class RangeLog:
                 self._read_at = os.fstat(self._fd).st_size
             except OSError as exc:
                 raise RangeLogError(f"cannot write {self.path}: {exc.strerror}") from exc
-        sent = self._add(start, end, digest)
-        assert sent is not None
-        return sent
+        index = self._add(start, end, int(digest, 16))
+        assert index is not None
+        return self[index]
 
     def key(self, sent: SentRange) -> str:
         if self.style is KeyStyle.NUMBERS and sent.number > 0:
@@ -141,15 +164,24 @@ class RangeLog:
         index = bisect.bisect_left(self._starts, start)
         if index < len(self._starts) and self._starts[index] < end:
             return True
-        return index > 0 and self._by_start[self._starts[index - 1]].end > start
+        return index > 0 and self._ends[index - 1] > start
 
-    def _add(self, start: int, end: int, digest: str) -> SentRange | None:
+    def _add(self, start: int, end: int, digest: int) -> int | None:
         if not 0 <= start < end or self._overlaps(start, end):
             return None
-        sent = SentRange(start, end, digest, len(self._starts) + 1)
-        self._by_start[start] = sent
-        bisect.insort(self._starts, start)
-        return sent
+        self._count += 1
+        index = bisect.bisect_left(self._starts, start)
+        if index == len(self._starts):  # nearly always: ranges are recorded in order
+            self._starts.append(start)
+            self._ends.append(end)
+            self._numbers.append(self._count)
+            self._digests.append(digest)
+        else:
+            self._starts.insert(index, start)
+            self._ends.insert(index, end)
+            self._numbers.insert(index, self._count)
+            self._digests.insert(index, digest)
+        return index
 
     def _refresh(self) -> None:
         assert self._fd is not None
@@ -167,7 +199,7 @@ class RangeLog:
         if len(fields) != 3 or len(fields[2]) != DIGEST_CHARS:
             return  # the header, or a line a killed sender left unfinished
         with suppress(ValueError):
-            self._add(int(fields[0]), int(fields[1]), fields[2].decode("ascii"))
+            self._add(int(fields[0]), int(fields[1]), int(fields[2], 16))
 
 
 def open_log(
