@@ -285,6 +285,10 @@ def _create(path: Path, header: str) -> None:
         file.write(header.encode())
         file.flush()
         os.fsync(file.fileno())
+        if os.geteuid() == 0:
+            # An import run as root in ship's folder: ship must still append to the file.
+            folder = os.stat(path.parent)
+            os.fchown(file.fileno(), folder.st_uid, folder.st_gid)
     try:
         os.link(temporary, path)
     except FileExistsError:

@@ -147,3 +147,16 @@ def test_ranges_files_not_written_to_for_90_days_are_removed(tmp_path: Path) -> 
     assert [log.prefix for log in find_logs(tmp_path, FIRST)] == ["um-ship-recent."]
     assert (tmp_path / "not-ours.txt").exists()
     assert prune(tmp_path / "no such folder", now=now) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files away")
+def test_a_ranges_file_made_by_root_in_ships_folder_belongs_to_the_folders_owner(
+    tmp_path: Path,
+) -> None:
+    # An import run as root: the shipper, another user, must still append to the file.
+    folder = tmp_path / "ranges"
+    folder.mkdir()
+    os.chown(folder, 65534, 65534)
+    log = open_log(folder, FIRST, "um-import-abc.", KeyStyle.NUMBERS)
+    status = os.stat(folder / log.name)
+    assert (status.st_uid, status.st_gid) == (65534, 65534)
