@@ -24,11 +24,10 @@ from app.shipping.batches import (
     Batch,
     FileIdentity,
     fingerprint,
-    ship_prefix,
     whole_lines,
 )
-from app.shipping.matching import RangeCheck, candidates_for, choose
-from app.shipping.ranges import KeyStyle, RangeLog, RangeLogError, open_path, prune, range_digest
+from app.shipping.matching import ranges_of_file
+from app.shipping.ranges import RangeLog, prune, range_digest
 from app.shipping.state import ShipState
 
 FIRST_WINDOW = 64 * 1024
@@ -332,36 +331,15 @@ class Follower:
             self._fingerprint = fingerprint(head, final=final)
             if self._fingerprint is None:
                 return None
-        if self._ranges_name is not None:
-            try:
-                self._ranges = open_path(self._ranges_dir / self._ranges_name)
-                return self._ranges
-            except RangeLogError as exc:
-                if not isinstance(exc.__cause__, FileNotFoundError):
-                    raise
-        self._ranges = self._choose_ranges(self._fingerprint)
-        self._ranges_name = self._ranges.name
-        return self._ranges
-
-    def _choose_ranges(self, fingerprint: str) -> RangeLog:
-        assert self._fd is not None
-        check = RangeCheck(candidates_for(self._ranges_dir, fingerprint))
-        size = os.fstat(self._fd).st_size
-        if check.candidates:
-            position = 0
-            while position < size and (chunk := os.pread(self._fd, SCAN_BYTES, position)):
-                check.feed(chunk[: size - position])
-                position += len(chunk)
-        identity = FileIdentity(self._device, self._inode, fingerprint, self._generation)
-        choice = choose(
-            self._ranges_dir, fingerprint, check, size, ship_prefix(identity), KeyStyle.OFFSETS
-        )
+        identity = FileIdentity(self._device, self._inode, self._fingerprint, self._generation)
+        choice = ranges_of_file(self._ranges_dir, self._ranges_name, identity, self._fd)
         if choice.adopted:
             self._notify(
                 f"{self._name} was sent before (ranges {choice.log.name}): "
                 "its lines go in the same batches, counted once"
             )
-        return choice.log
+        self._ranges, self._ranges_name = choice.log, choice.log.name
+        return self._ranges
 
 
 class FollowError(UsageMetricsError):

@@ -4,18 +4,23 @@ bytes (digests checked while the file is read once from its start), is the file'
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.shipping.batches import FileIdentity, ship_prefix
 from app.shipping.ranges import (
     DIGEST_CHARS,
     KeyStyle,
     RangeLog,
+    RangeLogError,
     find_logs,
     log_name,
     open_log,
     open_path,
 )
+
+SCAN_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -119,3 +124,27 @@ def candidates_for(directory: Path, fingerprint: str) -> list[RangeLog]:
         return find_logs(directory, fingerprint)
     except OSError:
         return []
+
+
+def ranges_of_file(
+    directory: Path, saved: str | None, identity: FileIdentity, descriptor: int
+) -> Choice:
+    """The ranges of a file ship reads (from `descriptor`): the ones its state names (`saved`),
+    else the ones kept by an earlier run or import for the same bytes, else new ones."""
+    if saved is not None:
+        try:
+            return Choice(open_path(directory / saved), adopted=False)
+        except RangeLogError as exc:
+            if not isinstance(exc.__cause__, FileNotFoundError):
+                raise
+    check = RangeCheck(candidates_for(directory, identity.fingerprint))
+    size = os.fstat(descriptor).st_size
+    position = 0
+    while check.candidates and position < size:
+        chunk = os.pread(descriptor, min(SCAN_BYTES, size - position), position)
+        if not chunk:
+            break
+        check.feed(chunk)
+        position += len(chunk)
+    prefix = ship_prefix(identity)
+    return choose(directory, identity.fingerprint, check, size, prefix, KeyStyle.OFFSETS)
