@@ -52,7 +52,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ship_parser.set_defaults(run=_ship)
     archives = commands.add_parser(
         "import",
-        help="post archived logs (plain, .gz, .bz2, .xz); a file imported again counts once",
+        help="post archived logs (plain, .gz, .bz2, .xz); a file imported again, or lines ship "
+        "sent with the same token, count once",
     )
     archives.add_argument(
         "files", type=Path, nargs="+", metavar="FILE", help="plain or compressed log files"
