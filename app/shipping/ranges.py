@@ -279,16 +279,14 @@ def _from_header(path: Path, head: bytes) -> RangeLog:
 
 def _create(path: Path, header: str) -> None:
     """Write the header to a new file atomically; a file made meanwhile by another sender wins."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    owner = _make_folder(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with temporary.open("wb") as file:
         file.write(header.encode())
         file.flush()
         os.fsync(file.fileno())
-        if os.geteuid() == 0:
-            # An import run as root in ship's folder: ship must still append to the file.
-            folder = os.stat(path.parent)
-            os.fchown(file.fileno(), folder.st_uid, folder.st_gid)
+        if owner is not None:
+            os.fchown(file.fileno(), *owner)
     try:
         os.link(temporary, path)
     except FileExistsError:
@@ -300,3 +298,21 @@ def _create(path: Path, header: str) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _make_folder(folder: Path) -> tuple[int, int] | None:
+    """Make `folder` if need be; as root, what is made belongs to the owner of the folder it is
+    made in (an import run as root in ship's state folder: ship must still write there)."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return None
+    status = os.stat(existing)
+    owner = (status.st_uid, status.st_gid)
+    made = folder
+    while made != existing:
+        os.chown(made, *owner)
+        made = made.parent
+    return owner

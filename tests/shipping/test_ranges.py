@@ -150,13 +150,12 @@ def test_ranges_files_not_written_to_for_90_days_are_removed(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files away")
-def test_a_ranges_file_made_by_root_in_ships_folder_belongs_to_the_folders_owner(
-    tmp_path: Path,
-) -> None:
-    # An import run as root: the shipper, another user, must still append to the file.
-    folder = tmp_path / "ranges"
-    folder.mkdir()
-    os.chown(folder, 65534, 65534)
-    log = open_log(folder, FIRST, "um-import-abc.", KeyStyle.NUMBERS)
-    status = os.stat(folder / log.name)
-    assert (status.st_uid, status.st_gid) == (65534, 65534)
+def test_what_root_makes_in_ships_folder_belongs_to_the_folders_owner(tmp_path: Path) -> None:
+    # An import run as root: the shipper, another user, must still write there.
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 65534, 65534)
+    log = open_log(state / "usage-metrics" / "ship" / "ranges", FIRST, "um-x.", KeyStyle.NUMBERS)
+    assert log.path is not None
+    for made in (log.path, *log.path.parents[:3]):
+        assert (os.stat(made).st_uid, os.stat(made).st_gid) == (65534, 65534), made
