@@ -36,6 +36,8 @@ def import_file(database_url: str, lines: list[str], batch_lines: int | None) ->
         with server.running_server(database_url, cpu=SERVER_CPU) as base_url:
             command = [*_pinned(SENDER_CPU), sys.executable, "-m", "app.cli", "import", str(log)]
             command += ["--url", base_url, "--token-env", "BENCH_TOKEN"]
+            # Ranges of its own: those of an earlier run of the same file would cut its batches.
+            command += ["--ranges", str(Path(directory) / "ranges")]
             if batch_lines is not None:
                 command += ["--batch-lines", str(batch_lines)]
             env = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}

@@ -28,8 +28,8 @@ class FileIdentity:
 
 @dataclass(frozen=True)
 class Batch:
-    """Whole lines read from `start` to `end` (bytes of a followed file, or 1-based line numbers
-    of an archive), posted under `key`."""
+    """Whole lines read from byte `start` to byte `end` of a file (decompressed), posted under
+    `key`."""
 
     body: bytes
     lines: int
@@ -67,18 +67,26 @@ def fingerprint(head: bytes, *, final: bool = False) -> str | None:
     return hashlib.sha256(first).hexdigest()
 
 
-def ship_key(identity: FileIdentity, start: int, end: int) -> str:
-    """The Idempotency-Key of the bytes [start, end) of a followed file: the same bytes re-sent
-    after a crash get the same key, any other batch another one."""
+def ship_prefix(identity: FileIdentity) -> str:
+    """What the Idempotency-Keys of a file ship reads first begin with (KeyStyle.OFFSETS)."""
     return (
         f"um-ship-{identity.device:x}.{identity.inode:x}.{identity.fingerprint[:32]}"
-        f".{identity.generation}.{start}-{end}"
+        f".{identity.generation}."
     )
 
 
+def ship_key(identity: FileIdentity, start: int, end: int) -> str:
+    """The Idempotency-Key of the bytes [start, end) of a file ship read first: the same bytes
+    re-sent after a crash, or by import, get the same key, any other batch another one."""
+    return f"{ship_prefix(identity)}{start}-{end}"
+
+
+def import_prefix(content_sha256: str) -> str:
+    """What the keys of a file import reads first begin with (KeyStyle.NUMBERS): the sha256 of
+    its (decompressed) content, as before the ranges were kept."""
+    return f"um-import-{content_sha256}."
+
+
 def import_key(content_sha256: str, number: int) -> str:
-    """The Idempotency-Key of the `number`th batch of an archive whose (decompressed) content has
-    this sha256: importing the file again names the same batches. With another batch size the
-    first batch holds other lines under the same key, which the server refuses (422), rather
-    than counting the file twice."""
-    return f"um-import-{content_sha256}.{number}"
+    """The Idempotency-Key of the `number`th batch of a file import read first."""
+    return f"{import_prefix(content_sha256)}{number}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,13 +12,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from app.config import Settings
 from app.errors import UsageMetricsError
-from app.shipping.archive import import_archives
 from app.shipping.deliver import Deliverer
+from app.shipping.importing import ImportOptions, import_archives
 from app.shipping.shipper import ShipOptions, ship
 from app.shipping.signals import StopSignal
-from app.shipping.state import default_state_path
+from app.shipping.state import RANGES_DIR, default_ranges_dir, default_state_path
 
 DEFAULT_BATCH_LINES = 10_000
+STOPPING = "stopping once the batch in flight is answered (a second Ctrl-C stops at once)"
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +37,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "$XDG_STATE_HOME/usage-metrics/ship/<file name>-<path hash>.json, "
         "~/.local/state if XDG_STATE_HOME is unset)",
     )
+    ranges_argument(ship_parser, "ranges/ beside the state file")
     ship_parser.add_argument(
         "--once", action="store_true", help="send the whole lines there are, then exit"
     )
@@ -49,13 +52,33 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ship_parser.set_defaults(run=_ship)
     archives = commands.add_parser(
         "import",
-        help="post archived logs (plain, .gz, .bz2, .xz); a file imported again counts once",
+        help="post archived logs (plain, .gz, .bz2, .xz); a file imported again, or lines ship "
+        "sent with the same token, count once",
     )
     archives.add_argument(
         "files", type=Path, nargs="+", metavar="FILE", help="plain or compressed log files"
     )
-    sending_arguments(archives, "; import a file again with the same N, or it is refused")
+    sending_arguments(archives, "; ranges kept for a file (by ship, or an earlier import) win")
+    ranges_argument(archives, "$XDG_STATE_HOME/usage-metrics/ship/ranges, ship's default")
+    archives.add_argument(
+        "--from-byte",
+        type=whole_number,
+        default=0,
+        metavar="B",
+        help="start the first FILE at byte B of its (decompressed) content, as an import "
+        "stopped by Ctrl-C prints; the batches before it are not sent again (default: 0)",
+    )
     archives.set_defaults(run=_import)
+
+
+def ranges_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--ranges",
+        type=Path,
+        metavar="DIR",
+        help="the folder where the byte ranges of the batches sent are kept, shared by ship "
+        f"and import so that a line sent by both counts once (default: {default})",
+    )
 
 
 def sending_arguments(
@@ -91,6 +114,12 @@ def positive_int(value: str) -> int:
     return int(value)
 
 
+def whole_number(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 0")
+    return int(value)
+
+
 def positive_float(value: str) -> float:
     try:
         number = float(value)
@@ -105,15 +134,17 @@ def _ship(settings: Settings, args: argparse.Namespace) -> int:
     def notify(message: str) -> None:
         print(f"usage-metrics ship: {message}", file=sys.stderr, flush=True)
 
+    state_path = args.state or default_state_path(args.file, os.environ)
     options = ShipOptions(
         path=args.file,
-        state_path=args.state or default_state_path(args.file, os.environ),
+        state_path=state_path,
         once=args.once,
         batch_lines=args.batch_lines,
         interval_s=args.interval,
+        ranges_dir=args.ranges or state_path.parent / RANGES_DIR,
     )
     token = token_from(os.environ, args.token_env)
-    stop = StopSignal()
+    stop = StopSignal(f"usage-metrics ship: {STOPPING}")
     with stop.installed(), Deliverer(ingest_url(args.url), token, stop, notify) as deliverer:
         return ship(options, deliverer, stop, notify)
 
@@ -123,9 +154,37 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         print(f"usage-metrics import: {message}", file=sys.stderr, flush=True)
 
     token = token_from(os.environ, args.token_env)
-    stop = StopSignal()
+    options = ImportOptions(
+        args.batch_lines, args.ranges or default_ranges_dir(os.environ), args.from_byte
+    )
+    stop = StopSignal(f"usage-metrics import: {STOPPING}")
+
+    def resume(files: list[Path], from_byte: int) -> str:
+        return resume_command(args, files, from_byte)
+
     with stop.installed(), Deliverer(ingest_url(args.url), token, stop, notify) as deliverer:
-        return import_archives(args.files, deliverer, args.batch_lines, sys.stderr, notify)
+        return import_archives(args.files, deliverer, options, stop, sys.stderr, notify, resume)
+
+
+def resume_command(args: argparse.Namespace, files: list[Path], from_byte: int) -> str:
+    """The import command that sends what an interrupted one left, for a shell."""
+    words = ["usage-metrics", "import", *(str(path) for path in files)]
+    if from_byte:
+        words += ["--from-byte", str(from_byte)]
+    words += ["--url", shown_url(args.url), "--token-env", args.token_env]
+    if args.batch_lines != DEFAULT_BATCH_LINES:
+        words += ["--batch-lines", str(args.batch_lines)]
+    if args.ranges is not None:
+        words += ["--ranges", str(args.ranges)]
+    return shlex.join(words)
+
+
+def shown_url(url: str) -> str:
+    """`url` without a password it may hold (printed, it would end up in logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def token_from(environ: Mapping[str, str], name: str) -> str:

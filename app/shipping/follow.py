@@ -6,6 +6,9 @@ stopped growing for one poll; then the new file is read from its first byte.
 Copytruncate: the same inode shrinks below our offset, or its first line changes. The lines we had
 not read yet are in the copy: the newest file beside it with the same first line is read from our
 offset to its end, then the truncated file from its first byte, one generation later.
+
+Each batch's range is recorded in the file's ranges (app/shipping/ranges.py) before it is handed
+out, and a range recorded earlier, by import or an earlier run, is handed out as it was.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from app.shipping.batches import (
     Batch,
     FileIdentity,
     fingerprint,
-    ship_key,
     whole_lines,
 )
+from app.shipping.matching import ranges_of_file
+from app.shipping.ranges import RangeLog, prune, range_digest
 from app.shipping.state import ShipState
 
 FIRST_WINDOW = 64 * 1024
@@ -39,10 +43,21 @@ class Follower:
     delivered is handed out again, with the same bytes and the same key.
     """
 
-    def __init__(self, path: Path, state: ShipState | None, *, settle: bool, notify: Notify):
+    def __init__(
+        self,
+        path: Path,
+        state: ShipState | None,
+        *,
+        settle: bool,
+        notify: Notify,
+        ranges_dir: Path,
+    ) -> None:
         self._path = path
         self._settle = settle  # --once: a rotated file gets no more lines
         self._notify = notify
+        self._ranges_dir = ranges_dir
+        self._ranges: RangeLog | None = None  # opened at the file's first batch
+        self._ranges_name: str | None = None  # the state's, until opened
         self._fd: int | None = None
         self._name = path  # where the file we read was found, for messages
         self._device = self._inode = -1
@@ -60,6 +75,9 @@ class Follower:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._ranges is not None:
+            self._ranges.close()
+            self._ranges = None
 
     def state(self, pending: Batch | None = None) -> ShipState | None:
         """What to save: with `pending`, before posting it; without, once it was acknowledged."""
@@ -72,11 +90,14 @@ class Follower:
             self._generation,
             self._offset,
             pending.end if pending is not None else None,
+            self._ranges.name if self._ranges is not None else self._ranges_name,
         )
 
     def acknowledge(self, batch: Batch) -> None:
         self._offset = batch.end
         self._forced_end = None
+        if self._ranges is not None:
+            self._ranges.forget_before(self._offset)  # a long-running shipper stays small
 
     def next_batch(self, max_lines: int) -> Batch | None:
         """Up to `max_lines` whole lines not yet acknowledged, or None while there are none."""
@@ -100,6 +121,7 @@ class Follower:
         self._device, self._inode = state.device, state.inode
         self._fingerprint, self._generation = state.fingerprint, state.generation
         self._offset, self._forced_end = state.offset, state.pending_end
+        self._ranges_name = state.ranges
         for candidate in (self._path, *_siblings(self._path)):
             if self._adopt(candidate):
                 return
@@ -145,6 +167,8 @@ class Follower:
         status = os.fstat(descriptor)
         same = (status.st_dev, status.st_ino) == (self._device, self._inode)
         self.close()
+        self._ranges_name = None
+        prune(self._ranges_dir)  # a new file, once a day or so: forget ranges no key outlives
         self._fd, self._name, self._waiting = descriptor, self._path, False
         self._device, self._inode = status.st_dev, status.st_ino
         # The same inode again is a truncated file: a new generation keeps its keys new.
@@ -176,7 +200,7 @@ class Follower:
             )
             self._switch_to_path()
             return
-        self.close()
+        os.close(self._fd)  # the same file's ranges go on in its copy
         self._fd, self._name = descriptor, copy
         self._rotated = self._final = True
         self._notify(f"{self._path} was truncated: sending the rest of its copy {copy} first")
@@ -219,22 +243,45 @@ class Follower:
 
     def _read(self, max_lines: int) -> Batch | None:
         assert self._fd is not None
-        if self._forced_end is not None:
-            body = os.pread(self._fd, self._forced_end - self._offset, self._offset)
-            if len(body) == self._forced_end - self._offset:
-                return self._batch(body)
-            self._forced_end = None  # those bytes are gone; nothing can be re-sent
-        window = min(MAX_BATCH_BYTES, max(FIRST_WINDOW, max_lines * 512))
-        while True:
-            data = os.pread(self._fd, window, self._offset)
-            end, count = whole_lines(data, max_lines)
-            if count == max_lines or len(data) < window or window == MAX_BATCH_BYTES:
-                break
-            window = min(MAX_BATCH_BYTES, window * 2)
-        if count == 0 and len(data) == MAX_BATCH_BYTES:
-            self._skip_long_line()
+        ranges = self._open_ranges(final=False)
+        if ranges is None:
+            return None  # no whole first line yet
+        with ranges.locked():
+            if self._has_recorded(ranges):
+                # Not merged with new lines, and not cut otherwise while it is not all there.
+                batch = self._read_recorded(ranges, os.fstat(self._fd).st_size)
+                if batch is not None or self._has_recorded(ranges):
+                    return batch
+            limit = ranges.limit(self._offset)
+            most = MAX_BATCH_BYTES if limit is None else min(MAX_BATCH_BYTES, limit - self._offset)
+            window = min(most, max(FIRST_WINDOW, max_lines * 512))
+            while True:
+                data = os.pread(self._fd, window, self._offset)
+                end, count = whole_lines(data, max_lines)
+                if count == max_lines or len(data) < window or window == most:
+                    break
+                window = min(most, window * 2)
+            if count == 0 and len(data) == MAX_BATCH_BYTES:
+                self._skip_long_line()
+                return None
+            return self._record(ranges, data[:end]) if count else None
+
+    def _has_recorded(self, ranges: RangeLog) -> bool:
+        return ranges.at(self._offset) is not None or self._forced_end is not None
+
+    def _read_recorded(self, ranges: RangeLog, size: int) -> Batch | None:
+        """The range recorded from our offset (or the state's pending one), once it is all there."""
+        assert self._fd is not None
+        sent = ranges.at(self._offset)
+        end = sent.end if sent is not None else self._forced_end
+        if end is None or end > size:
+            if sent is None:
+                self._forced_end = None  # those bytes are gone; nothing can be re-sent
             return None
-        return self._batch(data[:end]) if count else None
+        body = os.pread(self._fd, end - self._offset, self._offset)
+        if sent is None:
+            return self._record(ranges, body)  # pending in a state saved before ranges were kept
+        return self._batch(body, ranges.key(sent))
 
     def _read_tail(self) -> Batch | None:
         # The last line of a rotated file may never get its newline: sent as it is.
@@ -242,7 +289,14 @@ class Follower:
         size = os.fstat(self._fd).st_size
         if size <= self._offset:
             return None
-        return self._batch(os.pread(self._fd, size - self._offset, self._offset))
+        ranges = self._open_ranges(final=True)
+        assert ranges is not None  # the file has bytes past our offset
+        with ranges.locked():
+            recorded = self._read_recorded(ranges, size)
+            if recorded is not None:
+                return recorded
+            end = min(size, ranges.limit(self._offset) or size)
+            return self._record(ranges, os.pread(self._fd, end - self._offset, self._offset))
 
     def _skip_long_line(self) -> None:
         # The server would refuse it (413) and the shipper could never go past it.
@@ -258,15 +312,34 @@ class Follower:
                 return
             position += len(chunk)
 
-    def _batch(self, body: bytes) -> Batch:
-        assert self._fd is not None
-        if self._fingerprint is None:
-            self._fingerprint = fingerprint(os.pread(self._fd, FINGERPRINT_BYTES, 0), final=True)
-            assert self._fingerprint is not None  # the file has at least the batch's bytes
-        identity = FileIdentity(self._device, self._inode, self._fingerprint, self._generation)
-        end = self._offset + len(body)
+    def _record(self, ranges: RangeLog, body: bytes) -> Batch:
+        sent = ranges.record(self._offset, self._offset + len(body), range_digest(body))
+        return self._batch(body, ranges.key(sent))
+
+    def _batch(self, body: bytes, key: str) -> Batch:
         lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-        return Batch(body, lines, self._offset, end, ship_key(identity, self._offset, end))
+        return Batch(body, lines, self._offset, self._offset + len(body), key)
+
+    def _open_ranges(self, *, final: bool) -> RangeLog | None:
+        """The ranges of the file we read, opened at its first whole line: the state's, or the
+        ones kept by an earlier run or import for the same content, or new ones."""
+        assert self._fd is not None
+        if self._ranges is not None:
+            return self._ranges
+        if self._fingerprint is None:
+            head = os.pread(self._fd, FINGERPRINT_BYTES, 0)
+            self._fingerprint = fingerprint(head, final=final)
+            if self._fingerprint is None:
+                return None
+        identity = FileIdentity(self._device, self._inode, self._fingerprint, self._generation)
+        choice = ranges_of_file(self._ranges_dir, self._ranges_name, identity, self._fd)
+        if choice.adopted:
+            self._notify(
+                f"{self._name} was sent before (ranges {choice.log.name}): "
+                "its lines go in the same batches, counted once"
+            )
+        self._ranges, self._ranges_name = choice.log, choice.log.name
+        return self._ranges
 
 
 class FollowError(UsageMetricsError):

@@ -21,6 +21,7 @@ class ShipOptions:
     once: bool
     batch_lines: int
     interval_s: float
+    ranges_dir: Path  # where each file's sent ranges are kept, shared with import
 
 
 def ship(
@@ -36,7 +37,9 @@ def ship(
     saved = load_state(options.state_path)
     where = f"byte {saved.offset}" if saved else "its first line (no state yet)"
     notify(f"following {options.path} from {where}; state file {options.state_path}")
-    follower = Follower(options.path, saved, settle=options.once, notify=notify)
+    follower = Follower(
+        options.path, saved, settle=options.once, notify=notify, ranges_dir=options.ranges_dir
+    )
     tally = Tally()
     try:
         while not stop.requested:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,10 +14,16 @@ STEP_S = 0.05
 
 
 class StopSignal:
-    """Set by the first SIGTERM or SIGINT; a second one ends the process at once."""
+    """Set by the first SIGTERM or SIGINT; a second one ends the process at once.
 
-    def __init__(self) -> None:
+    `notice` is written to stderr at the first, so that whoever pressed Ctrl-C knows it was
+    heard and that a second one does not wait.
+    """
+
+    def __init__(self, notice: str = "") -> None:
+        self._notice = notice
         self.requested = False
+        self.number = 0  # of the signal that asked: a command stopped by it exits 128 + number
 
     @contextmanager
     def installed(self) -> Iterator[StopSignal]:
@@ -41,3 +49,8 @@ class StopSignal:
         if self.requested:
             raise SystemExit(128 + number)
         self.requested = True
+        self.number = number
+        if self._notice:
+            # os.write, not print: the handler may run in the middle of a print to stderr.
+            start = "\n" if sys.stderr.isatty() else ""
+            os.write(2, f"{start}{self._notice}\n".encode())

@@ -12,7 +12,9 @@ from typing import Any
 
 from app.errors import UsageMetricsError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+READ_VERSIONS = frozenset({1, STATE_VERSION})  # 1: before the sent ranges were kept
+RANGES_DIR = "ranges"  # beside the state file
 
 
 class StateFileError(UsageMetricsError):
@@ -31,6 +33,7 @@ class ShipState:
     # A batch [offset, pending_end) was posted and not yet acknowledged: a restart re-sends
     # exactly those bytes under the same key, so the server counts them once whatever happened.
     pending_end: int | None = None
+    ranges: str | None = None  # the file's ranges file, in the ranges folder (docs/deploy.md)
 
 
 def default_state_path(log_path: Path, environ: Mapping[str, str]) -> Path:
@@ -39,10 +42,20 @@ def default_state_path(log_path: Path, environ: Mapping[str, str]) -> Path:
     Not beside the log: /var/log/nginx is seldom writable by the shipper's user, and a
     logrotate glob such as /var/log/nginx/* would rotate the state file too.
     """
-    base = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME", ".")) / ".local/state")
     absolute = os.path.abspath(log_path)  # not resolve(): a symlink names the log to follow
     digest = hashlib.sha256(absolute.encode()).hexdigest()[:12]
-    return Path(base) / "usage-metrics" / "ship" / f"{log_path.name}-{digest}.json"
+    return _state_dir(environ) / f"{log_path.name}-{digest}.json"
+
+
+def default_ranges_dir(environ: Mapping[str, str]) -> Path:
+    """Where ship keeps the ranges its batches were cut at when its state file is the default
+    one (import reads them there): $XDG_STATE_HOME/usage-metrics/ship/ranges."""
+    return _state_dir(environ) / RANGES_DIR
+
+
+def _state_dir(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME", ".")) / ".local/state")
+    return Path(base) / "usage-metrics" / "ship"
 
 
 def load_state(path: Path) -> ShipState | None:
@@ -54,7 +67,7 @@ def load_state(path: Path) -> ShipState | None:
     except (OSError, ValueError) as exc:
         raise StateFileError(f"cannot read the state file {path}: {exc}") from exc
     try:
-        if data.pop("version") != STATE_VERSION:
+        if data.pop("version") not in READ_VERSIONS:
             raise ValueError("unknown version")
         data.pop("log", None)
         return ShipState(**data)

@@ -1,4 +1,5 @@
-"""Archives: compression told by magic bytes, content digests, numbered batches, the progress."""
+"""Archives: compression told by magic bytes, the survey, batches cut at kept ranges or by lines
+(numbered as before ranges were kept), the progress."""
 
 from __future__ import annotations
 
@@ -11,11 +12,28 @@ from pathlib import Path
 
 import pytest
 
-from app.shipping.archive import archive_batches, open_archive, read_digest
-from app.shipping.batches import import_key
+from app.shipping.archive import Survey, archive_batches, open_archive, survey_archive
+from app.shipping.batches import Batch, import_key, import_prefix
+from app.shipping.matching import RangeCheck
 from app.shipping.progress import Progress, render_bar
+from app.shipping.ranges import KeyStyle, RangeLog, range_digest
 
-CONTENT = b"".join(f"line {i}\n".encode() for i in range(25)) + b"last, no newline"
+LINES = b"".join(f"line {i}\n".encode() for i in range(25))
+CONTENT = LINES + b"last, no newline"
+
+
+def survey(path: Path) -> Survey:
+    found = survey_archive(path, lambda _: RangeCheck([]), lambda: False)
+    assert found is not None
+    return found
+
+
+def batches(path: Path, max_lines: int, ranges: RangeLog | None = None) -> list[Batch]:
+    found = survey(path)
+    kept = ranges or RangeLog(
+        found.fingerprint or "", import_prefix(found.sha256), KeyStyle.NUMBERS
+    )
+    return list(archive_batches(path, found, kept, max_lines))
 
 
 @pytest.mark.parametrize(
@@ -38,26 +56,62 @@ def test_reads_plain_and_compressed_files_by_their_content(
     with open_archive(path) as stream:
         assert stream.read() == CONTENT
     plain = tmp_path / "plain.log"
-    plain.write_bytes(CONTENT)
-    assert read_digest(path) == read_digest(plain)
-    assert read_digest(path)[1] == 26
+    plain.write_bytes(LINES)
+    assert survey(path).fingerprint == survey(plain).fingerprint
 
 
-def test_batches_are_numbered_by_their_lines(tmp_path: Path) -> None:
+def test_a_compressed_files_last_line_without_newline_is_sent_as_before(tmp_path: Path) -> None:
     path = tmp_path / "access.log.gz"
     path.write_bytes(gzip.compress(CONTENT))
-    digest, _ = read_digest(path)
-    batches = list(archive_batches(path, digest, 10))
-    assert [(b.start, b.end, b.lines) for b in batches] == [(1, 10, 10), (11, 20, 10), (21, 26, 6)]
-    assert [b.key for b in batches] == [import_key(digest, n) for n in (1, 2, 3)]
-    assert b"".join(b.body for b in batches) == CONTENT
+    found = survey(path)
+    assert (found.size, found.end, found.lines) == (len(CONTENT), len(CONTENT), 26)
+    sent = batches(path, 10)
+    # Cut as before ranges were kept: a file imported then names the same batches now.
+    assert [(b.start, b.end, b.lines) for b in sent] == [(0, 70, 10), (70, 150, 10), (150, 206, 6)]
+    assert [b.key for b in sent] == [import_key(found.sha256, n) for n in (1, 2, 3)]
+    assert b"".join(b.body for b in sent) == CONTENT
+
+
+def test_a_plain_files_unfinished_last_line_is_left_for_later(tmp_path: Path) -> None:
+    # A live log: its last line may be half written.
+    path = tmp_path / "access.log"
+    path.write_bytes(CONTENT)
+    found = survey(path)
+    assert (found.size, found.end, found.lines) == (len(CONTENT), len(LINES), 25)
+    assert b"".join(b.body for b in batches(path, 10)) == LINES
+
+
+def test_kept_ranges_are_sent_as_they_were_and_new_batches_end_where_one_begins(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "access.log.1.gz"
+    path.write_bytes(gzip.compress(LINES))
+    kept = RangeLog(survey(path).fingerprint or "", "um-ship-x.", KeyStyle.OFFSETS)
+    kept.record(0, 7, range_digest(LINES[:7]))  # as ship cut them, one line...
+    kept.record(21, 42, range_digest(LINES[21:42]))  # ... and three more, later
+    sent = batches(path, 10, kept)
+    assert [(b.start, b.end, b.lines) for b in sent] == [
+        (0, 7, 1),
+        (7, 21, 2),  # up to the next kept range, fewer than 10 lines
+        (21, 42, 3),
+        (42, 118, 10),
+        (118, 190, 9),
+    ]
+    assert [b.key for b in sent] == [
+        "um-ship-x.0-7",
+        "um-ship-x.7-21",
+        "um-ship-x.21-42",
+        "um-ship-x.42-118",
+        "um-ship-x.118-190",
+    ]
+    assert [(r.start, r.end) for r in kept.ranges] == [(b.start, b.end) for b in sent]
 
 
 def test_an_empty_file_has_no_line(tmp_path: Path) -> None:
     path = tmp_path / "empty.log"
     path.write_bytes(b"")
-    assert read_digest(path)[1] == 0
-    assert list(archive_batches(path, read_digest(path)[0], 10)) == []
+    found = survey(path)
+    assert (found.fingerprint, found.size, found.lines) == (None, 0, 0)
 
 
 def test_the_bar_shows_the_lines_sent() -> None:

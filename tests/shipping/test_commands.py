@@ -1,20 +1,16 @@
 """`usage-metrics ship` and `import` as processes, posting to `usage-metrics serve` on SQLite.
 
 The figures are read back through GraphQL with the admin token. Each test counts its own
-dataset, so the tests share one server.
+dataset, so the tests share one server (conftest.py).
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,94 +20,20 @@ from app.cli import main
 from app.shipping.batches import FileIdentity, fingerprint, ship_key
 from app.shipping.command import ingest_url
 from app.shipping.state import ShipState, save_state
-from tests.helpers import INGEST_TOKEN, dataset, line_on
-from tests.server_processes import ROOT, api_calls, clean_env, free_port, serving, wait_until
-
-DAY = "2024-01-09"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(
-        f"sqlite://{tmp_path_factory.mktemp('ship') / 'metrics.sqlite3'}", free_port()
-    ) as base:
-        yield base
-
-
-def log_lines(dataset_id: str, count: int, *, first: int = 0, same: bool = False) -> bytes:
-    """Named JSON lines, one API call each; all different unless `same`."""
-    return b"".join(
-        json.dumps(
-            line_on(DAY, resource=dataset(dataset_id), bytes_sent=1 if same else first + i)
-        ).encode()
-        + b"\n"
-        for i in range(count)
-    )
-
-
-def append(path: Path, data: bytes) -> None:
-    with path.open("ab") as file:
-        file.write(data)
-
-
-def ship_command(base: str, log: Path, state: Path, *options: str) -> list[str]:
-    return [
-        *(sys.executable, "-m", "app.cli", "ship", str(log), "--url", f"{base}/ingest"),
-        *("--token-env", "SHIP_TOKEN", "--state", str(state), "--interval", "0.1", *options),
-    ]
-
-
-def import_command(base: str, *files_and_options: str) -> list[str]:
-    return [
-        *(sys.executable, "-m", "app.cli", "import", *files_and_options),
-        *("--url", f"{base}/ingest", "--token-env", "SHIP_TOKEN"),
-    ]
-
-
-def run(command: list[str], token: str = INGEST_TOKEN) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        env=clean_env(SHIP_TOKEN=token),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def start(command: list[str], errors: Path) -> subprocess.Popen[bytes]:
-    """A long-running command; its stderr goes to `errors` (a pipe could fill up)."""
-    with errors.open("ab") as stderr:
-        return subprocess.Popen(
-            command, env=clean_env(SHIP_TOKEN=INGEST_TOKEN), cwd=ROOT, stderr=stderr
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=10)
-
-
-def wait_for_count(base: str, dataset_id: str, expected: int) -> None:
-    wait_until(lambda: api_calls(base, dataset_id) >= expected, f"{expected} API calls")
-    time.sleep(0.5)  # more than a few intervals: a line counted twice would show by now
-    assert api_calls(base, dataset_id) == expected
-
-
-def saved_offset(state: Path) -> int:
-    try:
-        offset: int = json.loads(state.read_bytes())["offset"]
-    except FileNotFoundError:
-        return -1
-    return offset
-
-
-def assert_private(output: str) -> None:
-    """Progress and summaries show counts and offsets, never a log line or the token."""
-    assert INGEST_TOKEN not in output
-    for fragment in ("portal.example", "/data-fair/api", "readDataAPI", '"uri"'):
-        assert fragment not in output
+from tests.helpers import INGEST_TOKEN
+from tests.server_processes import api_calls, free_port, serving, wait_until
+from tests.shipping.commands import (
+    append,
+    assert_private,
+    import_command,
+    log_lines,
+    run,
+    saved_offset,
+    ship_command,
+    start,
+    stop,
+    wait_for_count,
+)
 
 
 def test_once_sends_every_whole_line_of_the_file_exactly(server: str, tmp_path: Path) -> None:
@@ -296,8 +218,9 @@ def test_importing_a_gz_file_twice_counts_it_once(server: str, tmp_path: Path) -
     archive.write_bytes(gzip.compress(log_lines("ship-import", 1200)))
     plain = tmp_path / "access.log.1"
     plain.write_bytes(log_lines("ship-import", 300, first=1200))
+    ranges = tmp_path / "ranges"
 
-    first = run(import_command(server, str(archive), str(plain), "--batch-lines", "500"))
+    first = run(import_command(server, ranges, str(archive), str(plain), "--batch-lines", "500"))
     assert first.returncode == 0, first.stderr
     assert api_calls(server, "ship-import") == 1500
     assert "access.log.2.gz [##############################] 100% 1200/1200 lines" in first.stderr
@@ -305,17 +228,37 @@ def test_importing_a_gz_file_twice_counts_it_once(server: str, tmp_path: Path) -
 
     renamed = tmp_path / "old-archive"  # no .gz: its content tells, and names its batches
     shutil.copyfile(archive, renamed)
-    again = run(import_command(server, str(renamed), "--batch-lines", "500"))
+    again = run(import_command(server, ranges, str(renamed), "--batch-lines", "400"))
     assert again.returncode == 0, again.stderr
     assert api_calls(server, "ship-import") == 1500
+    # Cut where the ranges kept say, whatever --batch-lines is now.
     assert "1200 lines in 3 duplicate batches were counted before, not again" in again.stderr
+    assert f"{renamed} was sent before (ranges " in again.stderr
 
-    # Other batches would be other lines under the same keys: refused, not counted twice.
-    resized = run(import_command(server, str(archive), "--batch-lines", "400"))
+    # Without the ranges kept, other batches would be other lines under the same keys: refused,
+    # not counted twice.
+    elsewhere = tmp_path / "no-ranges-here"
+    resized = run(import_command(server, elsewhere, str(archive), "--batch-lines", "400"))
     assert resized.returncode == 1
     assert 'HTTP 422 {"error": "IDEMPOTENCY_KEY_REUSED"' in resized.stderr
     assert api_calls(server, "ship-import") == 1500
     assert_private(first.stderr + again.stderr + resized.stderr)
+
+
+def test_import_sends_nothing_when_it_cannot_keep_the_ranges(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Cut without them, lines ship sent would count again.
+    monkeypatch.setenv("SHIP_TOKEN", INGEST_TOKEN)
+    log, not_a_folder = tmp_path / "access.log", tmp_path / "a-file"
+    log.write_bytes(log_lines("no-ranges", 3))
+    not_a_folder.write_bytes(b"")
+    command = ["import", str(log), "--url", server, "--token-env", "SHIP_TOKEN"]
+    assert main([*command, "--ranges", str(not_a_folder / "ranges")]) == 1
+    error = capsys.readouterr().err
+    assert f"usage-metrics: cannot keep the sent ranges in {not_a_folder / 'ranges'}/" in error
+    assert "run import as the user ship runs as, or give --ranges a folder of yours" in error
+    assert api_calls(server, "no-ranges") == 0
 
 
 def test_import_takes_the_servers_base_url(server: str, tmp_path: Path) -> None:
@@ -323,7 +266,7 @@ def test_import_takes_the_servers_base_url(server: str, tmp_path: Path) -> None:
     plain.write_bytes(log_lines("base-url", 40))
     command = [
         *(sys.executable, "-m", "app.cli", "import", str(plain)),
-        *("--url", f"{server}/", "--token-env", "SHIP_TOKEN"),
+        *("--url", f"{server}/", "--token-env", "SHIP_TOKEN", "--ranges", str(tmp_path)),
     ]
     done = run(command)
     assert done.returncode == 0, done.stderr

@@ -29,7 +29,9 @@ def body(batches: list[Batch]) -> bytes:
 
 
 def follower(path: Path, state: ShipState | None = None, *, settle: bool = False) -> Follower:
-    return Follower(path, state, settle=settle, notify=lambda message: None)
+    return Follower(
+        path, state, settle=settle, notify=lambda message: None, ranges_dir=path.parent / "ranges"
+    )
 
 
 def test_hands_out_whole_lines_only_and_at_most_the_batch_size(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_saves_and_loads_a_state(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"not json", b"[]", b'{"version": 1}', b'{"version": 2, "offset": 1}'],
+    [b"", b"not json", b"[]", b'{"version": 1}', b'{"version": 2, "offset": 1}', b'{"version": 3}'],
 )
 def test_refuses_a_file_that_is_not_a_state_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "state.json"
