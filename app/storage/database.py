@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,9 @@ DATABASE_ERRORS = (
     OSError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # A failed COMMIT (SQLite's "database or disk is full") reaches us untranslated: tortoise
+    # translates the errors of statements only (docs/ingest.md#whole-batch-errors).
+    sqlite3.Error,
 )
 MIGRATIONS = "app.storage.migrations"
 # Several processes share one SQLite file: a writer waits for the lock instead of failing.
