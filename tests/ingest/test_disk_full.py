@@ -4,8 +4,10 @@ makes, nothing half-counted; once there is room again, every batch counts exactl
 Two real SQLITE_FULL: `PRAGMA max_page_count` on the app's own connection (a statement finds no
 page), and a server process whose database sits on a 2 MiB tmpfs that the test fills (the COMMIT
 finds no room: SQLite raises its error untranslated there). The tmpfs is mounted in a user and
-mount namespace of the server's own (`unshare`), so no privilege is needed; the test reaches it
-through /proc/<pid>/root.
+mount namespace of the server's own (`unshare`), so no privilege is needed; the test fills it
+through /proc/<pid>/root, and makes a token there with `nsenter`. Besides batches, the disk
+full answers a token's check (its first use writes `last_used_at`), the analytics form and a
+sign-out the same way.
 """
 
 from __future__ import annotations
@@ -122,9 +124,26 @@ def namespaced_server(
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
 
 
+def create_token(server: subprocess.Popen[bytes], database: Path) -> str:
+    """An ingest token made by `usage-metrics tokens create` on the server's database, run in
+    the server's namespaces (SQLite resolves /proc/<pid>/root to our own root)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
+    enter = ["nsenter", "--target", str(server.pid), "--user", "--mount", "--preserve-credentials"]
+    command = [sys.executable, "-m", "app.cli", "tokens", "create", "--scope", "ingest"]
+    done = subprocess.run(
+        [*enter, *command, "--name", "disk-full"],
+        cwd=ROOT,
+        env={**env, "USAGE_METRICS_DATABASE_URL": f"sqlite://{database}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def can_mount_a_tmpfs(tmp_path: Path) -> bool:
     """Whether this machine lets a process mount a tmpfs in a namespace of its own."""
-    if shutil.which("unshare") is None:
+    if shutil.which("unshare") is None or shutil.which("nsenter") is None:
         return False
     probe = ["unshare", "--user", "--map-root-user", "--mount", "mount", "-t", "tmpfs"]
     probe += ["-o", "size=64k", "tmpfs", str(tmp_path)]
@@ -197,7 +216,7 @@ async def test_a_full_disk_answers_503_and_counts_everything_once_room_is_back(
     mount = tmp_path / "disk"
     mount.mkdir()
     if not can_mount_a_tmpfs(mount):
-        message = "this machine lets no process mount a tmpfs in a namespace of its own (unshare)"
+        message = "no unshare and nsenter, or no user namespaces: no tmpfs of the server's own"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; the disk-full test needs it in CI")
         pytest.skip(message)
@@ -210,12 +229,16 @@ async def test_a_full_disk_answers_503_and_counts_everything_once_room_is_back(
             await wait_until_ready(http, base, server, log)
             disk = Path(f"/proc/{server.pid}/root{mount}")
             csrf = await sign_in(http, base)
+            # Its first use writes last_used_at.
+            token = create_token(server, mount / "metrics.sqlite3")
             assert (await post(http, f"{base}/ingest", batch(0, 10), "a")).status_code == 200
             waiting = await post(http, f"{base}/ingest", batch(10, 20), "c")
             assert waiting.status_code == 200  # in the ledger; folded now or once there is room
 
             with filled(disk):
                 full = await post(http, f"{base}/ingest", batch(30, 400), "b")
+                headers = {**NDJSON, "Authorization": f"Bearer {token}"}
+                checked = await http.post(f"{base}/ingest", content=batch(0, 1), headers=headers)
                 settings = await http.post(
                     f"{base}/admin/analytics", data={"provider": "none", "csrf_token": csrf}
                 )
@@ -223,6 +246,7 @@ async def test_a_full_disk_answers_503_and_counts_everything_once_room_is_back(
 
             assert (full.status_code, full.json()) == (503, UNAVAILABLE), server_log(log)
             assert full.headers["retry-after"] == "10"
+            assert is_unavailable(checked), checked.text
             assert is_unavailable(settings), settings.text
             assert is_unavailable(sign_out), sign_out.text
             retry = await post(http, f"{base}/ingest", batch(30, 400), "b")
