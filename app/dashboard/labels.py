@@ -102,7 +102,10 @@ _EN: dict[str, str] = {
     "category_external": "External sites",
     "category_none": "No referer",
     "category_invalid": "Unreadable referer",
+    "category_ip": "Sites reached by IP address",
+    "category_other": "Other pages (Data Fair's history)",
     "invalid_domain": "(unreadable referer)",
+    "ip_domain": "(IP address)",
     # issue 17: the layout of figures first, comparisons, intervals, breakdown tables
     "account": "Account",
     "web_analytics": "Web analytics",
@@ -281,7 +284,10 @@ _FR: dict[str, str] = {
     "category_external": "Sites externes",
     "category_none": "Sans référent",
     "category_invalid": "Référent illisible",
+    "category_ip": "Sites appelés par adresse IP",
+    "category_other": "Autres pages (historique Data Fair)",
     "invalid_domain": "(référent illisible)",
+    "ip_domain": "(adresse IP)",
     "account": "Compte",
     "web_analytics": "Mesure d'audience",
     "loading": "Chargement…",
@@ -379,10 +385,12 @@ def translator(lang: Lang) -> Callable[..., str]:
 
 def group_label(lang: Lang, kind: str, key: str) -> str:
     """A breakdown key as a reader names it: user groups and categories translated, a domain
-    as it is, but for the stored stand-ins for no referer ("none") and a bad one ("invalid")."""
+    as it is, but for the stored stand-ins for no referer ("none"), a bad one ("invalid") and
+    an address ("ip")."""
     words = CATALOGUE[lang]
     if kind == "user_group":
         return words.get(f"group_{key}", key)
     if kind == "referer_category":
         return words.get(f"category_{key}", key)
-    return {"none": words["no_domain"], "invalid": words["invalid_domain"]}.get(key, key)
+    stand_ins = {"none": "no_domain", "invalid": "invalid_domain", "ip": "ip_domain"}
+    return words[stand_ins[key]] if key in stand_ins else key

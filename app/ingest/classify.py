@@ -12,7 +12,6 @@ import binascii
 import functools
 import re
 from collections.abc import Hashable
-from ipaddress import ip_address
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,9 +22,12 @@ import user_agents
 
 from app.core.hosts import (
     INVALID_DOMAIN,
+    IP_DOMAIN,
     NO_DOMAIN,
     RESERVED_DOMAINS,
+    ends_in_a_number,
     host_name,
+    is_ip_literal,
     readable_domain,
 )
 from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
@@ -163,11 +165,14 @@ class Classifier:
         if not url.scheme or not hostname or "@" in url.netloc:
             return INVALID_REFERER
         domain = readable_domain(_override_domain(url.query) or hostname)
-        if domain in RESERVED_DOMAINS or not is_host_name(domain):
+        if is_ip_literal(domain):
+            domain = IP_DOMAIN  # counted, never kept: an address may be a person's
+        elif domain in RESERVED_DOMAINS or not is_host_name(domain):
             return INVALID_REFERER
         request_host = host_name(host)
         if hostname != request_host and hostname not in self.portal_hosts:
-            return RefererInfo(domain, "external", "")
+            # The category follows the referer's own host, as for the embed override.
+            return RefererInfo(domain, "ip" if is_ip_literal(hostname) else "external", "")
         path = url.path
         if path == "/mcp" or path.startswith("/mcp/"):
             return RefererInfo(domain, "mcp", "")
@@ -185,16 +190,11 @@ class Classifier:
 
 @functools.lru_cache(maxsize=16384)
 def is_host_name(domain: str) -> bool:
-    """A host name by IDNA 2008 (UTS 46) rules, or an IP address without zone: nothing else is
-    stored as a calling domain (no `@`, no `user:password`, no NUL, nothing past 253)."""
-    if not domain or len(domain) > MAX_DOMAIN_LENGTH:
+    """A host name by IDNA 2008 (UTS 46) rules: nothing else is stored as a calling domain (no
+    address, no `@`, no `user:password`, no NUL, nothing past 253). A host ending in a number
+    is an IPv4 address to a browser, or no host at all (is_ip_literal() takes the addresses)."""
+    if not domain or len(domain) > MAX_DOMAIN_LENGTH or ":" in domain:
         return False
-    if ":" in domain or domain.replace(".", "").isdigit():
-        try:
-            ip_address(domain)  # a zone id (`fe80::1%eth0`) names the client's own network
-        except ValueError:
-            return False
-        return "%" not in domain
     name = domain[:-1] if domain.endswith(".") else domain
     if not name.isascii():
         try:
@@ -203,7 +203,8 @@ def is_host_name(domain: str) -> bool:
             return False
     elif "xn--" in name:
         return False  # readable_domain could not decode it: not valid punycode
-    return all(_ASCII_LABEL.fullmatch(label) for label in name.split("."))
+    labels = name.split(".")
+    return all(_ASCII_LABEL.fullmatch(label) for label in labels) and not ends_in_a_number(name)
 
 
 def status_class(status: int) -> str:

@@ -124,7 +124,7 @@ class IngestEndpoint:
                 self._settings.idempotency_wait_ms,
                 self._domain_cap,
                 to_ledger=self._settings.fold_interval_s > 0,
-                unscoped_key=sent_key,
+                sent_key=sent_key,
             )
         )
         if stored is not None:  # a concurrent request with the same key counted it first

@@ -14,6 +14,7 @@ written once or not at all.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,6 +51,8 @@ _OWNER_COLUMNS = ("owner_type", "owner_id", "name", "last_day")
 _OWNER_TYPES = column_types(OwnerRow, _OWNER_COLUMNS)
 # Past this length, a scoped key keeps a hash of the sender's key (the column holds 200).
 _KEPT_KEY_LENGTH = 200 - 17
+# How every key stored since keys were scoped begins: a token's namespace (key_namespace()).
+_SCOPED_KEY = re.compile(r"[0-9a-f]{16}:")
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ class BatchWrite:
     # True: the counters wait in the ledger for the folder; False: counted in this transaction.
     to_ledger: bool = False
     # The sender's key as given, when `idempotency_key` is scoped to its token (scoped_key()):
-    # keys stored before scoping existed are still found under it.
-    unscoped_key: str | None = None
+    # a batch stored before scoping existed is still found under it (legacy_key()).
+    sent_key: str | None = None
 
 
 def key_namespace(token: str) -> str:
@@ -91,11 +94,12 @@ def scoped_key(namespace: str, key: str) -> str:
     return f"{namespace}:{key}"
 
 
-async def find_batch(key: str, unscoped_key: str | None = None) -> StoredBatch | None:
-    """The batch counted under `key`, or else under `unscoped_key` (a key stored before keys
-    were scoped to their token: such rows keep answering replays until the purge takes them)."""
+async def find_batch(key: str, sent_key: str | None = None) -> StoredBatch | None:
+    """The batch counted under the scoped `key`, or else under the key as the sender gave it
+    when that is a key stored before keys were scoped to their token (legacy_key())."""
     client = connection()
-    keys = [key] if unscoped_key is None or unscoped_key == key else [key, unscoped_key]
+    legacy = legacy_key(sent_key) if sent_key is not None else None
+    keys = [key] if legacy is None or legacy == key else [key, legacy]
     sql = (
         "SELECT idempotency_key, body_sha256, answer FROM ingest_batches "
         f"WHERE idempotency_key IN ({placeholders(client, len(keys))})"
@@ -106,6 +110,15 @@ async def find_batch(key: str, unscoped_key: str | None = None) -> StoredBatch |
         raise _unavailable() from exc
     rows = sorted(rows, key=lambda row: row["idempotency_key"] != key)  # the scoped one first
     return StoredBatch(rows[0]["body_sha256"], rows[0]["answer"]) if rows else None
+
+
+def legacy_key(sent_key: str) -> str | None:
+    """The key a batch sent before scoping (0.1.0, before migration 0003) was stored under, or
+    None when `sent_key` is spelled like a scoped key: every key stored since is
+    `<16 hex digits>:...`, so such a key could only reach another token's batch."""
+    if _SCOPED_KEY.match(sent_key):
+        return None
+    return sent_key
 
 
 async def known_owners(refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Owner]:
@@ -148,7 +161,7 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
         return None
     except IntegrityError as exc:
         if batch.idempotency_key is not None:
-            existing = await find_batch(batch.idempotency_key, batch.unscoped_key)
+            existing = await find_batch(batch.idempotency_key, batch.sent_key)
             if existing is not None:
                 return existing
         raise _unavailable() from exc

@@ -66,7 +66,8 @@ class Breakdown(Enum):
         description="By calling domain, the host name of the Referer (else Origin) header, "
         "lower case, internationalised names readable (`café.example`): `key` holds it. "
         "Special keys: `none` (neither header), "
-        "`invalid` (no host name in it), `other` (past the daily cap of distinct domains per "
+        "`invalid` (no host name in it), `ip` (an IP address where the host name belongs: "
+        "counted, never kept), `other` (past the daily cap of distinct domains per "
         "dataset, USAGE_METRICS_MAX_DOMAINS_PER_DAY).",
     )
     CATEGORY = value(
@@ -90,6 +91,16 @@ class RefererCategory(Enum):
     EXTERNAL = value("external", description="A page on another site than the portal.")
     NONE = value("none", description="No Referer nor Origin: a script, a direct link.")
     INVALID = value("invalid", description="A Referer with no host name we can read.")
+    IP = value(
+        "ip",
+        description="A page on another site reached by its IP address "
+        "(`http://198.51.100.23/`): the address is not kept, its calling domain is `ip`.",
+    )
+    OTHER = value(
+        "other",
+        description="Imported from Data Fair's history: a page Data Fair did not tell apart — "
+        "another site or the portal's own.",
+    )
 
 
 @strawberry.enum(description="What `datasets` are ordered by; ties go by title, then id.")

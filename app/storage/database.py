@@ -35,6 +35,9 @@ DATABASE_ERRORS = (
     OSError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # A failed COMMIT (SQLite's "database or disk is full") reaches us untranslated: tortoise
+    # translates the errors of statements only (docs/ingest.md#whole-batch-errors).
+    sqlite3.Error,
 )
 # What opening a connection may raise (asyncio's TimeoutError is an OSError).
 CONNECT_ERRORS = (*DATABASE_ERRORS, sqlite3.Error)

@@ -91,7 +91,8 @@ async def _migrate_empty(
             for step in plan
         ]
     for step, script in zip(plan, _SQL_FROM_EMPTY[cache_key], strict=True):
-        await client.execute_script(script)
+        if script:  # a data migration has nothing to do on an empty database (asyncpg refuses "")
+            await client.execute_script(script)
         await executor.recorder.record_applied(step.migration.app_label, step.migration.name)
     return [step.migration.name for step in plan]
 

@@ -31,8 +31,15 @@ async def save_analytics(stored: dict[str, Any]) -> None:
     """Store a validated configuration (from `validate_form`), replacing the previous one."""
     # One upsert statement: two first saves racing each other cannot both insert.
     client = connection()
-    await client.execute_query(
-        f"INSERT INTO settings (key, value, updated_at) VALUES ({placeholders(client, 3)}) "  # noqa: S608 (constant SQL, bound values)
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        [SETTING_KEY, json.dumps(stored, sort_keys=True), datetime.now(UTC)],
-    )
+    try:
+        await client.execute_query(
+            f"INSERT INTO settings (key, value, updated_at) VALUES ({placeholders(client, 3)}) "  # noqa: S608 (constant SQL, bound values)
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            [SETTING_KEY, json.dumps(stored, sort_keys=True), datetime.now(UTC)],
+        )
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnavailableError(
+            "the database did not take the analytics settings; nothing was changed: "
+            "save them again shortly"
+        ) from exc

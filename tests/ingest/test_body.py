@@ -193,6 +193,6 @@ def test_refuses_json_body_that_is_not_json() -> None:
     with pytest.raises(BadRequestError) as caught:
         list(entries(JSON, b'["a", "b"'))
     assert caught.value.message == (
-        "the body is declared application/json but is not valid JSON (unexpected end of data at "
-        "character 9); send one JSON array of log lines"
+        "the body is declared application/json but is not valid JSON (unexpected end of data "
+        "after item 2 at character 9); send one JSON array of log lines"
     )

@@ -35,6 +35,7 @@ PORTAL = "https://portal.example"
 EMBED = f"{PORTAL}/data-fair/embed/dataset/roads/table"
 NONE = ("none", "none", "")
 INVALID = ("invalid", "invalid", "")
+IP = ("ip", "ip", "")
 
 
 def _referer_of(record: LogRecord, portal_hosts: frozenset[str] = frozenset()) -> tuple[str, ...]:
@@ -83,6 +84,23 @@ def _referer_of(record: LogRecord, portal_hosts: frozenset[str] = frozenset()) -
         pytest.param("not a url", INVALID, id="not-a-url"),
         pytest.param("//portal.example/datasets", INVALID, id="no-scheme"),
         pytest.param("http://[2001:db8::1", INVALID, id="unclosed-ipv6"),
+        pytest.param("http://198.51.100.23/", IP, id="ipv4"),
+        pytest.param("http://[2001:db8::1]:8080/page", IP, id="ipv6-with-port"),
+        pytest.param("http://0xc6336417/", IP, id="ipv4-as-one-hex-number"),
+        pytest.param("http://198.51.100.23.:80/", IP, id="ipv4-trailing-dot"),
+        pytest.param(f"{EMBED}?referer=198.51.100.23", ("ip", "embed", ""), id="embed-ipv4"),
+        pytest.param(f"{EMBED}?referer=http://[2001:db8::1]:8080/x", ("ip", "embed", ""),
+                     id="embed-ipv6-url"),
+        pytest.param(f"{EMBED}?referer=[2001:db8::1]:8080", ("ip", "embed", ""),
+                     id="embed-ipv6-host"),
+        pytest.param("https://client.example/map?referer=198.51.100.23",
+                     ("ip", "external", ""), id="external-page-naming-an-address"),
+        pytest.param("http://198.51.100.23/map?referer=client.example",
+                     ("client.example", "ip", ""), id="address-page-naming-a-domain"),
+        pytest.param("http://1.2.3.4.5/", INVALID, id="five-numbers"),
+        pytest.param("http://example.0x1/", INVALID, id="ends-in-a-number"),
+        pytest.param("http://ip/", INVALID, id="host-spelled-like-the-ip-key"),
+        pytest.param(f"{EMBED}?referer=ip", INVALID, id="embed-spelled-like-the-ip-key"),
     ],
 )  # fmt: skip
 def test_reads_calling_domain_category_and_app(referer: str, expected: tuple[str, ...]) -> None:
@@ -109,6 +127,11 @@ def test_reads_calling_domain_category_and_app(referer: str, expected: tuple[str
                      ("portal.example", "portal", ""), id="no-request-host-portal-host"),
         pytest.param("other.example", f"{PORTAL}/datasets/roads", frozenset(),
                      ("portal.example", "external", ""), id="other-request-host"),
+        pytest.param("198.51.100.23", "http://198.51.100.23/data-fair/app/a1", frozenset(),
+                     ("ip", "app", "a1"), id="portal-reached-by-its-address"),
+        pytest.param("portal.example", "http://[2001:db8::1]/datasets/roads",
+                     frozenset({"2001:db8::1"}), ("ip", "portal", ""),
+                     id="portal-address-in-portal-hosts"),
     ],
 )  # fmt: skip
 def test_compares_referer_host_with_request_and_portal_hosts(
