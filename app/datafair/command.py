@@ -85,8 +85,6 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"usage-metrics: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     reports = asyncio.run(_import(settings, args.files))
-    for report in reports:
-        _print(report)
     return 1 if any(report.skipped for report in reports) else 0
 
 
@@ -97,6 +95,7 @@ async def _import(settings: Settings, files: list[Path]) -> list[FileReport]:
             progress = Progress(sys.stderr, path.name, path.stat().st_size, unit="bytes")
             reports.append(await import_file(path, progress.advance))
             progress.finish()
+            _print(reports[-1])  # each file's as it ends: a later file may stop the import
     return reports
 
 
