@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -31,6 +32,8 @@ from app.datafair.owner_names import (
 )
 from app.shipping.progress import Progress
 from app.storage.database import database
+
+GC_EVERY_OBJECTS = 50_000
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,6 +110,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _import(settings: Settings, files: list[Path]) -> list[FileReport]:
+    # The collector's youngest generation, every 700 new objects, scanned a unit's thousands of
+    # documents again and again: 20 % of the import's CPU. Cycles are still collected.
+    gc.set_threshold(GC_EVERY_OBJECTS, *gc.get_threshold()[1:])
     reports = []
     async with database(settings.database_url):
         for path in files:

@@ -11,9 +11,10 @@ or a refusal loses nothing and counts nothing twice: run the import again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -82,18 +83,40 @@ async def import_file(
     the database refuses one alone): run it again, it goes on where it stopped."""
     report = FileReport(str(path))
     counted = await find_batch(earlier_release_key(_file_sha256(path))) is not None
-    unit: list[Chunk] = []
-    size = 0
-    with path.open("rb") as stream:
-        for chunk in chunks(_documents(_Counting(stream, advance), report)):
-            unit.append(chunk)
-            size += len(chunk.documents)
-            if size >= unit_documents:
-                await _write(unit, report, counted)
-                unit, size = [], 0
-    if unit:
-        await _write(unit, report, counted)
+    # One unit is written while the next is read: the database works while we parse. Units are
+    # still decided and written one after the other, in the file's order.
+    writing: asyncio.Task[None] | None = None
+    try:
+        with path.open("rb") as stream:
+            units = _units(_documents(_Counting(stream, advance), report), unit_documents)
+            async for unit in units:
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(_write(unit, report, counted))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()  # reading failed: the unit under way rolls back
+            await asyncio.gather(writing, return_exceptions=True)
     return report
+
+
+async def _units(documents: Iterator[Imported], size: int) -> AsyncIterator[list[Chunk]]:
+    """Whole chunks, `size` documents or a chunk more; the rest at the end."""
+    unit: list[Chunk] = []
+    held = 0
+    for chunk in chunks(documents):
+        unit.append(chunk)
+        held += len(chunk.documents)
+        if held >= size:
+            yield unit
+            unit, held = [], 0
+        # Between chunks (about a thousand documents), the unit being written goes on: its
+        # statements run in the database while the next unit is read.
+        await asyncio.sleep(0)
+    if unit:
+        yield unit
 
 
 def _documents(stream: Readable, report: FileReport) -> Iterator[Imported]:
