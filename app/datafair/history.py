@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -89,10 +90,11 @@ async def import_file(
     try:
         with path.open("rb") as stream:
             units = _units(_documents(_Counting(stream, advance), report), unit_documents)
-            async for unit in units:
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(_write(unit, report, counted))
+            async with aclosing(units):
+                async for unit in units:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(_write(unit, report, counted))
         if writing is not None:
             await writing
     finally:
@@ -102,7 +104,7 @@ async def import_file(
     return report
 
 
-async def _units(documents: Iterator[Imported], size: int) -> AsyncIterator[list[Chunk]]:
+async def _units(documents: Iterator[Imported], size: int) -> AsyncGenerator[list[Chunk], None]:
     """Whole chunks, `size` documents or a chunk more; the rest at the end."""
     unit: list[Chunk] = []
     held = 0
