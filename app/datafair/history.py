@@ -12,6 +12,7 @@ or a refusal loses nothing and counts nothing twice: run the import again.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
@@ -48,7 +49,7 @@ UNIT_DOCUMENTS = 5_000
 # A unit adds up within a 64-bit column: its documents' figures are bounded each.
 assert (UNIT_DOCUMENTS + MAX_RUN) * MAX_COUNTER < 2**63
 # What a refused write raises: the database's errors, and values a driver would not bind.
-_REFUSALS = (DatabaseUnavailableError, IntegrityError, *DATABASE_ERRORS, ValueError)
+_REFUSALS = (DatabaseUnavailableError, IntegrityError, *DATABASE_ERRORS, ValueError, OverflowError)
 
 
 @dataclass
@@ -63,8 +64,10 @@ class FileReport:
 
     def skip(self, number: int, reason: Skipped) -> None:
         self.skipped[reason] += 1
-        if len(self.first_skips) < 10:
-            self.first_skips.append((number, reason))
+        # In the file's order: a unit's skips (other_export) are known after the next unit's.
+        if len(self.first_skips) < 10 or number < self.first_skips[-1][0]:
+            bisect.insort(self.first_skips, (number, reason))
+            del self.first_skips[10:]
 
     def answer(self) -> dict[str, Any]:
         return {

@@ -301,6 +301,22 @@ async def test_counts_a_history_once_whatever_its_form_file_name_or_split(
     assert len(keys) == 2 * whole_chunks + outside
 
 
+async def test_an_export_of_another_order_counts_nothing_again(
+    client: httpx.AsyncClient, tmp_path: Path, documents: list[dict[str, Any]]
+) -> None:
+    whole = write_export(tmp_path / "metrics.json", documents)
+    assert (await import_file(whole)).answer()["imported"] == 600
+    rows = await usage_rows()
+    reordered = tmp_path / "sorted.json"
+    reordered.write_text("".join(reversed(whole.read_text().splitlines(keepends=True))))
+    report = await import_file(reordered)
+    # Its chunks hold other documents than those recorded under their boundaries: not counted
+    # again, and said; its two ends are known one by one (the start) or as a piece (the end).
+    assert report.answer() == {"imported": 0, "duplicate": 40, "skipped": {"other_export": 560}}
+    assert report.first_skips[0] == (40, "other_export")
+    assert await usage_rows() == rows
+
+
 async def test_two_imports_at_once_count_each_document_once(
     client: httpx.AsyncClient, tmp_path: Path, documents: list[dict[str, Any]], database_url: str
 ) -> None:
