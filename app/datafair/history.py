@@ -86,7 +86,13 @@ async def import_file(
     the database refuses stops the import (DatabaseUnavailableError, naming the document when
     the database refuses one alone): run it again, it goes on where it stopped."""
     report = FileReport(str(path))
-    counted = await find_batch(earlier_release_key(_file_sha256(path))) is not None
+    try:
+        counted = await find_batch(earlier_release_key(_file_sha256(path))) is not None
+    except DatabaseUnavailableError as exc:
+        raise DatabaseUnavailableError(
+            f"{path}: the database did not answer ({_reason(exc)}); nothing of it was counted: "
+            "run the import again"
+        ) from exc
     # One unit is written while the next is read: the database works while we parse. Units are
     # still decided and written one after the other, in the file's order.
     writing: asyncio.Task[None] | None = None

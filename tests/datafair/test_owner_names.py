@@ -303,15 +303,15 @@ async def test_the_run_ends_at_its_deadline_and_keeps_the_names_it_found(
     api.owners = {"organization:org1": {**ORG1, "name": "Métropole de Lyon"}}
     api.owners.update(dict.fromkeys(trickling, TRICKLE))
     await ingest_owners_of(client, *api.owners)
-    args = ("--data-fair", api.url, "--timeout", "100", "--deadline", "5")
+    args = ("--data-fair", api.url, "--timeout", "100", "--deadline", "4")
     status, out, _ = await run(database_url, tmp_path, *args)
     # Four at a time: org1 answers at once, t1 to t4 are still trickling at the deadline.
     assert (status, out.splitlines()) == (
         1,
         [
             'organization:org1: named "Métropole de Lyon"',
-            *(f"user:t{i}: failed: no answer before the run's deadline (5 s)" for i in range(1, 5)),
-            *(f"user:t{i}: failed: not asked: the run's deadline (5 s) came first" for i in (5, 6)),
+            *(f"user:t{i}: failed: no answer before the run's deadline (4 s)" for i in range(1, 5)),
+            *(f"user:t{i}: failed: not asked: the run's deadline (4 s) came first" for i in (5, 6)),
             "7 owners asked: 1 named, 0 not found, 6 failed",
         ],
     )
