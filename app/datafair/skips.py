@@ -31,7 +31,7 @@ class Skipped(StrEnum):
 
 
 _MESSAGES = {
-    Skipped.BAD_JSON: "not valid JSON (in an array, nor is anything after it)",
+    Skipped.BAD_JSON: "not valid JSON (in an array, one that never ends takes the rest with it)",
     Skipped.TOO_LONG: "longer than 1 MiB",
     Skipped.TOO_DEEP: "nested more than 16 levels deep",
     Skipped.NOT_A_DOCUMENT: "not a JSON object",
