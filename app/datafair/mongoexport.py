@@ -51,8 +51,8 @@ class Document(NamedTuple):
 
 
 def documents(stream: Readable) -> Iterator[Document | Skipped]:
-    """Each document of a mongoexport, or why one cannot be read (Skipped.BAD_JSON ends an
-    array: nothing past a broken element can be told apart)."""
+    """Each document of a mongoexport, or why one cannot be read. In an array, an element that
+    never ends is Skipped.BAD_JSON and the last: nothing past it can be told apart."""
     head = stream.read(READ_BYTES).removeprefix(_BOM)
     while head.isspace():  # the form is told by the first character that is not a space
         head = stream.read(READ_BYTES)
