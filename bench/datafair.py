@@ -3,10 +3,10 @@
     python -m bench.datafair [--documents N] [--runs R] [--seed S] [--skip-postgres]
 
 N documents of one month (4 owners, 200 datasets, every Data Fair dimension) are written as
-mongoexport JSON lines; the command imports them into a fresh database (SQLite, then
-PostgreSQL) and again (every chunk already counted); then, in process, each `_agg` query and the
-export are asked R times for the largest owner. Prints Markdown; checks the stored requests
-against the file's.
+mongoexport JSON lines and as a JSON array; the command imports the lines into a fresh database
+(SQLite, then PostgreSQL), again, then the array (every document already counted); then, in
+process, each `_agg` query and the export are asked R times for the largest owner. Prints
+Markdown; checks the stored requests against the file's.
 """
 
 from __future__ import annotations
@@ -123,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="usage-metrics-bench-") as directory:
         path = Path(directory) / "daily-api-metrics.json"
         path.write_text("\n".join(json.dumps(d) for d in generated) + "\n")
+        array = Path(directory) / "daily-api-metrics-array.json"
+        array.write_text(json.dumps(generated))
         databases = [("SQLite", sqlite_database)]
         if not args.skip_postgres:
             databases.append(("PostgreSQL", postgres_database))
@@ -131,10 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 first, _ = run_import(path, url)
                 again, said = run_import(path, url)
                 assert f"0 documents imported, {args.documents} already" in said, said
+                other_form, said = run_import(array, url)
+                assert f"0 documents imported, {args.documents} already" in said, said
                 stored, asked = asyncio.run(timings(url, args.runs))
                 assert stored == expected, (stored, expected)
             rows.append([name, f"import {args.documents} documents", f"{first:.1f} s", ""])
             rows.append([name, "import the same file again", f"{again:.1f} s", ""])
+            rows.append([name, "import its --jsonArray form", f"{other_form:.1f} s", ""])
             for query, times in asked:
                 p50 = statistics.median(times)
                 rows.append([name, query, f"{p50:.0f} ms", f"{max(times):.0f} ms"])

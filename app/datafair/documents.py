@@ -1,22 +1,28 @@
-"""One `daily-api-metrics` document (mongoexport, Extended JSON) -> our key and counters, or the
-reason it is skipped (docs/coming-from-data-fair.md). Pure.
+"""One `daily-api-metrics` document (mongoexport, Extended JSON) -> its id, our key and counters,
+or the reason it is skipped (docs/coming-from-data-fair.md). Pure.
 
 Legacy shapes are read as Data Fair's queries read them: a missing refererCategory is `other`,
 float bytes are rounded, the processing classes count as API keys. A department is folded into
-its organisation, as our owners have none.
+its organisation, as our owners have none. Only the fields we use are read, each checked for
+its type and range, so that no value can raise past here (a `$date` of year 1 or of 10^20 ms,
+a number of 5 000 digits, a document nested 1 000 deep).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
+
+import orjson
 
 from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN
 from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
 from app.core.records import OWNER_TYPES, UsageKey
 from app.core.titles import shown_text
+from app.datafair.mongoexport import nesting_depth
+from app.datafair.skips import Skipped
 from app.datafair.vocabulary import (
     GROUP_BY_CLASS,
     OPERATION_BY_TRACK,
@@ -25,50 +31,27 @@ from app.datafair.vocabulary import (
     STATUS_BY_CLASS,
 )
 
-# One document's counters past this are garbage (a year of 30 000 requests a second), and a few
-# of them would overflow our 64-bit sums.
-MAX_COUNTER = 2**50
-
-
-class Skipped(StrEnum):
-    """Why a document is not imported: a closed set, reported per file."""
-
-    BAD_JSON = "bad_json"
-    NOT_A_DOCUMENT = "not_a_document"
-    BAD_VALUE = "bad_value"
-    BAD_OWNER = "bad_owner"
-    BAD_DAY = "bad_day"
-    BAD_RESOURCE = "bad_resource"
-    UNKNOWN_TRACK = "unknown_track"
-    UNKNOWN_STATUS = "unknown_status"
-    UNKNOWN_USER_CLASS = "unknown_user_class"
-    UNKNOWN_CATEGORY = "unknown_category"
-    BAD_COUNTER = "bad_counter"
-
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
-
-
-_MESSAGES = {
-    Skipped.BAD_JSON: "not valid JSON",
-    Skipped.NOT_A_DOCUMENT: "not a JSON object",
-    Skipped.BAD_VALUE: "an Extended JSON value ($numberLong, $date, ...) that cannot be read",
-    Skipped.BAD_OWNER: "owner is not {type: user|organization, id} with an id of 1-200 characters",
-    Skipped.BAD_DAY: "day is not a date as YYYY-MM-DD",
-    Skipped.BAD_RESOURCE: "resource is not {type, id, title?} with ids of 1-200 characters",
-    Skipped.UNKNOWN_TRACK: "operationTrack is not readDataAPI, readDataFiles or openApplication",
-    Skipped.UNKNOWN_STATUS: "statusClass is not info, ok, redirect, clientError or serverError",
-    Skipped.UNKNOWN_USER_CLASS: "userClass is not one of Data Fair's",
-    Skipped.UNKNOWN_CATEGORY: "refererCategory is not backoffice, embed, app, mcp or other",
-    Skipped.BAD_COUNTER: "nbRequests, bytes or duration is not a number from 0 to 2^50",
-}
+# Each figure a document stores (requests, bytes, milliseconds) is at most this: past it the
+# document is garbage (a day of 3 billion requests a second), and a chunk of 32 767 of them
+# still adds up within a 64-bit column (docs/coming-from-data-fair.md). Sums across chunks are
+# the storage's to bound.
+MAX_COUNTER = 2**48
+# Data Fair's documents nest 3 levels ({"day": {"$date": {"$numberLong": ...}}}).
+MAX_DEPTH = 16
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+_MS_PER_DAY = 86_400_000
+_EPOCH = FIRST_DAY.toordinal()
+_LONGEST_NUMBER = 40  # characters of a $numberLong or $numberDouble worth reading
+_LONGEST_ID = 64  # an `_id` kept as it is (an ObjectId has 24); longer ones are hashed
+_CLASSES = ("operationTrack", "statusClass", "userClass")
 
 
 class Imported(NamedTuple):
-    """A document as one of our rows: its key, counters, the resource's title and the owner's
-    name (when its X-Owner had one)."""
+    """A document as one of our rows: its number in its file, its id, key, counters, the
+    resource's title and the owner's name (when its X-Owner had one)."""
 
+    number: int
+    document_id: str
     key: UsageKey
     requests: int
     bytes: int
@@ -77,70 +60,90 @@ class Imported(NamedTuple):
     owner_name: str | None
 
 
-def plain(value: Any) -> Any:
-    """Extended JSON ({"$date": ...}, {"$numberLong": ...}, {"$oid": ...}) -> plain values."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((name, inner),) = value.items()
-            if name in ("$numberLong", "$numberInt"):
-                return int(inner)
-            if name in ("$numberDouble", "$numberDecimal"):
-                return float(inner)
-            if name == "$oid":
-                return str(inner)
-            if name == "$date":
-                return _date(inner)
-        return {name: plain(inner) for name, inner in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
-
-
-def read_document(raw: Any) -> Imported | Skipped:
-    try:
-        document = plain(raw)
-    except (TypeError, ValueError, OverflowError):
-        return Skipped.BAD_VALUE
-    if not isinstance(document, dict):
+def read_document(number: int, data: bytes, value: Any = None) -> Imported | Skipped:
+    """Document `number` of a file: its bytes (and its value, when the reader parsed it
+    already) -> Imported."""
+    # A bracket per level at least: most documents are cleared by counting them.
+    if data.count(b"{") + data.count(b"[") > MAX_DEPTH and nesting_depth(data) > MAX_DEPTH:
+        return Skipped.TOO_DEEP
+    if value is None:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return Skipped.BAD_JSON
+    if type(value) is not dict:
         return Skipped.NOT_A_DOCUMENT
+    found = _fields(value)
+    if isinstance(found, Skipped):
+        return found
+    return Imported(number, document_id(value), *found)
+
+
+def document_id(document: dict[str, Any]) -> str:
+    """Its `_id` (an ObjectId's hex digits), or `#` and a hash of it, or without one a hash of
+    the whole document: the same document has the same id in every form of export."""
+    raw = document.get("_id")
+    if raw is None:
+        return "#" + _digest(document)
+    if type(raw) is dict and len(raw) == 1 and "$oid" in raw:
+        raw = raw["$oid"]
+    if type(raw) is str and 0 < len(raw) <= _LONGEST_ID and raw.isascii() and raw.isalnum():
+        return raw
+    return "#" + _digest(raw)
+
+
+def _digest(value: Any) -> str:
+    # Sorted keys: a canonical text, whatever the order or spacing of the file.
+    canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
+
+
+def _fields(document: dict[str, Any]) -> tuple[Any, ...] | Skipped:
     owner = document.get("owner")
-    if not (
-        isinstance(owner, dict) and owner.get("type") in OWNER_TYPES and _is_id(owner.get("id"))
-    ):
+    if type(owner) is not dict or owner.get("type") not in OWNER_TYPES:
+        return Skipped.BAD_OWNER
+    if not _is_id(owner.get("id")):
         return Skipped.BAD_OWNER
     day = _day(document.get("day"))
     if day is None:
         return Skipped.BAD_DAY
     resource = document.get("resource")
-    if not (
-        isinstance(resource, dict)
-        and _is_id(resource.get("type"), 64)
-        and _is_id(resource.get("id"))
-        and isinstance(resource.get("title"), str | None)
+    if type(resource) is not dict:
+        return Skipped.BAD_RESOURCE
+    title = resource.get("title")
+    if not (_is_id(resource.get("type"), 64) and _is_id(resource.get("id"))) or not (
+        title is None or type(title) is str
     ):
         return Skipped.BAD_RESOURCE
-    operation = OPERATION_BY_TRACK.get(_text(document.get("operationTrack")))
+    track, status, user_class = (document.get(name) for name in _CLASSES)
+    operation = OPERATION_BY_TRACK.get(track) if type(track) is str else None
     if operation is None:
         return Skipped.UNKNOWN_TRACK
-    status = STATUS_BY_CLASS.get(_text(document.get("statusClass")))
+    status = STATUS_BY_CLASS.get(status) if type(status) is str else None
     if status is None:
         return Skipped.UNKNOWN_STATUS
-    group = GROUP_BY_CLASS.get(_text(document.get("userClass")))
+    group = GROUP_BY_CLASS.get(user_class) if type(user_class) is str else None
     if group is None or group == "BOT":
         return Skipped.UNKNOWN_USER_CLASS
     category = document.get("refererCategory")
     if category is None:
         category = OTHER_CATEGORY  # documents from before Data Fair had categories
-    if category not in REFERER_CATEGORIES:
+    elif category not in REFERER_CATEGORIES:
         return Skipped.UNKNOWN_CATEGORY
-    counters = [_counter(document.get(name, 0)) for name in ("nbRequests", "bytes", "duration")]
-    if None in counters:
-        return Skipped.BAD_COUNTER
-    requests, size, seconds = counters
-    assert requests is not None and size is not None and seconds is not None
-    domain = _domain(document.get("refererDomain"))
     app = document.get("refererApp")
-    app = app[:MAX_ID_LENGTH].replace("\x00", "") if isinstance(app, str) else ""
+    if app is None:
+        app = ""
+    elif type(app) is str:
+        app = app[:MAX_ID_LENGTH].replace("\x00", "")
+    else:
+        return Skipped.BAD_REFERER_APP
+    requests = _figure(document.get("nbRequests", 0), 1)
+    size = _figure(document.get("bytes", 0), 1)
+    milliseconds = _figure(document.get("duration", 0), 1000)
+    for figure in (requests, size, milliseconds):
+        if type(figure) is not int:
+            return figure  # type: ignore[return-value]
+    domain = _domain(document.get("refererDomain"))
     key = UsageKey(
         owner["type"],
         owner["id"],  # its department, if any, is folded into the organisation
@@ -155,32 +158,56 @@ def read_document(raw: Any) -> Imported | Skipped:
         "none" if domain == NO_DOMAIN and category == OTHER_CATEGORY else category,
         app,
     )
-    title = resource.get("title")
-    title = shown_text(title) if isinstance(title, str) else None
-    figures = (round(requests), round(size), round(seconds * 1000))
-    return Imported(key, *figures, title, _name(owner.get("name")))
+    shown = shown_text(title) if title is not None else None
+    name = owner.get("name")
+    return (key, requests, size, milliseconds, shown, None if name is None else _name(name))
 
 
-def _name(value: Any) -> str | None:
-    # Shown only, as a title is: a name of the wrong type, or blank, is no name.
-    name = shown_text(value) if isinstance(value, str) else ""
-    return name if name.strip() else None
+def _figure(value: Any, scale: int) -> int | Skipped:
+    """nbRequests, bytes (the gzip ratio makes them floats: rounded to the byte) or duration
+    (seconds: rounded to the millisecond) as stored, within 0..MAX_COUNTER."""
+    if type(value) is not int and type(value) is not float:
+        value = _number(value)  # Extended JSON, or not a number
+        if value is None:
+            return Skipped.BAD_COUNTER
+        if isinstance(value, Skipped):
+            return value
+    scaled: float = value * scale
+    if 0 <= scaled <= MAX_COUNTER:  # NaN fails it too
+        return round(scaled)
+    return Skipped.BAD_COUNTER
 
 
-def _date(value: Any) -> datetime:
-    if isinstance(value, dict):
-        value = plain(value)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000, UTC)
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    raise ValueError("not a date")
+def _number(value: Any) -> int | float | Skipped | None:
+    """A JSON or Extended JSON number; None for anything else; BAD_VALUE for an Extended JSON
+    number that cannot be read."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if type(value) is not dict or len(value) != 1:
+        return None
+    ((name, inner),) = value.items()
+    if name not in ("$numberLong", "$numberInt", "$numberDouble", "$numberDecimal"):
+        return None
+    if type(inner) is not str or len(inner) > _LONGEST_NUMBER:
+        return Skipped.BAD_VALUE
+    try:
+        return int(inner) if name in ("$numberLong", "$numberInt") else float(inner)
+    except ValueError:
+        return Skipped.BAD_VALUE
 
 
 def _day(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date()
-    if not isinstance(value, str) or len(value) != 10:
+    if type(value) is str:
+        day = _iso_day(value)
+    elif type(value) is dict and len(value) == 1 and "$date" in value:
+        day = _date_value(value["$date"])
+    else:
+        return None
+    return day if day is not None and FIRST_DAY <= day <= LAST_DAY else None
+
+
+def _iso_day(value: str) -> date | None:
+    if len(value) != 10:
         return None
     try:
         return date.fromisoformat(value)
@@ -188,24 +215,42 @@ def _day(value: Any) -> date | None:
         return None
 
 
+def _date_value(inner: Any) -> date | None:
+    """A `$date`: ISO 8601 text, milliseconds since 1970, or {"$numberLong": milliseconds}; its
+    day in UTC, computed without datetime's range (year 1 or 10^20 ms raise there)."""
+    if type(inner) is str:
+        try:
+            moment = datetime.fromisoformat(inner)
+            offset = moment.utcoffset() or timedelta(0)
+            # Within a day of the range's ends nothing is lost by dropping the offset first.
+            return (moment.replace(tzinfo=None) - offset).date()
+        except (ValueError, OverflowError):
+            return None
+    milliseconds = _number(inner)
+    if not isinstance(milliseconds, int | float) or not math.isfinite(milliseconds):
+        return None
+    days = math.floor(milliseconds / _MS_PER_DAY)
+    if not FIRST_DAY.toordinal() - _EPOCH <= days <= LAST_DAY.toordinal() - _EPOCH:
+        return None
+    return date.fromordinal(_EPOCH + days)
+
+
+def _name(value: Any) -> str | None:
+    # Shown only, as a title is: a name of the wrong type, or blank, is no name.
+    name = shown_text(value) if type(value) is str else ""
+    return name if name.strip() else None
+
+
 def _is_id(value: Any, longest: int = MAX_ID_LENGTH) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= longest and "\x00" not in value
+    return type(value) is str and 0 < len(value) <= longest and "\x00" not in value
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _counter(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not (0 <= value <= MAX_COUNTER) or math.isnan(value):
-        return None
-    return value
+    return value if type(value) is str else ""
 
 
 def _domain(value: Any) -> str:
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         return NO_DOMAIN
     # Data Fair kept an unreadable referer as it came; we count those as "invalid".
     if len(value) > MAX_DOMAIN_LENGTH or "\x00" in value or "/" in value or " " in value:

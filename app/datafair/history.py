@@ -1,41 +1,55 @@
-"""Read a mongoexport of `daily-api-metrics` and count it, exactly once per file and chunk
-(docs/coming-from-data-fair.md).
+"""Import a mongoexport of `daily-api-metrics`: each document counted once, recognised by its
+`_id` whatever the export's form, file name or split (docs/coming-from-data-fair.md).
 
-A file is read as JSON lines or as one JSON array (`--jsonArray`, pretty or not), document by
-document, never whole. Every CHUNK_DOCUMENTS documents go through the ingest's own write
-(app/ingest/store.py: key row, usage_daily, summaries, resources in one transaction) under the
-key `data-fair:<sha256 of the file>:<chunk size>:<chunk number>`: importing a file again, or
-after a crash, counts only the chunks not counted yet.
+The file is read document by document (app/datafair/mongoexport.py), each document checked
+(documents.py) and the documents cut into chunks at boundaries their ids decide (chunks.py).
+About UNIT_DOCUMENTS documents of whole chunks make a unit, decided and written in one
+transaction: the keys that say what is counted already (imported.py), then the ingest's own
+write of what is not (app/ingest/store.py: usage_daily, summaries, resources, owners). A crash
+or a refusal loses nothing and counts nothing twice: run the import again.
 """
 
 from __future__ import annotations
 
-import codecs
+import asyncio
+import bisect
 import hashlib
-import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from app.core.records import Owner
-from app.datafair.documents import Imported, Skipped, read_document
-from app.errors import DatabaseUnavailableError
+from app.core.titles import shown_text
+from app.datafair.chunks import MAX_RUN, Chunk, chunks
+from app.datafair.documents import MAX_COUNTER, Imported, read_document
+from app.datafair.imported import (
+    Decision,
+    decide,
+    earlier_release_key,
+    keys_to_look_up,
+    store_keys,
+    stored_keys,
+    take_turn,
+)
+from app.datafair.mongoexport import READ_BYTES, Readable, documents
+from app.datafair.skips import Skipped
+from app.errors import BadUserInputError, DatabaseUnavailableError
 from app.ingest.aggregate import BatchTotals, OwnerSeen, ResourceSeen
 from app.ingest.store import BatchWrite, find_batch, write_batch
+from app.storage.database import DATABASE_ERRORS, connection
 
-CHUNK_DOCUMENTS = 5_000
-READ_BYTES = 1 << 20
-_DECODER = json.JSONDecoder()
-_BETWEEN = " \t\r\n,"  # what separates the documents of an array
-
-
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
+UNIT_DOCUMENTS = 5_000
+# A unit adds up within a 64-bit column: its documents' figures are bounded each.
+assert (UNIT_DOCUMENTS + MAX_RUN) * MAX_COUNTER < 2**63
+# What a refused write raises: the database's errors, and values a driver would not bind.
+_REFUSALS = (DatabaseUnavailableError, IntegrityError, *DATABASE_ERRORS, ValueError, OverflowError)
 
 
 @dataclass
@@ -44,14 +58,16 @@ class FileReport:
 
     path: str
     imported: int = 0
-    duplicate: int = 0  # in chunks counted by an earlier import of the same file
+    duplicate: int = 0  # counted by an earlier import (of this file, or of another form of it)
     skipped: Counter[Skipped] = field(default_factory=Counter)
     first_skips: list[tuple[int, Skipped]] = field(default_factory=list)  # (document number, why)
 
     def skip(self, number: int, reason: Skipped) -> None:
         self.skipped[reason] += 1
-        if len(self.first_skips) < 10:
-            self.first_skips.append((number, reason))
+        # In the file's order: a unit's skips (other_export) are known after the next unit's.
+        if len(self.first_skips) < 10 or number < self.first_skips[-1][0]:
+            bisect.insort(self.first_skips, (number, reason))
+            del self.first_skips[10:]
 
     def answer(self) -> dict[str, Any]:
         return {
@@ -61,7 +77,69 @@ class FileReport:
         }
 
 
-def file_key(path: Path) -> str:
+async def import_file(
+    path: Path,
+    advance: Callable[[int], None] = lambda _: None,
+    unit_documents: int = UNIT_DOCUMENTS,
+) -> FileReport:
+    """Count the documents of one file; `advance` is told how many bytes were read. A unit
+    the database refuses stops the import (DatabaseUnavailableError, naming the document when
+    the database refuses one alone): run it again, it goes on where it stopped."""
+    report = FileReport(str(path))
+    try:
+        counted = await find_batch(earlier_release_key(_file_sha256(path))) is not None
+    except DatabaseUnavailableError as exc:
+        raise DatabaseUnavailableError(
+            f"{path}: the database did not answer ({_reason(exc)}); nothing of it was counted: "
+            "run the import again"
+        ) from exc
+    # One unit is written while the next is read: the database works while we parse. Units are
+    # still decided and written one after the other, in the file's order.
+    writing: asyncio.Task[None] | None = None
+    try:
+        with path.open("rb") as stream:
+            units = _units(_documents(_Counting(stream, advance), report), unit_documents)
+            async with aclosing(units):
+                async for unit in units:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(_write(unit, report, counted))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()  # reading failed: the unit under way rolls back
+            await asyncio.gather(writing, return_exceptions=True)
+    return report
+
+
+async def _units(documents: Iterator[Imported], size: int) -> AsyncGenerator[list[Chunk], None]:
+    """Whole chunks, `size` documents or a chunk more; the rest at the end."""
+    unit: list[Chunk] = []
+    held = 0
+    for chunk in chunks(documents):
+        unit.append(chunk)
+        held += len(chunk.documents)
+        if held >= size:
+            yield unit
+            unit, held = [], 0
+        # Between chunks (about a thousand documents), the unit being written goes on: its
+        # statements run in the database while the next unit is read.
+        await asyncio.sleep(0)
+    if unit:
+        yield unit
+
+
+def _documents(stream: Readable, report: FileReport) -> Iterator[Imported]:
+    for number, found in enumerate(documents(stream), start=1):
+        document = found if isinstance(found, Skipped) else read_document(number, *found)
+        if isinstance(document, Skipped):
+            report.skip(number, document)
+        else:
+            yield document
+
+
+def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while block := stream.read(READ_BYTES):
@@ -69,147 +147,131 @@ def file_key(path: Path) -> str:
     return digest.hexdigest()
 
 
-def documents(stream: Readable) -> Iterator[Any]:
-    """Each document of a mongoexport, JSON lines or a JSON array; Skipped.BAD_JSON for what
-    cannot be read (the rest of an array cannot be read past it)."""
-    head = stream.read(READ_BYTES)
-    if head.lstrip()[:1] == b"[":
-        yield from _array(head, stream)
-        return
-    buffer = head
-    while True:
-        lines = buffer.split(b"\n")
-        more = stream.read(READ_BYTES)
-        buffer = lines.pop() + more if more else b""
-        for line in lines:
-            if line.strip():
-                yield _loads(line)
-        if not more:
-            return
-
-
-def _loads(line: bytes) -> Any:
+async def _write(unit: Sequence[Chunk], report: FileReport, counted: bool) -> None:
+    all_documents = [document for chunk in unit for document in chunk.documents]
+    totals = totals_of(all_documents)  # added up before the transaction: it holds a lock
     try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return Skipped.BAD_JSON
+        decision = await _count(unit, totals, counted)
+    except _REFUSALS as exc:
+        raise await _refused(all_documents, report, exc) from exc
+    report.imported += len(decision.counted)
+    report.duplicate += decision.duplicate
+    for document in decision.other_export:
+        report.skip(document.number, Skipped.OTHER_EXPORT)
 
 
-def _array(head: bytes, stream: Readable) -> Iterator[Any]:
-    # raw_decode on text: one document at a time, read in blocks (years of history do not fit
-    # in memory as one list). The incremental decoder keeps a character cut by a block.
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    text = decoder.decode(head)
-    position = text.index("[") + 1
-    eof = False
-
-    def fill() -> None:
-        nonlocal text, position, eof
-        more = stream.read(READ_BYTES)
-        eof = not more
-        text = text[position:] + decoder.decode(more, final=eof)
-        position = 0
-
-    while True:
-        position = _skip(text, position)
-        if position >= len(text):
-            if eof:
-                return
-            fill()
-            continue
-        if text[position] == "]":
-            return
-        try:
-            value, end = _DECODER.raw_decode(text, position)
-        except json.JSONDecodeError:
-            if eof:
-                yield Skipped.BAD_JSON
-                return
-            fill()
-            continue
-        if end == len(text) and not eof:
-            fill()  # a number at the end of a block may go on in the next one
-            continue
-        position = end
-        yield value
+async def _count(unit: Sequence[Chunk], totals: BatchTotals, counted: bool) -> Decision:
+    keys = keys_to_look_up(unit)
+    now = datetime.now(UTC)
+    async with in_transaction() as client:
+        await take_turn(client)
+        decision = decide(unit, await stored_keys(client, keys), counted)
+        await store_keys(client, decision.rows, now)
+        if decision.counted:
+            if len(decision.counted) < totals.accepted:
+                totals = totals_of(decision.counted)
+            await write_batch(BatchWrite(totals, None, "", "", now))
+    return decision
 
 
-def _skip(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _BETWEEN:
-        position += 1
-    return position
+async def _refused(
+    documents: list[Imported], report: FileReport, exc: BaseException
+) -> DatabaseUnavailableError | BadUserInputError:
+    """Say which document the database refuses, found by trying halves (rolled back)."""
+    span = f"documents {documents[0].number}-{documents[-1].number}"
+    before = report.imported + report.duplicate
+    culprit = await _refused_alone(documents)
+    if culprit is None:
+        return DatabaseUnavailableError(
+            f"{report.path}: the database did not take {span} ({_reason(exc)}); none of them "
+            f"was counted, the {before} counted before them were: run the import again, it "
+            "goes on where it stopped"
+        )
+    document, refusal = culprit
+    # The document, not the database, is what to fix: exit status 1, as for a skip.
+    return BadUserInputError(
+        f"{report.path}: the database refuses document {document.number} (_id "
+        f"{document.document_id}): {_reason(refusal)}; nothing of {span} was counted, the "
+        f"{before} counted before them were. Remove that document (or fix what the database "
+        "says) and run the import again: nothing is counted twice"
+    )
 
 
-async def import_file(
-    path: Path,
-    advance: Callable[[int], None] = lambda _: None,
-    chunk_documents: int = CHUNK_DOCUMENTS,
-) -> FileReport:
-    """Count the documents of one file; `advance` is told how many bytes were read. A chunk
-    the database refuses stops the import (DatabaseUnavailableError): run it again."""
-    report = FileReport(str(path))
-    key = file_key(path)
-    chunk: list[Imported] = []
-    number = 0
-    index = 0
-    with path.open("rb") as stream:
-        for raw in documents(_Counting(stream, advance)):
-            number += 1
-            found = raw if isinstance(raw, Skipped) else read_document(raw)
-            if isinstance(found, Skipped):
-                report.skip(number, found)
-                continue
-            chunk.append(found)
-            if len(chunk) == chunk_documents:
-                await _write(chunk, f"data-fair:{key}:{chunk_documents}:{index}", report)
-                chunk, index = [], index + 1
-    if chunk:
-        await _write(chunk, f"data-fair:{key}:{chunk_documents}:{index}", report)
-    return report
+async def _refused_alone(
+    documents: list[Imported],
+) -> tuple[Imported, BaseException] | None:
+    if not await _reachable() or (refusal := await _trial(documents)) is None:
+        return None  # the database is away, or took the documents this time
+    while len(documents) > 1:
+        half = len(documents) // 2
+        if (found := await _trial(documents[:half])) is not None:
+            documents, refusal = documents[:half], found
+        elif (found := await _trial(documents[half:])) is not None:
+            documents, refusal = documents[half:], found
+        else:
+            return None  # refused together, never alone
+    return documents[0], refusal
 
 
-async def _write(chunk: list[Imported], key: str, report: FileReport) -> None:
-    if await find_batch(key) is not None:  # counted by an earlier import: nothing to add up
-        report.duplicate += len(chunk)
-        return
-    totals = totals_of(chunk)
-    answer = orjson.dumps({"imported": len(chunk)}).decode()
-    digest = hashlib.sha256(key.encode()).hexdigest()
+class _TrialOver(Exception):
+    """Ends a trial write: its transaction rolls back."""
+
+
+async def _trial(documents: list[Imported]) -> BaseException | None:
+    """What the database says of these documents' counters, written then rolled back."""
     try:
-        stored = await write_batch(BatchWrite(totals, key, digest, answer, datetime.now(UTC)))
-    except DatabaseUnavailableError as exc:
-        raise DatabaseUnavailableError(
-            f"the database did not take a chunk of {len(chunk)} documents of {report.path}, "
-            f"after {report.imported + report.duplicate} were counted (nothing of that chunk "
-            "was): run the import again, it goes on where it stopped"
-        ) from exc
-    if stored is None:
-        report.imported += len(chunk)
-    else:
-        report.duplicate += len(chunk)
+        async with in_transaction():
+            await write_batch(BatchWrite(totals_of(documents), None, "", "", datetime.now(UTC)))
+            raise _TrialOver
+    except _TrialOver:
+        return None
+    except _REFUSALS as exc:
+        return exc
 
 
-def totals_of(chunk: list[Imported]) -> BatchTotals:
+async def _reachable() -> bool:
+    try:
+        await connection().execute_query("SELECT 1")
+    except DATABASE_ERRORS:
+        return False
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    """The database's own words: the first line of the innermost error, without the values a
+    driver quotes from the statement's arguments."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip().partition("\n")[0] or type(exc).__name__
+    if "query argument" in text:  # asyncpg: `invalid input for query argument $3: [...] (why)`
+        text = text.rpartition("(")[2].rstrip(")")
+    return shown_text(text)[:200]
+
+
+def totals_of(documents: Sequence[Imported]) -> BatchTotals:
     """Documents -> one BatchTotals: those that make one of our rows are added up (departments
     folded, processing classes, Data Fair's `other`); a resource keeps its latest title, an
     owner its latest name."""
-    totals = BatchTotals(accepted=len(chunk))
-    for found in chunk:
-        counters = totals.counters.setdefault(found.key, [0, 0, 0])
-        counters[0] += found.requests
-        counters[1] += found.bytes
-        counters[2] += found.duration_ms
+    totals = BatchTotals(accepted=len(documents))
+    for found in documents:
         key = found.key
+        counters = totals.counters.get(key)
+        if counters is None:
+            totals.counters[key] = [found.requests, found.bytes, found.duration_ms]
+        else:
+            counters[0] += found.requests
+            counters[1] += found.bytes
+            counters[2] += found.duration_ms
+        owner = Owner(key.owner_type, key.owner_id)
         if found.owner_name is not None:
-            _name_owner(totals, Owner(key.owner_type, key.owner_id), found.owner_name, key.day)
+            _name_owner(totals, owner, found.owner_name, key.day)
         ref = (key.resource_type, key.resource_id)
         seen = totals.resources.get(ref)
         if seen is None:
-            owner = Owner(key.owner_type, key.owner_id)
             totals.resources[ref] = ResourceSeen(owner, found.title, key.day, key.day)
             continue
         if key.day >= seen.last_day:
-            seen.owner = Owner(key.owner_type, key.owner_id)
+            seen.owner = owner
             seen.title = found.title if found.title is not None else seen.title
             seen.last_day = key.day
         elif seen.title is None:

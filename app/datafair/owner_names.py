@@ -1,17 +1,23 @@
 """Owners' names from Data Fair's API, since its X-Owner header names no one
-(docs/coming-from-data-fair.md#4-name-the-owners)."""
+(docs/coming-from-data-fair.md#4-name-the-owners).
+
+Every answer has a deadline of its own (from the request to the answer's last byte: a server
+that sends a byte every few seconds never trips a per-read timeout) and the run has one; each
+name is stored as soon as it is known, so a run cut short keeps what it learnt. Whatever an
+answer holds (nesting, size, bytes that are not UTF-8, another owner), it ends as a reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 import httpx
+import orjson
 from tortoise.transactions import in_transaction
 
 from app.core.records import Owner
@@ -23,8 +29,8 @@ from app.storage.database import DATABASE_ERRORS
 
 # An answer of one dataset is a few hundred bytes; a slow or hostile server gets no more.
 ANSWER_WITHIN_S = 10.0
+RUN_WITHIN_S = 300.0
 CONNECT_WITHIN_S = 5.0
-TIMEOUT = httpx.Timeout(ANSWER_WITHIN_S, connect=CONNECT_WITHIN_S)
 MAX_ANSWER_BYTES = 1024 * 1024
 CONCURRENCY = 4  # requests at once: a portal's API is shared with its readers
 API_KEY_HEADER = "x-apiKey"  # Data Fair's header for API keys
@@ -34,6 +40,8 @@ _HINTS = {
     403: "check the API key's rights",
     404: "is the URL Data Fair's base URL, like https://portal.example/data-fair?",
 }
+
+Store = Callable[[Owner, str], Awaitable[None]]
 
 
 class Outcome(StrEnum):
@@ -51,6 +59,14 @@ class Lookup:
     detail: str = ""  # the name when named, the problem in words when failed
 
 
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds for each answer, whole, and for the whole run."""
+
+    answer: float = ANSWER_WITHIN_S
+    run: float = RUN_WITHIN_S
+
+
 async def owners_to_name(every: bool) -> list[Owner]:
     """The owners of datasets still without a name (all of them with `every`), by type and id."""
     return [named.owner for named in await dataset_owners() if every or named.name is None]
@@ -60,25 +76,63 @@ async def look_up_names(
     base_url: str,
     owners: Sequence[Owner],
     api_key: str | None,
+    store: Store,
+    deadlines: Deadlines | None = None,
 ) -> list[Lookup]:
-    """Ask Data Fair's API for one dataset of each owner, CONCURRENCY at a time; in order."""
+    """Ask Data Fair's API for one dataset of each owner, CONCURRENCY at a time, and `store`
+    each name found at once; the lookups in the owners' order, those the run's deadline cut
+    short failed."""
+    deadlines = deadlines or Deadlines()
     headers = {API_KEY_HEADER: api_key} if api_key else {}
     gate = asyncio.Semaphore(CONCURRENCY)
     url = f"{base_url.rstrip('/')}/api/v1/datasets"
+    started: set[Owner] = set()
     # No redirects: a redirect elsewhere would carry the API key there (httpx drops only
     # Authorization on another origin, not x-apiKey).
     async with httpx.AsyncClient(
         headers=headers,
-        timeout=TIMEOUT,
+        timeout=httpx.Timeout(deadlines.answer, connect=min(CONNECT_WITHIN_S, deadlines.answer)),
         limits=httpx.Limits(max_connections=CONCURRENCY),
         follow_redirects=False,
     ) as client:
 
         async def one(owner: Owner) -> Lookup:
             async with gate:
-                return await look_up(client, url, owner)
+                started.add(owner)
+                return await _look_up_and_store(client, url, owner, store, deadlines.answer)
 
-        return list(await asyncio.gather(*(one(owner) for owner in owners)))
+        tasks = [asyncio.create_task(one(owner)) for owner in owners]
+        if tasks:
+            await asyncio.wait(tasks, timeout=deadlines.run)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return [
+        task.result() if not task.cancelled() else _cut_short(owner, owner in started, deadlines)
+        for owner, task in zip(owners, tasks, strict=True)
+    ]
+
+
+async def _look_up_and_store(
+    client: httpx.AsyncClient, url: str, owner: Owner, store: Store, within: float
+) -> Lookup:
+    try:
+        async with asyncio.timeout(within):
+            lookup = await look_up(client, url, owner)
+    except TimeoutError:
+        return _failed(owner, f"Data Fair did not answer within {within:g} s")
+    if lookup.outcome is Outcome.NAMED:
+        try:
+            await store(owner, lookup.detail)
+        except DatabaseUnavailableError as exc:
+            return _failed(owner, exc.message)
+    return lookup
+
+
+def _cut_short(owner: Owner, started: bool, deadlines: Deadlines) -> Lookup:
+    if started:
+        return _failed(owner, f"no answer before the run's deadline ({deadlines.run:g} s)")
+    return _failed(owner, f"not asked: the run's deadline ({deadlines.run:g} s) came first")
 
 
 async def look_up(client: httpx.AsyncClient, url: str, owner: Owner) -> Lookup:
@@ -94,11 +148,11 @@ async def look_up(client: httpx.AsyncClient, url: str, owner: Owner) -> Lookup:
                 if len(body) > MAX_ANSWER_BYTES:
                     return _failed(owner, "the answer is longer than 1 MiB")
     except httpx.ConnectTimeout:
-        return _failed(owner, f"could not connect to Data Fair within {CONNECT_WITHIN_S:.0f} s")
+        return _failed(owner, "could not connect to Data Fair in time")
     except httpx.TimeoutException:
-        return _failed(owner, f"Data Fair did not answer within {ANSWER_WITHIN_S:.0f} s")
+        return _failed(owner, "Data Fair stopped sending its answer")
     except httpx.ConnectError as exc:
-        return _failed(owner, f"could not connect to Data Fair ({exc})")
+        return _failed(owner, f"could not connect to Data Fair ({shown_text(str(exc))})")
     except httpx.HTTPError as exc:
         return _failed(owner, f"the exchange with Data Fair broke off ({type(exc).__name__})")
     return read_answer(owner, bytes(body))
@@ -107,9 +161,13 @@ async def look_up(client: httpx.AsyncClient, url: str, owner: Owner) -> Lookup:
 def read_answer(owner: Owner, body: bytes) -> Lookup:
     """`{"count": N, "results": [{"id": ..., "owner": {type, id, name, ...}}]}` -> a Lookup."""
     try:
-        answer: Any = json.loads(body)
-    except ValueError:
-        return _failed(owner, "the answer is not JSON")
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _failed(owner, "the answer is not UTF-8, as JSON must be")
+    try:
+        answer: Any = orjson.loads(body)  # no recursion: nesting past 1 024 levels is an error
+    except orjson.JSONDecodeError as exc:
+        return _failed(owner, f"the answer is not JSON ({exc.msg})")
     results = answer.get("results") if isinstance(answer, dict) else None
     if not isinstance(results, list):
         return _failed(owner, "the answer has no list of results: is the URL Data Fair's?")
@@ -128,7 +186,7 @@ def read_answer(owner: Owner, body: bytes) -> Lookup:
 
 
 async def store_names(names: Sequence[tuple[Owner, str]], today: date) -> None:
-    """Write the names as the ingest does, in one short transaction (after every request)."""
+    """Write names as the ingest does, in one short transaction."""
     rows = sorted((owner.type, owner.id, name, today) for owner, name in names)
     if not rows:
         return
@@ -137,13 +195,13 @@ async def store_names(names: Sequence[tuple[Owner, str]], today: date) -> None:
             await upsert_owner_names(client, rows)
     except DATABASE_ERRORS as exc:
         raise DatabaseUnavailableError(
-            "the database did not take the names; nothing was stored: run the command again"
+            "the database did not take the name; it was not stored: run the command again"
         ) from exc
 
 
 def _status_problem(response: httpx.Response) -> str:
     status = response.status_code
-    said = f"Data Fair answered HTTP {status} {response.reason_phrase}".rstrip()
+    said = f"Data Fair answered HTTP {status} {shown_text(response.reason_phrase)}".rstrip()
     if 300 <= status < 400:
         return f"{said} (redirects are not followed: give the URL it leads to)"
     hint = _HINTS.get(status)

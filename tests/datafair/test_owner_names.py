@@ -1,16 +1,22 @@
 """`usage-metrics owner-names`: owners' names asked of a real HTTP stand-in for Data Fair's API
-(its X-Owner header names no one) and stored as the ingest stores them; `--set` by hand."""
+(its X-Owner header names no one) and stored as the ingest stores them, each as soon as it is
+known; hostile answers (a trickle, deep nesting, 2 MiB, not UTF-8, another owner) each end as a
+reason within the answer's and the run's deadlines; `--set` by hand."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import anyio
 import httpx
 import pytest
 
+from app.cli import main
 from app.config import load_settings
 from app.errors import ConfigError
 from app.storage.database import connection
@@ -18,9 +24,15 @@ from tests.datafair.data_fair_api import (
     API_KEY,
     BASE_PATH,
     FAILING,
+    HUGE,
+    LATIN_1,
+    NESTED,
+    TRICKLE,
     DataFairApi,
     data_fair_api,
     owner_names,
+    owner_names_command,
+    owner_names_env,
 )
 from tests.helpers import dataset, ingest, line_on
 from tests.server_processes import free_port
@@ -219,11 +231,12 @@ async def test_set_names_one_owner_by_hand(
     await ingest_owners(client)
     status, out, _ = await run(database_url, tmp_path, "--set", "organization:gone", "Ancienne")
     assert (status, out) == (0, 'organization:gone: named "Ancienne"\n')
-    status, out, _ = await run(database_url, tmp_path, "--set", "organization:org1", "Lyon\n")
-    assert (status, out) == (0, 'organization:org1: named "Lyon\\n"\n')
+    name = "Lyon\n\u202eMétropole\x1b[2J"  # a line break becomes a space, controls go
+    status, out, _ = await run(database_url, tmp_path, "--set", "organization:org1", name)
+    assert (status, out) == (0, 'organization:org1: named "Lyon Métropole[2J"\n')
     assert await stored_names() == [
         ("organization", "gone", "Ancienne", today()),
-        ("organization", "org1", "Lyon\n", today()),  # last_day goes up, never down
+        ("organization", "org1", "Lyon Métropole[2J", today()),  # last_day goes up, not down
     ]
     for refused in (
         ("--set", "team:gone", "X"),
@@ -235,3 +248,110 @@ async def test_set_names_one_owner_by_hand(
         assert (status, out) == (2, ""), refused
         assert err.splitlines()[-1].startswith("usage-metrics owner-names: --set"), err
     assert len(await stored_names()) == 2
+
+
+async def ingest_owners_of(client: httpx.AsyncClient, *owners: str) -> None:
+    """A dataset for each owner ("type:id"), none of them named."""
+    await ingest(
+        client,
+        *(
+            line_on("2024-01-08", owner={"type": kind, "id": ident}, resource=dataset(ident))
+            for kind, _, ident in (owner.partition(":") for owner in owners)
+        ),
+    )
+
+
+async def test_hostile_answers_each_end_as_a_reason_within_the_deadlines(
+    client: httpx.AsyncClient, api: DataFairApi, database_url: str, tmp_path: Path
+) -> None:
+    api.owners = {
+        "organization:controls": {
+            "type": "organization",
+            "id": "controls",
+            "name": "Lyon\x1b[2J\u202e M\u0085étropole\n",
+        },
+        "organization:gone": {**ORG1, "name": "Métropole de Lyon"},  # another owner's dataset
+        "organization:org1": NESTED,
+        "organization:org2": HUGE,
+        "user:alice": LATIN_1,
+        "user:bob": TRICKLE,
+    }
+    api.private = set()
+    await ingest_owners_of(client, *api.owners)
+    status, out, _ = await run(database_url, tmp_path, "--data-fair", api.url, "--timeout", "2")
+    assert (status, out.splitlines()) == (
+        1,
+        [
+            'organization:controls: named "Lyon[2J Métropole "',
+            "organization:gone: failed: the dataset in the answer belongs to another owner",
+            "organization:org1: failed: the answer is not JSON (depth limit exceeded)",
+            "organization:org2: failed: the answer is longer than 1 MiB",
+            "user:alice: failed: the answer is not UTF-8, as JSON must be",
+            "user:bob: failed: Data Fair did not answer within 2 s",
+            "6 owners asked: 1 named, 0 not found, 5 failed",
+        ],
+    )
+    assert [name[:3] for name in await stored_names()] == [
+        ("organization", "controls", "Lyon[2J Métropole ")
+    ]
+
+
+async def test_the_run_ends_at_its_deadline_and_keeps_the_names_it_found(
+    client: httpx.AsyncClient, api: DataFairApi, database_url: str, tmp_path: Path
+) -> None:
+    trickling = [f"user:t{i}" for i in range(1, 7)]
+    api.owners = {"organization:org1": {**ORG1, "name": "Métropole de Lyon"}}
+    api.owners.update(dict.fromkeys(trickling, TRICKLE))
+    await ingest_owners_of(client, *api.owners)
+    args = ("--data-fair", api.url, "--timeout", "100", "--deadline", "4")
+    status, out, _ = await run(database_url, tmp_path, *args)
+    # Four at a time: org1 answers at once, t1 to t4 are still trickling at the deadline.
+    assert (status, out.splitlines()) == (
+        1,
+        [
+            'organization:org1: named "Métropole de Lyon"',
+            *(f"user:t{i}: failed: no answer before the run's deadline (4 s)" for i in range(1, 5)),
+            *(f"user:t{i}: failed: not asked: the run's deadline (4 s) came first" for i in (5, 6)),
+            "7 owners asked: 1 named, 0 not found, 6 failed",
+        ],
+    )
+    assert [name[:3] for name in await stored_names()] == [
+        ("organization", "org1", "Métropole de Lyon")
+    ]
+
+
+async def test_each_name_is_stored_as_soon_as_it_is_known(
+    client: httpx.AsyncClient, api: DataFairApi, database_url: str, tmp_path: Path
+) -> None:
+    api.owners = {"organization:org1": {**ORG1, "name": "Métropole de Lyon"}, "user:t1": TRICKLE}
+    await ingest_owners_of(client, *api.owners)
+    command = owner_names_command("--data-fair", api.url, "--timeout", "100", "--deadline", "100")
+    async with await anyio.open_process(
+        command, env=owner_names_env(database_url), cwd=tmp_path, stdout=subprocess.DEVNULL
+    ) as process:
+        with anyio.fail_after(60):
+            while not await stored_names():
+                assert process.returncode is None
+                await anyio.sleep(0.05)
+        # Stored while the run still waits for the trickling answer, not at its end.
+        assert process.returncode is None
+        assert [name[:3] for name in await stored_names()] == [
+            ("organization", "org1", "Métropole de Lyon")
+        ]
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(60):
+            await process.wait()
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf", "soon", "86401"])
+@pytest.mark.parametrize("option", ["--timeout", "--deadline"])
+def test_deadlines_are_numbers_of_seconds(
+    option: str, seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["owner-names", "--data-fair", "http://127.0.0.1:9/", option, seconds])
+    assert exited.value.code == 2  # argparse's, before anything is asked or opened
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"usage-metrics owner-names: error: argument {option}: {seconds!r} is not a number of "
+        "seconds from 0 to 86400"
+    )
