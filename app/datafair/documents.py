@@ -17,7 +17,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN
+from app.core.hosts import (
+    INVALID_DOMAIN,
+    IP_DOMAIN,
+    NO_DOMAIN,
+    ends_in_a_number,
+    is_ip_literal,
+)
 from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
 from app.core.records import OWNER_TYPES, UsageKey
 from app.core.titles import shown_text
@@ -154,8 +160,7 @@ def _fields(document: dict[str, Any]) -> tuple[Any, ...] | Skipped:
         status,
         group,
         domain,
-        # Ours say "none" where there was no referer; Data Fair's `other` covered it.
-        "none" if domain == NO_DOMAIN and category == OTHER_CATEGORY else category,
+        _category(domain, category),
         app,
     )
     shown = shown_text(title) if title is not None else None
@@ -249,10 +254,24 @@ def _text(value: Any) -> str:
     return value if type(value) is str else ""
 
 
+def _category(domain: str, category: str) -> str:
+    """Ours say "none" where there was no referer, and "ip" for an address, where Data Fair's
+    `other` covered both."""
+    if category != OTHER_CATEGORY:
+        return category
+    return {NO_DOMAIN: "none", IP_DOMAIN: "ip"}.get(domain, category)
+
+
 def _domain(value: Any) -> str:
     if type(value) is not str or not value:
         return NO_DOMAIN
     # Data Fair kept an unreadable referer as it came; we count those as "invalid".
     if len(value) > MAX_DOMAIN_LENGTH or "\x00" in value or "/" in value or " " in value:
+        return INVALID_DOMAIN
+    # An address is never stored as a calling domain (docs/classification.md): it counts as
+    # `ip`, as the ingest counts it; a host ending in a number that is no address is unreadable.
+    if is_ip_literal(value):
+        return IP_DOMAIN
+    if ends_in_a_number(value):
         return INVALID_DOMAIN
     return value

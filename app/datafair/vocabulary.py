@@ -52,7 +52,7 @@ OTHER_CATEGORY = "other"
 SHARED_CATEGORIES = ("backoffice", "embed", "app", "mcp")
 REFERER_CATEGORIES = (*SHARED_CATEGORIES, OTHER_CATEGORY)
 # Ours that Data Fair calls `other` ("other" itself: an imported document's).
-OTHER_CATEGORIES = ("none", "invalid", "external", "portal", OTHER_CATEGORY)
+OTHER_CATEGORIES = ("none", "invalid", "external", "portal", "ip", OTHER_CATEGORY)
 
 
 def referer_category(ours: str) -> str:

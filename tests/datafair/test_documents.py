@@ -186,3 +186,23 @@ def test_a_document_without_id_is_known_by_its_content_whatever_its_spacing_or_o
         {"b": {"d": [3], "c": 2}, "a": 1}
     )
     assert document_id({"a": 1}) != document_id({"a": 2})
+
+
+@pytest.mark.parametrize(
+    ("domain", "category", "stored"),
+    [
+        ("198.51.100.23", "other", ("ip", "ip")),
+        ("[2001:db8::1]", "other", ("ip", "ip")),
+        ("2001:db8::1", "embed", ("ip", "embed")),  # the portal's embed, reached by address
+        ("3325256727", "other", ("ip", "ip")),  # an address as a browser reads one
+        ("1.2.3.4.5", "other", ("invalid", "other")),  # ends in a number, no address
+        ("none", "other", ("none", "none")),
+        ("news.example", "other", ("news.example", "other")),
+    ],
+)
+def test_an_address_is_never_stored_as_a_calling_domain(
+    domain: str, category: str, stored: tuple[str, str]
+) -> None:
+    found = read(doc(refererDomain=domain, refererCategory=category))
+    assert isinstance(found, Imported)
+    assert (found.key.referer_domain, found.key.referer_category) == stored
