@@ -5,6 +5,8 @@ year of days."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 from typing import Any
@@ -176,14 +178,21 @@ async def test_the_domain_filter_suggests_the_100_most_used_and_takes_any(
     assert f'<li data-chip="domain:{unlisted}">' in filtered
 
 
-def _year_domains() -> set[str]:
-    """The calling domains of the last 12 months and the 12 before: the view's."""
+def _year_lines() -> list[dict[str, Any]]:
+    """The lines of the last 12 months and the 12 before: the 12m view's."""
     start = TODAY - timedelta(days=729)
-    return {
-        line["referer"].split("/")[2]
-        for line in portal_lines()
-        if line["time"][:10] >= start.isoformat()
-    }
+    return [line for line in portal_lines() if line["time"][:10] >= start.isoformat()]
+
+
+def _year_domains() -> set[str]:
+    return {line["referer"].split("/")[2] for line in _year_lines()}
+
+
+async def test_the_exports_are_not_trimmed(admin: httpx.AsyncClient) -> None:
+    answer = await admin.get("/dashboard/export.csv", params={"preset": "12m"})
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))[1:]
+    assert {row[3] for row in rows} == _year_domains()  # 240 domains, not 100 nor 10
+    assert len({row[0] for row in rows}) == len({line["resource"] for line in _year_lines()})
 
 
 async def test_the_datasets_table_pages_through_every_dataset(admin: httpx.AsyncClient) -> None:
