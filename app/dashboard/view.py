@@ -51,9 +51,9 @@ METRICS = ("api_calls", "downloads")
 # Past these lengths a bar per day gets thinner than a pixel on a phone: weeks, then months.
 DAYS_BY_DAY = 92
 DAYS_BY_WEEK = 732
-# The most bars the main chart draws: a year by day (a leap one). Each bar with its row in the
-# chart's table is ~0.3 KB of the page, which must stay small for any period (issue 24): ten years
-# by day would be 1 MB. A longer period is drawn by week or month.
+# The most bars the main chart draws: a year by day (a leap one). A bar and its row in the
+# chart's table are ~0.2 KB of a page that stays under 150 KB for any period (issue 24,
+# docs/dashboard.md#page-weight): ten years by day would be ~650 KB. Longer: by week or month.
 MAX_BARS = 366
 SORTS: Mapping[str, DatasetOrder] = {
     "api_calls": DatasetOrder.API_CALLS,
