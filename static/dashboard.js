@@ -55,7 +55,10 @@
     var tip = figure.querySelector(".tip");
     if (!svg || !tip) return;
     var bars = Array.prototype.slice.call(svg.querySelectorAll("rect.bar"));
-    if (!bars.length) return;
+    // Each bar's figures are in the table under the chart, row i for bar i: the page holds
+    // them once, not in every bar too (app/dashboard/charts.py).
+    var rows = figure.querySelectorAll("table.figures tbody tr");
+    if (!bars.length || rows.length !== bars.length) return;
     var line = document.createElementNS(SVG, "line");
     line.setAttribute("class", "crosshair");
     line.setAttribute("y1", "28");
@@ -71,13 +74,15 @@
       line.setAttribute("x2", String(x));
       line.classList.add("on");
       bars.forEach(function (other) { other.classList.toggle("active", other === bar); });
-      // The interval that holds today says so: its figures still grow.
-      var when = bar.getAttribute("data-when");
-      if (bar.hasAttribute("data-note")) when += " (" + bar.getAttribute("data-note") + ")";
-      var text = when + " \u2014 " + bar.getAttribute("data-now");
-      if (bar.hasAttribute("data-then")) {
-        text += " \u00b7 " + bar.getAttribute("data-was") + " \u2014 " +
-          bar.getAttribute("data-then") + " \u00b7 " + bar.getAttribute("data-change");
+      // Interval (with "(today, partial)" when it holds today), figure, then, with a
+      // comparison, the compared interval, its figure and the change.
+      var cells = Array.prototype.map.call(rows[current].cells, function (cell) {
+        // ASCII white space only: the French figures' no-break spaces stay.
+        return cell.textContent.replace(/[ \t\r\n]+/g, " ").replace(/^ | $/g, "");
+      });
+      var text = cells[0] + " \u2014 " + cells[1];
+      if (cells.length > 2) {
+        text += " \u00b7 " + cells[2] + " \u2014 " + cells[3] + " \u00b7 " + cells[4];
       }
       tip.textContent = text;
     }

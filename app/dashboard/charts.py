@@ -10,6 +10,7 @@ Every text that comes from data or from the caller is escaped here.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ from markupsafe import Markup, escape
 
 from app.core.intervals import Interval
 from app.core.periods import Period
-from app.dashboard.formatting import COLON, SEMICOLON, Lang, badge, count
+from app.dashboard.formatting import COLON, SEMICOLON, Lang, count
 from app.reports import BucketFigures
 
 Metric = Literal["api_calls", "downloads"]
@@ -42,6 +43,9 @@ LEGEND_CHAR_WIDTH = 6.5  # average glyph width at 11px: places the second legend
 
 SPARK_WIDTH = 120
 SPARK_HEIGHT = 28
+# A point every two units of its width, finer than a card shows: a year by day drew 365 points
+# in 120 units (~4 KB a card).
+SPARK_POINTS = SPARK_WIDTH // 2
 
 # The previous period's mark in the legend: the shape it has in each chart.
 DAILY_KEY = '<line class="legend-previous" x1="{x}" y1="13" x2="{x2}" y2="13"/>'
@@ -58,14 +62,14 @@ def daily_chart(
     id_prefix: str,
     interval: Interval = Interval.DAY,
     today: date | None = None,
-    partial_label: str = "",
 ) -> Markup:
     """One bar per day, week or month of the period; the compared days at the same positions
     as a line, left out when previous_label is None (no comparison).
 
-    Each bar carries its interval, both figures and their change as data attributes (the
-    crosshair of static/dashboard.js) and as its <title> (without JavaScript). The bar whose
-    interval holds `today` is partial: `data-partial`, hatched, `partial_label` in its title.
+    The bars are geometry only: every interval's days and figures are in the table the page
+    puts under the chart, once, which the crosshair of static/dashboard.js reads, row i for bar
+    i (a year by day draws 366 bars in ~30 KB). The bar whose interval holds `today` is
+    partial: `data-partial`, hatched.
     """
     values = [_value(bucket, metric) for bucket in grouped]
     before = [_value(bucket, metric, previous=True) for bucket in grouped]
@@ -73,7 +77,6 @@ def daily_chart(
     ticks = axis_ticks(max([*values, *(before if compared else [])], default=0))
     now = str(escape(current_label))
     then = str(escape(previous_label)) if previous_label is not None else ""
-    colon = COLON[lang]
     slot = (PLOT_RIGHT - PLOT_LEFT) / max(len(values), 1)
     scale = (PLOT_BOTTOM - LEGEND_HEIGHT) / ticks[-1]
     width, inset = _n(slot * BAR_SHARE), slot * (1 - BAR_SHARE) / 2
@@ -81,7 +84,7 @@ def daily_chart(
     desc = (
         _sentence("Total", sum(values), sum(before), now, then, lang)
         if compared
-        else f"Total — {now}{colon} {count(sum(values), lang)}"
+        else f"Total — {now}{COLON[lang]} {count(sum(values), lang)}"
     ) + "."
     # The interval that holds today: its figures still grow.
     partial = next((i for i, b in enumerate(grouped) if holds(b.bucket.current, today)), None)
@@ -92,26 +95,14 @@ def daily_chart(
         _legend(PLOT_LEFT, now, then, DAILY_KEY) if compared else _legend(PLOT_LEFT, now),
         _y_axis(ticks, lang),
     ]
-    for i, (bucket, value) in enumerate(zip(grouped, values, strict=True)):
-        days = when(bucket.bucket.current.start, bucket.bucket.current.end, interval)
-        is_partial = i == partial
-        note = f" ({escape(partial_label)})" if is_partial and partial_label else ""
-        tip = f"{now}, {days}{note}{colon} {count(value, lang)}"
-        data = f' data-when="{days}" data-now="{count(value, lang)}"'
-        if compared:
-            was = when(bucket.bucket.previous.start, bucket.bucket.previous.end, interval)
-            change = badge(value, before[i], lang).text
-            tip += f"{SEMICOLON[lang]} {then}, {was}{colon} {count(before[i], lang)} ({change})"
-            data += f' data-was="{was}" data-then="{count(before[i], lang)}" data-change="{change}"'
-        if is_partial:
-            data += f' data-partial="true" data-note="{escape(partial_label)}"'
+    for i, value in enumerate(values):
         box = (
             f' x="{_n(PLOT_LEFT + i * slot + inset)}" y="{_n(PLOT_BOTTOM - value * scale)}"'
             f' width="{width}" height="{_n(value * scale)}"'
         )
-        day = bucket.bucket.current.start.isoformat()
-        parts.append(f'<rect class="bar" data-day="{day}"{data}{box}><title>{tip}</title></rect>')
-        if is_partial:  # the hatch over the bar: its fill is the pattern, not a class's colour
+        mark = ' data-partial="true"' if i == partial else ""
+        parts.append(f'<rect class="bar"{mark}{box}/>')
+        if i == partial:  # the hatch over the bar: its fill is the pattern, not a class's colour
             parts.append(f'<rect class="hatch" fill="url(#{hatch})" pointer-events="none"{box}/>')
     if compared:  # after the bars, so they never hide it
         parts.append(_previous_line(before, slot, scale))
@@ -136,20 +127,31 @@ def _hatch_pattern(pattern_id: str) -> str:
 
 
 def sparkline(values: Sequence[int], *, label: str) -> Markup:
-    """A card's trend: the current period's values as a line, no axis (the card has figures)."""
+    """A card's trend: the current period's values as a line, no axis (the card has figures).
+    At most SPARK_POINTS points: past them, each point is the mean of its share of the values."""
     if len(values) < 2:
         return Markup("")
-    peak = max(values) or 1
-    step = SPARK_WIDTH / (len(values) - 1)
+    drawn = _thinned(values, SPARK_POINTS)
+    peak = max(drawn) or 1
+    step = SPARK_WIDTH / (len(drawn) - 1)
     points = " ".join(
         f"{_n(i * step)},{_n(SPARK_HEIGHT - 1 - value * (SPARK_HEIGHT - 2) / peak)}"
-        for i, value in enumerate(values)
+        for i, value in enumerate(drawn)
     )
     return Markup(  # noqa: S704 -- our own numbers and an escaped label
         f'<svg xmlns="{SVG_NS}" class="spark" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}"'
         f' preserveAspectRatio="none" role="img" aria-label="{escape(label)}">'
         f'<polyline fill="none" points="{points}"/></svg>'
     )
+
+
+def _thinned(values: Sequence[int], most: int) -> Sequence[float]:
+    """`values` in at most `most` consecutive groups, each its mean (the groups' sizes differ by
+    one at most, so the line keeps its shape)."""
+    if len(values) <= most:
+        return values
+    bounds = [len(values) * i // most for i in range(most + 1)]
+    return [sum(values[a:b]) / (b - a) for a, b in itertools.pairwise(bounds)]
 
 
 def _value(bucket: BucketFigures, metric: Metric, previous: bool = False) -> int:

@@ -35,6 +35,18 @@ _EN: dict[str, str] = {
     "compared_with": "compared with {start} → {end}",
     "owner": "Owner",
     "every_owner": "Every owner",
+    "find_owner": "Find an owner",
+    "find": "Find",
+    "owners_listed": "The first {shown} of {total} owners by name: find the others by name or id.",
+    "owners_found": "Matching “{search}”: {n} of {total} owners.",
+    "owners_found_many": (
+        "Matching “{search}”: {n} of {total} owners, the first {shown} listed: "
+        "find a longer part of the name."
+    ),
+    "owners_none": "No owner's name or id holds “{search}”.",
+    "domains_suggested": (
+        "The {shown} most used of {total} calling domains are suggested; type any other."
+    ),
     "filters": "Filters",
     "user_groups": "User groups",
     "domains": "Calling domains",
@@ -143,6 +155,7 @@ _EN: dict[str, str] = {
     "interval_day": "Day",
     "interval_week": "Week",
     "interval_month": "Month",
+    "too_many_bars": "{bars} bars: more than a chart draws ({most})",
     "chart_api_calls_day": "API calls per day",
     "chart_api_calls_week": "API calls per week",
     "chart_api_calls_month": "API calls per month",
@@ -219,6 +232,22 @@ _FR: dict[str, str] = {
     "compared_with": "comparé avec {start} → {end}",
     "owner": "Propriétaire",
     "every_owner": "Tous les propriétaires",
+    "find_owner": "Chercher un propriétaire",
+    "find": "Chercher",
+    "owners_listed": (
+        "Les {shown} premiers des {total} propriétaires par nom : cherchez les autres par nom "
+        "ou identifiant."
+    ),
+    "owners_found": "Correspondant à « {search} » : {n} des {total} propriétaires.",
+    "owners_found_many": (
+        "Correspondant à « {search} » : {n} des {total} propriétaires, les {shown} premiers "
+        "listés : cherchez une plus longue partie du nom."
+    ),
+    "owners_none": "Aucun propriétaire n'a « {search} » dans son nom ou son identifiant.",
+    "domains_suggested": (
+        "Les {shown} plus utilisés des {total} domaines appelants sont suggérés ; tapez-en un "
+        "autre au besoin."
+    ),
     "filters": "Filtres",
     "user_groups": "Groupes d'utilisateurs",
     "domains": "Domaines appelants",
@@ -324,6 +353,7 @@ _FR: dict[str, str] = {
     "interval_day": "Jour",
     "interval_week": "Semaine",
     "interval_month": "Mois",
+    "too_many_bars": "{bars} barres : plus qu'un graphique n'en dessine ({most})",
     "chart_api_calls_day": "Appels API par jour",
     "chart_api_calls_week": "Appels API par semaine",
     "chart_api_calls_month": "Appels API par mois",

@@ -27,14 +27,14 @@ from app.dashboard import data, exports
 from app.dashboard.example import first_batch_command
 from app.dashboard.labels import translator
 from app.dashboard.overview import Overview
-from app.dashboard.present import (
-    Translate,
+from app.dashboard.picker import (
+    SEARCH_PARAMETER,
+    OwnerPicker,
     owner_choices,
     owner_label,
-    present_overview,
-    present_table,
-    updated,
+    owner_picker,
 )
+from app.dashboard.present import Translate, present_overview, present_table, updated
 from app.dashboard.view import Lang, View, as_lang, preferred_language, read_view
 from app.errors import UsageMetricsError
 from app.web.backoff import SignInBackoff
@@ -44,8 +44,10 @@ from app.web.session import DASHBOARD_SESSION, PageSession, SessionCookies
 from app.web.signin import SignIn, SignInPages
 from app.web.templating import is_htmx, render
 
-# The part a control may ask for alone (the id of the element it replaces).
+# The parts a control may ask for alone (the id of the element it replaces): the view, and the
+# owner picker's list as a search narrows it.
 VIEW_PART = "view"
+PICKER_PART = "owner-picker"
 # The query values an error page keeps in its period form (the rest of the view is lost).
 KEPT_ON_ERROR = frozenset({"group", "domain", "dataset", "owner", "lang", "compare", "metric"})
 
@@ -170,7 +172,6 @@ class DashboardPages:
         here = prefix + (
             f"/dashboard/datasets/{quote(dataset.id, safe='')}" if dataset else "/dashboard"
         )
-        total = await data.count_datasets(view)
         context: dict[str, Any] = {
             "t": t,
             "lang": view.lang,
@@ -187,6 +188,12 @@ class DashboardPages:
         }
         part = request.headers.get("HX-Target") if is_htmx(request) else None
         headers = {"Vary": "HX-Request, HX-Target, Accept-Language"}
+        search = request.query_params.get(SEARCH_PARAMETER, "")
+        if part == PICKER_PART:
+            # A search in the picker: its list alone, none of the figures.
+            context["picker"] = None if dataset else await _owner_picker(scope, view, search, t)
+            return render(request, "dashboard/_owner_picker.html", context, headers=headers)
+        total = await data.count_datasets(view)
         if total == 0 and not view.datasets and dataset is None:
             # An owner has no ingest token: only an admin is shown how to send a batch.
             if scope.is_every_owner:
@@ -197,14 +204,14 @@ class DashboardPages:
         async def table() -> data.DatasetsPage | None:
             return None if dataset is not None else await data.read_datasets_page(view, total)
 
-        async def owners() -> list[tuple[Owner, str]]:
-            return [] if dataset is not None else await _owner_choices(scope, t)
+        async def picker() -> OwnerPicker | None:
+            return None if dataset is not None else await _owner_picker(scope, view, search, t)
 
         # Side by side: on PostgreSQL the ranking of every dataset, the breakdowns and the
         # owners are read on connections of their own at once.
         now = datetime.now(UTC)
-        overview, page, context["owners"], fresh = await asyncio.gather(
-            data.read_overview(view), table(), owners(), data.read_freshness(now)
+        overview, page, context["picker"], fresh = await asyncio.gather(
+            data.read_overview(view), table(), picker(), data.read_freshness(now)
         )
         zone = str(self._settings.timezone)
         context["overview"] = present_overview(view, overview, here, t, zone)
@@ -292,14 +299,16 @@ class DashboardPages:
         return render(request, "dashboard/refused.html", context, status_code=404)
 
 
-async def _owner_choices(scope: Scope, t: Translate) -> list[tuple[Owner, str]]:
-    """The owner picker, names read in one statement: an admin's lists every owner of a
+async def _owner_picker(scope: Scope, view: View, search: str, t: Translate) -> OwnerPicker | None:
+    """The owner picker, names read in one statement: an admin's finds every owner of a
     dataset, a portal session's its own owners; none for a caller of one owner."""
     if scope.owners is None:
-        return owner_choices(await reports.dataset_owners(), t)
-    if not scope.has_choice:
-        return []
-    return owner_choices(await reports.named_owners(scope.owners), t)
+        named = await reports.dataset_owners()
+    elif scope.has_choice:
+        named = await reports.named_owners(scope.owners)
+    else:
+        return None
+    return owner_picker(owner_choices(named, t), view.owner, search, t, view.lang)
 
 
 def _has_usage(overview: Overview) -> bool:

@@ -6,24 +6,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import quote
 
 from markupsafe import Markup
 
 from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN, OTHER_DOMAIN
 from app.core.intervals import Interval
-from app.core.records import OWNER_TYPES, Owner
-from app.core.titles import fold
+from app.core.records import Owner
 from app.dashboard import charts, formatting
 from app.dashboard.data import DatasetsPage
 from app.dashboard.labels import group_label
 from app.dashboard.overview import Group, Overview
-from app.dashboard.view import METRICS, Compare, View
-from app.reports import Figures, NamedOwner, Trend
+from app.dashboard.picker import owner_label
+from app.dashboard.view import MAX_BARS, METRICS, Compare, View, bar_count
+from app.reports import Figures, Trend
 from app.reports.freshness import Freshness
 
 Translate = Callable[..., str]
 BREAKDOWN_ROWS = 10  # then one row sums the rest
+# The domain filter's suggestions: a datalist of every domain of an admin's year was 1.9 MB
+# (60 000 domains, issue 24); the field takes any domain typed.
+DOMAIN_OPTIONS = 100
 # Below this many in the compared period a percentage says more than the figures do
 # (+591 % from 12): the change is written as a difference instead.
 SMALL_BASE = 20
@@ -50,15 +54,27 @@ class KeyFigure:
     sparkline: Markup
 
 
+class ChartRow(NamedTuple):
+    """One interval of the main chart as its table shows it (compared sides "" without a
+    comparison)."""
+
+    when: str
+    value: str
+    before: str  # the compared interval
+    previous: str  # its figure
+    change: str  # the badge's text: "▲ +25 %", "new", "–"
+    partial: str  # what makes the interval partial ("today, partial"); "" for a whole one
+
+
 @dataclass(frozen=True)
 class Chart:
     key: str
     title: str
     svg: Markup
-    # The figures as a table, for screen readers and copying: interval, figure, the compared
-    # interval, its figure, and what makes the interval partial ("" for a whole one). The SVG
-    # is one image to assistive technology.
-    table: list[tuple[str, str, str, str, str]]
+    # The figures as a table, row i for bar i: for screen readers (the SVG is one image to
+    # them), for copying, and for the crosshair of static/dashboard.js, which reads them here
+    # rather than from each bar (docs/dashboard.md#the-page).
+    table: list[ChartRow]
     partial_note: str  # the caption that says today's interval is still counted; "" if none
 
 
@@ -66,8 +82,9 @@ class Chart:
 class Choice:
     value: str
     label: str
-    href: str
+    href: str | None  # None: not offered, `note` says why
     selected: bool
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,10 @@ class OverviewShown:
     chart: Chart
     intervals: list[Choice]
     breakdowns: list[Breakdown]
-    domain_options: list[str]  # the view's calling domains, offered by the domain filter
+    # The view's most used calling domains, offered by the domain filter (any other can be
+    # typed), and the note that says so when there are more.
+    domain_options: list[str]
+    domain_note: str
     chips: list[Chip]
 
 
@@ -160,21 +180,6 @@ def figure(
             trend.current, trend.previous, lang, small_base=0 if volume else small_base
         ),
     )
-
-
-def owner_label(owner: Owner, name: str | None, t: Translate) -> str:
-    """How the page names an owner: its name, else its id, then its kind ("Métropole de Lyon
-    (organisation)", "metropole-lyon (organisation)" until a line named it). Plain text: the
-    templates escape it, as every name from a log line."""
-    shown = name or owner.id
-    return t(f"owner_{owner.type}", name=shown) if owner.type in OWNER_TYPES else shown
-
-
-def owner_choices(owners: list[NamedOwner], t: Translate) -> list[tuple[Owner, str]]:
-    """The owner picker's options: by name (accents and case ignored; the id for an owner
-    without one), then kind and id."""
-    ordered = sorted(owners, key=lambda o: (fold(o.name or o.owner.id), o.owner.type, o.owner.id))
-    return [(o.owner, owner_label(o.owner, o.name, t)) for o in ordered]
 
 
 def updated(found: Freshness, now: datetime, t: Translate, lang: formatting.Lang) -> str:
@@ -233,20 +238,13 @@ def present_overview(
                 charts.sparkline(series[key], label=t(f"trend_{key}")) if charted else Markup(""),
             )
         )
+    domains = [g.key for g in overview.by_domain if g.key not in STAND_INS]
     return OverviewShown(
         compared_with=compared_with(view, t),
         is_compared=view.compared is not None,
         key_figures=key_figures,
         chart=_main_chart(view, overview, t, zone),
-        intervals=[
-            Choice(
-                interval.value,
-                t(f"interval_{interval.value}"),
-                f"{here}?{view.query(interval_chosen=interval)}",
-                view.interval is interval,
-            )
-            for interval in Interval
-        ],
+        intervals=[_interval_choice(view, interval, here, t) for interval in Interval],
         breakdowns=[
             Breakdown(kind, t(title), _breakdown(groups, kind, view, here, t))
             for kind, title, groups in (
@@ -255,9 +253,30 @@ def present_overview(
                 ("referer_category", "by_category", overview.by_category),
             )
         ],
-        domain_options=[g.key for g in overview.by_domain if g.key not in STAND_INS],
+        domain_options=domains[:DOMAIN_OPTIONS],
+        domain_note=(
+            t(
+                "domains_suggested",
+                shown=formatting.count(DOMAIN_OPTIONS, lang),
+                total=formatting.count(len(domains), lang),
+            )
+            if len(domains) > DOMAIN_OPTIONS
+            else ""
+        ),
         chips=_chips(view, here, t),
     )
+
+
+def _interval_choice(view: View, interval: Interval, here: str, t: Translate) -> Choice:
+    """A switch of the main chart's interval; one that would draw more than MAX_BARS bars is
+    not a link, and says why."""
+    label = t(f"interval_{interval.value}")
+    if interval in view.intervals:
+        href = f"{here}?{view.query(interval_chosen=interval)}"
+        return Choice(interval.value, label, href, view.interval is interval)
+    bars = formatting.count(bar_count(view.period, interval), view.lang)
+    note = t("too_many_bars", bars=bars, most=formatting.count(MAX_BARS, view.lang))
+    return Choice(interval.value, label, None, False, note)
 
 
 def _chips(view: View, here: str, t: Translate) -> list[Chip]:
@@ -288,7 +307,6 @@ def _main_chart(view: View, overview: Overview, t: Translate, zone: str) -> Char
         or not any(getattr(b.figures, metric).previous for b in overview.chart)
         else t("compared_period")
     )
-    partial_label = t(f"partial_{interval.value}")
     svg = charts.daily_chart(
         overview.chart,
         metric,  # type: ignore[arg-type]
@@ -299,21 +317,23 @@ def _main_chart(view: View, overview: Overview, t: Translate, zone: str) -> Char
         id_prefix="main",
         interval=interval,
         today=today,
-        partial_label=partial_label,
     )
+    partial_label = t(f"partial_{interval.value}")
     compared = view.compared is not None
     table = []
     partial = False
     for b in overview.chart:
         now, then = b.bucket.current, b.bucket.previous
+        trend = getattr(b.figures, metric)
         holds_today = charts.holds(now, today)
         partial = partial or holds_today
         table.append(
-            (
+            ChartRow(
                 charts.when(now.start, now.end, interval),
-                formatting.count(getattr(b.figures, metric).current, lang),
+                formatting.count(trend.current, lang),
                 charts.when(then.start, then.end, interval) if compared else "",
-                formatting.count(getattr(b.figures, metric).previous, lang) if compared else "",
+                formatting.count(trend.previous, lang) if compared else "",
+                formatting.badge(trend.current, trend.previous, lang).text if compared else "",
                 partial_label if holds_today else "",
             )
         )
@@ -327,12 +347,14 @@ FILTERS = {"referer_domain": "domains", "user_group": "groups"}
 def _breakdown(
     groups: list[Group], kind: str, view: View, here: str, t: Translate
 ) -> list[BreakdownRow]:
-    ordered = sorted(groups, key=lambda g: g.key in STAND_INS)  # stable: named ones first
     total_api = sum(g.figures.api_calls.current for g in groups)
     total_downloads = sum(g.figures.downloads.current for g in groups)
-    shown, rest = ordered[:BREAKDOWN_ROWS], ordered[BREAKDOWN_ROWS:]
+    # The most used rows, whatever they are: "(no referer)" is often the largest of thousands
+    # of domains and must not vanish into the others' row; shown after the named ones.
+    shown, rest = groups[:BREAKDOWN_ROWS], groups[BREAKDOWN_ROWS:]
     if len(rest) == 1:  # folding one row would only hide its name
-        shown, rest = ordered, []
+        shown, rest = groups, []
+    shown = sorted(shown, key=lambda g: g.key in STAND_INS)  # stable: named ones first
     name = FILTERS.get(kind)
     rows = []
     for group in shown:

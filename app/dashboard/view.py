@@ -51,6 +51,10 @@ METRICS = ("api_calls", "downloads")
 # Past these lengths a bar per day gets thinner than a pixel on a phone: weeks, then months.
 DAYS_BY_DAY = 92
 DAYS_BY_WEEK = 732
+# The most bars the main chart draws: a year by day (a leap one). A bar and its row in the
+# chart's table are ~0.2 KB of a page that stays under 150 KB for any period (issue 24,
+# docs/dashboard.md#page-weight): ten years by day would be ~650 KB. Longer: by week or month.
+MAX_BARS = 366
 SORTS: Mapping[str, DatasetOrder] = {
     "api_calls": DatasetOrder.API_CALLS,
     "downloads": DatasetOrder.DOWNLOADS,
@@ -114,6 +118,11 @@ class View:
         if self.interval_chosen is not None:
             return self.interval_chosen
         return default_interval(self.period)
+
+    @property
+    def intervals(self) -> list[Interval]:
+        """The intervals the main chart can draw this period in (at most MAX_BARS bars)."""
+        return [interval for interval in Interval if bar_count(self.period, interval) <= MAX_BARS]
 
     @property
     def compared(self) -> Period | None:
@@ -229,6 +238,12 @@ def read_view(
     metric = params.one("metric") or "api_calls"
     if metric not in METRICS:
         raise BadUserInputError(f"metric={metric!r}: choose one of {', '.join(METRICS)}")
+    interval = _choice(Interval, "interval", params.one("interval"))
+    if interval is not None and (bars := bar_count(period, interval)) > MAX_BARS:
+        raise BadUserInputError(
+            f"interval={interval.value}: {bars} bars, more than the chart draws ({MAX_BARS}); "
+            "choose a longer interval or a shorter period"
+        )
     return View(
         period=period,
         preset=preset,
@@ -243,7 +258,7 @@ def read_view(
         owner_chosen=scope.has_choice and requested is not None,
         dataset_page=dataset is not None,
         compare=_choice(Compare, "compare", params.one("compare")) or Compare.PREVIOUS,
-        interval_chosen=_choice(Interval, "interval", params.one("interval")),
+        interval_chosen=interval,
         metric=metric,
         descending_chosen=None if direction is None else direction == "desc",
         today=today,
@@ -274,6 +289,17 @@ def default_interval(period: Period) -> Interval:
     if period.days <= DAYS_BY_DAY:
         return Interval.DAY
     return Interval.WEEK if period.days <= DAYS_BY_WEEK else Interval.MONTH
+
+
+def bar_count(period: Period, interval: Interval) -> int:
+    """How many days, ISO weeks or calendar months the period touches: the chart's bars."""
+    start, end = period.start, period.end
+    if interval is Interval.DAY:
+        return period.days
+    if interval is Interval.WEEK:
+        monday = start - timedelta(days=start.weekday())
+        return (end - monday).days // 7 + 1
+    return (end.year - start.year) * 12 + end.month - start.month + 1
 
 
 def year_before(period: Period) -> Period:

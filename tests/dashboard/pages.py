@@ -80,3 +80,22 @@ def table_rows(page: str) -> list[str]:
 
 def row_ids(page: str) -> list[str]:
     return re.findall(r'<tr data-dataset="([^"]*)">', page)
+
+
+def main_chart(page: str) -> str:
+    return element(page, '<figure class="chart main" data-chart="main"', "</figure>")
+
+
+def bars(page: str) -> int:
+    """How many bars the main chart draws."""
+    return len(re.findall(r'<rect class="bar"', main_chart(page)))
+
+
+def chart_rows(page: str) -> list[tuple[str, ...]]:
+    """The main chart's table, a row a bar: its interval (with "(today, partial)" when it holds
+    today), its figure, then with a comparison the compared interval, its figure, the change."""
+    body = element(main_chart(page), "<tbody>", "</tbody>")
+    return [
+        tuple(words(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S))
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]

@@ -1,4 +1,5 @@
-"""Server-rendered SVG charts: well-formed, a bar per interval, exact figures, no style."""
+"""Server-rendered SVG charts: well-formed, a bar per interval, no style; the main chart's exact
+figures in its table, a row a bar (the bars are geometry only, issue 24)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from markupsafe import Markup
 
 from app.core.intervals import Interval, buckets
 from app.core.periods import Period
-from app.dashboard.charts import SVG_NS, axis_ticks, daily_chart, sparkline
+from app.dashboard.charts import SPARK_POINTS, SVG_NS, axis_ticks, daily_chart, sparkline
 from app.dashboard.formatting import Lang
+from app.dashboard.labels import translator
+from app.dashboard.overview import Overview
+from app.dashboard.present import ChartRow, present_overview
+from app.dashboard.view import Compare, View
 from app.reports import NO_FIGURES, BucketFigures, DayFigures, Figures, Trend
 
 NB = "\u00a0"
@@ -78,6 +83,31 @@ def week_chart(lang: Lang = "en", **changes: object) -> Markup:
     return daily_chart(**arguments)  # type: ignore[arg-type]
 
 
+def chart_table(
+    grouped: list[BucketFigures],
+    lang: Lang = "en",
+    *,
+    metric: str = "api_calls",
+    interval: Interval = Interval.DAY,
+    compare: Compare = Compare.PREVIOUS,
+    today: date | None = None,
+) -> list[ChartRow]:
+    """The main chart's table as the page shows it, a row a bar."""
+    period = Period(grouped[0].bucket.current.start, grouped[-1].bucket.current.end)
+    view = View(
+        period,
+        None,
+        None,
+        lang=lang,
+        compare=compare,
+        interval_chosen=interval,
+        metric=metric,
+        today=today,
+    )
+    overview = Overview(period, view.compared, NO_FIGURES, grouped, [], [], [])
+    return present_overview(view, overview, "/dashboard", translator(lang)).chart.table
+
+
 def parse(chart: Markup) -> ET.Element:
     # Raises unless the SVG is well-formed XML. The input is our own output, not untrusted data.
     return ET.fromstring(str(chart))  # noqa: S314
@@ -106,15 +136,17 @@ def has_style(root: ET.Element) -> bool:
 
 def test_daily_chart_has_one_bar_per_day_from_first_to_last() -> None:
     bars = find(parse(week_chart()), "rect", "bar")
-    assert [bar.get("data-day") for bar in bars] == [
-        "2024-01-08",
-        "2024-01-09",
-        "2024-01-10",
-        "2024-01-11",
-        "2024-01-12",
-        "2024-01-13",
-        "2024-01-14",
+    # 7 slots of 468 / 7 units from x = 60, each bar 80 % of its slot, centred in it.
+    assert [bar.get("x") for bar in bars] == [
+        "66.7",
+        "133.5",
+        "200.4",
+        "267.3",
+        "334.1",
+        "401",
+        "467.8",
     ]
+    assert {bar.get("width") for bar in bars} == {"53.5"}
 
 
 def test_daily_chart_draws_the_previous_period_as_one_line_and_no_bar() -> None:
@@ -125,36 +157,39 @@ def test_daily_chart_draws_the_previous_period_as_one_line_and_no_bar() -> None:
     assert len(line.get("points", "").split()) == 14
 
 
-def test_daily_chart_titles_each_bar_with_both_exact_figures() -> None:
+def test_the_chart_table_holds_each_bars_exact_figures_once() -> None:
     current = days(WEEK, [1_234, 5])
     previous = days(WEEK - timedelta(days=7), [1_000, 0])
-    en = find(parse(week_chart(current=current, previous=previous)), "rect", "bar")
-    fr = find(parse(week_chart("fr", current=current, previous=previous)), "rect", "bar")
-    assert title_of(en[0]) == (
-        f"This period, 2024-01-08: 1,234; Previous period, 2024-01-01: 1,000 (▲{NB}+23{NB}%)"
+    grouped = bucketed(current, previous, Interval.DAY)
+    assert chart_table(grouped) == [
+        ("2024-01-08", "1,234", "2024-01-01", "1,000", f"▲{NB}+23{NB}%", ""),
+        ("2024-01-09", "5", "2024-01-02", "0", "new", ""),
+    ]
+    assert chart_table(grouped, "fr")[0] == (
+        "2024-01-08",
+        f"1{NN}234",
+        "2024-01-01",
+        f"1{NN}000",
+        f"▲{NB}+23{NB}%",
+        "",
     )
-    assert title_of(fr[0]) == (
-        f"Cette période, 2024-01-08{NB}: 1{NN}234{NN}; Période précédente, 2024-01-01{NB}: "
-        f"1{NN}000 (▲{NB}+23{NB}%)"
-    )
-    # The crosshair (static/dashboard.js) reads the same figures from data attributes.
-    assert {k: v for k, v in en[1].attrib.items() if k.startswith("data-")} == {
-        "data-day": "2024-01-09",
-        "data-when": "2024-01-09",
-        "data-now": "5",
-        "data-was": "2024-01-02",
-        "data-then": "0",
-        "data-change": "new",
-    }
+    # The bars are geometry: their figures are the table's (static/dashboard.js reads row i
+    # for bar i), not repeated in each bar.
+    chart = week_chart(current=current, previous=previous)
+    bars = find(parse(chart), "rect", "bar")
+    assert [set(bar.attrib) for bar in bars] == [{"class", "x", "y", "width", "height"}] * 2
+    assert "1,234" not in chart and "<title>" not in chart.split("</desc>", 1)[1]
 
 
 def test_daily_chart_shows_the_chosen_metric() -> None:
     current = days(WEEK, [100, 100], downloads=[7, 9])
     previous = days(WEEK - timedelta(days=7), [100, 100], downloads=[2, 3])
     root = parse(week_chart(current=current, previous=previous, metric="downloads"))
-    assert [title_of(bar) for bar in find(root, "rect", "bar")] == [
-        f"This period, 2024-01-08: 7; Previous period, 2024-01-01: 2 (▲{NB}+250{NB}%)",
-        f"This period, 2024-01-09: 9; Previous period, 2024-01-02: 3 (▲{NB}+200{NB}%)",
+    # Ticks 0, 5, 10 over 170 units: 7 -> 119, 9 -> 153.
+    assert [bar.get("height") for bar in find(root, "rect", "bar")] == ["119", "153"]
+    assert chart_table(bucketed(current, previous, Interval.DAY), metric="downloads") == [
+        ("2024-01-08", "7", "2024-01-01", "2", f"▲{NB}+250{NB}%", ""),
+        ("2024-01-09", "9", "2024-01-02", "3", f"▲{NB}+200{NB}%", ""),
     ]
 
 
@@ -194,7 +229,6 @@ def test_daily_chart_of_a_year_has_365_bars_and_spaced_labels() -> None:
     (line,) = find(root, "polyline", "ghost")
     # Days under 4 units wide: a thin line through their centres, 1 point a day, not steps.
     assert (line.get("class"), len(line.get("points", "").split())) == ("ghost dense", 365)
-    assert (bars[0].get("data-day"), bars[-1].get("data-day")) == ("2023-01-01", "2023-12-31")
     labels = find(root, "text", "tick-x")
     assert [t.text for t in labels] == [
         "2023-01-01",
@@ -235,18 +269,24 @@ def test_daily_chart_escapes_its_texts() -> None:
     assert "<b>" not in chart
     assert root.get("aria-labelledby") == 'x"y-title x"y-desc'
     assert title_of(root) == "<b>Calls</b>"
-    assert title_of(find(root, "rect", "bar")[0]).startswith("A & B, 2024-01-08: 3;")
+    assert next(t.text for t in find(root, "text")) == "A & B"  # the legend
 
 
 def test_the_bar_of_today_is_partial_hatched_and_says_so() -> None:
-    chart = week_chart(today=WEEK + timedelta(days=6), partial_label="today, partial")
+    chart = week_chart(today=WEEK + timedelta(days=6))
     root = parse(chart)
     bars = find(root, "rect", "bar")
     assert [bar.get("data-partial") for bar in bars] == [None] * 6 + ["true"]
-    assert bars[-1].get("data-note") == "today, partial"
-    assert title_of(bars[-1]) == (
-        f"This period, 2024-01-14 (today, partial): 1; Previous period, 2024-01-07: 36 "
-        f"(▼{NB}−97{NB}%)"
+    grouped = bucketed(
+        days(WEEK, API_CALLS), days(date(2024, 1, 1), PREVIOUS_API_CALLS), Interval.DAY
+    )
+    assert chart_table(grouped, today=WEEK + timedelta(days=6))[-1] == (
+        "2024-01-14",
+        "1",
+        "2024-01-07",
+        "36",
+        f"▼{NB}−97{NB}%",
+        "today, partial",
     )
     # The hatch covers the bar exactly, filled by the chart's own pattern; still no style.
     (hatch,) = find(root, "rect", "hatch")
@@ -266,9 +306,9 @@ def test_a_week_that_holds_today_is_the_partial_bar() -> None:
     previous = days(date(2023, 12, 4), [1] * 28)
     chart = week_chart(current=current, previous=previous, interval=Interval.WEEK, today=WEEK)
     bars = find(parse(chart), "rect", "bar")
-    assert [bar.get("data-when") for bar in bars if bar.get("data-partial")] == [
-        "2024-01-08 – 2024-01-14"
-    ]
+    assert [bar.get("data-partial") for bar in bars] == [None, "true", None, None]
+    table = chart_table(bucketed(current, previous, Interval.WEEK), interval=Interval.WEEK)
+    assert table[1][0] == "2024-01-08 – 2024-01-14"
 
 
 def test_daily_chart_refuses_periods_of_different_lengths() -> None:
@@ -307,11 +347,12 @@ def test_a_year_by_week_has_a_bar_per_monday_to_sunday_week() -> None:
         parse(week_chart(current=current, previous=previous, interval=Interval.WEEK)), "rect", "bar"
     )
     assert len(bars) == 53
-    first, second = bars[0].attrib, bars[1].attrib
-    assert (first["data-when"], first["data-now"]) == ("2023-01-04 – 2023-01-08", "5")
-    assert (second["data-when"], second["data-now"]) == ("2023-01-09 – 2023-01-15", "7")
+    first, second, *_ = chart_table(
+        bucketed(current, previous, Interval.WEEK), interval=Interval.WEEK
+    )
+    assert first[:2] == ("2023-01-04 – 2023-01-08", "5")
     # The compared days in the same positions: 2022-01-09..15 face 2023-01-09..15.
-    assert second["data-was"] == "2022-01-09 – 2022-01-15"
+    assert second[:4] == ("2023-01-09 – 2023-01-15", "7", "2022-01-09 – 2022-01-15", "7")
 
 
 def test_ten_years_by_month_has_120_bars_labelled_by_month() -> None:
@@ -321,8 +362,8 @@ def test_ten_years_by_month_has_120_bars_labelled_by_month() -> None:
     root = parse(week_chart(current=current, previous=previous, interval=Interval.MONTH))
     bars = find(root, "rect", "bar")
     assert len(bars) == 120
-    assert (bars[0].get("data-when"), bars[-1].get("data-when")) == ("2014-01", "2023-12")
-    assert bars[0].get("data-now") == str(sum(values[:31]))
+    table = chart_table(bucketed(current, previous, Interval.MONTH), interval=Interval.MONTH)
+    assert (table[0][:2], table[-1][0]) == (("2014-01", str(sum(values[:31]))), "2023-12")
     assert all(len(t.text or "") == 7 for t in find(root, "text", "tick-x"))
 
 
@@ -330,8 +371,10 @@ def test_without_comparison_the_chart_has_no_previous_line_nor_legend() -> None:
     root = parse(week_chart(previous_label=None))
     assert find(root, "polyline", "ghost") == []
     assert find(root, "line", "legend-previous") == []
-    assert title_of(find(root, "rect", "bar")[0]) == "This period, 2024-01-08: 3"
-    assert "data-then" not in find(root, "rect", "bar")[0].attrib
+    grouped = bucketed(
+        days(WEEK, API_CALLS), days(date(2024, 1, 1), PREVIOUS_API_CALLS), Interval.DAY
+    )
+    assert chart_table(grouped, compare=Compare.NONE)[0] == ("2024-01-08", "3", "", "", "", "")
 
 
 def test_sparkline_draws_one_point_per_value() -> None:
@@ -340,3 +383,13 @@ def test_sparkline_draws_one_point_per_value() -> None:
     (line,) = find(root, "polyline")
     assert line.get("points") == "0,27 60,14 120,1"
     assert sparkline([4], label="x") == ""
+
+
+def test_a_long_sparkline_draws_the_means_of_its_values() -> None:
+    # 366 days in 60 points: groups of 6 or 7 days, each drawn at its mean.
+    year = [10 if day < 183 else 0 for day in range(366)]
+    (line,) = find(parse(sparkline(year, label="x")), "polyline")
+    points = line.get("points", "").split()
+    assert len(points) == SPARK_POINTS == 60
+    heights = [point.split(",")[1] for point in points]
+    assert heights[:30] == ["1"] * 30 and heights[30:] == ["27"] * 30

@@ -134,6 +134,14 @@ async def test_a_name_is_escaped_everywhere(admin: httpx.AsyncClient) -> None:
     # Fragments asked by htmx are escaped the same way.
     fragment = await admin.get("/dashboard", headers={"HX-Request": "true", "HX-Target": "view"})
     assert "<script>alert" not in fragment.text and escaped in fragment.text
+    # So is the picker's list a search asks for, and the search itself, echoed in its note.
+    found = await admin.get(
+        "/dashboard",
+        params={"owner_search": "<script>"},
+        headers={"HX-Request": "true", "HX-Target": "owner-picker"},
+    )
+    assert "<script>" not in found.text and escaped in found.text
+    assert "Matching “&lt;script&gt;”: 1 of 2 owners." in found.text
 
 
 async def test_a_name_from_data_fairs_api_is_escaped(

@@ -14,9 +14,12 @@ from app.config import Settings
 from tests.conftest import with_settings
 from tests.dashboard.pages import (
     TODAY,
+    bars,
     card,
+    chart_rows,
     element,
     ingest_known_data,
+    main_chart,
     open_dashboard,
     org1_token,
     row_ids,
@@ -209,21 +212,18 @@ async def test_filters_change_the_figures_exactly(
 
 async def test_the_main_chart_has_a_bar_per_day(org1: httpx.AsyncClient) -> None:
     page = (await org1.get("/dashboard")).text
-    chart = element(page, '<figure class="chart main" data-chart="main"', "</figure>")
-    assert re.findall(r'<rect class="bar" data-day="([^"]+)"', chart) == [
-        f"2024-01-{day:02}" for day in range(8, 15)
+    # The figures as a table, a row a bar (for screen readers, and the crosshair): day, figure,
+    # previous day, its figure, the change.
+    assert bars(page) == 7
+    assert chart_rows(page)[:2] == [
+        ("2024-01-08", "3", "2024-01-01", "0", "new"),
+        ("2024-01-09", "2", "2024-01-02", "4", "▼ −50 %"),
     ]
-    # The same figures as a table, for screen readers: day, figure, previous day, its figure.
-    rows = re.findall(r"<tr><th scope=\"row\">.*?</tr>", element(chart, "<table", "</table>"))
-    assert [words(row) for row in rows[:2]] == [
-        "2024-01-08 3 2024-01-01 0",
-        "2024-01-09 2 2024-01-02 4",
-    ]
+    assert [row[0] for row in chart_rows(page)][2:-1] == [f"2024-01-{d:02}" for d in range(10, 14)]
     by_day = {"preset": "12m", "interval": "day", "metric": "downloads"}
     year = (await org1.get("/dashboard", params=by_day)).text
-    chart = element(year, '<figure class="chart main" data-chart="main"', "</figure>")
-    assert len(re.findall(r'<rect class="bar" data-day=', chart)) == 365
-    assert "<figcaption><span>Downloads per day</span>" in chart
+    assert (bars(year), len(chart_rows(year))) == (365, 365)
+    assert "<figcaption><span>Downloads per day</span>" in main_chart(year)
 
 
 async def test_breakdown_charts_name_groups_domains_and_categories(

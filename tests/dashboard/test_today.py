@@ -22,8 +22,10 @@ from tests.conftest import with_settings
 from tests.dashboard.pages import (
     TODAY,
     card,
+    chart_rows,
     element,
     ingest_known_data,
+    main_chart,
     open_dashboard,
     org1_token,
     words,
@@ -55,9 +57,14 @@ async def org1(client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 
 def partial_bars(page: str) -> list[str]:
-    """The intervals (data-when) of the main chart's bars marked partial."""
-    chart = element(page, MAIN_CHART, "</figure>")
-    return re.findall(r'<rect class="bar" [^>]*data-when="([^"]+)"[^>]*data-partial="true"', chart)
+    """The intervals of the main chart's bars marked partial, as their rows in the chart's
+    table name them (which say so too)."""
+    marks = re.findall(r'<rect class="bar"( data-partial="true")?', main_chart(page))
+    rows = chart_rows(page)
+    assert len(marks) == len(rows)
+    partial = [row[0] for row, mark in zip(rows, marks, strict=True) if mark]
+    assert partial == [row[0] for row in rows if row[0].endswith(("partial)", "partielle)"))]
+    return [when.split(" (", 1)[0] for when in partial]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +99,7 @@ async def test_the_today_preset_shows_today_against_yesterday(org1: httpx.AsyncC
     )
     # The figures as a table say it too.
     table = element(element(page, MAIN_CHART, "</figure>"), "<tbody>", "</tbody>")
-    assert words(table) == "2024-01-14 (today, partial) 3 2024-01-13 2"
+    assert words(table) == "2024-01-14 (today, partial) 3 2024-01-13 2 ▲ +50 %"
     assert '<tr class="partial">' in table
     # The export of the same view holds today's calls, and names the day.
     csv = await org1.get("/dashboard/export.csv", params={"preset": "today"})
@@ -138,7 +145,7 @@ async def test_the_interval_that_holds_today_is_marked_partial(
     assert len(hatches) == len(partial)
     assert ('<pattern id="main-partial"' in chart) == bool(partial)
     if note is None:
-        assert 'class="partial-note"' not in chart and 'data-note="' not in chart
+        assert 'class="partial-note"' not in chart and "partial)" not in chart
     else:
         assert words(element(chart, '<p class="partial-note"', "</p>")).startswith(note)
         assert 'aria-describedby="main-help partial-note"' in chart
@@ -147,9 +154,15 @@ async def test_the_interval_that_holds_today_is_marked_partial(
 async def test_the_partial_interval_in_french(org1: httpx.AsyncClient) -> None:
     page = (await org1.get("/dashboard", params={"lang": "fr", "interval": "week"})).text
     chart = element(page, MAIN_CHART, "</figure>")
-    assert 'data-partial="true" data-note="cette semaine, partielle"' in chart
-    # The bar's title: 8 calls from Monday to Saturday, 3 today.
-    assert "2024-01-08 – 2024-01-14 (cette semaine, partielle)\u00a0: 11\u202f;" in chart
+    assert partial_bars(page) == ["2024-01-08 – 2024-01-14"]
+    # The bar's row: 8 calls from Monday to Saturday, 3 today.
+    assert chart_rows(page)[-1] == (
+        "2024-01-08 – 2024-01-14 (cette semaine, partielle)",
+        "11",
+        "2024-01-01 – 2024-01-07",
+        "14",
+        "▼ −21 %",
+    )
     assert words(element(chart, '<p class="partial-note"', "</p>")) == (
         "Cette semaine contient aujourd'hui (2024-01-14, UTC), encore en cours de comptage : "
         "sa barre hachurée grandit jusqu'à la fin de la semaine."
@@ -207,14 +220,13 @@ async def test_a_batch_sent_now_shows_on_the_default_view(settings: Settings) ->
         assert card(page, "api_calls") == (
             "API calls 1 previous period: 0 new new: none in the previous period"
         )
-        chart = element(page, MAIN_CHART, "</figure>")
-        bars = re.findall(
-            r'<rect class="bar" data-day="([^"]+)" data-when="[^"]+" data-now="(\d+)"', chart
-        )
-        assert len(bars) == 7
-        assert [day for day, now in bars if now == "1"] == [sent.isoformat()]
+        rows = chart_rows(page)
+        assert len(rows) == 7
+        assert [when.split(" (", 1)[0] for when, now, *_ in rows if now == "1"] == [
+            sent.isoformat()
+        ]
         # The last bar is today's, partial, whatever the day the page was read on.
-        assert partial_bars(page) == [bars[-1][0]]
+        assert partial_bars(page) == [rows[-1][0].split(" (", 1)[0]]
         assert words(element(page, '<p class="updated"', "</p>")) == (
             "Up to date: every batch received is counted."
         )

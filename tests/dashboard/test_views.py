@@ -15,7 +15,9 @@ from tests.conftest import with_settings
 from tests.dashboard.pages import (
     CLIENT,
     TODAY,
+    bars,
     card,
+    chart_rows,
     element,
     ingest_known_data,
     open_dashboard,
@@ -59,8 +61,7 @@ async def test_the_same_days_a_year_before(org1: httpx.AsyncClient) -> None:
     assert (
         words(row) == "client.example 3 7 ▼ −4 down 4 from 7 50 % 0 0 – none in either period 0 %"
     )
-    chart = element(page, 'data-chart="main"', "</figure>")
-    assert re.findall(r'data-was="([^"]+)" data-then="([^"]+)"', chart)[2] == ("2023-01-10", "7")
+    assert chart_rows(page)[2] == ("2024-01-10", "0", "2023-01-10", "7", "▼ −100 %")
 
 
 async def test_without_comparison_there_is_no_previous_figure(org1: httpx.AsyncClient) -> None:
@@ -68,7 +69,8 @@ async def test_without_comparison_there_is_no_previous_figure(org1: httpx.AsyncC
     assert card(page, "api_calls") == "API calls 6"
     assert "no comparison" in words(element(page, '<p class="period-words">', "</p>"))
     chart = element(page, 'data-chart="main"', "</figure>")
-    assert "ghost" not in chart and "data-then" not in chart
+    assert "ghost" not in chart
+    assert chart_rows(page)[0] == ("2024-01-08", "3")  # no compared interval
     assert "Before" not in element(page, '<section id="datasets"', "</section>")
 
 
@@ -77,10 +79,7 @@ async def test_the_previous_period_is_the_default_and_weekday_aligned(
 ) -> None:
     # 7 days: the previous period starts on the same weekday (2024-01-01 and 01-08: Mondays).
     page = (await org1.get("/dashboard")).text
-    chart = element(page, 'data-chart="main"', "</figure>")
-    pairs = re.findall(
-        r'data-day="([^"]+)" data-when="[^"]+" data-now="[^"]+" data-was="([^"]+)"', chart
-    )
+    pairs = [(row[0].split(" (", 1)[0], row[2]) for row in chart_rows(page)]
     assert all(
         date.fromisoformat(day).weekday() == date.fromisoformat(was).weekday() for day, was in pairs
     )
@@ -88,7 +87,7 @@ async def test_the_previous_period_is_the_default_and_weekday_aligned(
 
 
 @pytest.mark.parametrize(
-    ("params", "bars", "title"),
+    ("params", "count", "title"),
     [
         ({"preset": "30d"}, 30, "API calls per day"),  # 30 days: by day
         ({"preset": "12m"}, 53, "API calls per week"),  # a year: by week (2023-01-15 a Sunday)
@@ -97,19 +96,18 @@ async def test_the_previous_period_is_the_default_and_weekday_aligned(
     ],
 )
 async def test_the_interval_follows_the_period_and_can_be_switched(
-    org1: httpx.AsyncClient, params: dict[str, str], bars: int, title: str
+    org1: httpx.AsyncClient, params: dict[str, str], count: int, title: str
 ) -> None:
     page = (await org1.get("/dashboard", params=params)).text
     chart = element(page, 'data-chart="main"', "</figure>")
-    assert len(re.findall(r'<rect class="bar" data-day=', chart)) == bars
+    assert (bars(page), len(chart_rows(page))) == (count, count)
     assert f"<figcaption><span>{title}</span>" in chart
 
 
 async def test_weeks_sum_their_days_exactly(org1: httpx.AsyncClient) -> None:
     page = (await org1.get("/dashboard", params={"preset": "30d", "interval": "week"})).text
-    chart = element(page, 'data-chart="main"', "</figure>")
     # 2023-12-16 is a Saturday: a first week of 2 days, then Monday to Sunday weeks.
-    found = re.findall(r'data-when="([^"]+)" data-now="([^"]+)"', chart)
+    found = [(row[0].split(" (", 1)[0], row[1]) for row in chart_rows(page)]
     assert found == [
         ("2023-12-16 – 2023-12-17", "0"),
         ("2023-12-18 – 2023-12-24", "0"),
@@ -123,8 +121,7 @@ async def test_ten_years_by_month_read_a_summary_row_per_month(org1: httpx.Async
     params = {"start": "2014-02-01", "end": "2024-01-31", "compare": "none", "interval": "month"}
     with counted_statements() as statements:
         page = (await org1.get("/dashboard", params=params)).text
-    chart = element(page, 'data-chart="main"', "</figure>")
-    found = re.findall(r'data-when="([^"]+)" data-now="([^"]+)"', chart)
+    found = [(row[0].split(" (", 1)[0], row[1]) for row in chart_rows(page)]
     assert len(found) == 120
     assert (found[0], found[-12], found[-1]) == (
         ("2014-02", "0"),
@@ -303,7 +300,7 @@ async def test_a_years_page_weighs_at_most_120_kb(client: httpx.AsyncClient) -> 
     page = await client.get("/dashboard", params={"preset": "12m"})
     assert page.status_code == 200
     assert len(page.content) <= 120_000, len(page.content)
-    assert len(re.findall(r'<rect class="bar" data-day=', page.text)) == 53
+    assert bars(page.text) == 53
 
 
 @pytest.mark.parametrize("value", ["portal.example", "ftp://portal.example", "https://"])
@@ -328,5 +325,5 @@ async def test_a_fixed_today_sets_the_presets(client: httpx.AsyncClient) -> None
     await ingest_known_data(client)
     await open_dashboard(client, await org1_token())
     page = (await client.get("/dashboard")).text
-    bars = re.findall(r'<rect class="bar" data-day="([^"]+)"', page)
-    assert (bars[0], bars[-1]) == ("2024-01-08", "2024-01-14")
+    rows = chart_rows(page)
+    assert (rows[0][0], rows[-1][0]) == ("2024-01-08", "2024-01-14 (today, partial)")
