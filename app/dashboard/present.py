@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from app.core.hosts import INVALID_DOMAIN, NO_DOMAIN, OTHER_DOMAIN
+from app.core.hosts import RESERVED_DOMAINS
 from app.core.intervals import Interval
 from app.core.records import Owner
 from app.dashboard import charts, formatting
@@ -32,7 +32,7 @@ DOMAIN_OPTIONS = 100
 # (+591 % from 12): the change is written as a difference instead.
 SMALL_BASE = 20
 # Stand-ins rather than callers: listed after the named domains and categories.
-STAND_INS = frozenset({NO_DOMAIN, INVALID_DOMAIN, OTHER_DOMAIN})
+STAND_INS = RESERVED_DOMAINS  # none, invalid, other, ip: ours, not a site to filter on
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ async def test_address_referers_are_counted_as_ip_and_stored_nowhere(
     # week's.
     assert figures == {
         "domains": [{"key": "ip", "apiCalls": {"current": 2}}],
-        "categories": [{"key": "ip", "category": "IP", "apiCalls": {"current": 2}}],
+        "categories": [{"key": "IP", "category": "IP", "apiCalls": {"current": 2}}],
     }
     keys = sorted((row["referer_domain"], row["referer_category"]) for row in await usage_rows())
     assert keys == [("ip", "embed"), ("ip", "ip"), ("ip", "ip")]
@@ -231,7 +231,7 @@ async def test_data_fairs_other_category_is_listed_and_named(
     figures = await breakdowns(client)
 
     assert figures["categories"] == [
-        {"key": "other", "category": "OTHER", "apiCalls": {"current": 3}}
+        {"key": "OTHER", "category": "OTHER", "apiCalls": {"current": 3}}
     ]
     assert figures["domains"] == [{"key": "news.example", "apiCalls": {"current": 3}}]
     _, categories = await french_breakdowns(client)
