@@ -91,7 +91,7 @@ class Replica:
     def rest(self) -> None:
         if not self.is_resting():
             log.warning(
-                "read replica %d did not answer: reading from the next one or the primary, "
+                "read replica %d failed: reading from the next one or the primary, "
                 "trying it again in %g s",
                 self.rank,
                 REST_S,
