@@ -170,6 +170,15 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+def create_worker_app(settings: Settings) -> Starlette:
+    """The app of one process of `usage-metrics serve --workers N`, in that process: uvicorn
+    starts each worker afresh (spawn), so our log format is set there again. The workers share
+    the parent's Settings, its secret key included (a random one too): a session opened on one
+    is valid on the others."""
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
+
+
 def __getattr__(name: str) -> Starlette:
     # `app.main:app` is built on first access, so that importing this module reads no environment.
     if name == "app":

@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from app.auth.tokens import create_token, revoke_token
-from app.config import Settings
+from app.config import Settings, load_settings
+from app.errors import ConfigError
 from app.main import create_app
 from app.storage.replicas import APPLICATION_NAME
 from tests.dashboard.pages import TODAY, card, element, ingest_known_data, open_dashboard, words
@@ -213,6 +214,48 @@ async def read_sessions(url: str) -> int:
     database = url.rsplit("/", 1)[1]
     sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = $2"
     return int(await value(cluster_of(url), sql, APPLICATION_NAME, database))
+
+
+def test_replicas_are_read_from_the_environment_in_turn_order() -> None:
+    settings = load_settings(
+        {
+            "USAGE_METRICS_DATABASE_URL": "postgres://usage@primary:5432/usage",
+            "USAGE_METRICS_READ_DATABASE_URL": " postgres://usage@r1/usage ,"
+            "postgresql://usage:s3cret@r2:5433/usage,",
+            "USAGE_METRICS_MAX_REPLICA_LAG": "2.5",
+        }
+    )
+    assert settings.read_database_urls == (
+        "postgres://usage@r1/usage",
+        "postgresql://usage:s3cret@r2:5433/usage",
+    )
+    assert settings.max_replica_lag_s == 2.5
+    assert "s3cret" not in repr(settings)
+    assert load_settings({}).read_database_urls == ()
+    assert load_settings({}).max_replica_lag_s == 30.0
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"USAGE_METRICS_READ_DATABASE_URL": "postgres://u@r1/db,mysql://u:s3cret@r2/db"},
+            "USAGE_METRICS_READ_DATABASE_URL: URL 2 is not postgres://",
+        ),
+        (
+            {"USAGE_METRICS_READ_DATABASE_URL": "postgres://u:s3cret@r1/db"},
+            "USAGE_METRICS_DATABASE_URL is not PostgreSQL",
+        ),
+        ({"USAGE_METRICS_MAX_REPLICA_LAG": "soon"}, "USAGE_METRICS_MAX_REPLICA_LAG='soon'"),
+    ],
+)
+def test_a_replica_setting_we_cannot_use_stops_start_up_without_its_password(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"USAGE_METRICS_DATABASE_URL": "sqlite://x.sqlite3", **environ})
+    assert message in refused.value.message
+    assert "s3cret" not in refused.value.message
 
 
 async def test_reads_go_to_the_replica_and_equal_the_primarys_figures_once_replayed(
