@@ -35,9 +35,13 @@ CONNECT_TIMEOUT_S = 2.0
 REST_S = 5.0
 # Up to where a standby has replayed the primary's commits. Caught up (nothing received is left
 # to replay) it holds everything the primary sent; else it stands at its last replayed commit.
-# Not in recovery (a promoted standby, or the primary itself): it holds everything.
+# Without a WAL receiver (cut off from the primary, or fed from an archive) it cannot know what
+# it misses: its lag is unknown. pg_stat_wal_receiver shows a row while a receiver runs, to any
+# role (its details only to pg_read_all_stats). Not in recovery (a promoted standby, or the
+# primary itself): it holds everything.
 _STANDING = (
     "SELECT pg_is_in_recovery() AS standby, "
+    "EXISTS (SELECT 1 FROM pg_stat_wal_receiver) AS streaming, "
     "pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() AS caught_up, "
     "pg_last_xact_replay_timestamp() AS replayed_at, "
     "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 AS lag"
@@ -101,7 +105,11 @@ class Replica:
     async def standing(self) -> _Standing:
         rows = await self.client.execute_query_dict(_STANDING)
         row = rows[0]
-        if not row["standby"] or row["caught_up"]:
+        if not row["standby"]:
+            return _Standing(0.0, None)
+        if not row["streaming"]:
+            return _Standing(float("inf"), None)
+        if row["caught_up"]:
             return _Standing(0.0, None)
         if row["lag"] is None:  # nothing replayed since it started, and WAL waits: unknown
             return _Standing(float("inf"), None)

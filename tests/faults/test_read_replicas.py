@@ -359,6 +359,37 @@ async def test_a_replica_past_the_lag_bound_is_skipped_for_the_primary_with_a_me
             assert gauge is not None and float(gauge[1]) > bound_s
 
 
+async def test_a_replica_cut_off_from_the_primary_is_skipped_its_lag_unknown(
+    urls: Urls,
+) -> None:
+    # Without primary_conninfo the standby runs no WAL receiver: it cannot know what it misses,
+    # and caught up with what it received, it would look current for ever.
+    standby = cluster_of(urls.standby)
+    conninfo = str(await value(standby, "SHOW primary_conninfo"))
+
+    async def receiving(expected: bool) -> None:
+        async def done() -> bool:
+            found = await value(standby, "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)")
+            return bool(found) is expected
+
+        await wait_for(done, f"the standby's WAL receiver {'up' if expected else 'down'}")
+
+    async with serving(urls) as client:
+        await ingest_known_data(client)
+        await replayed(urls)
+        await value(standby, "ALTER SYSTEM SET primary_conninfo = ''")
+        await value(standby, "SELECT pg_reload_conf()")
+        try:
+            await receiving(False)
+            assert await api_calls(client) == KNOWN_API_CALLS
+            assert await skips(client) == {"lagging": 1.0, "unavailable": 0.0}
+        finally:
+            quoted = conninfo.replace("'", "''")
+            await value(standby, f"ALTER SYSTEM SET primary_conninfo = '{quoted}'")
+            await value(standby, "SELECT pg_reload_conf()")
+            await receiving(True)
+
+
 async def test_a_statement_that_fails_on_the_replica_runs_again_on_the_primary(
     urls: Urls,
 ) -> None:
