@@ -33,12 +33,13 @@ CONNECT_TIMEOUT_S = 2.0
 # A replica that failed is left alone this long: requests meanwhile go to the next one (or the
 # primary) at once instead of each waiting for it to fail again.
 REST_S = 5.0
-# Up to where a standby has replayed the primary's commits. Caught up (nothing received is left
-# to replay) it holds everything the primary sent; else it stands at its last replayed commit.
-# Without a WAL receiver (cut off from the primary, or fed from an archive) it cannot know what
-# it misses: its lag is unknown. pg_stat_wal_receiver shows a row while a receiver runs, to any
-# role (its details only to pg_read_all_stats). Not in recovery (a promoted standby, or the
-# primary itself): it holds everything.
+# Up to where a standby has replayed the primary's commits. Streaming and caught up (nothing
+# received is left to replay) it holds everything the primary sent; else it stands at its last
+# replayed commit, and is taken to lag since then. Without a WAL receiver (cut off from the
+# primary, or fed from an archive) it cannot know what it misses, so it is never taken as caught
+# up: it serves until its last commit is older than the bound. pg_stat_wal_receiver shows a row
+# while a receiver runs, to any role (its details only to pg_read_all_stats). Not in recovery
+# (a promoted standby, or the primary itself): it holds everything.
 _STANDING = (
     "SELECT pg_is_in_recovery() AS standby, "
     "EXISTS (SELECT 1 FROM pg_stat_wal_receiver) AS streaming, "
@@ -105,11 +106,7 @@ class Replica:
     async def standing(self) -> _Standing:
         rows = await self.client.execute_query_dict(_STANDING)
         row = rows[0]
-        if not row["standby"]:
-            return _Standing(0.0, None)
-        if not row["streaming"]:
-            return _Standing(float("inf"), None)
-        if row["caught_up"]:
+        if not row["standby"] or (row["streaming"] and row["caught_up"]):
             return _Standing(0.0, None)
         if row["lag"] is None:  # nothing replayed since it started, and WAL waits: unknown
             return _Standing(float("inf"), None)

@@ -359,11 +359,10 @@ async def test_a_replica_past_the_lag_bound_is_skipped_for_the_primary_with_a_me
             assert gauge is not None and float(gauge[1]) > bound_s
 
 
-async def test_a_replica_cut_off_from_the_primary_is_skipped_its_lag_unknown(
-    urls: Urls,
-) -> None:
+async def test_a_replica_cut_off_from_the_primary_lags_from_its_last_commit(urls: Urls) -> None:
     # Without primary_conninfo the standby runs no WAL receiver: it cannot know what it misses,
-    # and caught up with what it received, it would look current for ever.
+    # and caught up with what it received, it would look current for ever. It lags from its
+    # last replayed commit instead, and past the bound it is skipped.
     standby = cluster_of(urls.standby)
     conninfo = str(await value(standby, "SHOW primary_conninfo"))
 
@@ -374,13 +373,15 @@ async def test_a_replica_cut_off_from_the_primary_is_skipped_its_lag_unknown(
 
         await wait_for(done, f"the standby's WAL receiver {'up' if expected else 'down'}")
 
-    async with serving(urls) as client:
+    bound_s = 1.0
+    async with serving(urls, max_lag_s=bound_s) as client:
         await ingest_known_data(client)
         await replayed(urls)
         await value(standby, "ALTER SYSTEM SET primary_conninfo = ''")
         await value(standby, "SELECT pg_reload_conf()")
         try:
             await receiving(False)
+            await lagging_more_than(urls, bound_s)
             assert await api_calls(client) == KNOWN_API_CALLS
             assert await skips(client) == {"lagging": 1.0, "unavailable": 0.0}
         finally:
