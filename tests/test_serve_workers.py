@@ -121,7 +121,8 @@ async def test_two_workers_count_batches_posted_at_once_exactly_once(
             )
             assert firsts == list(range(BATCHES))
             await _until_folded(http, base)
-        _check_deadlines_and_secret_key(base)
+        if database_url.startswith("sqlite"):  # the database plays no part: checked once
+            _check_deadlines_and_secret_key(base)
     sums = sums_of(line for number in range(BATCHES) for line in batch_specs(number))
     keys = sorted(f"workers-{number}" for number in range(BATCHES))
     assert await read_counted(database_url) == Counted(sums, keys, True)
