@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from app.auth.command import add_parsers as add_auth_parsers
 from app.auth.tokens import create_token
@@ -96,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the HTTP server (migrates the database first)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port, each with its own database connections and "
+        "folder (default 1; docs/deploy.md#past-one-machine)",
+    )
     serve.set_defaults(run=_serve)
     for add_parsers in COMMANDS:
         add_parsers(commands)
@@ -178,8 +188,9 @@ def _notice(settings: Settings, message: str) -> None:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    from app.main import create_app
+    from app.main import create_app, create_worker_app
     from app.web.slow_clients import deadline_protocol
 
     asyncio.run(_first_admin_token(settings))
@@ -190,19 +201,41 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # Slow clients (docs/security.md): h11 with deadlines for request heads and bodies, which
     # uvicorn lacks; past limit_concurrency open connections a request gets 503 at once; no
     # WebSocket upgrade (no route takes one, and it would leave the deadlines' protocol).
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s),
-        ws="none",
-        limit_concurrency=settings.max_connections,
-        timeout_keep_alive=5,
+    # (uvicorn types `http` as a class or a name; it calls it as a factory: app/web/slow_clients.py)
+    protocol: Any = deadline_protocol(settings.header_timeout_s, settings.body_timeout_s)
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": False,
+        "http": protocol,
+        "ws": "none",
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": 5,
+    }
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    # uvicorn.run takes workers only with an import string, which would make each worker read
+    # its settings again (a random secret key each). Its own supervisor instead, given a
+    # factory of our app and these settings: it binds the socket once, spawns the workers (each
+    # pickles the config: the app factory and the protocol are picklable partials), restarts one
+    # that dies, and stops them all on SIGTERM or SIGINT.
+    config = uvicorn.Config(
+        functools.partial(create_worker_app, settings),
+        factory=True,
+        workers=args.workers,
+        **options,
     )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
+
+
+def _worker_count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of processes from 1")
+    return int(text)
 
 
 async def _first_admin_token(settings: Settings) -> None:

@@ -24,6 +24,11 @@ DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_IDEMPOTENCY_DAYS = 30
 DEFAULT_MAX_DOMAINS_PER_DAY = 200
 DEFAULT_FOLD_INTERVAL_S = 1.0
+# A replica further behind than this is skipped for the primary (docs/deploy.md#past-one-machine):
+# the dashboard's "updated" line stays within half a minute.
+DEFAULT_MAX_REPLICA_LAG_S = 30.0
+# The URL schemes tortoise opens with asyncpg: the only engine with replicas here.
+POSTGRES_SCHEMES = ("postgres", "postgresql", "asyncpg")
 # Limits of docs/security.md (issue 15): what an attacker could otherwise make unbounded.
 # A portal's page of 100 datasets with a 30-day daily series and a 10-entry breakdown costs
 # about 22 600 (app/schema/cost.py); the dashboard's queries far less.
@@ -55,6 +60,11 @@ class Settings:
     """Everything the service is configured with; secrets stay out of repr (logs, tracebacks)."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL standbys of the primary that the read side uses in turn (GraphQL, the
+    # dashboard, exports, Data Fair's API); writes, sign-in checks and the fold stay on the
+    # primary. Their URLs may hold passwords.
+    read_database_urls: tuple[str, ...] = field(default=(), repr=False)
+    max_replica_lag_s: float = DEFAULT_MAX_REPLICA_LAG_S
     admin_token: str | None = field(default=None, repr=False)
     ingest_token: str | None = field(default=None, repr=False)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
@@ -136,8 +146,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     secret_key = env.get("USAGE_METRICS_SECRET_KEY")
     rules = env.get("USAGE_METRICS_ROUTE_RULES")
     jwt_public_key, jwks_url = _portal_keys(env)
+    database_url = env.get("USAGE_METRICS_DATABASE_URL", DEFAULT_DATABASE_URL)
     return Settings(
-        database_url=env.get("USAGE_METRICS_DATABASE_URL", DEFAULT_DATABASE_URL),
+        database_url=database_url,
+        read_database_urls=_read_urls(env.get("USAGE_METRICS_READ_DATABASE_URL", ""), database_url),
+        max_replica_lag_s=_seconds(
+            "USAGE_METRICS_MAX_REPLICA_LAG",
+            env.get("USAGE_METRICS_MAX_REPLICA_LAG"),
+            DEFAULT_MAX_REPLICA_LAG_S,
+        ),
         admin_token=env.get("USAGE_METRICS_ADMIN_TOKEN"),
         ingest_token=env.get("USAGE_METRICS_INGEST_TOKEN"),
         secret_key=secret_key or secrets.token_urlsafe(32),
@@ -227,6 +244,30 @@ def with_env_file(environ: Mapping[str, str], values: Mapping[str, str]) -> dict
     """`environ` completed by a settings file's `values`: a variable the environment sets (to
     something) wins, so that `NAME=value usage-metrics ...` still changes one setting."""
     return {**environ, **{name: v for name, v in values.items() if not environ.get(name)}}
+
+
+def _read_urls(value: str, database_url: str) -> tuple[str, ...]:
+    """The replicas' URLs, comma-separated, in the order they take turns. A message names a URL
+    by its rank, never by its text (it may hold a password)."""
+    urls = tuple(part.strip() for part in value.split(",") if part.strip())
+    for rank, url in enumerate(urls, start=1):
+        if not _is_postgres(url):
+            raise ConfigError(
+                f"USAGE_METRICS_READ_DATABASE_URL: URL {rank} is not postgres://user:password@"
+                "host:5432/db (a read replica is a PostgreSQL standby; write a comma in a "
+                "password as %2C)"
+            )
+    if urls and not _is_postgres(database_url):
+        raise ConfigError(
+            "USAGE_METRICS_READ_DATABASE_URL is set but USAGE_METRICS_DATABASE_URL is not "
+            "PostgreSQL: read replicas are PostgreSQL standbys of the primary"
+        )
+    return urls
+
+
+def _is_postgres(url: str) -> bool:
+    scheme, separator, _ = url.partition("://")
+    return bool(separator) and scheme.lower() in POSTGRES_SCHEMES
 
 
 def _http_url(name: str, value: str | None) -> str | None:

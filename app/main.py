@@ -29,6 +29,7 @@ from app.observability.metrics import Metrics
 from app.schema import graphql_app
 from app.schema.cors import GraphQLCors
 from app.storage.database import close_database, open_database
+from app.storage.reading import OneReadSource, close_replicas, open_replicas
 from app.storage.retention import purging_periodically
 from app.web.links import path_prefix
 from app.web.routes import admin_sign_in_routes, favicon_route, page_kit, static_route
@@ -50,18 +51,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # One cache of stored domains per process, for the requests' counting and the folder's.
     domain_cap = DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
     ingest = IngestEndpoint(settings, tokens, metrics, domain_cap)
+    metrics.declare_replicas(len(settings.read_database_urls))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url)
-        _freeze_start_up_objects()
         try:
+            # The read side's replicas, if any (docs/deploy.md#past-one-machine).
+            open_replicas(settings.read_database_urls, settings.max_replica_lag_s, metrics)
+            _freeze_start_up_objects()
             async with (
                 purging_periodically(settings),  # retention, without a cron job
                 folding_periodically(settings.fold_interval_s, domain_cap),  # the ingest ledger
             ):
                 yield
         finally:
+            await close_replicas()
             await close_database()
 
     app = Starlette(
@@ -82,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(RequestMetrics, metrics=metrics),
             Middleware(GraphQLCors, origins=settings.cors_origins),
+            Middleware(OneReadSource),  # a request reads from one database: docs/deploy.md
         ],
         lifespan=lifespan,
     )
@@ -162,6 +168,15 @@ def prefers_json(accept: str) -> bool:
 async def healthz(request: Request) -> Response:
     # The process answers: no database access (that is /readyz).
     return JSONResponse({"status": "ok"})
+
+
+def create_worker_app(settings: Settings) -> Starlette:
+    """The app of one process of `usage-metrics serve --workers N`, in that process: uvicorn
+    starts each worker afresh (spawn), so our log format is set there again. The workers share
+    the parent's Settings, its secret key included (a random one too): a session opened on one
+    is valid on the others."""
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
 
 
 def __getattr__(name: str) -> Starlette:

@@ -1,7 +1,7 @@
 """Query benchmark: p50/p95 latency of GraphQL usage queries over HTTP, as Markdown.
 
     python -m bench.query [--datasets N] [--owners N] [--days N] [--requests N] [--seed S]
-                          [--skip-postgres] [--reuse]
+                          [--skip-postgres] [--reuse] [--postgres URL] [--replica URL]
 
 A year of aggregates for 10 000 datasets is written through the ingest's store into a fresh
 database (SQLite, then PostgreSQL), a real uvicorn server is started on it, and each query is
@@ -12,7 +12,9 @@ with their usage, (c) an owner's usage over 365 days with a DOMAIN breakdown, th
 month), every owner and the largest one. Every answer is checked against the figures the
 generator kept. With --reuse the filled databases are kept (a SQLite file in the temporary
 directory, a PostgreSQL database) and used again by the next run with the same arguments and
-storage layout, instead of being written again (most of the run).
+storage layout, instead of being written again (most of the run). With --replica (a streaming
+standby of the --postgres server), the PostgreSQL queries run a second time with the server's
+reads on the standby (USAGE_METRICS_READ_DATABASE_URL), once it has replayed the rows.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import re
 import statistics
 import sys
 import tempfile
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+import asyncpg
 import httpx
 
 from app.storage.summaries import SUMMARIES
@@ -86,11 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     checked = checked[:CHECKED_DATASETS]
     databases: list[tuple[str, Callable[[], AbstractContextManager[str]]]]
     databases = [("SQLite", server.sqlite_database)]
-    unreachable = None if args.skip_postgres else server.postgres_unreachable()
+    unreachable = None if args.skip_postgres else server.postgres_unreachable(args.postgres)
     if not args.skip_postgres and unreachable is None:
-        databases.append(("PostgreSQL", server.postgres_database))
+        databases.append(("PostgreSQL", lambda: server.postgres_database(args.postgres)))
     if args.reuse:
-        databases = [(name, _kept(name, _layout_key(args))) for name, _ in databases]
+        databases = [(name, _kept(name, _layout_key(args), args.postgres)) for name, _ in databases]
     print("## Query benchmark\n")
     rows = []
     for name, make_database in databases:
@@ -103,12 +107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             how = "reused" if reused else f"written in {filled:.0f} s"
             print(f"{name}: {count(world.rows)} usage_daily rows {how}.\n")
             with server.running_server(url) as base_url:
-                for scenario in _scenarios(world, checked):
-                    rows.append([name, *_measure(base_url, scenario, args.requests)])
-                for page in _page_scenarios(world):
-                    rows.append([name, *_measure_page(base_url, page, args.requests)])
+                rows += _measured(name, base_url, world, checked, args.requests)
+            if name == "PostgreSQL" and args.replica:
+                replica = f"{args.replica.rsplit('/', 1)[0]}/{url.rsplit('/', 1)[1]}"
+                waited = asyncio.run(_replayed(url, replica))
+                print(f"The replica replayed the rows {waited:.0f} s after they were written.\n")
+                with server.running_server(
+                    url, USAGE_METRICS_READ_DATABASE_URL=replica
+                ) as base_url:
+                    rows += _measured(
+                        f"{name}, read replica", base_url, world, checked, args.requests
+                    )
+                    _expect(_replica_skips(base_url), 0, "requests that skipped the replica")
     if unreachable:
-        print(f"PostgreSQL at {server.POSTGRES_ADMIN_URL} is unreachable ({unreachable}).\n")
+        print(f"PostgreSQL at {args.postgres} is unreachable ({unreachable}).\n")
     header = ["database", "query", "p50 ms", "p95 ms", "max ms", "p95 ≤ target"]
     print(table(header, rows, right=frozenset({2, 3, 4})) + "\n")
     print(_explanation(world, args))
@@ -131,6 +143,19 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reuse", action="store_true", help="keep the databases and reuse them when they match"
     )
+    parser.add_argument(
+        "--postgres",
+        default=server.POSTGRES_ADMIN_URL,
+        metavar="URL",
+        help="the PostgreSQL server the benchmark makes its database on (a database there to "
+        f"connect to; {server.POSTGRES_ADMIN_URL})",
+    )
+    parser.add_argument(
+        "--replica",
+        metavar="URL",
+        help="a streaming standby of --postgres (any database there): the PostgreSQL queries "
+        "again, read from it",
+    )
     args = parser.parse_args(argv)
     if min(args.datasets, args.owners, args.requests) < 1 or args.days < 30:
         parser.error("counts must be positive and --days at least 30")
@@ -143,12 +168,51 @@ def _layout_key(args: argparse.Namespace) -> str:
     return f"{args.datasets}_{args.owners}_{args.days}_{args.seed}_{layout}"
 
 
-def _kept(name: str, key: str) -> Callable[[], AbstractContextManager[str]]:
+def _kept(name: str, key: str, postgres: str) -> Callable[[], AbstractContextManager[str]]:
     """A database that outlives the run: a file in the temporary directory, or a PG database."""
     if name == "SQLite":
         path = Path(tempfile.gettempdir()) / f"usage-metrics-bench-query-{key}.sqlite3"
         return lambda: nullcontext(f"sqlite://{path}")
-    return lambda: nullcontext(server.kept_postgres_database(f"bench_query_{key}"))
+    return lambda: nullcontext(server.kept_postgres_database(f"bench_query_{key}", postgres))
+
+
+def _measured(
+    name: str, base_url: str, world: World, checked: list[str], requests: int
+) -> list[list[str]]:
+    rows = [
+        [name, *_measure(base_url, scenario, requests)] for scenario in _scenarios(world, checked)
+    ]
+    rows += [[name, *_measure_page(base_url, page, requests)] for page in _page_scenarios(world)]
+    return rows
+
+
+async def _replayed(primary: str, replica: str) -> float:
+    """Seconds until the replica has replayed everything the primary has written."""
+    began = time.perf_counter()
+    source = await asyncpg.connect(primary)
+    try:
+        position = await source.fetchval("SELECT pg_current_wal_flush_lsn()::text")
+    finally:
+        await source.close()
+    standby = await asyncpg.connect(replica)
+    try:
+        replayed = "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn"
+        while True:
+            if await standby.fetchval(replayed, position):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await standby.close()
+    return time.perf_counter() - began
+
+
+def _replica_skips(base_url: str) -> int:
+    """Requests of the server that did not read from its replica (its /metrics)."""
+    metrics = httpx.get(
+        f"{base_url}/metrics", headers={"Authorization": f"Bearer {server.TOKEN}"}
+    ).text
+    found = re.findall(r"^usage_metrics_replica_skips_total\{[^}]*\} (\S+)$", metrics, re.M)
+    return int(sum(float(value) for value in found))
 
 
 async def _is_filled(url: str, world: World, seed: int, checked: list[str]) -> bool:

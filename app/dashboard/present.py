@@ -184,9 +184,13 @@ def figure(
 
 def updated(found: Freshness, now: datetime, t: Translate, lang: formatting.Lang) -> str:
     """How fresh the figures are: every batch received before `found.folded_until` is in them
-    (docs/dashboard.md); the rest waits for the folder."""
+    (docs/dashboard.md); the rest waits for the folder. Read from a replica behind the primary,
+    nothing may wait there and the figures still stop at its last replayed commit."""
     if not found.waiting_batches:
-        return t("updated_now")
+        behind = found.age_seconds(now)
+        if behind < 1:
+            return t("updated_now")
+        return t("updated_behind", age=formatting.age(behind, lang))
     return t(
         "updated_waiting",
         age=formatting.age(found.age_seconds(now), lang),

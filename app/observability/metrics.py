@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
@@ -21,6 +22,7 @@ from prometheus_client.exposition import choose_encoder
 
 from app import errors
 from app.core.records import Ignored, Rejected
+from app.storage.replicas import Skip
 
 # Without it each counter and histogram comes with a `_created` gauge series: twice the lines
 # for a figure Prometheus' text format has no use for. A process-wide switch of the library,
@@ -92,6 +94,20 @@ class Metrics:
             ["route", "status"],
             registry=self.registry,
         )
+        # Read replicas by rank in USAGE_METRICS_READ_DATABASE_URL (from 1), never by address.
+        self._replica_skips = Counter(
+            "usage_metrics_replica_skips",
+            "Requests that did not read from a read replica: lagging (past "
+            "USAGE_METRICS_MAX_REPLICA_LAG) or unavailable (it did not answer).",
+            ["replica", "reason"],
+            registry=self.registry,
+        )
+        self._replica_lag = Gauge(
+            "usage_metrics_replica_lag_seconds",
+            "How far a read replica was behind the primary when a request last checked it.",
+            ["replica"],
+            registry=self.registry,
+        )
         # Every series of a closed set exists from the start: rate() needs a 0 to start from.
         self._accepted = self._lines.labels("accepted", "")
         self._ignored = {reason: self._lines.labels("ignored", reason.value) for reason in Ignored}
@@ -132,6 +148,18 @@ class Metrics:
     def count_request(self, route: str, status: int) -> None:
         """`route` is a route template (or 'unmatched'), never a path with ids in it."""
         self._requests.labels(route, str(status)).inc()
+
+    def declare_replicas(self, count: int) -> None:
+        """The series of `count` read replicas, at 0."""
+        for rank in range(1, count + 1):
+            for reason in Skip:
+                self._replica_skips.labels(str(rank), reason.value)
+
+    def replica_skipped(self, rank: int, reason: Skip) -> None:
+        self._replica_skips.labels(str(rank), reason.value).inc()
+
+    def replica_lag(self, rank: int, seconds: float) -> None:
+        self._replica_lag.labels(str(rank)).set(seconds)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The registry in the format the scraper asks for (Prometheus text or OpenMetrics)."""

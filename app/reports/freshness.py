@@ -2,7 +2,8 @@
 
 For GraphQL's `freshness`: the figures hold every batch received before `folded_until`;
 `waiting_batches` (holding `waiting_lines`) are stored in the ledger, answered, and not in the
-figures yet.
+figures yet. Read on the request's source: a read replica answers for its own position, never
+later than its last replayed commit (docs/deploy.md#past-one-machine).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.storage.database import connection
+from app.storage.reading import read_position, read_rows
 
 _WAITING = (
     "SELECT COUNT(*) AS batches, COALESCE(SUM(lines), 0) AS lines, MIN(received_at) AS oldest "
@@ -30,12 +31,14 @@ class Freshness:
 
 
 async def freshness(now: datetime) -> Freshness:
-    """What waits in the ledger now; `now` is the answer's folded_until when nothing does."""
-    _, rows = await connection().execute_query(_WAITING)
-    row = rows[0]
+    """What waits in the ledger now; `now` is the answer's folded_until when nothing does (on a
+    replica behind the primary, the time up to which it holds the primary's commits)."""
+    row = (await read_rows(_WAITING))[0]
+    held = await read_position(now)
     oldest = row["oldest"]
     if isinstance(oldest, str):  # SQLite keeps datetimes as ISO text
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
-    return Freshness(oldest or now, int(row["batches"]), int(row["lines"]))
+    folded_until = held if oldest is None else min(oldest, held)
+    return Freshness(folded_until, int(row["batches"]), int(row["lines"]))

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.errors import BadUserInputError, DatabaseUnavailableError
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres
+from app.storage.reading import read_rows
 
 
 class Statement:
@@ -18,8 +19,8 @@ class Statement:
     """
 
     def __init__(self) -> None:
-        self.client = connection()
-        self.postgres = is_postgres(self.client)
+        # The primary's dialect: read replicas are PostgreSQL standbys of a PostgreSQL primary.
+        self.postgres = is_postgres(connection())
         self.params: list[Any] = []
 
     def bind(self, value: Any) -> str:
@@ -43,7 +44,8 @@ class Statement:
 
     async def rows(self, statement: str) -> list[dict[str, Any]]:
         try:
-            return await self.client.execute_query_dict(statement, self.params)
+            # On the request's read source: a replica, or the primary (app/storage/reading.py).
+            return await read_rows(statement, self.params)
         except DATABASE_ERRORS as exc:
             raise DatabaseUnavailableError(
                 "the database did not answer; nothing is wrong with the query: retry shortly"

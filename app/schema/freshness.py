@@ -22,7 +22,8 @@ class Freshness:
     folded_until: datetime = strawberry.field(
         description=(
             "Every batch received before this instant (UTC) is in the figures: the reception "
-            "time of the oldest batch still waiting, or the time of this answer when none waits."
+            "time of the oldest batch still waiting, or the time of this answer when none waits "
+            "(read from a replica behind the primary: at most its last replayed commit)."
         )
     )
     waiting_batches: int = strawberry.field(

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import h11
 from starlette.requests import ClientDisconnect
@@ -25,12 +26,15 @@ from app.errors import RequestTimeoutError
 logger = logging.getLogger(__name__)
 
 
-def deadline_protocol(header_timeout: float, body_timeout: float) -> type[SlowClientProtocol]:
-    """The protocol class for `uvicorn.run(http=...)`, with these deadlines in seconds."""
-    return type(
-        "SlowClientProtocol",
-        (SlowClientProtocol,),
-        {"header_timeout_s": header_timeout, "body_timeout_s": body_timeout},
+def deadline_protocol(header_timeout: float, body_timeout: float) -> Callable[..., H11Protocol]:
+    """The protocol factory for `uvicorn.run(http=...)`, with these deadlines in seconds.
+
+    A partial of the module's class, not a class made here: uvicorn pickles its config into
+    each worker of `serve --workers` (a class made at run time cannot be pickled), and calls
+    what it is given with the connection's arguments as it would call a class.
+    """
+    return functools.partial(
+        SlowClientProtocol, header_timeout_s=header_timeout, body_timeout_s=body_timeout
     )
 
 
@@ -45,17 +49,19 @@ class SlowClientProtocol(H11Protocol):
     h11's state machine after each event, not guessed from the bytes.
     """
 
-    header_timeout_s: ClassVar[float] = DEFAULT_HEADER_TIMEOUT_S
-    body_timeout_s: ClassVar[float] = DEFAULT_BODY_TIMEOUT_S
-
     def __init__(
         self,
         config: Config,
         server_state: ServerState,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
         self.app = _quiet_when_gone(self.app)
         self._head = _Deadline(self.loop, self.header_timeout_s, self._head_too_slow)
         self._body = _Deadline(self.loop, self.body_timeout_s, self._body_too_slow)

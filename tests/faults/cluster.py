@@ -59,6 +59,27 @@ class Cluster:
         """Stop at once: backends die mid-transaction, nothing is checkpointed."""
         self._run("pg_ctl", "-D", str(self._data), "-m", "immediate", "-w", "stop")
 
+    def standby(self, port: int) -> Cluster:
+        """A new hot standby of this cluster on `port`, streaming its WAL, started.
+
+        initdb's pg_hba.conf lets replication connections in from 127.0.0.1 (trust), and
+        wal_level=replica is the default: the machine's own cluster, whose pg_hba.conf has no
+        replication line, is never the primary here.
+        """
+        root = self._root / f"standby-{port}"
+        root.mkdir()
+        _own(root)
+        standby = Cluster(self._bin, root, port)
+        # -c fast: a checkpoint at once, not spread over minutes; -X stream: the WAL written
+        # meanwhile comes too; -R: standby.signal and primary_conninfo, so it starts streaming.
+        self._run(
+            "pg_basebackup",
+            *("-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-D", str(standby._data)),
+            *("-R", "-X", "stream", "-c", "fast", "--no-sync"),
+        )
+        standby.start()
+        return standby
+
     async def create_database(self, name: str) -> str:
         conn = await asyncpg.connect(self.url("postgres"))
         try:
@@ -75,10 +96,12 @@ class Cluster:
 
 
 def find_bin_dir() -> Path | None:
-    """The directory of initdb and pg_ctl: on the PATH, else Debian's newest version."""
+    """The directory of initdb, pg_ctl and pg_basebackup: pg_ctl's on the PATH (followed to
+    the version's own directory: a link beside pg_ctl may have no pg_basebackup beside it),
+    else Debian's newest version."""
     found = shutil.which("pg_ctl")
     if found and shutil.which("initdb"):
-        return Path(found).parent
+        return Path(found).resolve().parent
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
         key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0,
@@ -90,8 +113,7 @@ def find_bin_dir() -> Path | None:
 def private_cluster(bin_dir: Path) -> Iterator[Cluster]:
     """A new cluster, started; crashed and deleted at the end, whatever its state."""
     root = Path(tempfile.mkdtemp(prefix="usage-metrics-faults-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, CLUSTER_USER, CLUSTER_USER)
+    _own(root)
     cluster = Cluster(bin_dir, root, free_port())
     try:
         cluster.init()
@@ -100,6 +122,24 @@ def private_cluster(bin_dir: Path) -> Iterator[Cluster]:
         with contextlib.suppress(RuntimeError):  # already stopped
             cluster.crash()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def standby_of(primary: Cluster) -> Iterator[Cluster]:
+    """A streaming standby of `primary`, on a free port; stopped at the end, whatever its state
+    (its files go with the primary's)."""
+    standby = primary.standby(free_port())
+    try:
+        yield standby
+    finally:
+        with contextlib.suppress(RuntimeError):  # already stopped
+            standby.crash()
+
+
+def _own(directory: Path) -> None:
+    # initdb and pg_basebackup run as the cluster's user when we are root.
+    if os.geteuid() == 0:
+        shutil.chown(directory, CLUSTER_USER, CLUSTER_USER)
 
 
 def _as_cluster_user() -> list[str]:
