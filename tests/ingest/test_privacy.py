@@ -120,7 +120,8 @@ async def test_keeps_no_personal_data_in_tables_or_log(
         "Idempotency-Key": "privacy-batch-1",
     }
     body = "\n".join(personal_lines()).encode()
-    with caplog.at_level(logging.DEBUG):
+    # Both loggers: a command run in this process (configure_logging) sets tortoise's to WARNING.
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="tortoise"):
         first = await client.post("/ingest", content=body, headers=headers)
         replay = await client.post("/ingest", content=body, headers=headers)
         vector = await client.post(
