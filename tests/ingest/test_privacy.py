@@ -120,8 +120,9 @@ async def test_keeps_no_personal_data_in_tables_or_log(
         "Idempotency-Key": "privacy-batch-1",
     }
     body = "\n".join(personal_lines()).encode()
-    # Both loggers: a command run in this process (configure_logging) sets tortoise's to WARNING.
-    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="tortoise"):
+    # The statements' logger too: a command run in this process (configure_logging) left it at
+    # WARNING.
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, "tortoise.db_client"):
         first = await client.post("/ingest", content=body, headers=headers)
         replay = await client.post("/ingest", content=body, headers=headers)
         vector = await client.post(
