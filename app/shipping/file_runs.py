@@ -1,0 +1,159 @@
+"""What `import` knows of each file while its batches are answered in any order (`--jobs`): its
+tally, where the batches answered one after another from its start end (where a stopped import
+resumes), and its progress, shown one file at a time in the order the files were given."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, TextIO
+
+from app.shipping.answers import IngestAnswer, Tally
+from app.shipping.batches import Batch
+from app.shipping.progress import Progress
+
+
+@dataclass
+class FileRun:
+    """One file of an import. `byte`: every batch before it was answered (or skipped by
+    --from-byte), the first batch from it not yet; `lines`: the lines before it."""
+
+    index: int  # in the command's list of files
+    path: Path
+    from_byte: int  # the batches ending before it were sent by the run this one resumes
+    byte: int = field(init=False)
+    lines: int = 0
+    tally: Tally = field(default_factory=Tally)
+    stopped: bool = False  # some of its lines were not sent: a stop, or a refused batch
+    cut: bool = False  # no more of its batches will be handed out
+    progress: Progress | None = None
+    _handed_out: int = 0
+    _answered: int = 0  # batches with a result, the dropped ones too
+    _prefix: int = 0  # the batches answered one after another from the first handed out
+    _results: dict[int, Batch | None] = field(default_factory=dict)  # past the prefix
+    _done_lines: int = 0  # answered or skipped, for the progress bar
+    _shown_lines: int = 0
+    _notes: list[str] = field(default_factory=list)
+    _shown_notes: int = 0
+    _last_note: str = ""  # written after its bar
+
+    def __post_init__(self) -> None:
+        self.byte = self.from_byte
+
+    @property
+    def complete(self) -> bool:
+        return self.cut and self._answered == self._handed_out
+
+
+class Ticket(NamedTuple):
+    """A batch handed out: its file, and its place among that file's batches."""
+
+    run: FileRun
+    number: int
+
+
+class FileRuns:
+    """Every file's run, updated from the senders' threads. Bars (on `stream`) and lines about
+    the files (`notify`) are written under one lock, so they never interleave."""
+
+    def __init__(self, stream: TextIO, notify: Callable[[str], None]) -> None:
+        self._stream = stream
+        self._notify = notify
+        self._runs: list[FileRun] = []
+        self._shown = 0  # the file whose progress is on screen: the first one not complete
+        self._lock = threading.Lock()
+
+    @property
+    def runs(self) -> list[FileRun]:
+        return self._runs
+
+    def start(self, path: Path, from_byte: int) -> FileRun:
+        with self._lock:
+            run = FileRun(len(self._runs), path, from_byte)
+            self._runs.append(run)
+            return run
+
+    def note(self, run: FileRun, text: str) -> None:
+        """A line about `run`, written when its turn comes (before its bar)."""
+        with self._lock:
+            run._notes.append(text)
+            self._show()
+
+    def surveyed(self, run: FileRun, lines: int) -> None:
+        with self._lock:
+            run.progress = Progress(self._stream, run.path.name, lines)
+
+    def skipped(self, run: FileRun, batch: Batch) -> None:
+        """A batch before --from-byte: answered in the run this one resumes."""
+        with self._lock:
+            run.lines += batch.lines
+            run._done_lines += batch.lines
+            self._show()
+
+    def hand_out(self, run: FileRun) -> Ticket:
+        with self._lock:
+            run._handed_out += 1
+            return Ticket(run, run._handed_out - 1)
+
+    def answered(self, ticket: Ticket, batch: Batch, answer: IngestAnswer | None) -> None:
+        """A sender's result: the answer, or None for a batch not posted (recorded in the
+        ranges all the same: the next run posts it under the same key)."""
+        run = ticket.run
+        with self._lock:
+            run._answered += 1
+            run._results[ticket.number] = batch if answer is not None else None
+            if answer is None:
+                run.stopped = True
+            else:
+                run.tally.add(batch.lines, answer)
+                run._done_lines += batch.lines
+            while (done := run._results.get(run._prefix)) is not None:
+                del run._results[run._prefix]
+                run._prefix += 1
+                run.byte, run.lines = done.end, run.lines + done.lines
+            self._show()
+
+    def cut(self, run: FileRun, *, stopped: bool, note: str = "") -> None:
+        """No more batches of `run` will be handed out; `stopped` if some of it was not."""
+        with self._lock:
+            run.cut = True
+            run.stopped = run.stopped or stopped
+            run._last_note = note
+            self._show()
+
+    def first_stopped(self) -> FileRun | None:
+        return next((run for run in self._runs if run.stopped), None)
+
+    def first_unfinished(self) -> FileRun | None:
+        """Read without the lock: for the message of a second Ctrl-C, which may have come while
+        the lock was held."""
+        return next((run for run in self._runs if run.stopped or not run.complete), None)
+
+    def total(self) -> Tally:
+        total = Tally()
+        for run in self._runs:
+            total.merge(run.tally)
+        return total
+
+    def _show(self) -> None:
+        while self._shown < len(self._runs):
+            run = self._runs[self._shown]
+            for text in run._notes[run._shown_notes :]:
+                self._notify(text)
+            run._shown_notes = len(run._notes)
+            if run.progress is not None and run._done_lines > run._shown_lines:
+                run.progress.advance(run._done_lines - run._shown_lines)
+                run._shown_lines = run._done_lines
+            if not run.complete:
+                return
+            self._finish(run)
+            self._shown += 1
+
+    def _finish(self, run: FileRun) -> None:
+        if run.progress is not None:
+            run.progress.finish()
+        if run._last_note:
+            self._notify(run._last_note)
+        self._notify(f"{run.path}: {run.tally.describe()}")
