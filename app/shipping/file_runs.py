@@ -14,11 +14,14 @@ from app.shipping.answers import IngestAnswer, Tally
 from app.shipping.batches import Batch
 from app.shipping.progress import Progress
 
+Notify = Callable[[str], None]
+
 
 @dataclass
 class FileRun:
     """One file of an import. `byte`: every batch before it was answered (or skipped by
-    --from-byte), the first batch from it not yet; `lines`: the lines before it."""
+    --from-byte), the first batch from it not yet; `lines`: the lines before it. Changed only
+    under FileRuns' lock."""
 
     index: int  # in the command's list of files
     path: Path
@@ -29,22 +32,59 @@ class FileRun:
     stopped: bool = False  # some of its lines were not sent: a stop, or a refused batch
     cut: bool = False  # no more of its batches will be handed out
     progress: Progress | None = None
-    _handed_out: int = 0
-    _answered: int = 0  # batches with a result, the dropped ones too
+    handed_out: int = 0
+    answered: int = 0  # batches with a result, the dropped ones too
     _prefix: int = 0  # the batches answered one after another from the first handed out
-    _results: dict[int, Batch | None] = field(default_factory=dict)  # past the prefix
+    _past_prefix: dict[int, Batch | None] = field(default_factory=dict)  # None: not answered
     _done_lines: int = 0  # answered or skipped, for the progress bar
     _shown_lines: int = 0
-    _notes: list[str] = field(default_factory=list)
+    _notes: list[str] = field(default_factory=list)  # written before its bar
     _shown_notes: int = 0
-    _last_note: str = ""  # written after its bar
+    last_note: str = ""  # written after its bar
 
     def __post_init__(self) -> None:
         self.byte = self.from_byte
 
     @property
     def complete(self) -> bool:
-        return self.cut and self._answered == self._handed_out
+        return self.cut and self.answered == self.handed_out
+
+    def add_note(self, text: str) -> None:
+        self._notes.append(text)
+
+    def skip(self, batch: Batch) -> None:
+        self.lines += batch.lines
+        self._done_lines += batch.lines
+
+    def settle(self, number: int, batch: Batch, answer: IngestAnswer | None) -> None:
+        """The result of its `number`th batch handed out (from 0): the answer, or None."""
+        self.answered += 1
+        self._past_prefix[number] = batch if answer is not None else None
+        if answer is None:
+            self.stopped = True
+        else:
+            self.tally.add(batch.lines, answer)
+            self._done_lines += batch.lines
+        while (done := self._past_prefix.get(self._prefix)) is not None:
+            del self._past_prefix[self._prefix]
+            self._prefix += 1
+            self.byte, self.lines = done.end, self.lines + done.lines
+
+    def show(self, notify: Notify) -> None:
+        """Write what was not shown yet: its notes, its bar moved on."""
+        for text in self._notes[self._shown_notes :]:
+            notify(text)
+        self._shown_notes = len(self._notes)
+        if self.progress is not None and self._done_lines > self._shown_lines:
+            self.progress.advance(self._done_lines - self._shown_lines)
+            self._shown_lines = self._done_lines
+
+    def finish(self, notify: Notify) -> None:
+        if self.progress is not None:
+            self.progress.finish()
+        if self.last_note:
+            notify(self.last_note)
+        notify(f"{self.path}: {self.tally.describe()}")
 
 
 class Ticket(NamedTuple):
@@ -56,18 +96,15 @@ class Ticket(NamedTuple):
 
 class FileRuns:
     """Every file's run, updated from the senders' threads. Bars (on `stream`) and lines about
-    the files (`notify`) are written under one lock, so they never interleave."""
+    the files (`notify`) are written under one lock, so they never interleave; a file's are
+    written once the files before it are complete."""
 
-    def __init__(self, stream: TextIO, notify: Callable[[str], None]) -> None:
+    def __init__(self, stream: TextIO, notify: Notify) -> None:
         self._stream = stream
         self._notify = notify
         self._runs: list[FileRun] = []
         self._shown = 0  # the file whose progress is on screen: the first one not complete
         self._lock = threading.Lock()
-
-    @property
-    def runs(self) -> list[FileRun]:
-        return self._runs
 
     def start(self, path: Path, from_byte: int) -> FileRun:
         with self._lock:
@@ -78,7 +115,7 @@ class FileRuns:
     def note(self, run: FileRun, text: str) -> None:
         """A line about `run`, written when its turn comes (before its bar)."""
         with self._lock:
-            run._notes.append(text)
+            run.add_note(text)
             self._show()
 
     def surveyed(self, run: FileRun, lines: int) -> None:
@@ -88,31 +125,19 @@ class FileRuns:
     def skipped(self, run: FileRun, batch: Batch) -> None:
         """A batch before --from-byte: answered in the run this one resumes."""
         with self._lock:
-            run.lines += batch.lines
-            run._done_lines += batch.lines
+            run.skip(batch)
             self._show()
 
     def hand_out(self, run: FileRun) -> Ticket:
         with self._lock:
-            run._handed_out += 1
-            return Ticket(run, run._handed_out - 1)
+            run.handed_out += 1
+            return Ticket(run, run.handed_out - 1)
 
     def answered(self, ticket: Ticket, batch: Batch, answer: IngestAnswer | None) -> None:
         """A sender's result: the answer, or None for a batch not posted (recorded in the
         ranges all the same: the next run posts it under the same key)."""
-        run = ticket.run
         with self._lock:
-            run._answered += 1
-            run._results[ticket.number] = batch if answer is not None else None
-            if answer is None:
-                run.stopped = True
-            else:
-                run.tally.add(batch.lines, answer)
-                run._done_lines += batch.lines
-            while (done := run._results.get(run._prefix)) is not None:
-                del run._results[run._prefix]
-                run._prefix += 1
-                run.byte, run.lines = done.end, run.lines + done.lines
+            ticket.run.settle(ticket.number, batch, answer)
             self._show()
 
     def cut(self, run: FileRun, *, stopped: bool, note: str = "") -> None:
@@ -120,7 +145,7 @@ class FileRuns:
         with self._lock:
             run.cut = True
             run.stopped = run.stopped or stopped
-            run._last_note = note
+            run.last_note = note
             self._show()
 
     def first_stopped(self) -> FileRun | None:
@@ -140,20 +165,8 @@ class FileRuns:
     def _show(self) -> None:
         while self._shown < len(self._runs):
             run = self._runs[self._shown]
-            for text in run._notes[run._shown_notes :]:
-                self._notify(text)
-            run._shown_notes = len(run._notes)
-            if run.progress is not None and run._done_lines > run._shown_lines:
-                run.progress.advance(run._done_lines - run._shown_lines)
-                run._shown_lines = run._done_lines
+            run.show(self._notify)
             if not run.complete:
                 return
-            self._finish(run)
+            run.finish(self._notify)
             self._shown += 1
-
-    def _finish(self, run: FileRun) -> None:
-        if run.progress is not None:
-            run.progress.finish()
-        if run._last_note:
-            self._notify(run._last_note)
-        self._notify(f"{run.path}: {run.tally.describe()}")
