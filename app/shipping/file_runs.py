@@ -35,7 +35,9 @@ class FileRun:
     handed_out: int = 0
     answered: int = 0  # batches with a result, the dropped ones too
     _prefix: int = 0  # the batches answered one after another from the first handed out
-    _past_prefix: dict[int, Batch | None] = field(default_factory=dict)  # None: not answered
+    # Past the prefix: each batch's end and lines, None for one not answered (not its body:
+    # a batch slow to be answered may keep many here).
+    _past_prefix: dict[int, tuple[int, int] | None] = field(default_factory=dict)
     _done_lines: int = 0  # answered or skipped, for the progress bar
     _shown_lines: int = 0
     _notes: list[str] = field(default_factory=list)  # written before its bar
@@ -59,7 +61,7 @@ class FileRun:
     def settle(self, number: int, batch: Batch, answer: IngestAnswer | None) -> None:
         """The result of its `number`th batch handed out (from 0): the answer, or None."""
         self.answered += 1
-        self._past_prefix[number] = batch if answer is not None else None
+        self._past_prefix[number] = (batch.end, batch.lines) if answer is not None else None
         if answer is None:
             self.stopped = True
         else:
@@ -68,7 +70,7 @@ class FileRun:
         while (done := self._past_prefix.get(self._prefix)) is not None:
             del self._past_prefix[self._prefix]
             self._prefix += 1
-            self.byte, self.lines = done.end, self.lines + done.lines
+            self.byte, self.lines = done[0], self.lines + done[1]
 
     def show(self, notify: Notify) -> None:
         """Write what was not shown yet: its notes, its bar moved on."""
