@@ -7,6 +7,7 @@ and `os.wait4`, per line; GoAccess on the same lines beside it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 from statistics import median
 from typing import NamedTuple
 
+import asyncpg
 import httpx
 
 from bench import server
@@ -38,16 +40,21 @@ class JobsRun(NamedTuple):
     answered_s: float  # from the command's start to its exit
     folded_s: float  # from the command's start until no ledger row waits
     server_cpu_s: float  # the servers' processes (and nginx's), over the same span
+    database_cpu_s: float  # PostgreSQL's backends serving the run's database (SQLite: 0)
     import_cpu_s: float  # the command's, user + system
 
     @property
     def cpu_per_line_us(self) -> float:
-        return (self.server_cpu_s + self.import_cpu_s) / self.lines * 1e6
+        return self.us_per_line(self.server_cpu_s + self.database_cpu_s + self.import_cpu_s)
+
+    def us_per_line(self, seconds: float) -> float:
+        return seconds / self.lines * 1e6
 
 
 class Servers(NamedTuple):
     url: str
     pids: list[int]  # whose CPU is counted, with their descendants
+    database_url: str
 
 
 Topology = Callable[[str, Path], AbstractContextManager[Servers]]
@@ -66,8 +73,9 @@ def report(lines: list[str], jobs_list: Sequence[int], rounds: int, skip_postgre
                 runs = _measure(log, len(lines), database, topology, jobs_list, rounds)
                 rows += _rows(database_name, topology_name, runs)
     header = ["database", "servers", "--jobs", "lines", "answered lines/s", "folded lines/s"]
-    header += ["wall × --jobs 1", "CPU µs/line", "CPU / --jobs 1", f"≤ {1 + CPU_TARGET:.2f}"]
-    print(table(header, rows, right=frozenset(range(2, 9))) + "\n")
+    header += ["wall × --jobs 1", "CPU µs/line: servers", "PostgreSQL", "import", "total"]
+    header += ["total / --jobs 1", f"≤ {1 + CPU_TARGET:.2f}"]
+    print(table(header, rows, right=frozenset(range(2, 13))) + "\n")
     print(_notes(goaccess, rounds))
 
 
@@ -114,6 +122,10 @@ def _rows(database: str, servers: str, runs: dict[int, list[JobsRun]]) -> list[l
         answered = median(run.answered_s for run in measured)
         cpu = median(run.cpu_per_line_us for run in measured)
         lines = measured[0].lines
+        parts = [
+            median(run.us_per_line(seconds(run)) for run in measured)
+            for seconds in (_server_cpu, _database_cpu, _import_cpu)
+        ]
         rows.append(
             [
                 database,
@@ -123,12 +135,25 @@ def _rows(database: str, servers: str, runs: dict[int, list[JobsRun]]) -> list[l
                 count(lines / answered),
                 count(lines / folded),
                 f"{base_folded / folded:.2f}",
+                *(f"{part:.1f}" for part in parts),
                 f"{cpu:.1f}",
                 f"{cpu / base_cpu:.2f}",
                 "yes" if cpu / base_cpu <= 1 + CPU_TARGET else "no",
             ]
         )
     return rows
+
+
+def _server_cpu(run: JobsRun) -> float:
+    return run.server_cpu_s
+
+
+def _database_cpu(run: JobsRun) -> float:
+    return run.database_cpu_s
+
+
+def _import_cpu(run: JobsRun) -> float:
+    return run.import_cpu_s
 
 
 def _notes(goaccess: tuple[float, float] | None, rounds: int) -> str:
@@ -142,9 +167,10 @@ def _notes(goaccess: tuple[float, float] | None, rounds: int) -> str:
         "ledger folded every second), `usage-metrics import FILE --jobs N` beside them, nothing "
         "pinned: both cores shared by the servers and the command. 'answered': until the "
         "command exits; 'folded': until GraphQL's freshness shows no waiting batch. 'wall': "
-        "folded time of --jobs 1 / of this row. 'CPU µs/line': user + system CPU of the "
-        "servers (nginx too), from /proc over the same span, and of the command (`os.wait4`), "
-        f"per line. Medians of {rounds} round(s), the --jobs values alternating. {shown}.\n"
+        "folded time of --jobs 1 / of this row. 'CPU µs/line': user + system CPU per line of "
+        "the servers (nginx too) and of the PostgreSQL backends connected to the run's "
+        "database, from /proc over the same span, and of the command (`os.wait4`). Medians of "
+        f"{rounds} round(s), the --jobs values alternating. {shown}.\n"
     )
 
 
@@ -156,6 +182,7 @@ def import_with_jobs(servers: Servers, log: Path, lines: int, jobs: int, scratch
     env = {k: v for k, v in os.environ.items() if not k.startswith("USAGE_METRICS_")}
     env["BENCH_TOKEN"] = server.TOKEN
     before = cpu_seconds(servers.pids)
+    backends_before = backend_cpu(servers.database_url)
     start = time.perf_counter()
     with open(Path(scratch) / "import.err", "wb") as errors:
         process = subprocess.Popen(command, env=env, cwd=server.PROJECT_ROOT, stderr=errors)
@@ -168,7 +195,29 @@ def import_with_jobs(servers: Servers, log: Path, lines: int, jobs: int, scratch
     _wait_until_folded(servers.url)
     folded = time.perf_counter() - start
     server_cpu = cpu_seconds(servers.pids) - before
-    return JobsRun(jobs, lines, answered, folded, server_cpu, usage.ru_utime + usage.ru_stime)
+    backends = backend_cpu(servers.database_url)
+    # A backend that ended meanwhile is missed: the servers' pools keep theirs open.
+    database_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items())
+    import_cpu = usage.ru_utime + usage.ru_stime
+    return JobsRun(jobs, lines, answered, folded, server_cpu, database_cpu, import_cpu)
+
+
+def backend_cpu(database_url: str) -> dict[int, float]:
+    """The CPU seconds of each PostgreSQL backend connected to this database, by pid."""
+    if not database_url.startswith("postgres"):
+        return {}
+    name = database_url.rsplit("/", 1)[1]
+    pids = asyncio.run(_backend_pids(name))
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+async def _backend_pids(name: str) -> list[int]:
+    connection = await asyncpg.connect(server.POSTGRES_ADMIN_URL)
+    try:
+        rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", name)
+    finally:
+        await connection.close()
+    return [int(row["pid"]) for row in rows]
 
 
 def goaccess_run(log: Path, lines: int) -> tuple[float, float] | None:
@@ -226,13 +275,13 @@ def has_workers() -> bool:
 @contextmanager
 def one_server(database_url: str, scratch: Path) -> Iterator[Servers]:
     with _serve(database_url, scratch, "serve") as (url, pid):
-        yield Servers(url, [pid])
+        yield Servers(url, [pid], database_url)
 
 
 @contextmanager
 def workers_server(database_url: str, scratch: Path) -> Iterator[Servers]:
     with _serve(database_url, scratch, "serve", "--workers", "2") as (url, pid):
-        yield Servers(url, [pid])
+        yield Servers(url, [pid], database_url)
 
 
 @contextmanager
@@ -242,7 +291,7 @@ def two_servers_behind_nginx(database_url: str, scratch: Path) -> Iterator[Serve
         first_url, first = stack.enter_context(_serve(database_url, scratch, "first"))
         second_url, second = stack.enter_context(_serve(database_url, scratch, "second"))
         url, nginx = stack.enter_context(_nginx(scratch, [first_url, second_url]))
-        yield Servers(url, [first, second, nginx])
+        yield Servers(url, [first, second, nginx], database_url)
 
 
 @contextmanager
