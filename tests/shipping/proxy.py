@@ -47,8 +47,12 @@ class HoldingProxy:
         self._listener.close()
 
     def _relay(self, client: socket.socket) -> None:
-        with client, socket.create_connection(self._target) as upstream:
-            requests, answers = client.makefile("rb"), upstream.makefile("rb")
+        with (
+            client,
+            socket.create_connection(self._target) as upstream,
+            client.makefile("rb") as requests,
+            upstream.makefile("rb") as answers,
+        ):
             while request := _message(requests):
                 with self._lock:
                     self._seen += 1
