@@ -1,13 +1,15 @@
 """Ingest benchmark: prints, as Markdown, the figures docs/benchmarks.md quotes.
 
-    python -m bench.ingest [--lines N] [--seed S] [--runs R] [--skip-http] [--skip-postgres]
-                           [--skip-import] [--import-batch-lines N,...] [--profile]
+    python -m bench.ingest [--lines N] [--seed S] [--runs R] [--skip-in-process] [--skip-http]
+                           [--skip-postgres] [--skip-import] [--import-batch-lines N,...]
+                           [--skip-jobs] [--jobs N,...] [--jobs-rounds R] [--profile]
 
 (a) a decoding floor, (b) parse + classify + merge in process, (c) b/a, (d) POST /ingest end to
 end through a real uvicorn server into SQLite and PostgreSQL, (e) the user's path: `usage-metrics
 import` of generated files into a fresh server pinned to one core, beside GoAccess on the same
-combined lines. Every generated line is first
-checked against the verdict it was generated to get, so that a fast but wrong pipeline shows.
+combined lines, (f) `usage-metrics import --jobs N` (1, 2, every core) against one server process
+and two, with the CPU seconds per line of each run and GoAccess beside it. Every generated line is
+first checked against the verdict it was generated to get, so that a fast but wrong pipeline shows.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from contextlib import AbstractContextManager
 
 from app.core.records import Owner
 from app.ingest.pipeline import ResourceRef
-from bench import inprocess, server, user_path
+from bench import import_jobs, inprocess, server, user_path
 from bench.check import check
 from bench.formats import COMBINED, DATA_FAIR
 from bench.lines import FORMATS, MIXED, LineSet, generate
@@ -55,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = {line_set.name: line_set.lines for line_set in sets}
     del sets
     gc.collect()
-    _report_in_process(lines, owners, args.runs)
+    if not args.skip_in_process:
+        _report_in_process(lines, owners, args.runs)
     if args.profile:
         print("### Profile of one warm (b) pass on the mixed set (cProfile, by own time)\n")
         print("```\n" + inprocess.profile(lines[MIXED], owners, top=30).strip() + "\n```\n")
@@ -64,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_http(lines[MIXED], warm_up, owners, skip_postgres=args.skip_postgres)
     if not args.skip_import:
         _report_import(lines, args.import_batch_lines, skip_postgres=args.skip_postgres)
+    if not args.skip_jobs:
+        import_jobs.report(lines[COMBINED], args.jobs, args.jobs_rounds, args.skip_postgres)
     print(f"_Total benchmark time: {time.perf_counter() - began:.0f} s._")
     return 0
 
@@ -77,6 +82,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=100_000, help="lines per set (100 000)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (1)")
     parser.add_argument("--runs", type=int, default=5, help="timed in-process passes (5)")
+    parser.add_argument("--skip-in-process", action="store_true", help="skip (a), (b), (c)")
     parser.add_argument("--skip-http", action="store_true", help="skip (d)")
     parser.add_argument("--skip-postgres", action="store_true", help="(d) on SQLite only")
     parser.add_argument("--skip-import", action="store_true", help="skip (e)")
@@ -86,11 +92,29 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[None],
         help="(e): comma-separated --batch-lines of import, 'default' for its own (default)",
     )
+    parser.add_argument("--skip-jobs", action="store_true", help="skip (f)")
+    parser.add_argument(
+        "--jobs",
+        type=_jobs_list,
+        default=_jobs_list("1,2,all"),
+        help="(f): comma-separated --jobs of import, 'all' for every core (default: 1,2,all)",
+    )
+    parser.add_argument(
+        "--jobs-rounds", type=int, default=1, help="(f): runs of each --jobs, medians shown (1)"
+    )
     parser.add_argument("--profile", action="store_true", help="print a cProfile of (b)")
     args = parser.parse_args(argv)
-    if args.lines < 1 or args.runs < 1:
-        parser.error("--lines and --runs must be positive")
+    if args.lines < 1 or args.runs < 1 or args.jobs_rounds < 1:
+        parser.error("--lines, --runs and --jobs-rounds must be positive")
     return args
+
+
+def _jobs_list(text: str) -> list[int]:
+    cores = len(os.sched_getaffinity(0))
+    jobs = [cores if word == "all" else int(word) for word in text.split(",")]
+    if min(jobs) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: --jobs values from 1")
+    return list(dict.fromkeys(jobs))  # 'all' is 2 on a 2-core machine: once
 
 
 def _environment(args: argparse.Namespace) -> str:

@@ -36,6 +36,9 @@ def import_file(database_url: str, lines: list[str], batch_lines: int | None) ->
         with server.running_server(database_url, cpu=SERVER_CPU) as base_url:
             command = [*_pinned(SENDER_CPU), sys.executable, "-m", "app.cli", "import", str(log)]
             command += ["--url", base_url, "--token-env", "BENCH_TOKEN"]
+            # One batch at a time, as before --jobs, so that (e) compares across releases; (f)
+            # measures --jobs (bench/import_jobs.py).
+            command += ["--jobs", "1"]
             # Ranges of its own: those of an earlier run of the same file would cut its batches.
             command += ["--ranges", str(Path(directory) / "ranges")]
             if batch_lines is not None:

@@ -49,7 +49,6 @@ class Tally:
     rejected: int = 0
     duplicates: int = 0  # batches
     duplicate_lines: int = 0
-    stopped: bool = False  # a stop was asked for before everything was sent
 
     def add(self, lines: int, answer: IngestAnswer) -> None:
         self.batches += 1

@@ -20,6 +20,7 @@ from app.shipping.state import RANGES_DIR, default_ranges_dir, default_state_pat
 
 DEFAULT_BATCH_LINES = 10_000
 STOPPING = "stopping once the batch in flight is answered (a second Ctrl-C stops at once)"
+IMPORT_STOPPING = "stopping once the batches in flight are answered (a second Ctrl-C stops at once)"
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,7 +69,21 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="start the first FILE at byte B of its (decompressed) content, as an import "
         "stopped by Ctrl-C prints; the batches before it are not sent again (default: 0)",
     )
+    archives.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="batches posted at once, each on its own connection, from one file or several; "
+        f"the keys are the same whatever N is (default: the number of cores, {cores()} here)",
+    )
     archives.set_defaults(run=_import)
+
+
+def cores() -> int:
+    """The cores this process may run on (taskset and cgroup cpusets count, unlike cpu_count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def ranges_argument(parser: argparse.ArgumentParser, default: str) -> None:
@@ -151,18 +166,23 @@ def _ship(settings: Settings, args: argparse.Namespace) -> int:
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
     def notify(message: str) -> None:
-        print(f"usage-metrics import: {message}", file=sys.stderr, flush=True)
+        # One write per line: the senders' threads report retries too.
+        sys.stderr.write(f"usage-metrics import: {message}\n")
+        sys.stderr.flush()
 
     token = token_from(os.environ, args.token_env)
-    options = ImportOptions(
-        args.batch_lines, args.ranges or default_ranges_dir(os.environ), args.from_byte
-    )
-    stop = StopSignal(f"usage-metrics import: {STOPPING}")
+    url = ingest_url(args.url)
+    ranges = args.ranges or default_ranges_dir(os.environ)
+    options = ImportOptions(args.batch_lines, ranges, args.from_byte, args.jobs or cores())
+    stop = StopSignal(f"usage-metrics import: {IMPORT_STOPPING}")
+
+    def deliverer() -> Deliverer:
+        return Deliverer(url, token, stop, notify)
 
     def resume(files: list[Path], from_byte: int) -> str:
         return resume_command(args, files, from_byte)
 
-    with stop.installed(), Deliverer(ingest_url(args.url), token, stop, notify) as deliverer:
+    with stop.installed():
         return import_archives(args.files, deliverer, options, stop, sys.stderr, notify, resume)
 
 
@@ -176,6 +196,8 @@ def resume_command(args: argparse.Namespace, files: list[Path], from_byte: int) 
         words += ["--batch-lines", str(args.batch_lines)]
     if args.ranges is not None:
         words += ["--ranges", str(args.ranges)]
+    if args.jobs is not None:
+        words += ["--jobs", str(args.jobs)]
     return shlex.join(words)
 
 

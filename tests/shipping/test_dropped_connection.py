@@ -90,6 +90,9 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
         for end in (source, sink):
             with suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+        # Each of the two pipes closes the socket it reads: left to the garbage collector, an
+        # unclosed socket fails whichever later test it is collected in (ResourceWarning).
+        source.close()
 
 
 @contextmanager
