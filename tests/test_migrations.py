@@ -39,6 +39,7 @@ MIGRATIONS = [
     "0004_revoked_sessions",
     "0005_resources_title_folded",
     "0006_owners",
+    "0007_ingest_quarantine",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -132,7 +133,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0003_ingest_ledger\n"
         "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n"
-        "applied 0006_owners\n",
+        "applied 0006_owners\n"
+        "applied 0007_ingest_quarantine\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -196,7 +198,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0003_ingest_ledger\n"
         "pending 0004_revoked_sessions\n"
         "pending 0005_resources_title_folded\n"
-        "pending 0006_owners\n",
+        "pending 0006_owners\n"
+        "pending 0007_ingest_quarantine\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -224,7 +227,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0003_ingest_ledger\n"
         "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n"
-        "applied 0006_owners\n",
+        "applied 0006_owners\n"
+        "applied 0007_ingest_quarantine\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -247,7 +251,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0003_ingest_ledger\n"
         "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n"
-        "applied 0006_owners\n",
+        "applied 0006_owners\n"
+        "applied 0007_ingest_quarantine\n",
     )
     await process.aclose()
 
