@@ -142,7 +142,7 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
                 await _insert_ledger_row(client, batch)
                 capped = None
             else:
-                capped = await add_counters(client, batch.totals.counters, cap)
+                capped = (await add_counters(client, batch.totals.counters, cap)).capped
         if cap is not None and capped is not None:
             cap.remember(capped)
         return None

@@ -2,7 +2,9 @@
 
 For GraphQL's `freshness` and the dashboard's "updated N s ago": the figures hold every batch
 received before `folded_until`; `waiting_batches` (holding `waiting_lines`) are counted, answered,
-and not in the figures yet.
+and not in the figures yet. `quarantined_batches` (holding `quarantined_lines`) could not be
+folded and wait, set aside, for an operator (docs/ingest.md#when-a-batch-cannot-be-folded): they
+are not in the figures whatever their reception time, and do not hold `folded_until` back.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from datetime import UTC, datetime
 from app.storage.database import connection
 
 _WAITING = (
-    "SELECT COUNT(*) AS batches, COALESCE(SUM(lines), 0) AS lines, MIN(received_at) AS oldest "
+    "SELECT COUNT(*) AS batches, COALESCE(SUM(lines), 0) AS lines, MIN(received_at) AS oldest, "
+    "(SELECT COUNT(*) FROM ingest_quarantine) AS quarantined_batches, "
+    "(SELECT COALESCE(SUM(lines), 0) FROM ingest_quarantine) AS quarantined_lines "
     "FROM ingest_ledger"
 )
 
@@ -23,6 +27,8 @@ class Freshness:
     folded_until: datetime  # every batch received before this is in the figures
     waiting_batches: int
     waiting_lines: int  # their accepted lines
+    quarantined_batches: int = 0
+    quarantined_lines: int = 0
 
     def age_seconds(self, now: datetime) -> float:
         """How old the figures are at `now`: 0 when nothing waits."""
@@ -38,4 +44,10 @@ async def freshness(now: datetime) -> Freshness:
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
-    return Freshness(oldest or now, int(row["batches"]), int(row["lines"]))
+    return Freshness(
+        oldest or now,
+        int(row["batches"]),
+        int(row["lines"]),
+        int(row["quarantined_batches"]),
+        int(row["quarantined_lines"]),
+    )
