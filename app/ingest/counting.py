@@ -9,11 +9,13 @@ its request (USAGE_METRICS_FOLD_INTERVAL=0), the folder, and `import-data-fair`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -25,7 +27,14 @@ from app.storage.models import UsageDaily
 from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.storage.sql import BIGINT_MAX, column_types
-from app.storage.summaries import Summary, Totals, batch_days, covers, spread
+from app.storage.summaries import (
+    Summary,
+    Totals,
+    add_days,
+    covers,
+    days_by_summary,
+    spread_into,
+)
 
 _COUNTER_TYPES = column_types(UsageDaily, (*KEY_COLUMNS, *COUNTER_COLUMNS))
 # The first key of the advisory locks that order the writers of one dataset's counters (the
@@ -36,6 +45,9 @@ _DATASET_LOCKS = 0x666F6C64  # "fold"
 # docs/storage.md#locks.
 LOCK_BUCKETS = 16
 _SAVEPOINT = "counting"
+# Keys (or days) prepared between two returns to the event loop: ~10 ms of work.
+PREPARE_SLICE = 2_000
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,58 @@ class Counted:
     saturated: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Counters as the rows each table gets: add_counters' work in Python, which a caller may
+    do before its write transaction (SQLite's single write lock waits for none of it)."""
+
+    counters: dict[UsageKey, Counters]
+    usage: list[tuple[Any, ...]]  # usage_daily's rows, in key order
+    # Per summary, its per-day figures and, for SQLite, the rows of every block, sorted.
+    summaries: list[tuple[Summary, Totals, list[list[Any]]]]
+    clamped: Counter[str]  # rows with a sum past the ceiling before any write, by table
+
+
+async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepared:
+    """The rows of every table, giving the event loop back every PREPARE_SLICE keys or rows."""
+    # In key order: a stable lock order for concurrent writers.
+    usage = [(*key, *counts) for key, counts in sorted(counters.items())]
+    clamped = Counter({"usage_daily": _clamp(usage, len(KEY_COLUMNS))})
+    by_dataset: Totals = {}
+    by_caller: Totals = {}
+    async for part in _parts(list(counters.items())):
+        add_days(by_dataset, by_caller, part)
+    summaries: list[tuple[Summary, Totals, list[list[Any]]]] = []
+    for summary, daily in days_by_summary(by_dataset, by_caller).items():
+        await asyncio.sleep(0)
+        if postgres:
+            clamped[summary.table] = _clamp_totals(daily)
+            summaries.append((summary, daily, []))
+            continue
+        blocks: Totals = {}
+        async for days in _parts(list(daily.items())):
+            spread_into(blocks, summary, days, date.isoformat)  # SQLite keeps days as ISO text
+        # Sorted: a block's new rows land next to each other, and its readers scan them together.
+        rows = sorted([*key, *figures] for key, figures in blocks.items())
+        clamped[summary.table] = _clamp(rows, len(summary.key))
+        summaries.append((summary, daily, rows))
+    return Prepared(counters, usage, summaries, clamped)
+
+
+async def _parts(items: list[_Item]) -> AsyncIterator[list[_Item]]:
+    for start in range(0, len(items), PREPARE_SLICE):
+        await asyncio.sleep(0)
+        yield items[start : start + PREPARE_SLICE]
+
+
 async def add_counters(
-    client: BaseDBAsyncClient, counters: dict[UsageKey, Counters], cap: DomainCap | None
+    client: BaseDBAsyncClient,
+    counters: dict[UsageKey, Counters],
+    cap: DomainCap | None,
+    prepared: Prepared | None = None,
 ) -> Counted:
-    """Add `counters` (the domain cap applied) to usage_daily and every summary table.
+    """Add `counters` (the domain cap applied) to usage_daily and every summary table;
+    `prepared`, if given, is `prepare(counters)`, used unless the cap renames a domain.
 
     The caller commits, then tells the cap what is stored (`cap.remember(counted.capped)`).
     """
@@ -58,10 +118,13 @@ async def add_counters(
     if cap is not None:
         await lock_datasets(client, {(key.resource_type, key.resource_id) for key in counters})
         capped = await cap.apply(client, counters)
-        counters = capped.counters
-    saturated = {"usage_daily": await _upsert_counters(client, counters)}
-    for summary, rows in batch_days(counters).items():
-        saturated[summary.table] = await _upsert_summary(client, summary, rows)
+        counters = capped.counters  # the same dict unless a domain or an app was capped
+    if prepared is None or prepared.counters is not counters:
+        prepared = await prepare(counters, is_postgres(client))
+    saturated = Counter(prepared.clamped)
+    saturated["usage_daily"] += await _upsert_counters(client, prepared.usage)
+    for summary, daily, rows in prepared.summaries:
+        saturated[summary.table] += await _upsert_summary(client, summary, daily, rows)
     return Counted(capped, {table: n for table, n in saturated.items() if n})
 
 
@@ -89,12 +152,9 @@ def lock_bucket(resource_type: str, resource_id: str) -> int:
     return int.from_bytes(digest, "big") % LOCK_BUCKETS
 
 
-async def _upsert_counters(client: BaseDBAsyncClient, counters: dict[UsageKey, Counters]) -> int:
-    # In key order: a stable lock order for concurrent writers.
-    rows = [(*key, *counts) for key, counts in sorted(counters.items())]
+async def _upsert_counters(client: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> int:
     if not rows:
         return 0
-    clamped = _clamp(rows, len(KEY_COLUMNS))
     columns = (*KEY_COLUMNS, *COUNTER_COLUMNS)
     conflict = f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) "
 
@@ -104,31 +164,30 @@ async def _upsert_counters(client: BaseDBAsyncClient, counters: dict[UsageKey, C
         )
         return len(rows), written
 
-    return clamped + await _add_saturating(client, "usage_daily", COUNTER_COLUMNS, write)
+    return await _add_saturating(client, "usage_daily", COUNTER_COLUMNS, write)
 
 
-async def _upsert_summary(client: BaseDBAsyncClient, summary: Summary, daily: Totals) -> int:
-    """Add a batch's per-day figures to every block of `summary` that contains their days."""
+async def _upsert_summary(
+    client: BaseDBAsyncClient, summary: Summary, daily: Totals, rows: list[list[Any]]
+) -> int:
+    """Add a batch's per-day figures to every block of `summary` that contains their days
+    (`rows`: those blocks' rows, for SQLite)."""
     if not daily:
         return 0
     table = summary.table
     conflict = f"ON CONFLICT ({', '.join(summary.key)}) "
     if is_postgres(client):
-        clamped = _clamp_totals(daily)
 
         async def write_postgres(update: str) -> tuple[int, int]:
             return await _upsert_summary_postgres(client, summary, daily, conflict + update)
 
-        return clamped + await _add_saturating(client, table, FIGURE_COLUMNS, write_postgres)
-    # Sorted: a block's new rows land next to each other, and its readers scan them together.
-    rows = sorted(spread(summary, daily, date.isoformat))  # SQLite stores days as ISO text
-    clamped = _clamp(rows, len(summary.key))
+        return await _add_saturating(client, table, FIGURE_COLUMNS, write_postgres)
     columns = (*summary.key, *FIGURE_COLUMNS)
 
     async def write_sqlite(update: str) -> tuple[int, int]:
         return len(rows), await _insert(client, table, columns, (), rows, conflict + update)
 
-    return clamped + await _add_saturating(client, table, FIGURE_COLUMNS, write_sqlite)
+    return await _add_saturating(client, table, FIGURE_COLUMNS, write_sqlite)
 
 
 async def _upsert_summary_postgres(

@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from app.core.records import FoldFailure
 from app.ingest import ledger, quarantine
-from app.ingest.counting import add_counters
+from app.ingest.counting import add_counters, prepare
 from app.ingest.domain_cap import DomainCap
 from app.ingest.failures import classify, describe
 from app.storage.database import connection, is_postgres
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 ROWS_PER_PASS = 100
 # Merged keys past which a pass takes no more rows: its transaction stays short (on SQLite every
 # request waits for it) and its memory small; measured in docs/storage.md#the-fold.
-KEYS_PER_PASS = 20_000
+KEYS_PER_PASS = 5_000
 # Ledger rows' rows merged between two returns to the event loop (~10 ms of work).
 MERGE_SLICE = 5_000
 # A pass whose rows another SQLite process folded first is done again, this many times at most.
@@ -166,14 +166,16 @@ async def _fold(cap: DomainCap | None, limits: _Limits, taken: list[int]) -> Fol
             merged = await _take(tx, limits, taken)
             if not taken:
                 return Folded()
+            prepared = await prepare(merged.counters, postgres=True)  # before any lock
             await tx.execute_query(
                 "DELETE FROM ingest_ledger WHERE id = ANY($1::bigint[])", [taken]
             )
-            counted = await add_counters(tx, merged.counters, cap)
+            counted = await add_counters(tx, merged.counters, cap, prepared)
     else:
         merged = await _take(connection(), limits, taken)
         if not taken:
             return Folded()
+        prepared = await prepare(merged.counters, postgres=False)
         async with in_transaction() as tx:
             ids = ", ".join("?" * len(taken))
             deleted, _ = await tx.execute_query(
@@ -181,15 +183,16 @@ async def _fold(cap: DomainCap | None, limits: _Limits, taken: list[int]) -> Fol
             )
             if deleted != len(taken):
                 raise _RacedError  # rolls back: those rows are another process's
-            counted = await add_counters(tx, merged.counters, cap)
+            counted = await add_counters(tx, merged.counters, cap, prepared)
     if cap is not None and counted.capped is not None:
         cap.remember(counted.capped)
     return Folded(len(taken), len(merged.counters), saturated=Counter(counted.saturated))
 
 
 async def _take(client: BaseDBAsyncClient, limits: _Limits, taken: list[int]) -> ledger.Merged:
-    """The oldest rows merged, taken in groups sized from the keys of those already read, until
-    the pass has `limits.rows` rows or `limits.keys` merged keys (a row is always merged whole)."""
+    """The oldest rows merged, taken in groups sized from the keys of those already read, while
+    the pass has fewer than `limits.rows` rows and the next would not bring it past
+    `limits.keys` merged keys (the first row is always taken, and merged whole)."""
     merged = ledger.Merged()
     postgres = is_postgres(client)
     after = read_keys = 0
@@ -200,6 +203,8 @@ async def _take(client: BaseDBAsyncClient, limits: _Limits, taken: list[int]) ->
             wanted = 1
         else:
             wanted = _group(limits, len(taken), len(merged.counters), read_keys)
+            if wanted <= 0:
+                break
             arguments = [after, wanted]
             sql = _TAKE_POSTGRES if postgres else _TAKE_SQLITE
         found = await client.execute_query_dict(sql, arguments)
@@ -216,11 +221,11 @@ async def _take(client: BaseDBAsyncClient, limits: _Limits, taken: list[int]) ->
 
 def _group(limits: _Limits, rows: int, merged_keys: int, read_keys: int) -> int:
     """How many rows to take next: one at first, then as many as the keys left allow at the
-    rows' average so far."""
+    rows' average so far (0: the next row would pass the bound)."""
     if not rows:
         return 1
     per_row = max(1, read_keys // rows)
-    return max(1, min(limits.rows - rows, (limits.keys - merged_keys) // per_row))
+    return min(limits.rows - rows, (limits.keys - merged_keys) // per_row)
 
 
 async def _merge(merged: ledger.Merged, rows: list[Any]) -> None:
