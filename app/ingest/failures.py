@@ -20,8 +20,9 @@ _POSTGRES_TRANSIENT_STATES = frozenset({"55P03"})
 # PostgreSQL classes that blame the statement, not a row: syntax or access rule (42: a missing
 # table or column, a permission), a feature not supported (0A).
 _POSTGRES_STATEMENT_CLASSES = frozenset({"42", "0A"})
-# PostgreSQL classes that blame the values: data exceptions (22), integrity constraints (23).
-_POSTGRES_REFUSING_CLASSES = frozenset({"22", "23"})
+# PostgreSQL classes that blame the values: data exceptions (22), integrity constraints (23), an
+# exception a trigger raised (P0).
+_POSTGRES_REFUSING_CLASSES = frozenset({"22", "23", "P0"})
 # SQLite's primary result codes that say nothing of the rows.
 _SQLITE_TRANSIENT_CODES = frozenset(
     {

@@ -94,8 +94,6 @@ class Folder:
     async def fold_round(self, stop: asyncio.Event) -> bool:
         """Passes until nothing waits (or `stop`); False when one failed (logged, counted)."""
         try:
-            if self._metrics is not None:
-                self._metrics.set_quarantined(await quarantine.count())
             folded = Folded()
             while not stop.is_set():
                 # Pass by pass, so that a stop waits for one pass's commit, not a whole backlog.
@@ -104,7 +102,7 @@ class Folder:
                 folded += done
                 if not done.batches and not done.set_aside:
                     break
-            if folded.set_aside and self._metrics is not None:
+            if self._metrics is not None:  # after the passes: an idle round's first query is theirs
                 self._metrics.set_quarantined(await quarantine.count())
         except Exception as exc:
             self._failed(exc)
