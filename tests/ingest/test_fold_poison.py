@@ -76,7 +76,8 @@ async def insert_ledger_row(text: str, lines: int) -> int:
     """A ledger row as a poisoned batch (or a bug) left it; its id."""
     db = connection()
     received: Any = datetime.now(UTC) if is_postgres(db) else datetime.now(UTC).isoformat()
-    sql = f"INSERT INTO ingest_ledger (received_at, lines, counters) VALUES ({placeholders(db, 3)})"
+    values = placeholders(db, 3)
+    sql = f"INSERT INTO ingest_ledger (received_at, lines, counters) VALUES ({values})"  # noqa: S608
     rows = await db.execute_query_dict(f"{sql} RETURNING id", [received, lines, text])
     return int(rows[0]["id"])
 
