@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import anyio
@@ -27,11 +27,10 @@ from app.core.records import UsageKey
 from app.ingest import ledger, quarantine
 from app.ingest.domain_cap import DomainCap
 from app.ingest.fold import Folded, fold_pass, fold_waiting
-from app.storage.database import connection, is_postgres, placeholders
+from app.storage.database import connection, is_postgres
 from app.storage.models.summaries import FIGURE_COLUMNS
-from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
+from app.storage.models.usage import KEY_COLUMNS
 from app.storage.sql import BIGINT_MAX
-from app.storage.summaries import SUMMARIES
 from tests.helpers import (
     NDJSON,
     app_client,
@@ -45,6 +44,7 @@ from tests.helpers import (
     table_rows,
     usage_rows,
 )
+from tests.ingest.ledger_rows import COUNTERS, insert_ledger_row, rows_at_ceiling
 from tests.server_processes import ROOT, clean_env
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +52,6 @@ pytestmark = pytest.mark.anyio
 DAY = "2024-01-08"
 HELD_BACK_S = 3600.0  # the app's own folder runs once at start, then only the test folds
 FRESHNESS = "{ freshness { waitingBatches quarantinedBatches quarantinedLines } }"
-TABLES = {"usage_daily": COUNTER_COLUMNS, **{s.table: FIGURE_COLUMNS for s in SUMMARIES}}
 
 
 @pytest.fixture
@@ -72,16 +71,6 @@ async def post(client: httpx.AsyncClient, *lines: Any) -> None:
     assert response.json()["accepted"] == len(lines)
 
 
-async def insert_ledger_row(text: str, lines: int) -> int:
-    """A ledger row as a poisoned batch (or a bug) left it; its id."""
-    db = connection()
-    received: Any = datetime.now(UTC) if is_postgres(db) else datetime.now(UTC).isoformat()
-    values = placeholders(db, 3)
-    sql = f"INSERT INTO ingest_ledger (received_at, lines, counters) VALUES ({values})"  # noqa: S608
-    rows = await db.execute_query_dict(f"{sql} RETURNING id", [received, lines, text])
-    return int(rows[0]["id"])
-
-
 async def key_of(resource_id: str) -> UsageKey:
     """The usage_daily key a stored row of this dataset has."""
     row = next(r for r in await usage_rows() if r["resource_id"] == resource_id)
@@ -94,15 +83,6 @@ async def counters_of(resource_id: str) -> list[tuple[int, int, int]]:
         for r in await usage_rows()
         if r["resource_id"] == resource_id
     ]
-
-
-async def rows_at_ceiling() -> dict[str, int]:
-    """Per table, the rows with a counter at BIGINT_MAX."""
-    found = {}
-    for table, columns in TABLES.items():
-        rows = await table_rows(table)
-        found[table] = sum(1 for row in rows if any(row[c] == BIGINT_MAX for c in columns))
-    return {table: n for table, n in found.items() if n}
 
 
 async def clamped_summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
@@ -126,7 +106,7 @@ async def sqlite_types() -> set[str]:
     if is_postgres(db):
         return {"integer"}
     found: set[str] = set()
-    for table, columns in TABLES.items():
+    for table, columns in COUNTERS.items():
         for column in columns:
             rows = await db.execute_query_dict(
                 f"SELECT DISTINCT typeof({column}) AS kind FROM {table}"  # noqa: S608
@@ -156,7 +136,7 @@ async def test_sums_past_the_ceiling_saturate_and_every_other_count_is_kept(
     assert (folded.batches, folded.set_aside) == (2, ())
     assert await counters_of("roads") == [(BIGINT_MAX, BIGINT_MAX, BIGINT_MAX)]
     assert await counters_of("rivers") == [(2, 2000, 20)]
-    assert folded.saturated == await rows_at_ceiling()
+    assert folded.saturated == {t: n for t, n in (await rows_at_ceiling()).items() if n}
     assert folded.saturated["usage_daily"] == 1
     assert await stored_summaries() == await clamped_summaries_of_usage_daily()
 
