@@ -90,6 +90,7 @@ async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepare
         blocks: Totals = {}
         async for days in _parts(list(daily.items())):
             spread_into(blocks, summary, days, date.isoformat)  # SQLite keeps days as ISO text
+        await asyncio.sleep(0)
         # Sorted: a block's new rows land next to each other, and its readers scan them together.
         rows = sorted([*key, *figures] for key, figures in blocks.items())
         clamped[summary.table] = _clamp(rows, len(summary.key))
