@@ -15,6 +15,7 @@ from app.core.records import OWNER_TYPES
 from app.core.titles import fold
 from app.ingest import quarantine
 from app.ingest.domain_cap import DomainCap
+from app.ingest.failures import classify
 from app.ingest.fold import Folded, FoldError, fold_waiting
 from app.storage.database import database
 from app.storage.models import ResourceRow
@@ -39,7 +40,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _fold(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> tuple[int, Folded]:
         async with database(settings.database_url):
-            put_back = await quarantine.put_back() if args.retry_quarantined else 0
+            try:
+                put_back = await quarantine.put_back() if args.retry_quarantined else 0
+            except Exception as exc:
+                raise FoldError(classify(exc)) from exc
             cap = DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
             return put_back, await fold_waiting(cap)
 

@@ -94,8 +94,11 @@ async def fold_pass(
 ) -> Folded:
     """Fold the oldest waiting ledger rows, up to `rows` rows or `keys` merged keys; Folded()
     when none waits. FoldError when nothing could be folded for no row's fault."""
-    if not await _is_waiting():
-        return Folded()
+    try:
+        if not await _is_waiting():
+            return Folded()
+    except Exception as exc:
+        raise FoldError(classify(exc)) from exc
     taken: list[int] = []
     try:
         return await _fold_raced(cap, _Limits(rows, keys), taken)
