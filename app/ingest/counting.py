@@ -3,7 +3,7 @@
 Counts are added with INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x (tortoise's
 bulk_create(on_conflict=...) would replace them), and every sum saturates at the columns' maximum
 (2^63 - 1) instead of failing on PostgreSQL or turning into a REAL on SQLite
-(docs/storage.md#sums-that-cannot-overflow). The single writer of counters: a batch counted in
+(app/storage/upserts.py, docs/storage.md#sums-that-cannot-overflow). The single writer of counters: a batch counted in
 its request (USAGE_METRICS_FOLD_INTERVAL=0), the folder, and `import-data-fair`.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
-from app.storage.database import is_postgres, placeholders
+from app.storage.database import is_postgres
 from app.storage.models import UsageDaily
 from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
@@ -35,6 +35,7 @@ from app.storage.summaries import (
     days_by_summary,
     spread_into,
 )
+from app.storage.upserts import add_saturating, clamp_rows, clamp_totals, upsert_counted
 
 _COUNTER_TYPES = column_types(UsageDaily, (*KEY_COLUMNS, *COUNTER_COLUMNS))
 # The first key of the advisory locks that order the writers of one dataset's counters (the
@@ -44,7 +45,6 @@ _DATASET_LOCKS = 0x666F6C64  # "fold"
 # many datasets (PostgreSQL's lock table holds 64 per connection by default): measured in
 # docs/storage.md#locks.
 LOCK_BUCKETS = 16
-_SAVEPOINT = "counting"
 # Keys (or days) prepared between two returns to the event loop: ~10 ms of work.
 PREPARE_SLICE = 2_000
 _Item = TypeVar("_Item")
@@ -75,7 +75,7 @@ async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepare
     """The rows of every table, giving the event loop back every PREPARE_SLICE keys or rows."""
     # In key order: a stable lock order for concurrent writers.
     usage = [(*key, *counts) for key, counts in sorted(counters.items())]
-    clamped = Counter({"usage_daily": _clamp(usage, len(KEY_COLUMNS))})
+    clamped = Counter({"usage_daily": clamp_rows(usage, len(KEY_COLUMNS))})
     by_dataset: Totals = {}
     by_caller: Totals = {}
     async for part in _parts(list(counters.items())):
@@ -84,7 +84,7 @@ async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepare
     for summary, daily in days_by_summary(by_dataset, by_caller).items():
         await asyncio.sleep(0)
         if postgres:
-            clamped[summary.table] = _clamp_totals(daily)
+            clamped[summary.table] = clamp_totals(daily.values())
             summaries.append((summary, daily, []))
             continue
         blocks: Totals = {}
@@ -93,7 +93,7 @@ async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepare
         await asyncio.sleep(0)
         # Sorted: a block's new rows land next to each other, and its readers scan them together.
         rows = sorted([*key, *figures] for key, figures in blocks.items())
-        clamped[summary.table] = _clamp(rows, len(summary.key))
+        clamped[summary.table] = clamp_rows(rows, len(summary.key))
         summaries.append((summary, daily, rows))
     return Prepared(counters, usage, summaries, clamped)
 
@@ -160,12 +160,12 @@ async def _upsert_counters(client: BaseDBAsyncClient, rows: list[tuple[Any, ...]
     conflict = f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) "
 
     async def write(update: str) -> tuple[int, int]:
-        written = await _insert(
+        written = await upsert_counted(
             client, "usage_daily", columns, _COUNTER_TYPES, rows, conflict + update
         )
         return len(rows), written
 
-    return await _add_saturating(client, "usage_daily", COUNTER_COLUMNS, write)
+    return await add_saturating(client, "usage_daily", COUNTER_COLUMNS, write)
 
 
 async def _upsert_summary(
@@ -182,13 +182,13 @@ async def _upsert_summary(
         async def write_postgres(update: str) -> tuple[int, int]:
             return await _upsert_summary_postgres(client, summary, daily, conflict + update)
 
-        return await _add_saturating(client, table, FIGURE_COLUMNS, write_postgres)
+        return await add_saturating(client, table, FIGURE_COLUMNS, write_postgres)
     columns = (*summary.key, *FIGURE_COLUMNS)
 
     async def write_sqlite(update: str) -> tuple[int, int]:
-        return len(rows), await _insert(client, table, columns, (), rows, conflict + update)
+        return len(rows), await upsert_counted(client, table, columns, (), rows, conflict + update)
 
-    return await _add_saturating(client, table, FIGURE_COLUMNS, write_sqlite)
+    return await add_saturating(client, table, FIGURE_COLUMNS, write_sqlite)
 
 
 async def _upsert_summary_postgres(
@@ -233,126 +233,3 @@ async def _upsert_summary_postgres(
     arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
     found = await client.execute_query_dict(sql, arguments)
     return int(found[0]["wanted"]), int(found[0]["n"])
-
-
-async def _add_saturating(
-    client: BaseDBAsyncClient,
-    table: str,
-    columns: Sequence[str],
-    write: Callable[[str], Awaitable[tuple[int, int]]],
-) -> int:
-    """Run `write(update)` (rows wanted, rows written) with plain additions that skip any row
-    whose sum would pass the ceiling; if one was skipped, undo and write again with saturating
-    sums. The rows written at the ceiling: 0, but for the rare write that reaches it."""
-    adding = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
-    fits = " AND ".join(f"{table}.{c} <= {BIGINT_MAX} - excluded.{c}" for c in columns)
-    await client.execute_query(f"SAVEPOINT {_SAVEPOINT}")
-    wanted, written = await write(f"DO UPDATE SET {adding} WHERE {fits}")
-    if written < wanted:
-        await client.execute_query(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        saturating = ", ".join(
-            f"{c} = CASE WHEN {table}.{c} > {BIGINT_MAX} - excluded.{c} THEN {BIGINT_MAX} "
-            f"ELSE {table}.{c} + excluded.{c} END"
-            for c in columns
-        )
-        await write(f"DO UPDATE SET {saturating}")
-    await client.execute_query(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-    return wanted - written
-
-
-def _clamp(rows: list[Any], first: int) -> int:
-    """Bring the values from column `first` on down to the ceiling, in place (a sum of many
-    batches, or of an import's documents, can pass it); how many rows had one past it."""
-    clamped = 0
-    for i, row in enumerate(rows):
-        if max(row[first:]) > BIGINT_MAX:
-            rows[i] = type(row)((*row[:first], *(min(v, BIGINT_MAX) for v in row[first:])))
-            clamped += 1
-    return clamped
-
-
-def _clamp_totals(daily: Totals) -> int:
-    clamped = 0
-    for figures in daily.values():
-        if max(figures) > BIGINT_MAX:
-            figures[:] = [min(v, BIGINT_MAX) for v in figures]
-            clamped += 1
-    return clamped
-
-
-async def _insert(
-    client: BaseDBAsyncClient,
-    table: str,
-    columns: tuple[str, ...],
-    types: tuple[str, ...],
-    rows: list[Any],
-    on_conflict: str,
-) -> int:
-    """`upsert`, and the rows it inserted or updated (a DO UPDATE ... WHERE that is false
-    writes none)."""
-    sql, arguments = _upsert_statement(client, table, columns, types, rows, on_conflict)
-    if is_postgres(client):
-        # Counted by a query: tortoise reads the OID of the status "INSERT <oid> <rows>".
-        counted = f"WITH written AS ({sql} RETURNING 1) SELECT count(*) AS n FROM written"
-        found = await client.execute_query_dict(counted, arguments)
-        return int(found[0]["n"])
-    before = await _total_changes(client)
-    await client.execute_many(sql, arguments)
-    return await _total_changes(client) - before
-
-
-async def _total_changes(client: BaseDBAsyncClient) -> int:
-    found = await client.execute_query_dict("SELECT total_changes() AS n")
-    return int(found[0]["n"])
-
-
-async def upsert(
-    client: BaseDBAsyncClient,
-    table: str,
-    columns: tuple[str, ...],
-    types: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    on_conflict: str,
-) -> None:
-    """One INSERT ... ON CONFLICT for many rows, the fastest way each driver offers.
-
-    PostgreSQL takes the rows as one array per column through unnest(): one statement, one
-    round trip (asyncpg's executemany costs a round trip's work per row). SQLite runs the
-    prepared statement per row in process, which is what executemany does.
-    """
-    sql, arguments = _upsert_statement(client, table, columns, types, rows, on_conflict)
-    if is_postgres(client):
-        await client.execute_query(sql, arguments)
-    else:
-        await client.execute_many(sql, arguments)
-
-
-def _upsert_statement(
-    client: BaseDBAsyncClient,
-    table: str,
-    columns: tuple[str, ...],
-    types: tuple[str, ...],
-    rows: list[Any],
-    on_conflict: str,
-) -> tuple[str, list[Any]]:
-    names = ", ".join(columns)
-    if is_postgres(client):
-        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"
-        return sql, [list(column) for column in zip(*rows, strict=True)]
-    sql = (
-        f"INSERT INTO {table} ({names}) VALUES ({placeholders(client, len(columns))}) {on_conflict}"
-    )
-    days = [i for i, kind in enumerate(types) if kind == "date"]
-    return sql, _sqlite_rows(rows, days) if days else rows
-
-
-def _sqlite_rows(rows: list[tuple[Any, ...]], day_index: list[int]) -> list[list[Any]]:
-    # SQLite stores days as ISO text, as tortoise does.
-    converted = []
-    for row in rows:
-        values = list(row)
-        for i in day_index:
-            values[i] = values[i].isoformat()
-        converted.append(values)
-    return converted

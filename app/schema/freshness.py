@@ -21,8 +21,9 @@ from app.schema.context import Info
 class Freshness:
     folded_until: datetime = strawberry.field(
         description=(
-            "Every batch received before this instant (UTC) is in the figures: the reception "
-            "time of the oldest batch still waiting, or the time of this answer when none waits."
+            "Every batch received before this instant (UTC) is in the figures, but those set "
+            "aside (quarantinedBatches): the reception time of the oldest batch still waiting, "
+            "or the time of this answer when none waits."
         )
     )
     waiting_batches: int = strawberry.field(
