@@ -3,8 +3,9 @@
 Counts are added with INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x (tortoise's
 bulk_create(on_conflict=...) would replace them), and every sum saturates at the columns' maximum
 (2^63 - 1) instead of failing on PostgreSQL or turning into a REAL on SQLite
-(app/storage/upserts.py, docs/storage.md#sums-that-cannot-overflow). The single writer of counters: a batch counted in
-its request (USAGE_METRICS_FOLD_INTERVAL=0), the folder, and `import-data-fair`.
+(app/storage/upserts.py, docs/storage.md#sums-that-cannot-overflow). The single writer of
+counters: a batch counted in its request (USAGE_METRICS_FOLD_INTERVAL=0), the folder, and
+`import-data-fair`.
 """
 
 from __future__ import annotations
