@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.metrics = metrics
+    app.state.folder = folder
     return app
 
 

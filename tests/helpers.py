@@ -155,6 +155,8 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app built from `settings` (lifespan entered, tables empty), with a client on it."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):  # ASGITransport skips it
+        # The folder's round at start is over: with a long interval only the test folds.
+        await application.state.folder.started.wait()
         client = connection()
         if is_postgres(client):  # the session's PostgreSQL database is shared by its tests
             await client.execute_script(

@@ -73,6 +73,9 @@ class Folder:
         self._failure: FoldFailure | None = None
         self._logged: set[FoldFailure] = set()  # the kinds this run of failures has logged
         self._failed_passes = 0
+        # Set once the round at start is over, whatever it did: from then on a long interval
+        # leaves the ledger to whoever else folds (the tests, `usage-metrics fold`).
+        self.started = asyncio.Event()
 
     def stall(self) -> Stall | None:
         """Set when every pass has failed for longer than `stalled_after_s` (for /readyz)."""
@@ -114,6 +117,7 @@ class Folder:
     async def _fold_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             worked = await self.fold_round(stop)
+            self.started.set()
             if self.interval_s <= 0 and worked:
                 return
             with contextlib.suppress(TimeoutError):
