@@ -5,13 +5,14 @@ are answered while it drains, each before the server has spent a second of CPU t
 A real server process on SQLite and PostgreSQL, and the server's CPU time rather than a
 stopwatch (as tests/ingest/test_large_batch.py does): a pass that held the event loop, or SQLite's
 single write lock, for the whole backlog (40 000 keys, seconds of CPU) would make a probe wait
-for all of it.
+for all of it. The backlog is drained once GraphQL's foldedUntil passes its last batch's reception:
+then only the probes' own batches wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,11 @@ KEYS_PER_ROW = 2_000
 # Server CPU time a probe may cost, waiting included: a pass of the default bound costs a few
 # tenths of a second; the whole backlog several seconds.
 PROBE_CPU_S = 1.0
-FRESHNESS = "{ freshness { waitingBatches } }"
+FRESHNESS = "{ freshness { waitingBatches foldedUntil } }"
 
 
-async def fill_backlog(database_url: str) -> int:
-    """ROWS ledger rows of KEYS_PER_ROW keys, a dataset each; the requests they hold."""
+async def fill_backlog(database_url: str) -> datetime:
+    """ROWS ledger rows of KEYS_PER_ROW keys, a dataset each; when the last was received."""
     await open_database(database_url)
     try:
         if is_postgres(connection()):
@@ -48,7 +49,7 @@ async def fill_backlog(database_url: str) -> int:
             await insert_ledger_row(ledger.encode(counters), KEYS_PER_ROW)
     finally:
         await close_database()
-    return ROWS * KEYS_PER_ROW
+    return datetime.now(UTC)
 
 
 def _key(n: int) -> UsageKey:
@@ -73,41 +74,51 @@ async def counted_requests(database_url: str) -> int:
 async def test_ingest_and_graphql_are_answered_while_a_backlog_drains(
     database_url: str, tmp_path: Path
 ) -> None:
-    backlog = await fill_backlog(database_url)
+    filled = await fill_backlog(database_url)
     port, log = free_port(), tmp_path / "server.log"
     base = f"http://127.0.0.1:{port}"
     server = start_server(database_url, port, log, USAGE_METRICS_FOLD_INTERVAL="1")
-    probes: list[tuple[float, float, int]] = []  # (ingest CPU s, read CPU s, batches waiting)
+    probes: list[tuple[float, float, datetime]] = []  # (ingest CPU s, read CPU s, foldedUntil)
     try:
         async with httpx.AsyncClient(timeout=600) as http:
             await wait_until_ready(http, base, server, log)
-            waiting = ROWS
-            while waiting:
+            # Until the backlog is folded: then the oldest batch waiting is a probe's, or none.
+            while not probes or probes[-1][2] <= filled:
                 probes.append(await _probe(http, base, server.pid, len(probes)))
-                waiting = probes[-1][2]
+                await asyncio.sleep(0.2)
+            # The probes' own batches (no event to wait on: another process's state).
+            while (await _freshness(http, base))["waitingBatches"]:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
     finally:
         server.terminate()
         server.wait()
-    while_draining = [probe for probe in probes if probe[2] > 0]
+    while_draining = [probe for probe in probes if probe[2] <= filled]
     assert len(while_draining) >= 3, (probes, server_log(log))
     assert max(max(ingest, read) for ingest, read, _ in while_draining) < PROBE_CPU_S, probes
-    assert await counted_requests(database_url) == backlog + len(probes)
+    assert await counted_requests(database_url) == ROWS * KEYS_PER_ROW + len(probes)
 
 
-async def _probe(http: httpx.AsyncClient, base: str, pid: int, n: int) -> tuple[float, float, int]:
-    """A one-line batch and a GraphQL read: the server's CPU time for each, and what waits."""
+async def _probe(
+    http: httpx.AsyncClient, base: str, pid: int, n: int
+) -> tuple[float, float, datetime]:
+    """A one-line batch and a GraphQL read: the server's CPU time for each, and foldedUntil."""
     start = cpu_seconds(pid)
     body = ndjson(line_on("2024-01-08", resource=dataset(f"probe-{n}")))
     answer = await http.post(f"{base}/ingest", content=body, headers=NDJSON)
     ingest = cpu_seconds(pid) - start
     assert answer.status_code == 200, answer.text
     start = cpu_seconds(pid)
-    read: Any = await http.post(
+    found = await _freshness(http, base)
+    spent = cpu_seconds(pid) - start
+    return ingest, spent, datetime.fromisoformat(found["foldedUntil"])
+
+
+async def _freshness(http: httpx.AsyncClient, base: str) -> dict[str, Any]:
+    read = await http.post(
         f"{base}/graphql",
         json={"query": FRESHNESS},
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
-    spent = cpu_seconds(pid) - start
     assert read.status_code == 200, read.text
-    return ingest, spent, int(read.json()["data"]["freshness"]["waitingBatches"])
+    found: dict[str, Any] = read.json()["data"]["freshness"]
+    return found
