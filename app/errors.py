@@ -13,6 +13,7 @@ UsageMetricsError
 ├── UnsupportedMediaTypeError 415 a Content-Type or Content-Encoding we do not read
 ├── IdempotencyMismatchError 422 an Idempotency-Key reused with another body
 ├── DatabaseUnavailableError 503 the database cannot be reached or refused the write
+├── FolderStalledError      503  every fold of the ingest ledger has failed for a while (/readyz)
 └── PortalKeysUnavailableError 503 the portal's JWKS cannot be fetched to check a session
 """
 
@@ -107,6 +108,14 @@ class IdempotencyMismatchError(UsageMetricsError):
 class DatabaseUnavailableError(UsageMetricsError):
     status_code = 503
     code = "DATABASE_UNAVAILABLE"
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "10"}
+
+
+class FolderStalledError(UsageMetricsError):
+    """/readyz: the server takes batches, but none has reached the figures for a while."""
+
+    status_code = 503
+    code = "FOLDER_STALLED"
     headers: ClassVar[Mapping[str, str]] = {"Retry-After": "10"}
 
 

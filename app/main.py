@@ -21,7 +21,7 @@ from app.datafair.routes import DataFairApi
 from app.errors import DatabaseUnavailableError, UsageMetricsError
 from app.ingest.domain_cap import DomainCap
 from app.ingest.endpoint import IngestEndpoint
-from app.ingest.fold import folding_periodically
+from app.ingest.folder import Folder
 from app.observability.endpoints import note_database_error, observability_routes
 from app.observability.http_requests import RequestMetrics
 from app.observability.logs import configure_logging
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     domain_cap = DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
     ingest = IngestEndpoint(settings, tokens, metrics, domain_cap)
     metrics.declare_replicas(len(settings.read_database_urls))
+    folder = Folder(settings.fold_interval_s, domain_cap, metrics)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             _freeze_start_up_objects()
             async with (
                 purging_periodically(settings),  # retention, without a cron job
-                folding_periodically(settings.fold_interval_s, domain_cap),  # the ingest ledger
+                folder.running(),  # the ingest ledger
             ):
                 yield
         finally:
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             front_door(settings),
             Route("/ingest", ingest.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            *observability_routes(settings, tokens, metrics),
+            *observability_routes(settings, tokens, metrics, folder),
             Route("/graphql", graphql_app()),  # every method: it answers 405 as GraphQL does
             *DataFairApi(settings, tokens).routes(),
             *admin_sign_in_routes(settings, tokens, pages),
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.metrics = metrics
+    app.state.folder = folder
     return app
 
 

@@ -31,7 +31,7 @@ V0_1_0_TABLES = (
     "tokens",
     "settings",
 )
-TABLES = (*V0_1_0_TABLES, "ingest_ledger", "revoked_sessions", "owners")
+TABLES = (*V0_1_0_TABLES, "ingest_ledger", "revoked_sessions", "owners", "ingest_quarantine")
 
 
 @pytest.fixture(scope="session")

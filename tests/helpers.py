@@ -155,12 +155,14 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app built from `settings` (lifespan entered, tables empty), with a client on it."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):  # ASGITransport skips it
+        # The folder's round at start is over: with a long interval only the test folds.
+        await application.state.folder.started.wait()
         client = connection()
         if is_postgres(client):  # the session's PostgreSQL database is shared by its tests
             await client.execute_script(
                 "TRUNCATE usage_daily, usage_by_dataset, usage_by_owner, usage_by_caller, "
                 "resources, owners, ingest_batches, tokens, settings, ingest_ledger, "
-                "revoked_sessions"
+                "revoked_sessions, ingest_quarantine"
             )
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -39,6 +39,7 @@ MIGRATIONS = [
     "0004_revoked_sessions",
     "0005_resources_title_folded",
     "0006_owners",
+    "0007_ingest_quarantine",
     "0008_ip_referers",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
@@ -134,6 +135,7 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n"
         "applied 0006_owners\n"
+        "applied 0007_ingest_quarantine\n"
         "applied 0008_ip_referers\n",
     ), first.stderr
 
@@ -201,6 +203,7 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0004_revoked_sessions\n"
         "pending 0005_resources_title_folded\n"
         "pending 0006_owners\n"
+        "pending 0007_ingest_quarantine\n"
         "pending 0008_ip_referers\n",
     )
     assert (await _migrate_command(url)).returncode == 0
@@ -230,6 +233,7 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n"
         "applied 0006_owners\n"
+        "applied 0007_ingest_quarantine\n"
         "applied 0008_ip_referers\n",
     ]
     assert await _history(url) == MIGRATIONS
@@ -254,6 +258,7 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0004_revoked_sessions\n"
         "applied 0005_resources_title_folded\n"
         "applied 0006_owners\n"
+        "applied 0007_ingest_quarantine\n"
         "applied 0008_ip_referers\n",
     )
     await process.aclose()

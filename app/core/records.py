@@ -162,3 +162,38 @@ class Rejection(NamedTuple):
     line: int
     code: Rejected
     reason: str
+
+
+class FoldFailure(StrEnum):
+    """Why a fold of the ingest ledger failed: the database was away (the rows wait), or a row
+    cannot be folded (it is set aside). The code of the quarantine's rows, metrics and logs."""
+
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    STATEMENT_REFUSED = "statement_refused"
+    BAD_LEDGER_ROW = "bad_ledger_row"
+    REFUSED_BY_DATABASE = "refused_by_database"
+    UNEXPECTED_ERROR = "unexpected_error"
+
+    @property
+    def message(self) -> str:
+        """What the code means, for a person (docs/ingest.md)."""
+        return _FOLD_FAILURE_MESSAGES[self]
+
+    @property
+    def blames_row(self) -> bool:
+        """True: a row folded alone that fails so is at fault, and would fail again."""
+        return self not in _NO_ROW_AT_FAULT
+
+
+_FOLD_FAILURE_MESSAGES = {
+    FoldFailure.DATABASE_UNAVAILABLE: "the database could not be reached or could not take the "
+    "write now (connection, shutdown, disk full, lock or memory limits)",
+    FoldFailure.STATEMENT_REFUSED: "the database refused the statement itself (a missing table "
+    "or column, a permission): every row would fail alike; the deployment needs a fix",
+    FoldFailure.BAD_LEDGER_ROW: "the ledger row cannot be read (not JSON, an unknown version, "
+    "a key that is not text or counters that are not integers from 0 up)",
+    FoldFailure.REFUSED_BY_DATABASE: "the database refused the row's counters (a value out of "
+    "range or a constraint)",
+    FoldFailure.UNEXPECTED_ERROR: "an error the folder does not know of",
+}
+_NO_ROW_AT_FAULT = frozenset({FoldFailure.DATABASE_UNAVAILABLE, FoldFailure.STATEMENT_REFUSED})

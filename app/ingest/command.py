@@ -1,18 +1,22 @@
 """Ingest's commands: `usage-metrics resources add` registers a resource's owner, for lines that
-carry none (nginx combined); `usage-metrics fold` adds the waiting ledger rows to the tables."""
+carry none (nginx combined); `usage-metrics fold` adds the waiting ledger rows to the tables, and
+with --retry-quarantined first puts back the rows set aside."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime
 
 from app.config import Settings
 from app.core.records import OWNER_TYPES
 from app.core.titles import fold
+from app.ingest import quarantine
 from app.ingest.domain_cap import DomainCap
-from app.ingest.fold import fold_waiting
+from app.ingest.failures import classify
+from app.ingest.fold import Folded, FoldError, fold_waiting
 from app.storage.database import database
 from app.storage.models import ResourceRow
 
@@ -24,19 +28,43 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="add the batches waiting in the ingest ledger to the tables, then exit (every "
         "server does it each USAGE_METRICS_FOLD_INTERVAL seconds)",
     )
+    fold.add_argument(
+        "--retry-quarantined",
+        action="store_true",
+        help="first put the batches set aside in the quarantine back in the ledger (after the "
+        "cause was fixed): each is counted once, or set aside again",
+    )
     fold.set_defaults(run=_fold)
 
 
 def _fold(settings: Settings, args: argparse.Namespace) -> int:
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, Folded]:
         async with database(settings.database_url):
-            folded = await fold_waiting(
-                DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
-            )
-        return folded.batches, folded.keys
+            try:
+                put_back = await quarantine.put_back() if args.retry_quarantined else 0
+            except Exception as exc:
+                raise FoldError(classify(exc)) from exc
+            cap = DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
+            return put_back, await fold_waiting(cap)
 
-    batches, keys = asyncio.run(run())
-    print(f"folded {batches} batches ({keys} merged daily rows)")
+    try:
+        put_back, folded = asyncio.run(run())
+    except FoldError as exc:
+        print(
+            f"folding failed ({exc.failure.value}: {exc.failure.message}); nothing of the "
+            "pass that failed was counted: run it again",
+            file=sys.stderr,
+        )
+        return 1
+    if args.retry_quarantined:
+        print(f"put back {put_back} batches from the quarantine")
+    print(f"folded {folded.batches} batches ({folded.keys} merged daily rows)")
+    if folded.set_aside:
+        reasons = ", ".join(
+            f"{n} {reason}" for reason, n in sorted(Counter(folded.set_aside).items())
+        )
+        print(f"set aside {len(folded.set_aside)} batches in the quarantine ({reasons})")
+        return 1
     return 0
 
 

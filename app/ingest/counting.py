@@ -1,63 +1,145 @@
 """Add merged counters to usage_daily and the summary tables, inside the caller's transaction.
 
 Counts are added with INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x (tortoise's
-bulk_create(on_conflict=...) would replace them). Used by a batch counted in its request
-(USAGE_METRICS_FOLD_INTERVAL=0) and by the folder, which adds up many batches first.
+bulk_create(on_conflict=...) would replace them), and every sum saturates at the columns' maximum
+(2^63 - 1) instead of failing on PostgreSQL or turning into a REAL on SQLite
+(app/storage/upserts.py, docs/storage.md#sums-that-cannot-overflow). The single writer of
+counters: a batch counted in its request (USAGE_METRICS_FOLD_INTERVAL=0), the folder, and
+`import-data-fair`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
-from app.storage.database import is_postgres, placeholders
+from app.storage.database import is_postgres
 from app.storage.models import UsageDaily
 from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
-from app.storage.sql import column_types
-from app.storage.summaries import Summary, Totals, batch_days, covers, spread
+from app.storage.sql import BIGINT_MAX, column_types
+from app.storage.summaries import (
+    Summary,
+    Totals,
+    add_days,
+    covers,
+    days_by_summary,
+    spread_into,
+)
+from app.storage.upserts import add_saturating, clamp_rows, clamp_totals, upsert_counted
 
 _COUNTER_TYPES = column_types(UsageDaily, (*KEY_COLUMNS, *COUNTER_COLUMNS))
 # The first key of the advisory locks that order the writers of one dataset's counters (the
-# second is a hash of the dataset); the migrations' lock uses the one-key form, apart from these.
+# second is the dataset's bucket); the migrations' lock uses the one-key form, apart from these.
 _DATASET_LOCKS = 0x666F6C64  # "fold"
+# A write locks the buckets of the datasets it touches, never more than this many locks, however
+# many datasets (PostgreSQL's lock table holds 64 per connection by default): measured in
+# docs/storage.md#locks.
+LOCK_BUCKETS = 16
+# Keys (or days) prepared between two returns to the event loop: ~10 ms of work.
+PREPARE_SLICE = 2_000
+_Item = TypeVar("_Item")
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What add_counters did: the capped batch (for `cap.remember` after the commit) and, per
+    table, the rows written with a counter at its ceiling (what passed it was dropped)."""
+
+    capped: CappedBatch | None
+    saturated: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Counters as the rows each table gets: add_counters' work in Python, which a caller may
+    do before its write transaction (SQLite's single write lock waits for none of it)."""
+
+    counters: dict[UsageKey, Counters]
+    usage: list[tuple[Any, ...]]  # usage_daily's rows, in key order
+    # Per summary, its per-day figures and, for SQLite, the rows of every block, sorted.
+    summaries: list[tuple[Summary, Totals, list[list[Any]]]]
+    clamped: Counter[str]  # rows with a sum past the ceiling before any write, by table
+
+
+async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepared:
+    """The rows of every table, giving the event loop back every PREPARE_SLICE keys or rows."""
+    # In key order: a stable lock order for concurrent writers.
+    usage = [(*key, *counts) for key, counts in sorted(counters.items())]
+    clamped = Counter({"usage_daily": clamp_rows(usage, len(KEY_COLUMNS))})
+    by_dataset: Totals = {}
+    by_caller: Totals = {}
+    async for part in _parts(list(counters.items())):
+        add_days(by_dataset, by_caller, part)
+    summaries: list[tuple[Summary, Totals, list[list[Any]]]] = []
+    for summary, daily in days_by_summary(by_dataset, by_caller).items():
+        await asyncio.sleep(0)
+        if postgres:
+            clamped[summary.table] = clamp_totals(daily.values())
+            summaries.append((summary, daily, []))
+            continue
+        blocks: Totals = {}
+        async for days in _parts(list(daily.items())):
+            spread_into(blocks, summary, days, date.isoformat)  # SQLite keeps days as ISO text
+        await asyncio.sleep(0)
+        # Sorted: a block's new rows land next to each other, and its readers scan them together.
+        rows = sorted([*key, *figures] for key, figures in blocks.items())
+        clamped[summary.table] = clamp_rows(rows, len(summary.key))
+        summaries.append((summary, daily, rows))
+    return Prepared(counters, usage, summaries, clamped)
+
+
+async def _parts(items: list[_Item]) -> AsyncIterator[list[_Item]]:
+    for start in range(0, len(items), PREPARE_SLICE):
+        await asyncio.sleep(0)
+        yield items[start : start + PREPARE_SLICE]
 
 
 async def add_counters(
-    client: BaseDBAsyncClient, counters: dict[UsageKey, Counters], cap: DomainCap | None
-) -> CappedBatch | None:
-    """Add `counters` (the domain cap applied) to usage_daily and every summary table.
+    client: BaseDBAsyncClient,
+    counters: dict[UsageKey, Counters],
+    cap: DomainCap | None,
+    prepared: Prepared | None = None,
+) -> Counted:
+    """Add `counters` (the domain cap applied) to usage_daily and every summary table;
+    `prepared`, if given, is `prepare(counters)`, used unless the cap renames a domain.
 
-    The caller commits, then tells the cap what is stored (`cap.remember(capped)`).
+    The caller commits, then tells the cap what is stored (`cap.remember(counted.capped)`).
     """
     capped: CappedBatch | None = None
     if cap is not None:
-        await _lock_datasets(client, counters)
+        await lock_datasets(client, {(key.resource_type, key.resource_id) for key in counters})
         capped = await cap.apply(client, counters)
-        counters = capped.counters
-    await _upsert_counters(client, counters)
-    for summary, rows in batch_days(counters).items():
-        await _upsert_summary(client, summary, rows)
-    return capped
+        counters = capped.counters  # the same dict unless a domain or an app was capped
+    if prepared is None or prepared.counters is not counters:
+        prepared = await prepare(counters, is_postgres(client))
+    saturated = Counter(prepared.clamped)
+    saturated["usage_daily"] += await _upsert_counters(client, prepared.usage)
+    for summary, daily, rows in prepared.summaries:
+        saturated[summary.table] += await _upsert_summary(client, summary, daily, rows)
+    return Counted(capped, {table: n for table, n in saturated.items() if n})
 
 
-async def _lock_datasets(client: BaseDBAsyncClient, counters: dict[UsageKey, Counters]) -> None:
+async def lock_datasets(client: BaseDBAsyncClient, datasets: set[tuple[str, str]]) -> None:
     """Writers of one dataset's counters take turns until they commit (PostgreSQL), so the cap
     sees the domains every writer before stored; SQLite has one writer at a time anyway.
 
-    Sorted: one lock order for every writer. A hash collision only makes two datasets wait on
-    each other.
+    One lock per bucket of datasets, sorted: one lock order for every writer. Two datasets of
+    one bucket only wait on each other.
     """
     if not is_postgres(client):
         return
-    datasets = {(key.resource_type, key.resource_id) for key in counters}
-    keys = sorted({_lock_key(rtype, rid) for rtype, rid in datasets})
+    keys = sorted({lock_bucket(rtype, rid) for rtype, rid in datasets})
     if keys:
         await client.execute_query(
             "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) WITH ORDINALITY "
@@ -66,54 +148,58 @@ async def _lock_datasets(client: BaseDBAsyncClient, counters: dict[UsageKey, Cou
         )
 
 
-def _lock_key(resource_type: str, resource_id: str) -> int:
+def lock_bucket(resource_type: str, resource_id: str) -> int:
+    """The lock bucket of a dataset, 0 to LOCK_BUCKETS - 1 (the second key of its lock)."""
     digest = hashlib.blake2b(f"{resource_type}/{resource_id}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return int.from_bytes(digest, "big") % LOCK_BUCKETS
 
 
-async def _upsert_counters(client: BaseDBAsyncClient, counters: dict[UsageKey, Counters]) -> None:
-    # In key order: a stable lock order for concurrent writers.
-    rows = [(*key, *counts) for key, counts in sorted(counters.items())]
+async def _upsert_counters(client: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> int:
     if not rows:
-        return
-    increments = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in COUNTER_COLUMNS)
-    await upsert(
-        client,
-        "usage_daily",
-        (*KEY_COLUMNS, *COUNTER_COLUMNS),
-        _COUNTER_TYPES,
-        rows,
-        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {increments}",
-    )
+        return 0
+    columns = (*KEY_COLUMNS, *COUNTER_COLUMNS)
+    conflict = f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) "
+
+    async def write(update: str) -> tuple[int, int]:
+        written = await upsert_counted(
+            client, "usage_daily", columns, _COUNTER_TYPES, rows, conflict + update
+        )
+        return len(rows), written
+
+    return await add_saturating(client, "usage_daily", COUNTER_COLUMNS, write)
 
 
-async def _upsert_summary(client: BaseDBAsyncClient, summary: Summary, daily: Totals) -> None:
-    """Add a batch's per-day figures to every block of `summary` that contains their days."""
+async def _upsert_summary(
+    client: BaseDBAsyncClient, summary: Summary, daily: Totals, rows: list[list[Any]]
+) -> int:
+    """Add a batch's per-day figures to every block of `summary` that contains their days
+    (`rows`: those blocks' rows, for SQLite)."""
     if not daily:
-        return
+        return 0
     table = summary.table
-    increments = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in FIGURE_COLUMNS)
-    on_conflict = f"ON CONFLICT ({', '.join(summary.key)}) DO UPDATE SET {increments}"
+    conflict = f"ON CONFLICT ({', '.join(summary.key)}) "
     if is_postgres(client):
-        await _upsert_summary_postgres(client, summary, daily, on_conflict)
-        return
-    # Sorted: a block's new rows land next to each other, and its readers scan them together.
-    rows = sorted(spread(summary, daily, date.isoformat))  # SQLite stores days as ISO text
+
+        async def write_postgres(update: str) -> tuple[int, int]:
+            return await _upsert_summary_postgres(client, summary, daily, conflict + update)
+
+        return await add_saturating(client, table, FIGURE_COLUMNS, write_postgres)
     columns = (*summary.key, *FIGURE_COLUMNS)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({placeholders(client, len(columns))}) {on_conflict}"
-    )
-    await client.execute_many(sql, rows)
+
+    async def write_sqlite(update: str) -> tuple[int, int]:
+        return len(rows), await upsert_counted(client, table, columns, (), rows, conflict + update)
+
+    return await add_saturating(client, table, FIGURE_COLUMNS, write_sqlite)
 
 
 async def _upsert_summary_postgres(
     client: BaseDBAsyncClient, summary: Summary, daily: Totals, on_conflict: str
-) -> None:
-    """PostgreSQL gets each day once and adds the days up per block itself.
+) -> tuple[int, int]:
+    """PostgreSQL gets each day once and adds the days up per block itself; (block rows to
+    write, rows written).
 
     A third of the rows to send (one unnest() array per column, as for usage_daily), and the
-    ORDER BY gives concurrent writers one lock order.
+    ORDER BY gives concurrent writers one lock order. A block's SUM() saturates as a row does.
     """
     dimensions = summary.dimensions
     day_columns = ("resource_type", "day", *dimensions, *FIGURE_COLUMNS)
@@ -128,53 +214,23 @@ async def _upsert_summary_postgres(
     block_key = ", ".join(
         ("r.resource_type", "c.span", "c.first_day", *(f"r.{d}" for d in dimensions))
     )
+    sums = ", ".join(f"LEAST(SUM(r.{c}), {BIGINT_MAX}) AS {c}" for c in FIGURE_COLUMNS)
+    columns = ", ".join((*summary.key, *FIGURE_COLUMNS))
+    named = ", ".join(
+        f"{expression} AS {name}"
+        for expression, name in zip(block_key.split(", "), summary.key, strict=True)
+    )
     sql = (
-        f"INSERT INTO {summary.table} ({', '.join((*summary.key, *FIGURE_COLUMNS))}) "
-        f"SELECT {block_key}, {', '.join(f'SUM(r.{c})' for c in FIGURE_COLUMNS)} "
+        f"WITH blocks AS (SELECT {named}, {sums} "
         f"FROM unnest({arrays}) AS r({', '.join(day_columns)}) "
         f"JOIN unnest(${n + 1}::date[], ${n + 2}::int2[], ${n + 3}::date[]) "
-        "AS c(day, span, first_day) ON c.day = r.day "
-        f"GROUP BY {block_key} ORDER BY {block_key} {on_conflict}"
+        f"AS c(day, span, first_day) ON c.day = r.day GROUP BY {block_key}), "
+        f"written AS (INSERT INTO {summary.table} ({columns}) "
+        f"SELECT * FROM blocks ORDER BY {', '.join(summary.key)} {on_conflict} RETURNING 1) "
+        "SELECT (SELECT count(*) FROM blocks) AS wanted, (SELECT count(*) FROM written) AS n"
     )
     rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
     cover = covers(summary, {day_key[1] for day_key in daily})
     arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
-    await client.execute_query(sql, arguments)
-
-
-async def upsert(
-    client: BaseDBAsyncClient,
-    table: str,
-    columns: tuple[str, ...],
-    types: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    on_conflict: str,
-) -> None:
-    """One INSERT ... ON CONFLICT for many rows, the fastest way each driver offers.
-
-    PostgreSQL takes the rows as one array per column through unnest(): one statement, one
-    round trip (asyncpg's executemany costs a round trip's work per row). SQLite runs the
-    prepared statement per row in process, which is what executemany does.
-    """
-    names = ", ".join(columns)
-    if is_postgres(client):
-        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"
-        await client.execute_query(sql, [list(column) for column in zip(*rows, strict=True)])
-        return
-    sql = (
-        f"INSERT INTO {table} ({names}) VALUES ({placeholders(client, len(columns))}) {on_conflict}"
-    )
-    days = [i for i, kind in enumerate(types) if kind == "date"]
-    await client.execute_many(sql, _sqlite_rows(rows, days))
-
-
-def _sqlite_rows(rows: list[tuple[Any, ...]], day_index: list[int]) -> list[list[Any]]:
-    # SQLite stores days as ISO text, as tortoise does.
-    converted = []
-    for row in rows:
-        values = list(row)
-        for i in day_index:
-            values[i] = values[i].isoformat()
-        converted.append(values)
-    return converted
+    found = await client.execute_query_dict(sql, arguments)
+    return int(found[0]["wanted"]), int(found[0]["n"])

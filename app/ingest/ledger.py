@@ -1,4 +1,4 @@
-"""A batch's merged counters as one ledger row's text, and many rows merged back (pure).
+"""A batch's merged counters as one ledger row's text, and ledger rows merged back (pure).
 
 The ledger holds aggregates only, never a line: per UsageKey its requests, bytes and duration. The
 encoding is compact JSON: the key's strings with its day as ISO text, then the three counters.
@@ -6,8 +6,9 @@ encoding is compact JSON: the key's strings with its day as ISO text, then the t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 import orjson
 
@@ -16,7 +17,13 @@ from app.ingest.aggregate import Counters
 
 _VERSION = 1
 _KEY_FIELDS = len(UsageKey._fields)
+_ROW_FIELDS = _KEY_FIELDS + 3
 _DAY = UsageKey._fields.index("day")
+
+
+class LedgerRowError(ValueError):
+    """A ledger row that cannot be read: not our JSON, an unknown version, or a row whose key is
+    not strings or whose counters are not integers from 0 up. Never quotes the row."""
 
 
 def encode(counters: dict[UsageKey, Counters]) -> str:
@@ -25,21 +32,37 @@ def encode(counters: dict[UsageKey, Counters]) -> str:
     return orjson.dumps({"v": _VERSION, "rows": rows}).decode()
 
 
-def merge(texts: Iterable[str]) -> dict[UsageKey, Counters]:
-    """Ledger rows' counters added up, in their order: a key keeps its first place, so the
-    domain cap names domains in the order the batches brought them (app/ingest/domain_cap.py)."""
-    merged: dict[UsageKey, Counters] = {}
-    days: dict[str, date] = {}
-    for text in texts:
+def decode(text: str) -> list[list[Any]]:
+    """A ledger row's rows, checked by `Merged.add`; LedgerRowError if the text is not ours."""
+    try:
         data = orjson.loads(text)
-        if data.get("v") != _VERSION:
-            raise ValueError(f"a ledger row of unknown version {data.get('v')!r}")
-        for row in data["rows"]:
-            day = days.get(row[_DAY])
-            if day is None:
-                day = days[row[_DAY]] = date.fromisoformat(row[_DAY])
-            row[_DAY] = day
-            key = UsageKey(*row[:_KEY_FIELDS])
+    except orjson.JSONDecodeError as exc:
+        raise LedgerRowError("a ledger row that is not JSON") from exc
+    if not isinstance(data, dict) or data.get("v") != _VERSION:
+        raise LedgerRowError("a ledger row of an unknown version")
+    rows = data.get("rows")
+    if not isinstance(rows, list):
+        raise LedgerRowError("a ledger row without its list of rows")
+    return rows
+
+
+class Merged:
+    """Ledger rows' counters added up, in their order: a key keeps its first place, so the
+    domain cap names domains in the order the batches brought them (app/ingest/domain_cap.py).
+
+    Sums are Python integers, unbounded: app/ingest/counting.py saturates what it writes.
+    """
+
+    def __init__(self) -> None:
+        self.counters: dict[UsageKey, Counters] = {}
+        self._days: dict[str, date] = {}
+
+    def add(self, rows: Sequence[Any]) -> None:
+        """Add decoded rows; LedgerRowError on the first malformed one (the caller then drops
+        the whole merge: nothing of it is written)."""
+        merged = self.counters
+        for row in rows:
+            key = self._key(row)
             found = merged.get(key)
             if found is None:
                 merged[key] = row[_KEY_FIELDS:]
@@ -47,4 +70,41 @@ def merge(texts: Iterable[str]) -> dict[UsageKey, Counters]:
                 found[0] += row[_KEY_FIELDS]
                 found[1] += row[_KEY_FIELDS + 1]
                 found[2] += row[_KEY_FIELDS + 2]
-    return merged
+
+    def _key(self, row: Any) -> UsageKey:
+        if type(row) is not list or len(row) != _ROW_FIELDS:
+            raise LedgerRowError("a ledger row holds a row of the wrong shape")
+        requests, sent, ms = row[_KEY_FIELDS:]
+        # bool is an int subclass, and a float or a negative count would corrupt the sums.
+        if not (type(requests) is int and type(sent) is int and type(ms) is int):
+            raise LedgerRowError("a ledger row holds a counter that is not an integer")
+        if requests < 0 or sent < 0 or ms < 0:
+            raise LedgerRowError("a ledger row holds a negative counter")
+        text = row[_DAY]
+        day = self._days.get(text) if type(text) is str else None
+        if day is None:
+            day = self._day(text)
+        row[_DAY] = day
+        for field in row[:_DAY]:
+            if type(field) is not str:
+                raise LedgerRowError("a ledger row holds a key field that is not text")
+        for field in row[_DAY + 1 : _KEY_FIELDS]:
+            if type(field) is not str:
+                raise LedgerRowError("a ledger row holds a key field that is not text")
+        return UsageKey(*row[:_KEY_FIELDS])
+
+    def _day(self, text: Any) -> date:
+        try:
+            day = date.fromisoformat(text)
+        except (TypeError, ValueError) as exc:
+            raise LedgerRowError("a ledger row holds a day that is not an ISO date") from exc
+        self._days[text] = day
+        return day
+
+
+def merge(texts: Iterable[str]) -> dict[UsageKey, Counters]:
+    """Ledger rows' counters added up, in their order (all at once: for small inputs)."""
+    merged = Merged()
+    for text in texts:
+        merged.add(decode(text))
+    return merged.counters

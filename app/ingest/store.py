@@ -30,11 +30,12 @@ from app.core.titles import fold
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest import ledger
 from app.ingest.aggregate import BatchTotals
-from app.ingest.counting import add_counters, upsert
+from app.ingest.counting import add_counters
 from app.ingest.domain_cap import DomainCap
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres, placeholders
 from app.storage.models import OwnerRow, ResourceRow
 from app.storage.sql import column_types
+from app.storage.upserts import upsert
 
 _RESOURCE_COLUMNS = (
     "resource_type",
@@ -155,7 +156,7 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
                 await _insert_ledger_row(client, batch)
                 capped = None
             else:
-                capped = await add_counters(client, batch.totals.counters, cap)
+                capped = (await add_counters(client, batch.totals.counters, cap)).capped
         if cap is not None and capped is not None:
             cap.remember(capped)
         return None

@@ -1,10 +1,12 @@
-"""GET /metrics (for Prometheus, behind a token) and GET /readyz (the database answers)."""
+"""GET /metrics (for Prometheus, behind a token) and GET /readyz (the database answers and the
+folder folds)."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,7 +14,12 @@ from starlette.routing import Route
 
 from app.auth.tokens import TokenChecker, hash_token
 from app.config import Settings
-from app.errors import DatabaseUnavailableError, ForbiddenError, UnauthenticatedError
+from app.errors import (
+    DatabaseUnavailableError,
+    FolderStalledError,
+    ForbiddenError,
+    UnauthenticatedError,
+)
 from app.observability.http_requests import route_template
 from app.observability.metrics import Metrics
 from app.storage.database import DATABASE_ERRORS, connection
@@ -22,10 +29,28 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 2.0
 
 
-def observability_routes(settings: Settings, tokens: TokenChecker, metrics: Metrics) -> list[Route]:
+class FoldStall(Protocol):
+    @property
+    def failure(self) -> str: ...  # a FoldFailure code
+
+    @property
+    def seconds(self) -> float: ...
+
+
+class FoldHealth(Protocol):
+    """The folder of this process (app/ingest/folder.py), as /readyz sees it."""
+
+    def stall(self) -> FoldStall | None:
+        """Set when every fold pass has failed for longer than the folder allows."""
+        ...
+
+
+def observability_routes(
+    settings: Settings, tokens: TokenChecker, metrics: Metrics, folder: FoldHealth | None = None
+) -> list[Route]:
     return [
         Route("/metrics", MetricsEndpoint(settings, tokens, metrics).handle, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
+        Route("/readyz", Readiness(folder).handle, methods=["GET"]),
     ]
 
 
@@ -66,17 +91,34 @@ class MetricsEndpoint:
             raise ForbiddenError("GET /metrics needs the metrics token or an admin token")
 
 
-async def readyz(request: Request) -> Response:
-    """Ready when the database answers `SELECT 1` within READY_TIMEOUT_S."""
-    try:
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            await connection().execute_query("SELECT 1")
-    except Exception as exc:  # any failure of the probe means "not ready", whatever its kind
-        raise DatabaseUnavailableError(
-            f"the database did not answer SELECT 1 within {READY_TIMEOUT_S:g} s; "
-            "the server log says why"
-        ) from exc
-    return JSONResponse({"status": "ready"})
+class Readiness:
+    """Ready when the database answers within READY_TIMEOUT_S and the folder folds.
+
+    Rows in the quarantine do not make a server unready (it still takes batches; refusing
+    traffic would fix nothing): the answer counts them (docs/operations.md#probes).
+    """
+
+    def __init__(self, folder: FoldHealth | None) -> None:
+        self._folder = folder
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                _, rows = await connection().execute_query(
+                    "SELECT COUNT(*) AS n FROM ingest_quarantine"
+                )
+        except Exception as exc:  # any failure of the probe means "not ready", whatever its kind
+            raise DatabaseUnavailableError(
+                f"the database did not answer within {READY_TIMEOUT_S:g} s; the server log says why"
+            ) from exc
+        stall = self._folder.stall() if self._folder is not None else None
+        if stall is not None:
+            raise FolderStalledError(
+                f"every fold of the ingest ledger has failed for {stall.seconds:.0f} s "
+                f"({stall.failure}): batches are taken but wait in the ledger; the server log "
+                "says why"
+            )
+        return JSONResponse({"status": "ready", "quarantined_batches": int(rows[0]["n"])})
 
 
 def note_database_error(request: Request, exc: DatabaseUnavailableError) -> None:

@@ -21,8 +21,9 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from app import errors
-from app.core.records import Ignored, Rejected
+from app.core.records import FoldFailure, Ignored, Rejected
 from app.storage.replicas import Skip
+from app.storage.summaries import SUMMARIES
 
 # Without it each counter and histogram comes with a `_created` gauge series: twice the lines
 # for a figure Prometheus' text format has no use for. A process-wide switch of the library,
@@ -49,6 +50,7 @@ def _error_codes() -> list[str]:
 
 BATCH_RESULTS = tuple(dict.fromkeys((COUNTED, DUPLICATE, *_error_codes(), INTERNAL_ERROR)))
 OPERATION_TYPES = ("query", "mutation", "subscription", "invalid")
+COUNTER_TABLES = ("usage_daily", *(summary.table for summary in SUMMARIES))
 
 
 class Metrics:
@@ -108,6 +110,24 @@ class Metrics:
             ["replica"],
             registry=self.registry,
         )
+        self._quarantined = Gauge(
+            "usage_metrics_fold_quarantined_batches",
+            "Ledger rows set aside because they cannot be folded, as this process's folder last "
+            "counted them: they wait for `usage-metrics fold --retry-quarantined`.",
+            registry=self.registry,
+        )
+        self._fold_failures = Counter(
+            "usage_metrics_fold_failures",
+            "Failed fold passes (database_unavailable) and rows set aside, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self._saturated = Counter(
+            "usage_metrics_saturated_rows",
+            "Rows written with a counter at its ceiling (2^63 - 1): what passed it was dropped.",
+            ["table"],
+            registry=self.registry,
+        )
         # Every series of a closed set exists from the start: rate() needs a 0 to start from.
         self._accepted = self._lines.labels("accepted", "")
         self._ignored = {reason: self._lines.labels("ignored", reason.value) for reason in Ignored}
@@ -115,6 +135,10 @@ class Metrics:
         self._results = {result: self._batches.labels(result) for result in BATCH_RESULTS}
         for operation_type in OPERATION_TYPES:
             self._graphql_seconds.labels(operation_type)
+        self._failure_kinds = {
+            kind.value: self._fold_failures.labels(kind.value) for kind in FoldFailure
+        }
+        self._tables = {table: self._saturated.labels(table) for table in COUNTER_TABLES}
 
     def count_batch(
         self, accepted: int, ignored: Tally[Ignored], rejections: Iterable[Rejected], seconds: float
@@ -140,6 +164,17 @@ class Metrics:
 
     def count_database_error(self) -> None:
         self._database_errors.inc()
+
+    def count_fold_failure(self, failure: str) -> None:
+        """A failed fold pass, or a row set aside; `failure` is a FoldFailure code."""
+        self._failure_kinds[failure].inc()
+
+    def count_saturated(self, table: str, rows: int) -> None:
+        """`rows` of `table` (a counter table) written at a counter's ceiling."""
+        self._tables[table].inc(rows)
+
+    def set_quarantined(self, batches: int) -> None:
+        self._quarantined.set(batches)
 
     def observe_graphql(self, operation_type: str, seconds: float) -> None:
         label = operation_type if operation_type in OPERATION_TYPES else "invalid"

@@ -21,9 +21,10 @@ from app.schema.context import Info
 class Freshness:
     folded_until: datetime = strawberry.field(
         description=(
-            "Every batch received before this instant (UTC) is in the figures: the reception "
-            "time of the oldest batch still waiting, or the time of this answer when none waits "
-            "(read from a replica behind the primary: at most its last replayed commit)."
+            "Every batch received before this instant (UTC) is in the figures, but those set "
+            "aside (quarantinedBatches): the reception time of the oldest batch still waiting, "
+            "or the time of this answer when none waits (read from a replica behind the "
+            "primary: at most its last replayed commit)."
         )
     )
     waiting_batches: int = strawberry.field(
@@ -31,6 +32,16 @@ class Freshness:
     )
     waiting_lines: int = strawberry.field(
         description="The accepted lines of those waiting batches."
+    )
+    quarantined_batches: int = strawberry.field(
+        description=(
+            "Batches answered and stored that could not be added to the figures and were set "
+            "aside until an operator runs `usage-metrics fold --retry-quarantined` "
+            "(docs/ingest.md): not in the figures, not counted in waitingBatches."
+        )
+    )
+    quarantined_lines: int = strawberry.field(
+        description="The accepted lines of those set-aside batches."
     )
     age_seconds: float = strawberry.field(
         description=(
@@ -55,6 +66,8 @@ async def freshness(info: Info) -> Freshness:
         folded_until=found.folded_until,
         waiting_batches=found.waiting_batches,
         waiting_lines=found.waiting_lines,
+        quarantined_batches=found.quarantined_batches,
+        quarantined_lines=found.quarantined_lines,
         age_seconds=found.age_seconds(now),
         partial_day=settings.today or now.astimezone(settings.timezone).date(),
     )

@@ -21,3 +21,8 @@ _SQL_TYPES: dict[type[fields.Field[Any]], str] = {
 def column_types(model: type[Model], columns: Sequence[str]) -> tuple[str, ...]:
     """The PostgreSQL type of each of the model's columns (the unnest() arrays' casts)."""
     return tuple(_SQL_TYPES[type(model._meta.fields_map[column])] for column in columns)
+
+
+# The largest value of a bigint column (every counter and figure): sums saturate there
+# (docs/storage.md#sums-that-cannot-overflow).
+BIGINT_MAX = 2**63 - 1

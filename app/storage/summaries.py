@@ -103,7 +103,16 @@ def batch_days(counters: Mapping[UsageKey, Sequence[int]]) -> dict[Summary, Tota
     """
     by_dataset: Totals = {}
     by_caller: Totals = {}
-    for key, counts in counters.items():
+    add_days(by_dataset, by_caller, counters.items())
+    return days_by_summary(by_dataset, by_caller)
+
+
+def add_days(
+    by_dataset: Totals, by_caller: Totals, counters: Iterable[tuple[UsageKey, Sequence[int]]]
+) -> None:
+    """batch_days' first half, which a caller may run on parts of a batch: each key's figures
+    added to its dataset's and its caller's day."""
+    for key, counts in counters:
         if key.status_class != STATUS_OK:
             continue
         figures = _figures(key.operation, counts[0], counts[1])
@@ -111,6 +120,10 @@ def batch_days(counters: Mapping[UsageKey, Sequence[int]]) -> dict[Summary, Tota
         _add(by_dataset, (rtype, day, key.resource_id, otype, oid), figures)
         dims = (key.user_group, key.referer_domain, key.referer_category)
         _add(by_caller, (rtype, day, otype, oid, *dims), figures)
+
+
+def days_by_summary(by_dataset: Totals, by_caller: Totals) -> dict[Summary, Totals]:
+    """batch_days' second half: the owners' days, and every owner's, from those of add_days."""
     by_owner: Totals = {}
     for (rtype, day, _, otype, oid), sums in by_dataset.items():
         _add(by_owner, (rtype, day, otype, oid), sums)
@@ -130,16 +143,28 @@ def spread(summary: Summary, daily: Totals, as_day: Callable[[date], Any]) -> li
 
     `as_day` converts the blocks' first days to what the database takes; rows come unsorted.
     """
-    days = {key[1] for key in daily}
-    firsts = {
-        day: [(span, as_day(first)) for span, first in covering(summary, day)] for day in days
-    }
     totals: Totals = {}
-    for key, figures in daily.items():
-        rtype, rest = key[0], key[2:]
-        for span, first in firsts[key[1]]:
-            _add(totals, (rtype, span, first, *rest), figures)
+    spread_into(totals, summary, daily.items(), as_day)
     return [[*key, *figures] for key, figures in totals.items()]
+
+
+def spread_into(
+    totals: Totals,
+    summary: Summary,
+    daily: Iterable[tuple[tuple[Any, ...], Sequence[int]]],
+    as_day: Callable[[date], Any],
+) -> None:
+    """spread()'s work on part of the days, added up in `totals` (block key -> figures)."""
+    firsts: dict[date, list[tuple[int, Any]]] = {}
+    for key, figures in daily:
+        blocks_of_day = firsts.get(key[1])
+        if blocks_of_day is None:
+            blocks_of_day = firsts[key[1]] = [
+                (span, as_day(first)) for span, first in covering(summary, key[1])
+            ]
+        rtype, rest = key[0], key[2:]
+        for span, first in blocks_of_day:
+            _add(totals, (rtype, span, first, *rest), figures)
 
 
 def _figures(operation: str, requests: int, sent: int) -> list[int]:

@@ -187,7 +187,7 @@ def _ledger_folded(text: str) -> str | None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0006_owners")]
+    dependencies = [("models", "0007_ingest_quarantine")]
 
     initial = False
 

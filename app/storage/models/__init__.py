@@ -1,9 +1,10 @@
-"""Tortoise models: only aggregates, resources and owners, batch keys and ledger, hashed tokens,
-settings."""
+"""Tortoise models: only aggregates, resources and owners, batch keys, ledger and quarantine,
+hashed tokens, settings."""
 
 from app.storage.models.batches import IngestBatch
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.owners import OwnerRow
+from app.storage.models.quarantine import QuarantineRow
 from app.storage.models.resources import ResourceRow
 from app.storage.models.sessions import RevokedSession
 from app.storage.models.settings import SettingRow
@@ -15,6 +16,7 @@ __all__ = [
     "IngestBatch",
     "LedgerRow",
     "OwnerRow",
+    "QuarantineRow",
     "ResourceRow",
     "RevokedSession",
     "SettingRow",
