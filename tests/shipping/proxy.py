@@ -1,9 +1,15 @@
-"""A proxy between `usage-metrics import` and a real server that holds requests until the test
+"""A proxy between `usage-metrics import` and a real server that holds batches until the test
 lets them go: what is in flight at a signal, or at once, is then known whatever the machine's
-speed, with no timing."""
+speed, with no timing.
+
+It tells the batches apart by the number that ends import's Idempotency-Key (the nth batch of a
+file, docs/deploy.md#ship-and-import), not by the order their requests arrive in: with --jobs N
+the senders post on N connections at once, so the second batch may well arrive before the first.
+"""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,16 +18,17 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 RELEASED_WITHIN_S = 120  # a bound, should a test fail before it releases
+# Import's key, "um-import-<content sha256>.<n>", in a request's head.
+BATCH_NUMBER = re.compile(rb"^idempotency-key:[ \t]*um-import-[0-9a-f]+\.([0-9]+)\r?$", re.I | re.M)
 
 
 class HoldingProxy:
     """Relays HTTP/1.1 requests (keep-alive too, one thread per connection) to the server, and
-    holds every request from the `hold`th on until `release` is set."""
+    holds the batches numbered `hold` and on (of each file, from 1) until `release` is set."""
 
     def __init__(self, target_port: int, hold: int) -> None:
         self.release = threading.Event()
         self._hold = hold
-        self._seen = 0
         self._held = 0
         self._lock = threading.Lock()
         self._target = ("127.0.0.1", target_port)
@@ -54,9 +61,9 @@ class HoldingProxy:
             upstream.makefile("rb") as answers,
         ):
             while request := _message(requests):
+                holding = _batch_number(request) >= self._hold
                 with self._lock:
-                    self._seen += 1
-                    holding = self._seen >= self._hold and not self.release.is_set()
+                    holding = holding and not self.release.is_set()
                     self._held += holding
                 if holding:
                     self.release.wait(timeout=RELEASED_WITHIN_S)
@@ -64,6 +71,13 @@ class HoldingProxy:
                 answer = _message(answers)
                 with suppress(OSError):  # the import may have gone meanwhile
                     client.sendall(answer)
+
+
+def _batch_number(request: bytes) -> int:
+    head = request.partition(b"\r\n\r\n")[0]
+    found = BATCH_NUMBER.search(head)
+    assert found is not None, "the proxy holds import's batches, whose keys end in a number"
+    return int(found[1])
 
 
 def _message(stream: BinaryIO) -> bytes:

@@ -2,9 +2,10 @@
 batches in flight are answered, the second at once; either way it exits 130 and prints the
 command that sends the rest, which counts each line once.
 
-A proxy between the import and a real server holds the requests from the nth on until the test
-has sent its signals (tests/shipping/proxy.py): with J jobs, J batches are then in flight, and
-the signal arrives mid-import whatever the machine's speed.
+A proxy between the import and a real server holds the batches from the nth on until the test
+has sent its signals (tests/shipping/proxy.py): with J jobs, J batches are then in flight, the
+same ones whichever sender's request arrives first, and the signal arrives mid-import whatever
+the machine's speed.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def test_a_first_ctrl_c_stops_after_the_batches_in_flight_and_the_rest_is_sent_o
     with holding_proxy(server, hold=4) as proxy:
         process = start_import(f"http://127.0.0.1:{proxy.port}", log, ranges, errors, jobs)
         # Three batches answered, then one held per job: the batches 4 to 3 + jobs, as the
-        # senders take them in order.
+        # senders take them in order (and the proxy holds them by number).
         wait_until(lambda: proxy.held == jobs, f"{jobs} batches to be held", timeout=60)
         process.send_signal(signal.SIGINT)
         wait_until(lambda: "stopping once the batches in flight" in errors.read_text(), "notice")
@@ -90,6 +91,8 @@ def test_a_second_ctrl_c_stops_at_once_and_the_rest_is_still_sent_once(
     log.write_bytes(log_lines(name, 500))
     with holding_proxy(server, hold=2) as proxy:
         process = start_import(f"http://127.0.0.1:{proxy.port}", log, ranges, errors, jobs)
+        # The first batch answered, the next `jobs` held: with two jobs the second batch is
+        # posted beside the first, and often arrives before it.
         wait_until(lambda: proxy.held == jobs, f"{jobs} batches to be held", timeout=60)
         process.send_signal(signal.SIGINT)
         wait_until(lambda: "stopping once the batches in flight" in errors.read_text(), "notice")
