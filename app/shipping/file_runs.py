@@ -153,6 +153,11 @@ class FileRuns:
     def first_stopped(self) -> FileRun | None:
         return next((run for run in self._runs if run.stopped), None)
 
+    @property
+    def started(self) -> int:
+        """How many files were started (the next one's index)."""
+        return len(self._runs)
+
     def first_unfinished(self) -> FileRun | None:
         """Read without the lock: for the message of a second Ctrl-C, which may have come while
         the lock was held."""

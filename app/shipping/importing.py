@@ -67,6 +67,11 @@ def import_archives(
                 "may have counted or not (sent again, they count once); to send the rest, run: "
                 f"{resume(paths[left.index :], left.byte)}"
             )
+        elif runs.started < len(paths):  # between two files: every batch sent was answered
+            notify(
+                f"stopped at once before {paths[runs.started]}: every batch sent was "
+                f"answered; to send the rest, run: {resume(paths[runs.started :], 0)}"
+            )
         raise
     stopped = runs.first_stopped()
     if stopped is not None:
