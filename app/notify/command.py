@@ -158,14 +158,17 @@ def _send_reports(settings: Settings, args: argparse.Namespace) -> int:
     today = Notifier(settings).today()
     period = report_period(kind, today)
     due = Due(
-        period if kind is Kind.WEEKLY else None, period if kind is Kind.MONTHLY else None, None
+        period if kind is Kind.WEEKLY else None,
+        period if kind is Kind.MONTHLY else None,
+        None,
+        asked=True,
     )
     return _run(settings, due)
 
 
 def _check_alerts(settings: Settings, args: argparse.Namespace) -> int:
     day = args.day or Notifier(settings).today() - timedelta(days=1)
-    return _run(settings, Due(None, None, day))
+    return _run(settings, Due(None, None, day, asked=True))
 
 
 def _run(settings: Settings, due: Due) -> int:

@@ -49,6 +49,8 @@ class Due:
     weekly: Period | None
     monthly: Period | None
     alert_day: date | None
+    # Asked for by a command: due to every subscription, whenever it was made.
+    asked: bool = False
 
 
 class Notifier:
@@ -112,6 +114,7 @@ class Notifier:
             )
         if done.sent or done.failed:
             log.info("reports and alerts: %s sent, %s failed", done.sent, done.failed)
+        log.debug("reports and alerts: round over (the lease %s)", "held" if done.held else "busy")
         async with self.round_done:
             self.rounds += 1
             self.round_done.notify_all()
@@ -138,7 +141,11 @@ class _Round:
     async def _deliver(self, subscription: Subscription, kind: Kind) -> None:
         day = self._day(kind)
         # Nothing of a period that ended before the subscription was made.
-        if day is None or self._end(kind, day) < subscription.created_day - timedelta(days=1):
+        if day is None:
+            return
+        if not self._due.asked and self._end(kind, day) < subscription.created_day - timedelta(
+            days=1
+        ):
             return
         message = await self._message(subscription, kind, day)
         if message is None:
