@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,21 @@ pytestmark = pytest.mark.anyio
 
 ORG1 = Owner("organization", "org1")
 WEEKLY = Wanted(weekly=True)
+
+
+DOC = (Path(__file__).parents[2] / "docs" / "reports-and-alerts.md").read_text(encoding="utf-8")
+
+
+def sample_mail_text() -> str:
+    """The body of docs/reports-and-alerts.md's sample mail, its unsubscribe line left out."""
+    found = re.search(r"A sample .*?```text\n.*?\n\n(.*?)```", DOC, re.S)
+    assert found is not None, "the sample mail left docs/reports-and-alerts.md"
+    return without_unsubscribe(found[1])
+
+
+def without_unsubscribe(text: str) -> str:
+    # The link's id is the subscription's, which differs on PostgreSQL's shared database.
+    return re.sub(r"\nUnsubscribe \(this address only\): \S+\n", "\n", text)
 
 
 def notifier(app: Starlette) -> Notifier:
@@ -74,6 +90,9 @@ async def test_an_owner_subscribed_on_the_dashboard_gets_the_monday_report_of_it
     link = f"{PUBLIC_URL}/dashboard?start=2024-01-08&end=2024-01-14&owner=organization%3Aorg1"
     assert f"The same view on the dashboard: {link}" in text
     assert "<h2>Top datasets</h2>" in html_of(mail)
+    assert sample_mail_text() == without_unsubscribe(
+        text.replace(PUBLIC_URL, "https://portal.example/usage-metrics")
+    )
 
     # The same numbers as the dashboard's cards for that week.
     dashboard = await client.get("/dashboard?start=2024-01-08&end=2024-01-14")
