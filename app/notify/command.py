@@ -160,7 +160,7 @@ def _send_reports(settings: Settings, args: argparse.Namespace) -> int:
     due = Due(
         period if kind is Kind.WEEKLY else None,
         period if kind is Kind.MONTHLY else None,
-        None,
+        (),
         asked=True,
     )
     return _run(settings, due)
@@ -168,7 +168,7 @@ def _send_reports(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check_alerts(settings: Settings, args: argparse.Namespace) -> int:
     day = args.day or Notifier(settings).today() - timedelta(days=1)
-    return _run(settings, Due(None, None, day, asked=True))
+    return _run(settings, Due(None, None, (day,), asked=True))
 
 
 def _run(settings: Settings, due: Due) -> int:

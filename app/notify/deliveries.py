@@ -8,6 +8,7 @@ delivery is tried again by later rounds, MAX_ATTEMPTS times in all.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from app.storage.models import DeliveryRow
 
 MAX_ATTEMPTS = 5
 SENDING, SENT, FAILED = "sending", "sent", "failed"
+QUIET = "quiet"  # a day without alerts: looked at, nothing to send
 
 
 class SendError(Exception):
@@ -69,6 +71,27 @@ async def claim(subscription_id: int, kind: str, day: date, now: datetime) -> bo
     return updated == 1
 
 
+async def settled(kind: str, day: date) -> set[int]:
+    """The subscriptions whose delivery of `kind` and `day` needs nothing more: sent, quiet,
+    or out of attempts."""
+    rows = await DeliveryRow.filter(kind=kind, day=day).values_list(
+        "subscription_id", "state", "attempts"
+    )
+    return {
+        subscription_id
+        for subscription_id, state, attempts in rows
+        if state in (SENT, QUIET) or attempts >= MAX_ATTEMPTS
+    }
+
+
+async def quiet(subscription_id: int, kind: str, day: date, now: datetime) -> None:
+    """Record that a day had no alerts for the subscription, so that no round looks again."""
+    with contextlib.suppress(IntegrityError):  # looked at already
+        await DeliveryRow.create(
+            subscription_id=subscription_id, kind=kind, day=day, state=QUIET, updated_at=now
+        )
+
+
 async def finish(
     subscription_id: int, kind: str, day: date, now: datetime, summary: str, error: str | None
 ) -> None:
@@ -86,6 +109,7 @@ async def recent(subscription_ids: Sequence[int], limit: int = 20) -> list[Deliv
         return []
     rows = (
         await DeliveryRow.filter(subscription_id__in=list(subscription_ids))
+        .exclude(state=QUIET)
         .order_by("-updated_at", "-id")
         .limit(limit)
     )

@@ -44,18 +44,34 @@ async def give_back(name: str, holder: str) -> None:
     )
 
 
+class Lease:
+    """A lease this process tried to take; `held` while it is ours."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.holder = secrets.token_hex(16)
+        self.held = False
+
+    async def renew(self) -> bool:
+        """Take it, or hold it `seconds` more; False when another process holds it (ours ran
+        out): the work it guards stops."""
+        self.held = await take(self.name, self.holder, self.seconds)
+        return self.held
+
+
 @asynccontextmanager
-async def held(name: str, seconds: float, wait_s: float = 0.0) -> AsyncIterator[bool]:
-    """Inside: True when this process holds the lease (taken within `wait_s`), False when
-    another one held it all along. Given back on the way out."""
-    holder = secrets.token_hex(16)
+async def held(name: str, seconds: float, wait_s: float = 0.0) -> AsyncIterator[Lease]:
+    """Inside: the lease, `held` when this process took it within `wait_s`. Given back on the
+    way out."""
+    lease = Lease(name, seconds)
     deadline = time.monotonic() + wait_s
-    taken = await take(name, holder, seconds)
-    while not taken and time.monotonic() < deadline:
-        await asyncio.sleep(_POLL_S)
-        taken = await take(name, holder, seconds)
+    while not await lease.renew():
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(_POLL_S)  # another process's round: nothing here to wait on
     try:
-        yield taken
+        yield lease
     finally:
-        if taken:
-            await give_back(name, holder)
+        if lease.held:
+            await give_back(name, lease.holder)

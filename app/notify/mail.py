@@ -85,9 +85,8 @@ async def send_mail(server: SmtpServer, mail: EmailMessage, recipient: str) -> N
         raise SendError(f"SMTP {exc.smtp_code}: {_masked(text, recipient)}") from None
     except (smtplib.SMTPException, OSError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise SendError(
-            f"SMTP server {server.host}:{server.port}: {_masked(str(reason), recipient)}"
-        ) from None
+        # Shown to owners on the dashboard: the server's own host and port stay unsaid.
+        raise SendError(f"SMTP server: {_masked(str(reason), recipient)}") from None
 
 
 def _send(server: SmtpServer, mail: EmailMessage) -> None:

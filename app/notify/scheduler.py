@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 # A round holds the lease this long at most; a process that died frees it after that.
 LEASE_S = 600.0
+# The days whose alerts a round sends if not sent yet: yesterday, and the two days before for
+# servers that were all down the day after.
+ALERT_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -44,13 +47,20 @@ class Done:
 
 @dataclass(frozen=True)
 class Due:
-    """What a round looks at: the report periods and the alerts' day (None: not this time)."""
+    """What a round looks at: the report periods (None: not this time) and the alerts' days."""
 
     weekly: Period | None
     monthly: Period | None
-    alert_day: date | None
+    alert_days: tuple[date, ...]
     # Asked for by a command: due to every subscription, whenever it was made.
     asked: bool = False
+
+    def periods(self, kind: Kind) -> list[Period]:
+        """The periods of `kind` due: a report's, or one day per alerts' day."""
+        if kind is Kind.ALERTS:
+            return [Period(day, day) for day in self.alert_days]
+        period = self.weekly if kind is Kind.WEEKLY else self.monthly
+        return [period] if period is not None else []
 
 
 class Notifier:
@@ -65,7 +75,9 @@ class Notifier:
     def due_now(self) -> Due:
         today = self.today()
         weekly, monthly = report_period(Kind.WEEKLY, today), report_period(Kind.MONTHLY, today)
-        return Due(weekly, monthly, today - timedelta(days=1))
+        yesterday = today - timedelta(days=1)
+        days = tuple(yesterday - timedelta(days=n) for n in reversed(range(ALERT_DAYS)))
+        return Due(weekly, monthly, days)
 
     async def is_on(self) -> bool:
         """Off without an SMTP server nor any webhook: nothing could be sent."""
@@ -74,9 +86,14 @@ class Notifier:
     async def send_due(self, due: Due, wait_s: float = 0.0) -> Done:
         """Send what is due of `due` under the lease, waiting for it at most `wait_s`."""
         async with lease.held(lease.NOTIFY, LEASE_S, wait_s) as taken:
-            if not taken:
+            if not taken.held:
                 return Done(held=False)
-            return await _Round(self._settings, due).run()
+            sending = _Round(self._settings, due, taken)
+            try:
+                await sending.run()
+            except LeaseLostError:
+                log.warning("reports and alerts: the lease ran out in a round; another sends")
+            return Done(sending.sent, sending.failed)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -121,37 +138,45 @@ class Notifier:
         return done
 
 
-class _Round:
-    """One round's sending: reports read once per owner, the day's uses once."""
+class LeaseLostError(Exception):
+    """Another process holds the sending lease: this round stops."""
 
-    def __init__(self, settings: Settings, due: Due) -> None:
+
+class _Round:
+    """One round's sending: each report read once per owner, each day's uses once."""
+
+    def __init__(self, settings: Settings, due: Due, taken: lease.Lease) -> None:
         self._settings = settings
         self._due = due
+        self._lease = taken
         self._reports: dict[tuple[Kind, Owner | None], Report] = {}
-        self._uses: list[alerts.DayUse] | None = None
+        self._uses: dict[date, list[alerts.DayUse]] = {}
         self._titles: dict[str, str | None] = {}
         self.sent = self.failed = 0
 
-    async def run(self) -> Done:
-        for subscription in await subscriptions():
-            for kind in subscription.wanted.kinds():
-                await self._deliver(subscription, kind)
-        return Done(self.sent, self.failed)
+    async def run(self) -> None:
+        found = await subscriptions()
+        for kind in Kind:
+            for period in self._due.periods(kind):
+                settled = await deliveries.settled(kind.value, period.start)
+                for subscription in found:
+                    if kind in subscription.wanted.kinds() and subscription.id not in settled:
+                        await self._deliver(subscription, kind, period)
 
-    async def _deliver(self, subscription: Subscription, kind: Kind) -> None:
-        day = self._day(kind)
+    async def _deliver(self, subscription: Subscription, kind: Kind, period: Period) -> None:
         # Nothing of a period that ended before the subscription was made.
-        if day is None:
+        if not self._due.asked and period.end < subscription.created_day - timedelta(days=1):
             return
-        if not self._due.asked and self._end(kind, day) < subscription.created_day - timedelta(
-            days=1
-        ):
-            return
-        message = await self._message(subscription, kind, day)
-        if message is None:
-            return
+        # Held again before each delivery: a long round keeps it, and one that lost it (a
+        # pause past LEASE_S) stops before sending what another process now sends.
+        if not await self._lease.renew():
+            raise LeaseLostError
         now = datetime.now(UTC)
-        if not await deliveries.claim(subscription.id, kind.value, day, now):
+        message = await self._message(subscription, kind, period)
+        if message is None:
+            await deliveries.quiet(subscription.id, kind.value, period.start, now)
+            return
+        if not await deliveries.claim(subscription.id, kind.value, period.start, now):
             return
         try:
             await self._send(subscription, message)
@@ -162,45 +187,32 @@ class _Round:
             error = None
             self.sent += 1
         await deliveries.finish(
-            subscription.id, kind.value, day, datetime.now(UTC), message.subject, error
+            subscription.id, kind.value, period.start, datetime.now(UTC), message.subject, error
         )
 
-    def _day(self, kind: Kind) -> date | None:
-        if kind is Kind.ALERTS:
-            return self._due.alert_day
-        period = self._due.weekly if kind is Kind.WEEKLY else self._due.monthly
-        return period.start if period is not None else None
-
-    def _end(self, kind: Kind, day: date) -> date:
-        if kind is Kind.ALERTS:
-            return day
-        period = self._due.weekly if kind is Kind.WEEKLY else self._due.monthly
-        assert period is not None
-        return period.end
-
-    async def _message(self, subscription: Subscription, kind: Kind, day: date) -> Message | None:
-        lang = subscription.wanted.lang
+    async def _message(
+        self, subscription: Subscription, kind: Kind, period: Period
+    ) -> Message | None:
+        """The report, or the day's alerts (None when there is none)."""
+        lang, owner = subscription.wanted.lang, subscription.owner
         link = self.unsubscribe_link(subscription)
         if kind is not Kind.ALERTS:
-            report = self._reports.get((kind, subscription.owner))
+            report = self._reports.get((kind, owner))
             if report is None:
-                period = self._due.weekly if kind is Kind.WEEKLY else self._due.monthly
-                assert period is not None
-                report = await read_report(
-                    kind, period, subscription.owner, self._settings.public_url
-                )
-                self._reports[(kind, subscription.owner)] = report
+                report = await read_report(kind, period, owner, self._settings.public_url)
+                self._reports[(kind, owner)] = report
             return report_message(report, lang, link)
-        if self._uses is None:
-            self._uses = await alerts.day_uses(day)
-        found = alerts.alerts_of(day, self._uses, subscription.owner, subscription.thresholds)
+        day = period.start
+        if day not in self._uses:
+            self._uses[day] = await alerts.day_uses(day)
+        found = alerts.alerts_of(day, self._uses[day], owner, subscription.thresholds)
         if not found:
             return None
         missing = sorted({a.dataset_id for a in found} - self._titles.keys())
         if missing:
             rows = await reports.datasets_by_id(missing)
             self._titles |= {i: getattr(rows.get(i), "title", None) for i in missing}
-        return alerts_message(found, subscription.owner, lang, self._titles, link)
+        return alerts_message(found, owner, lang, self._titles, link)
 
     def unsubscribe_link(self, subscription: Subscription) -> str:
         token = unsubscribe_token(self._settings.secret_key, subscription.id)

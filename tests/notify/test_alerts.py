@@ -13,9 +13,10 @@ from starlette.applications import Starlette
 from app.core.records import Owner
 from app.notify.alerts import Alert, AlertKind, alerts_of, day_uses
 from app.notify.scheduler import Done, Notifier
-from app.notify.subscriptions import Channel, Thresholds, Wanted, subscribe
-from tests.helpers import dataset, ingest, line_on
-from tests.notify.conftest import MONDAY, Mailbox, text_of
+from app.notify.subscriptions import Thresholds
+from tests.dashboard.pages import open_dashboard, org1_token
+from tests.helpers import csrf_token, dataset, ingest, line_on
+from tests.notify.conftest import Mailbox, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -44,13 +45,17 @@ async def test_a_drop_a_spike_and_server_errors_alert_once_and_a_steady_dataset_
     app: Starlette, client: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:
     await ingest_four_datasets(client)
-    await subscribe(ORG1, Channel.EMAIL, "owner@org1.example", Wanted(alerts=True), MONDAY)
+    await open_dashboard(client, await org1_token())
+    page = await client.get("/dashboard/subscriptions")
+    form = {"csrf_token": csrf_token(page.text), "target": "owner@org1.example", "alerts": "on"}
+    assert (await client.post("/dashboard/subscriptions", data=form)).status_code == 200
     notifier: Notifier = app.state.notifier
 
     assert await notifier.round() == Done(sent=1)
     assert await notifier.round() == Done()
 
     [mail] = mailbox.mails
+    assert mailbox.recipients == [["owner@org1.example"]]
     assert mail["Subject"] == "Alerts 2024-01-14 (organization:org1): 3"
     assert text_of(mail).splitlines()[2:5] == [
         "- failing: 10 server errors out of 60 requests",

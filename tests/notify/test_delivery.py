@@ -56,7 +56,7 @@ async def test_a_refusing_or_absent_smtp_server_is_tried_again_and_its_error_sho
     assert await Notifier(replace(settings, smtp_url=down)).round() == Done(failed=1)
     [shown] = deliveries_shown((await client.get("/dashboard/subscriptions")).text)
     assert "owner@org1.example" not in shown
-    assert shown.endswith(f"error: SMTP server {down.removeprefix('smtp://')}: Connection refused")
+    assert shown.endswith("error: SMTP server: Connection refused")
 
     mailbox.refusing = False
     assert await Notifier(settings).round() == Done(sent=1)
