@@ -9,7 +9,6 @@ from typing import Any
 from app.core.records import Owner
 from app.notify.alerts import Alert, AlertKind
 from app.notify.reports import DatasetLine, Report
-from app.notify.subscriptions import Kind
 from app.reports import Trend
 
 _WORDS: dict[str, dict[str, str]] = {
@@ -84,20 +83,21 @@ def _whose(owner: Owner | None, lang: str) -> str:
     return _WORDS[lang]["every_owner"] if owner is None else f"{owner.type}:{owner.id}"
 
 
+_FIGURES = ("api_calls", "downloads", "app_opens")
+
+
 def report_message(report: Report, lang: str, unsubscribe: str | None) -> Message:
     w = _WORDS[lang]
     period = f"{report.period.start.isoformat()} – {report.period.end.isoformat()}"
     subject = f"{w[report.kind.value]} {period} ({_whose(report.owner, lang)})"
-    figures = [
-        (w[name], getattr(report.totals, name)) for name in ("api_calls", "downloads", "app_opens")
-    ]
+    colon = " : " if lang == "fr" else ": "
+    figures = [(w[name], getattr(report.totals, name)) for name in _FIGURES]
     text = [subject, ""]
     text += [
-        f"{label}: {number(t.current, lang)} ({change(t, lang)}, {w['previous']} "
+        f"{label}{colon}{number(t.current, lang)} ({change(t, lang)}, {w['previous']} "
         f"{number(t.previous, lang)})"
         for label, t in figures
     ]
-    parts = (("top", report.top), ("risers", report.risers), ("fallers", report.fallers))
     html = [f"<h1>{escape(subject)}</h1>", "<table>"]
     html += [
         f"<tr><th>{escape(label)}</th><td>{number(t.current, lang)}</td>"
@@ -108,30 +108,31 @@ def report_message(report: Report, lang: str, unsubscribe: str | None) -> Messag
     if not report.top:
         text += ["", w["none"]]
         html.append(f"<p>{escape(w['none'])}</p>")
-    for key, lines in parts:
+    for key, lines in _lists(report):
         if lines:
             text += ["", w[key]] + [f"- {_dataset_text(line, lang)}" for line in lines]
             html.append(f"<h2>{escape(w[key])}</h2><ul>")
             html += [f"<li>{escape(_dataset_text(line, lang))}</li>" for line in lines]
             html.append("</ul>")
     _links(text, html, w, report.link, unsubscribe)
-    data = {
+    return Message(subject, "\n".join(text) + "\n", "\n".join(html), _report_data(report))
+
+
+def _lists(report: Report) -> tuple[tuple[str, tuple[DatasetLine, ...]], ...]:
+    return (("top", report.top), ("risers", report.risers), ("fallers", report.fallers))
+
+
+def _report_data(report: Report) -> dict[str, Any]:
+    """A report as a webhook's JSON."""
+    return {
         "type": "report",
         "kind": report.kind.value,
         "owner": None if report.owner is None else report.owner._asdict(),
         "period": {"start": report.period.start.isoformat(), "end": report.period.end.isoformat()},
-        "figures": {
-            name: t._asdict()
-            for name, t in (
-                ("api_calls", report.totals.api_calls),
-                ("downloads", report.totals.downloads),
-                ("app_opens", report.totals.app_opens),
-            )
-        },
-        **{key: [_dataset_data(line) for line in lines] for key, lines in parts},
+        "figures": {name: getattr(report.totals, name)._asdict() for name in _FIGURES},
+        **{key: [_dataset_data(line) for line in lines] for key, lines in _lists(report)},
         "dashboard": report.link,
     }
-    return Message(subject, "\n".join(text) + "\n", "\n".join(html), data)
 
 
 def alerts_message(
@@ -203,6 +204,3 @@ def _links(
     if unsubscribe is not None:
         text += ["", f"{w['unsubscribe']}: {unsubscribe}"]
         html.append(f'<p><a href="{escape(unsubscribe)}">{escape(w["unsubscribe"])}</a></p>')
-
-
-KIND_WORDS = {kind: _WORDS["en"][kind.value] for kind in Kind}

@@ -3,7 +3,6 @@ biggest risers and fallers, read through app/reports as the dashboard reads them
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import urlencode
@@ -26,12 +25,13 @@ class DatasetLine:
 
     @property
     def uses(self) -> tuple[int, int]:
-        """API calls and downloads together, now and in the previous period."""
-        f = self.figures
-        return (
-            f.api_calls.current + f.downloads.current,
-            f.api_calls.previous + f.downloads.previous,
-        )
+        return uses(self.figures)
+
+
+def uses(figures: Figures) -> tuple[int, int]:
+    """API calls and downloads together, now and in the previous period: what ranks datasets."""
+    f = figures
+    return f.api_calls.current + f.downloads.current, f.api_calls.previous + f.downloads.previous
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,6 @@ def report_period(kind: Kind, today: date) -> Period:
     return Period(last.replace(day=1), last)
 
 
-def is_report_period(kind: Kind, period: Period) -> bool:
-    if kind is Kind.WEEKLY:
-        return period.start.weekday() == 0 and period.days == 7
-    last = calendar.monthrange(period.start.year, period.start.month)[1]
-    return period.start.day == 1 and period.end == period.start.replace(day=last)
-
-
 async def read_report(
     kind: Kind, period: Period, owner: Owner | None, public_url: str | None
 ) -> Report:
@@ -71,8 +64,8 @@ async def read_report(
     totals = (await reports.figures(usage, period)).get((TOTAL, TOTAL), reports.NO_FIGURES)
     by_dataset = await reports.figures(usage, period, by_dataset=True)
     found = {dataset_id: figures for (dataset_id, _), figures in by_dataset.items()}
-    ranked = sorted(found, key=lambda i: (-_uses(found[i])[0], i))[:TOP]
-    change = {i: _uses(f)[0] - _uses(f)[1] for i, f in found.items()}
+    ranked = sorted(found, key=lambda i: (-uses(found[i])[0], i))[:TOP]
+    change = {i: uses(f)[0] - uses(f)[1] for i, f in found.items()}
     risers = sorted((i for i in found if change[i] > 0), key=lambda i: (-change[i], i))[:MOVERS]
     fallers = sorted((i for i in found if change[i] < 0), key=lambda i: (change[i], i))[:MOVERS]
     titles = await reports.datasets_by_id(sorted({*ranked, *risers, *fallers}))
@@ -100,7 +93,3 @@ def dashboard_link(public_url: str | None, period: Period, owner: Owner | None) 
     if owner is not None:
         query.append(("owner", f"{owner.type}:{owner.id}"))
     return f"{public_url}/dashboard?{urlencode(query)}"
-
-
-def _uses(figures: Figures) -> tuple[int, int]:
-    return DatasetLine("", None, figures).uses
