@@ -55,24 +55,33 @@ def baseline_days(day: date) -> list[date]:
 
 
 async def day_uses(day: date) -> list[DayUse]:
-    """Every dataset's `day` and baseline, of every owner, from one grouped statement."""
+    """Every dataset's `day` and baseline, of every owner, from one grouped statement.
+
+    The datasets seen since the first baseline day (`resources.last_day`, any status) lead,
+    each read through usage_daily's (resource_type, resource_id, day) index: no scan of
+    usage_daily, which has no index that starts with the day.
+    """
     sql = Statement()
     today = sql.bind(day)
     days = sql.bind_all([day, *baseline_days(day)])
     sums = [
-        f"SUM(CASE WHEN day = {today} AND operation = '{op}' AND status_class = 'ok' "
-        f"THEN requests ELSE 0 END) AS {name}, "
-        f"SUM(CASE WHEN day <> {today} AND operation = '{op}' AND status_class = 'ok' "
-        f"THEN requests ELSE 0 END) AS {name}_before"
+        f"SUM(CASE WHEN u.day = {today} AND u.operation = '{op}' AND u.status_class = 'ok' "
+        f"THEN u.requests ELSE 0 END) AS {name}, "
+        f"SUM(CASE WHEN u.day <> {today} AND u.operation = '{op}' AND u.status_class = 'ok' "
+        f"THEN u.requests ELSE 0 END) AS {name}_before"
         for name, op in _METRICS
     ]
     statement = (
-        f"SELECT owner_type, owner_id, resource_id, {', '.join(sums)}, "  # noqa: S608
-        f"SUM(CASE WHEN day = {today} THEN requests ELSE 0 END) AS requests, "
-        f"SUM(CASE WHEN day = {today} AND status_class = 'server_error' THEN requests ELSE 0 END) "
-        f"AS server_errors FROM usage_daily WHERE resource_type = {sql.bind(DATASETS)} "
-        f"AND day IN ({days}) GROUP BY owner_type, owner_id, resource_id "
-        f"ORDER BY SUM(requests) DESC, owner_type, owner_id, resource_id "
+        f"SELECT u.owner_type, u.owner_id, u.resource_id, {', '.join(sums)}, "  # noqa: S608
+        f"SUM(CASE WHEN u.day = {today} THEN u.requests ELSE 0 END) AS requests, "
+        f"SUM(CASE WHEN u.day = {today} AND u.status_class = 'server_error' "
+        f"THEN u.requests ELSE 0 END) AS server_errors "
+        f"FROM resources r JOIN usage_daily u ON u.resource_type = r.resource_type "
+        f"AND u.resource_id = r.resource_id AND u.day IN ({days}) "
+        f"WHERE r.resource_type = {sql.bind(DATASETS)} "
+        f"AND r.last_day >= {sql.bind(baseline_days(day)[-1])} "
+        f"GROUP BY u.owner_type, u.owner_id, u.resource_id "
+        f"ORDER BY SUM(u.requests) DESC, u.owner_type, u.owner_id, u.resource_id "
         f"LIMIT {MAX_DATASETS}"
     )
     return [

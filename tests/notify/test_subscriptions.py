@@ -14,7 +14,7 @@ from app.cli import main
 from app.core.records import Owner
 from app.notify.subscriptions import subscriptions
 from app.storage.database import database
-from app.storage.models import DeliveryRow, SubscriptionRow, UsageDaily
+from app.storage.models import DeliveryRow, ResourceRow, SubscriptionRow, UsageDaily
 from tests.dashboard.pages import open_dashboard, org1_token
 from tests.helpers import ADMIN_TOKEN, csrf_token
 
@@ -118,6 +118,15 @@ async def _drop(url: str) -> None:
     """roads: 200 API calls on each of the four Sundays before 2024-01-14, none that day."""
     async with database(url):
         await UsageDaily.filter(resource_id="roads").delete()
+        await ResourceRow.filter(resource_id="roads").delete()
+        await ResourceRow.create(
+            resource_type="datasets",
+            resource_id="roads",
+            owner_type="organization",
+            owner_id="org1",
+            first_day="2023-12-17",
+            last_day="2024-01-07",
+        )
         for day in ("2024-01-07", "2023-12-31", "2023-12-24", "2023-12-17"):
             await UsageDaily.create(
                 owner_type="organization",
