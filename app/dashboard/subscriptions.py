@@ -25,6 +25,7 @@ from app.notify.subscriptions import (
     Channel,
     Wanted,
     check_owner,
+    check_target,
     read_owner,
     subscribe,
     subscription,
@@ -76,7 +77,7 @@ class SubscriptionPages:
             owner = _owner(scope, form.get("owner", ""))
             check_owner(scope, owner)
             channel = Channel(form.get("channel", "email"))
-            target = form.get("target", "")
+            target = check_target(channel, form.get("target", ""))
             if channel is Channel.WEBHOOK:
                 await check_address(target, self._settings.webhook_allow_private)
             wanted = Wanted(

@@ -20,6 +20,7 @@ from app.notify.subscriptions import (
     Kind,
     Thresholds,
     Wanted,
+    check_target,
     read_owner,
     subscribe,
     subscriptions,
@@ -105,6 +106,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     limits = Thresholds(args.drop, args.spike, args.errors, args.floor)
 
     async def run() -> tuple[int, str, bool]:
+        check_target(channel, target)  # before the host is resolved
         if channel is Channel.WEBHOOK:
             await check_address(target, settings.webhook_allow_private)
         async with database(settings.database_url):

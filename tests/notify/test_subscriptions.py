@@ -141,3 +141,30 @@ async def _drop(url: str) -> None:
                 referer_category="none",
                 requests=200,
             )
+
+
+async def test_the_form_answers_htmx_with_its_part_and_shows_a_webhook_secret_once(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    await open_dashboard(client, await org1_token())
+    htmx = {"HX-Request": "true"}
+    page = await client.get("/dashboard/subscriptions")
+    form = {"csrf_token": csrf_token(page.text), "alerts": "on", "channel": "webhook"}
+
+    refused = await client.post(
+        "/dashboard/subscriptions", data={**form, "target": "ftp://x.example/"}, headers=htmx
+    )
+    assert refused.status_code == 422  # htmx swaps it in, in the form's place
+    assert refused.text.lstrip().startswith('<section id="subscriptions">')
+    assert "the webhook URL is not http(s)://host/path" in refused.text
+
+    target = "http://127.0.0.1:9/hook"
+    made = await client.post("/dashboard/subscriptions", data={**form, "target": target})
+    [hook] = await subscriptions()
+    assert f"The webhook&#39;s signing secret, shown this once: {hook.secret}" in made.text
+    again = await client.post("/dashboard/subscriptions", data={**form, "target": target})
+    assert again.status_code == 200 and hook.secret not in again.text
+    without_csrf = await client.post(
+        "/dashboard/subscriptions", data={**form, "csrf_token": "", "target": target}
+    )
+    assert without_csrf.status_code == 403
