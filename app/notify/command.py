@@ -183,6 +183,12 @@ def _run(settings: Settings, due: Due) -> int:
         print("another process held the sending lease all along: try again", file=sys.stderr)
         return 1
     print(f"sent {done.sent}, failed {done.failed}")
+    if done.sent and settings.secret_key_is_random:
+        print(
+            "USAGE_METRICS_SECRET_KEY is not set: the unsubscribe links sent do not work; set "
+            "the server's key (--env-file)",
+            file=sys.stderr,
+        )
     return 1 if done.failed else 0
 
 

@@ -32,6 +32,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "server_errors": "{value} server errors out of {baseline} requests",
         "requests": "requests",
         "none": "No usage in this period.",
+        ":": ": ",
     },
     "fr": {
         "weekly": "Rapport de la semaine",
@@ -53,6 +54,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "server_errors": "{value} erreurs serveur sur {baseline} requêtes",
         "requests": "requêtes",
         "none": "Aucun usage sur cette période.",
+        ":": " : ",  # French typography: a (narrow) space before the colon
     },
 }
 
@@ -90,7 +92,7 @@ def report_message(report: Report, lang: str, unsubscribe: str | None) -> Messag
     w = _WORDS[lang]
     period = f"{report.period.start.isoformat()} – {report.period.end.isoformat()}"
     subject = f"{w[report.kind.value]} {period} ({_whose(report.owner, lang)})"
-    colon = " : " if lang == "fr" else ": "
+    colon = w[":"]
     figures = [(w[name], getattr(report.totals, name)) for name in _FIGURES]
     text = [subject, ""]
     text += [
@@ -175,14 +177,14 @@ def _alert_text(alert: Alert, lang: str, title: str | None) -> str:
         value=number(alert.value, lang), baseline=number(alert.baseline, lang)
     )
     if alert.kind is AlertKind.SERVER_ERRORS:
-        return f"{name}: {said}"
-    return f"{name}: {w[alert.metric]} {said}"
+        return f"{name}{w[':']}{said}"
+    return f"{name}{w[':']}{w[alert.metric]} {said}"
 
 
 def _dataset_text(line: DatasetLine, lang: str) -> str:
     name = f"{line.title} ({line.id})" if line.title else line.id
     now, before = line.uses
-    return f"{name}: {number(now, lang)} ({change(Trend(now, before), lang)})"
+    return f"{name}{_WORDS[lang][':']}{number(now, lang)} ({change(Trend(now, before), lang)})"
 
 
 def _dataset_data(line: DatasetLine) -> dict[str, Any]:
@@ -199,8 +201,8 @@ def _links(
     text: list[str], html: list[str], w: dict[str, str], link: str | None, unsubscribe: str | None
 ) -> None:
     if link is not None:
-        text += ["", f"{w['dashboard']}: {link}"]
+        text += ["", f"{w['dashboard']}{w[':']}{link}"]
         html.append(f'<p><a href="{escape(link)}">{escape(w["dashboard"])}</a></p>')
     if unsubscribe is not None:
-        text += ["", f"{w['unsubscribe']}: {unsubscribe}"]
+        text += ["", f"{w['unsubscribe']}{w[':']}{unsubscribe}"]
         html.append(f'<p><a href="{escape(unsubscribe)}">{escape(w["unsubscribe"])}</a></p>')

@@ -131,6 +131,11 @@ class Notifier:
             )
         if done.sent or done.failed:
             log.info("reports and alerts: %s sent, %s failed", done.sent, done.failed)
+            if self._settings.secret_key_is_random:
+                log.warning(
+                    "USAGE_METRICS_SECRET_KEY is not set: the unsubscribe links just sent stop "
+                    "working when this process ends"
+                )
         log.debug("reports and alerts: round over (the lease %s)", "held" if done.held else "busy")
         async with self.round_done:
             self.rounds += 1
