@@ -26,9 +26,10 @@ class SendError(Exception):
     """A mail or webhook that did not go: the SMTP or HTTP answer, never an address nor a
     secret (it is shown on the dashboard)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.permanent = permanent  # a 5xx answer: trying again at once would not change it
 
 
 @dataclass(frozen=True)

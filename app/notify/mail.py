@@ -75,14 +75,19 @@ async def send_mail(server: SmtpServer, mail: EmailMessage, recipient: str) -> N
         await asyncio.to_thread(_send, server, mail)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = sorted({code for code, _ in exc.recipients.values()})
-        raise SendError(f"SMTP {', '.join(map(str, codes))}: the recipient was refused") from None
+        raise SendError(
+            f"SMTP {', '.join(map(str, codes))}: the recipient was refused",
+            permanent=min(codes) >= 500,
+        ) from None
     except smtplib.SMTPResponseException as exc:
         text = (
             exc.smtp_error.decode("utf-8", "replace")
             if isinstance(exc.smtp_error, bytes)
             else str(exc.smtp_error)
         )
-        raise SendError(f"SMTP {exc.smtp_code}: {_masked(text, recipient)}") from None
+        raise SendError(
+            f"SMTP {exc.smtp_code}: {_masked(text, recipient)}", permanent=exc.smtp_code >= 500
+        ) from None
     except (smtplib.SMTPException, OSError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         # Shown to owners on the dashboard: the server's own host and port stay unsaid.

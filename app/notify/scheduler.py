@@ -248,6 +248,8 @@ class _Round:
                 return
             except SendError as exc:
                 error = exc
+                if exc.permanent:
+                    break  # the next round tries again, up to the delivery's attempts
             if pause is not None:
                 await asyncio.sleep(pause)
         assert error is not None

@@ -27,20 +27,23 @@ PUBLIC_URL = "http://testserver"
 
 @dataclass
 class Mailbox:
-    """What the SMTP server accepted; `refusing` answers every message with a 451."""
+    """What the SMTP server accepted; `refusing` answers every message with `refusal`."""
 
     port: int
     mails: list[EmailMessage] = field(default_factory=list)
     recipients: list[list[str]] = field(default_factory=list)
     refusing: bool = False
+    refusal: str = "451 4.3.0 mailbox busy, try later"
+    tries: int = 0  # messages offered, accepted or not
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.tries += 1
         if self.refusing:
-            return "451 4.3.0 mailbox busy, try later"
+            return self.refusal
         content = envelope.content
         assert isinstance(content, bytes)
         mail = email.message_from_bytes(content, policy=email.policy.default)

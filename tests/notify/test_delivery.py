@@ -10,9 +10,12 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from starlette.applications import Starlette
 
 from app.config import Settings
@@ -47,6 +50,7 @@ async def test_a_refusing_or_absent_smtp_server_is_tried_again_and_its_error_sho
 
     mailbox.refusing = True
     assert await Notifier(settings).round() == Done(failed=1)
+    assert mailbox.tries == 3  # a 4xx is tried again at once, twice
     [shown] = deliveries_shown((await client.get("/dashboard/subscriptions")).text)
     assert shown.endswith(
         "Weekly report 2024-01-08 – 2024-01-14 (organization:org1) "
@@ -65,6 +69,22 @@ async def test_a_refusing_or_absent_smtp_server_is_tried_again_and_its_error_sho
     assert len(mailbox.mails) == 1
     row = await DeliveryRow.get()
     assert (row.state, row.attempts, row.error) == ("sent", 3, "")
+
+
+async def test_a_permanent_refusal_is_tried_again_next_round_only(
+    app: Starlette, client: httpx.AsyncClient, mailbox: Mailbox, settings: Settings
+) -> None:
+    await ingest_known_data(client)
+    await subscribe(ORG1, Channel.EMAIL, "owner@org1.example", WEEKLY, MONDAY)
+    mailbox.refusing, mailbox.refusal = True, "550 5.2.1 mailbox disabled"
+    assert await Notifier(settings).round() == Done(failed=1)
+    assert mailbox.tries == 1
+    row = await DeliveryRow.get()
+    assert (row.state, row.attempts, row.error) == (
+        "failed",
+        1,
+        "SMTP 550: 5.2.1 mailbox disabled",
+    )
 
 
 async def test_a_delivery_is_given_up_after_its_attempts(
@@ -157,3 +177,34 @@ async def test_two_servers_running_the_scheduler_send_once(
             "two more rounds of each server",
         )
     assert sorted(m["To"] for m in mailbox.mails) == [f"owner{n}@org1.example" for n in range(3)]
+
+
+async def test_signs_in_to_an_smtp_server_with_the_urls_user_and_password(
+    app: Starlette, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    box = Mailbox(free_port())
+    signed_in: list[object] = []
+
+    def authenticate(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        signed_in.append(isinstance(data, LoginPassword) and (data.login, data.password))
+        return AuthResult(success=True)
+
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=box.port,
+        authenticator=authenticate,
+        auth_require_tls=False,  # loopback: the test has no certificate
+    )
+    controller.start()
+    try:
+        await ingest_known_data(client)
+        await subscribe(ORG1, Channel.EMAIL, "owner@org1.example", WEEKLY, MONDAY)
+        url = f"smtp://me:p%40ss@127.0.0.1:{box.port}"  # the password's @ written %40
+        assert await Notifier(replace(settings, smtp_url=url)).round() == Done(sent=1)
+        assert [m["To"] for m in box.mails] == ["owner@org1.example"]
+        assert signed_in == [(b"me", b"p@ss")]
+    finally:
+        controller.stop()
