@@ -9,6 +9,7 @@ import hmac
 import json
 import re
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.core.records import Owner
-from app.notify.deliveries import MAX_ATTEMPTS
+from app.notify.deliveries import MAX_ATTEMPTS, claim
 from app.notify.scheduler import Done, Notifier
 from app.notify.subscriptions import Channel, Wanted, subscribe
 from app.storage.models import DeliveryRow
@@ -208,3 +209,19 @@ async def test_signs_in_to_an_smtp_server_with_the_urls_user_and_password(
         assert signed_in == [(b"me", b"p@ss")]
     finally:
         controller.stop()
+
+
+async def test_a_crash_between_sending_and_recording_sends_again_once(
+    app: Starlette, client: httpx.AsyncClient, mailbox: Mailbox, settings: Settings
+) -> None:
+    await ingest_known_data(client)
+    found, _ = await subscribe(ORG1, Channel.EMAIL, "owner@org1.example", WEEKLY, MONDAY)
+    # What a process that died after its mail went, before it recorded it, leaves behind.
+    when = datetime(2024, 1, 15, 9, tzinfo=UTC)
+    await claim(found.id, "weekly", date(2024, 1, 8), when)
+
+    assert await Notifier(settings).round() == Done(sent=1)
+    assert await Notifier(settings).round() == Done()
+    assert len(mailbox.mails) == 1
+    row = await DeliveryRow.get()
+    assert (row.state, row.attempts) == ("sent", 2)
