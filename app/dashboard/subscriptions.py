@@ -23,6 +23,7 @@ from app.notify.signing import unsubscribed_id
 from app.notify.subscriptions import (
     LANGS,
     Channel,
+    Thresholds,
     Wanted,
     check_owner,
     check_target,
@@ -86,7 +87,8 @@ class SubscriptionPages:
                 alerts=form.get("alerts") == "on",
                 lang=form.get("lang", lang) if form.get("lang") in LANGS else lang,
             )
-            found, made = await subscribe(owner, channel, target, wanted, self._today())
+            limits = _thresholds(form)
+            found, made = await subscribe(owner, channel, target, wanted, self._today(), limits)
         except (UsageMetricsError, SendError, ValueError) as exc:
             message = exc.message if isinstance(exc, UsageMetricsError | SendError) else str(exc)
             status = exc.status_code if isinstance(exc, UsageMetricsError) else 400
@@ -201,6 +203,19 @@ def _owner(scope: Scope, text: str) -> Owner | None:
     if scope.owners is not None and len(scope.owners) == 1:
         return scope.owners[0]
     raise BadUserInputError("name the owner as user:<id> or organization:<id> (or all)")
+
+
+def _thresholds(form: dict[str, str]) -> Thresholds:
+    """The form's thresholds, in percent where a reader thinks in percent; defaults if absent."""
+    defaults = Thresholds()
+    try:
+        drop = float(form.get("drop") or defaults.drop_share * 100) / 100
+        spike = float(form.get("spike") or defaults.spike_factor)
+        errors = float(form.get("errors") or defaults.error_share * 100) / 100
+        floor = int(form.get("floor") or defaults.floor)
+    except ValueError:
+        raise BadUserInputError("the thresholds are numbers (60, 5, 5, 100)") from None
+    return Thresholds(drop, spike, errors, floor)
 
 
 def _sees(scope: Scope, owner: Owner | None) -> bool:

@@ -98,6 +98,19 @@ def check_target(channel: Channel, target: str) -> str:
     return target
 
 
+def check_thresholds(limits: Thresholds) -> Thresholds:
+    """The thresholds, or BadUserInputError naming the one that cannot alert sensibly."""
+    if not 0 < limits.drop_share < 1:
+        raise BadUserInputError("the drop is a share of the baseline above 0 and below 1 (0.6)")
+    if not 1 < limits.spike_factor <= 1000:
+        raise BadUserInputError("the spike is a factor of the baseline above 1, at most 1000 (5)")
+    if not 0 < limits.error_share < 1:
+        raise BadUserInputError("the server errors are a share above 0 and below 1 (0.05)")
+    if not 1 <= limits.floor <= 10**9 or not 1 <= limits.error_floor <= 10**9:
+        raise BadUserInputError("the floors are whole numbers of requests a day from 1 (100, 50)")
+    return limits
+
+
 def check_owner(scope: Scope, owner: Owner | None) -> None:
     """ForbiddenError unless the caller reads that owner (every owner: admins only)."""
     if owner is None and not scope.is_every_owner:
@@ -136,7 +149,7 @@ async def subscribe(
         "lang": wanted.lang,
     }
     if thresholds is not None:
-        values |= vars(thresholds)
+        values |= vars(check_thresholds(thresholds))
     async with in_transaction():
         row, made = await SubscriptionRow.get_or_create(
             owner_type=owner_type,

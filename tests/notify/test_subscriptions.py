@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from app.cli import main
 from app.core.records import Owner
-from app.notify.subscriptions import subscriptions
+from app.notify.subscriptions import Thresholds, subscriptions
 from app.storage.database import database
 from app.storage.models import DeliveryRow, ResourceRow, SubscriptionRow, UsageDaily
 from tests.dashboard.pages import open_dashboard, org1_token
@@ -168,3 +168,26 @@ async def test_the_form_answers_htmx_with_its_part_and_shows_a_webhook_secret_on
         "/dashboard/subscriptions", data={**form, "csrf_token": "", "target": target}
     )
     assert without_csrf.status_code == 403
+
+
+async def test_the_form_sets_the_subscriptions_thresholds(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    await open_dashboard(client, await org1_token())
+    limits = {"drop": "80", "spike": "10", "errors": "20", "floor": "200"}
+    made = await post_form(client, target="owner@org1.example", alerts="on", **limits)
+    assert made.status_code == 200
+    [mine] = await subscriptions()
+    assert mine.thresholds == Thresholds(0.8, 10.0, 0.2, 200)
+
+    for name, value, message in (
+        ("drop", "150", "the drop is a share of the baseline above 0 and below 1 (0.6)"),
+        ("spike", "1", "the spike is a factor of the baseline above 1, at most 1000 (5)"),
+        ("errors", "nan", "the server errors are a share above 0 and below 1 (0.05)"),
+        ("floor", "lots", "the thresholds are numbers (60, 5, 5, 100)"),
+    ):
+        refused = await post_form(client, target="owner@org1.example", **{**limits, name: value})
+        assert refused.status_code == 400
+        assert message in refused.text
+    [mine] = await subscriptions()
+    assert mine.thresholds == Thresholds(0.8, 10.0, 0.2, 200)
