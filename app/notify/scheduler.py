@@ -64,10 +64,10 @@ class Due:
 
 
 class Notifier:
+    """Each server's reports and alerts, and the commands' (docs/reports-and-alerts.md)."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.rounds = 0  # rounds done, for the tests to wait on `round_done`
-        self.round_done = asyncio.Condition()
 
     def today(self) -> date:
         return self._settings.today or datetime.now(self._settings.timezone).date()
@@ -137,9 +137,6 @@ class Notifier:
                     "working when this process ends"
                 )
         log.debug("reports and alerts: round over (the lease %s)", "held" if done.held else "busy")
-        async with self.round_done:
-            self.rounds += 1
-            self.round_done.notify_all()
         return done
 
 
