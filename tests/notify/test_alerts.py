@@ -3,6 +3,7 @@ dataset never; one message per subscriber, with each subscription's thresholds."
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -13,10 +14,10 @@ from starlette.applications import Starlette
 from app.core.records import Owner
 from app.notify.alerts import Alert, AlertKind, alerts_of, day_uses
 from app.notify.scheduler import Done, Notifier
-from app.notify.subscriptions import Thresholds
+from app.notify.subscriptions import Channel, Thresholds, Wanted, subscribe
 from tests.dashboard.pages import open_dashboard, org1_token
 from tests.helpers import csrf_token, dataset, ingest, line_on
-from tests.notify.conftest import Mailbox, text_of
+from tests.notify.conftest import MONDAY, Mailbox, Receiver, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -78,3 +79,47 @@ async def test_thresholds_are_each_subscriptions_own(client: httpx.AsyncClient) 
         Alert(DAY, ORG1, "leaping", AlertKind.SPIKE, "api_calls", 501, 0.0),
     ]
     assert alerts_of(DAY, uses, Owner("user", "alice"), strict) == []
+
+
+async def test_a_webhook_gets_the_days_alerts_as_json(
+    app: Starlette, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await ingest_four_datasets(client)
+    await subscribe(ORG1, Channel.WEBHOOK, receiver.url, Wanted(alerts=True), MONDAY)
+    notifier: Notifier = app.state.notifier
+
+    assert await notifier.round() == Done(sent=1)
+
+    [received] = receiver.received
+    owner = {"type": "organization", "id": "org1"}
+    assert json.loads(received.body) == {
+        "type": "alerts",
+        "day": "2024-01-14",
+        "owner": owner,
+        "alerts": [
+            {
+                "owner": owner,
+                "dataset": "failing",
+                "kind": "server_errors",
+                "metric": "requests",
+                "value": 10,
+                "baseline": 60,
+            },
+            {
+                "owner": owner,
+                "dataset": "falling",
+                "kind": "drop",
+                "metric": "api_calls",
+                "value": 50,
+                "baseline": 200.0,
+            },
+            {
+                "owner": owner,
+                "dataset": "leaping",
+                "kind": "spike",
+                "metric": "api_calls",
+                "value": 501,
+                "baseline": 0.0,
+            },
+        ],
+    }
