@@ -107,8 +107,11 @@ class SubscriptionPages:
         lang = _lang(request, form)
         found = await subscription(request.path_params["id"])
         scope = _scope(principal)
-        if found is not None and _sees(scope, found.owner):
-            await unsubscribe(found.id)
+        if found is None or not _sees(scope, found.owner):
+            # Another owner's subscription is as absent as one that does not exist.
+            message = translator(lang)("unsubscribe_unknown")
+            return await self._render(request, session, principal, lang, error=message, status=404)
+        await unsubscribe(found.id)
         return await self._render(
             request, session, principal, lang, notice=translator(lang)("unsubscribed")
         )
@@ -159,8 +162,6 @@ class SubscriptionPages:
     ) -> Response:
         scope = _scope(principal)
         found = await subscriptions(scope)
-        if not scope.is_every_owner:
-            found = [s for s in found if s.owner is not None]
         sent = await deliveries.recent([s.id for s in found])
         context: dict[str, Any] = {
             "t": translator(lang),

@@ -67,7 +67,15 @@ async def test_an_admin_subscribes_any_owner_and_an_owner_sees_and_removes_its_o
             f"/dashboard/subscriptions/{alice.id}/remove",
             data={"csrf_token": csrf_token(page.text)},
         )
-        assert removed.status_code == 200
+        assert removed.status_code == 404
+        assert (await post_form(owner, target="owner@org1.example")).status_code == 200
+        mine = (await subscriptions())[-1]
+        page = await owner.get("/dashboard/subscriptions")
+        ended = await owner.post(
+            f"/dashboard/subscriptions/{mine.id}/remove",
+            data={"csrf_token": csrf_token(page.text)},
+        )
+        assert ended.status_code == 200 and "nothing more will be sent" in ended.text
     assert [s.id for s in await subscriptions()] == [alice.id, every.id]
 
 
