@@ -31,7 +31,16 @@ V0_1_0_TABLES = (
     "tokens",
     "settings",
 )
-TABLES = (*V0_1_0_TABLES, "ingest_ledger", "revoked_sessions", "owners", "ingest_quarantine")
+TABLES = (
+    *V0_1_0_TABLES,
+    "ingest_ledger",
+    "revoked_sessions",
+    "owners",
+    "ingest_quarantine",
+    "subscriptions",
+    "deliveries",
+    "leases",
+)
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +74,10 @@ def settings(database_url: str) -> Settings:
         # Each batch counted in its request: a test reads right after posting. The folder's
         # tests (tests/ingest/test_fold.py) set an interval.
         fold_interval_s=0,
+        # Reports and alerts are sent when a test asks (tests/notify set an interval).
+        notify_interval_s=0,
+        webhook_allow_private=True,
+        notify_retry_delays_s=(0.0, 0.0),
     )
 
 

@@ -1,5 +1,5 @@
 """Tortoise models: only aggregates, resources and owners, batch keys, ledger and quarantine,
-hashed tokens, settings."""
+hashed tokens, settings, subscriptions, deliveries and leases."""
 
 from app.storage.models.batches import IngestBatch
 from app.storage.models.ledger import LedgerRow
@@ -8,18 +8,22 @@ from app.storage.models.quarantine import QuarantineRow
 from app.storage.models.resources import ResourceRow
 from app.storage.models.sessions import RevokedSession
 from app.storage.models.settings import SettingRow
+from app.storage.models.subscriptions import DeliveryRow, LeaseRow, SubscriptionRow
 from app.storage.models.summaries import UsageByCaller, UsageByDataset, UsageByOwner
 from app.storage.models.tokens import TokenRow
 from app.storage.models.usage import UsageDaily
 
 __all__ = [
+    "DeliveryRow",
     "IngestBatch",
+    "LeaseRow",
     "LedgerRow",
     "OwnerRow",
     "QuarantineRow",
     "ResourceRow",
     "RevokedSession",
     "SettingRow",
+    "SubscriptionRow",
     "TokenRow",
     "UsageByCaller",
     "UsageByDataset",
