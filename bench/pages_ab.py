@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:200]}")
                     if n >= 0:
                         timings[side].append(elapsed)
-            before, now = (_p50_p95(side) for side in timings)
+            before, now = (p50_p95(side) for side in timings)
             rows.append(
                 [
                     name,
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _p50_p95(timings: list[float]) -> tuple[float, float]:
+def p50_p95(timings: list[float]) -> tuple[float, float]:
     return statistics.median(timings), statistics.quantiles(timings, n=20, method="inclusive")[-1]
 
 

@@ -36,6 +36,9 @@ elif not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 else:
     sync_api = pytest.importorskip("playwright.sync_api")
+# A busy machine (CI shares two cores) may take seconds to paint: every wait and assertion
+# allows 30 s, a bound that only a broken page reaches.
+sync_api.expect.set_options(timeout=30_000)
 
 ADMIN_TOKEN = "browser-admin-token"
 TODAY = datetime.now(UTC).date()  # the server counts days in UTC
@@ -229,7 +232,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
     context = browser.new_context()
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)
     # Nothing may leave this machine: a request for another host is answered here, and seen.
     context.route(
         re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"),

@@ -41,6 +41,9 @@ elif not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 else:
     sync_api = pytest.importorskip("playwright.sync_api")
+# A busy machine (CI shares two cores) may take seconds to paint: every wait and assertion
+# allows 30 s, a bound that only a broken page reaches.
+sync_api.expect.set_options(timeout=30_000)
 
 ARTIFACTS = ROOT / "test-artifacts"
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
@@ -132,7 +135,7 @@ def browser() -> Iterator[Any]:
 
 def _page(browser: Any, base: str, token: str, size: tuple[int, int] = (1366, 900)) -> Any:
     context = browser.new_context(viewport={"width": size[0], "height": size[1]}, bypass_csp=True)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)
     page = context.new_page()
     page.problems = []
     page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)

@@ -29,6 +29,9 @@ elif not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 else:
     sync_api = pytest.importorskip("playwright.sync_api")
+# A busy machine (CI shares two cores) may take seconds to paint: every wait and assertion
+# allows 30 s, a bound that only a broken page reaches.
+sync_api.expect.set_options(timeout=30_000)
 
 USAGE = '{ usage(period: {start: "2024-01-08", end: "2024-01-14"}) { apiCalls { current } } }'
 # Runs in the page, so the browser applies CORS: the answer's JSON, or how the fetch failed.
@@ -121,7 +124,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
     context = browser.new_context()
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(30_000)
     yield context
     context.close()
 
