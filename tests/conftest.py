@@ -31,7 +31,15 @@ V0_1_0_TABLES = (
     "tokens",
     "settings",
 )
-TABLES = (*V0_1_0_TABLES, "ingest_ledger", "revoked_sessions", "owners", "ingest_quarantine")
+TABLES = (
+    *V0_1_0_TABLES,
+    "ingest_ledger",
+    "revoked_sessions",
+    "owners",
+    "ingest_quarantine",
+    "usage_consumers",
+    "consumer_epochs",
+)
 
 
 @pytest.fixture(scope="session")
