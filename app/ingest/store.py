@@ -26,12 +26,14 @@ from tortoise.transactions import in_transaction
 
 from app.auth.tokens import hash_token
 from app.core.records import Owner
+from app.core.sketches import Sketch
 from app.core.titles import fold
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest import ledger
 from app.ingest.aggregate import BatchTotals
 from app.ingest.counting import add_counters
 from app.ingest.domain_cap import DomainCap
+from app.ingest.sketching import add_sketches
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres, placeholders
 from app.storage.models import OwnerRow, ResourceRow
 from app.storage.sql import column_types
@@ -157,6 +159,8 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
                 capped = None
             else:
                 capped = (await add_counters(client, batch.totals.counters, cap)).capped
+                sketches = batch.totals.sketches
+                await add_sketches(client, {k: Sketch.from_bytes(v) for k, v in sketches.items()})
         if cap is not None and capped is not None:
             cap.remember(capped)
         return None
@@ -203,7 +207,8 @@ async def _insert_ledger_row(client: BaseDBAsyncClient, batch: BatchWrite) -> No
         f"VALUES ({placeholders(client, 3)})"
     )
     received = batch.received_at if is_postgres(client) else batch.received_at.isoformat()
-    await client.execute_query(sql, [received, batch.totals.accepted, ledger.encode(counters)])
+    text = ledger.encode(counters, batch.totals.sketches)
+    await client.execute_query(sql, [received, batch.totals.accepted, text])
 
 
 async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> None:

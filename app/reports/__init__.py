@@ -2,9 +2,11 @@
 
 records (what goes in and out), sources (which table a query reads), figures (totals,
 breakdowns, days), series (days, weeks, months beside the previous period), datasets (count,
-pages, rows by id), owners (owners and their names), statement (parameters and rows).
+pages, rows by id), owners (owners and their names), consumers (distinct consumers from
+sketches), statement (parameters and rows).
 """
 
+from app.reports.consumers import NO_CONSUMERS, Consumers, consumers, epochs_in, shown
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
 from app.reports.figures import callers, daily, figures, zero_days
@@ -28,10 +30,12 @@ from app.reports.series import BucketFigures, empty_series, series
 __all__ = [
     "BREAKDOWN_COLUMNS",
     "DATASETS",
+    "NO_CONSUMERS",
     "NO_FIGURES",
     "TOTAL",
     "ZERO",
     "BucketFigures",
+    "Consumers",
     "DatasetOrder",
     "DatasetRow",
     "DayFigures",
@@ -41,6 +45,7 @@ __all__ = [
     "Trend",
     "UsageFilter",
     "callers",
+    "consumers",
     "count_datasets",
     "daily",
     "dataset_owners",
@@ -48,8 +53,10 @@ __all__ = [
     "datasets_page",
     "details",
     "empty_series",
+    "epochs_in",
     "figures",
     "named_owners",
     "series",
+    "shown",
     "zero_days",
 ]

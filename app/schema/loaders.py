@@ -9,7 +9,7 @@ from strawberry.dataloader import DataLoader
 from app import reports
 from app.core.intervals import Interval
 from app.core.periods import Period
-from app.reports import BucketFigures, DatasetRow, DayFigures, Figures, UsageFilter
+from app.reports import BucketFigures, Consumers, DatasetRow, DayFigures, Figures, UsageFilter
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,38 @@ async def load_daily(keys: list[UsageQuery]) -> list[list[DayFigures]]:
 
 
 @dataclass(frozen=True)
+class ConsumersKey:
+    query: UsageQuery
+    by_group: bool = False  # True: per user group, else every group together (reports.TOTAL)
+
+
+async def load_consumers(keys: list[ConsumersKey]) -> list[dict[str, Consumers]]:
+    """Each key's consumers by group, every count shown (the resolver applies the minimum);
+    one statement per batch of datasets."""
+    answers: dict[_Batch, dict[str, dict[str, Consumers]]] = {}
+    column = "user_group"
+    for batch, ids in _batched_ids(
+        [(k.query, column if k.by_group else None) for k in keys]
+    ).items():
+        _, period, grouped, by_dataset = batch
+        rows = await reports.consumers(
+            _batch_filter(batch, ids),
+            period,
+            0,
+            by_dataset=by_dataset,
+            by_group=grouped is not None,
+        )
+        per_dataset: dict[str, dict[str, Consumers]] = {}
+        for (dataset, group), found in rows.items():
+            per_dataset.setdefault(dataset, {})[group] = found
+        answers[batch] = per_dataset
+    return [
+        answers[_batch(k.query, column if k.by_group else None)].get(k.query.dataset_key, {})
+        for k in keys
+    ]
+
+
+@dataclass(frozen=True)
 class SeriesKey:
     query: UsageQuery
     interval: Interval
@@ -129,6 +161,9 @@ class Loaders:
     )
     series: DataLoader[SeriesKey, list[BucketFigures]] = field(
         default_factory=lambda: DataLoader(load_fn=load_series)
+    )
+    consumers: DataLoader[ConsumersKey, dict[str, Consumers]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_consumers)
     )
     datasets: DataLoader[str, DatasetRow | None] = field(
         default_factory=lambda: DataLoader(load_fn=load_datasets)

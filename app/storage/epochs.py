@@ -1,0 +1,76 @@
+"""The consumer epochs' keys in consumer_epochs: created once, shared, deleted after their grace.
+
+Every server process hashes a consumer under the same key (docs/security.md#consumers): the first
+process to need an epoch's key inserts a random one and any other insert does nothing, then each
+reads back the one stored. A process keeps the keys it read (a key never changes while it lives);
+the retention purge deletes the keys of epochs whose grace is over (`delete_expired`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app.core.epochs import EpochKeys, is_expired, open_epochs
+from app.core.sketches import KEY_BYTES
+from app.storage.database import connection, is_postgres, placeholders
+
+
+class EpochKeyring:
+    """The keys of the open epochs, read from the database once per epoch and process."""
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self._known: dict[date, bytes] = {}
+
+    async def keys(self, today: date) -> EpochKeys:
+        """The keys of the epochs open `today` (created if none is stored yet)."""
+        wanted = open_epochs(today, self.unit)
+        missing = [start for start in wanted if start not in self._known]
+        if missing:
+            self._known.update(await _stored_keys(connection(), missing))
+            for start in list(self._known):
+                if start not in wanted:
+                    del self._known[start]  # its grace is over: never hash with it again
+        return EpochKeys(self.unit, {start: self._known[start] for start in wanted})
+
+
+async def _stored_keys(client: BaseDBAsyncClient, starts: list[date]) -> dict[date, bytes]:
+    postgres = is_postgres(client)
+    insert = (
+        "INSERT INTO consumer_epochs (first_day, epoch_key) "  # noqa: S608
+        f"VALUES ({placeholders(client, 2)}) ON CONFLICT (first_day) DO NOTHING"
+    )
+    for start in starts:
+        # A fresh key each time: only the first insert of an epoch's key is kept.
+        day = start if postgres else start.isoformat()
+        await client.execute_query(insert, [day, secrets.token_bytes(KEY_BYTES)])
+    days = [start if postgres else start.isoformat() for start in starts]
+    rows = await client.execute_query_dict(
+        "SELECT first_day, epoch_key FROM consumer_epochs "  # noqa: S608
+        f"WHERE first_day IN ({placeholders(client, len(days))})",
+        days,
+    )
+    return {_day(row["first_day"]): bytes(row["epoch_key"]) for row in rows}
+
+
+async def delete_expired(client: BaseDBAsyncClient, unit: str, today: date) -> int:
+    """Delete the keys of epochs whose grace is over; how many went."""
+    rows = await client.execute_query_dict("SELECT id, first_day FROM consumer_epochs")
+    expired = [row["id"] for row in rows if is_expired(_day(row["first_day"]), unit, today)]
+    if not expired:
+        return 0
+    marks = placeholders(client, len(expired))
+    await client.execute_query(f"DELETE FROM consumer_epochs WHERE id IN ({marks})", expired)  # noqa: S608
+    return len(expired)
+
+
+async def count_expired(client: BaseDBAsyncClient, unit: str, today: date) -> int:
+    rows = await client.execute_query_dict("SELECT first_day FROM consumer_epochs")
+    return sum(is_expired(_day(row["first_day"]), unit, today) for row in rows)
+
+
+def _day(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
