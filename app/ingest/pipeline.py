@@ -86,6 +86,9 @@ class Batch:
     keys: EpochKeys | None = None
     counters: LineCounters = field(default_factory=dict)
     consumers: LineConsumers = field(default_factory=dict)
+    # A consumer's lines repeat its fields: their hash per (key, id_token, api_key, address,
+    # agent), for this batch only (its hashes are forgotten with it).
+    hashed: dict[tuple[bytes, str, str, str, str], int] = field(default_factory=dict)
     pending: list[tuple[int, LogRecord]] = field(default_factory=list)
     accepted: int = 0
     ignored: Counter[Ignored] = field(default_factory=Counter)
@@ -143,13 +146,17 @@ class Batch:
         key = self.keys.key_for(day)
         if key is None:
             return
-        consumer = consumer_of(id_token, api_key, remote_addr, agent)
-        if not consumer:
-            return
+        fields = (key, id_token, api_key, remote_addr, agent)
+        hashed = self.hashed.get(fields)
+        if hashed is None:
+            consumer = consumer_of(id_token, api_key, remote_addr, agent)
+            hashed = self.hashed[fields] = consumer_hash(consumer, key) if consumer else -1
+        if hashed < 0:
+            return  # no consumer: no account, no address
         hashes = self.consumers.get((pid, day))
         if hashes is None:
             hashes = self.consumers[pid, day] = set()
-        hashes.add(consumer_hash(consumer, key))
+        hashes.add(hashed)
 
     def count_record(self, number: int, record: LogRecord) -> None:
         if record.owner is LOOKUP_OWNER:

@@ -38,21 +38,36 @@ class EpochKeyring:
 
 
 async def _stored_keys(client: BaseDBAsyncClient, starts: list[date]) -> dict[date, bytes]:
-    postgres = is_postgres(client)
-    insert = (
-        "INSERT INTO consumer_epochs (first_day, epoch_key) "  # noqa: S608
-        f"VALUES ({placeholders(client, 2)}) ON CONFLICT (first_day) DO NOTHING"
-    )
-    for start in starts:
-        # A fresh key each time: only the first insert of an epoch's key is kept.
-        day = start if postgres else start.isoformat()
-        await client.execute_query(insert, [day, secrets.token_bytes(KEY_BYTES)])
-    days = [start if postgres else start.isoformat() for start in starts]
-    rows = await client.execute_query_dict(
-        "SELECT first_day, epoch_key FROM consumer_epochs "  # noqa: S608
-        f"WHERE first_day IN ({placeholders(client, len(days))})",
-        days,
-    )
+    """Insert a fresh key for each epoch (only the first insert of an epoch's key is kept) and
+    read back the stored ones. A key never reaches a log: on PostgreSQL it goes through the
+    driver's connection, not the ORM (whose DEBUG log prints statements with their values); on
+    SQLite, whose driver logs every call's values at DEBUG too, the database draws it."""
+    async with client.acquire_connection() as raw:
+        if is_postgres(client):
+            fresh = [secrets.token_bytes(KEY_BYTES) for _ in starts]
+            await raw.execute(
+                "INSERT INTO consumer_epochs (first_day, epoch_key) "
+                "SELECT * FROM unnest($1::date[], $2::bytea[]) ORDER BY 1 "
+                "ON CONFLICT (first_day) DO NOTHING",
+                starts,
+                fresh,
+            )
+            rows = await raw.fetch(
+                "SELECT first_day, epoch_key FROM consumer_epochs WHERE first_day = ANY($1)",
+                starts,
+            )
+        else:
+            days = [start.isoformat() for start in starts]
+            await raw.executemany(
+                "INSERT INTO consumer_epochs (first_day, epoch_key) "  # noqa: S608
+                f"VALUES (?, randomblob({KEY_BYTES})) ON CONFLICT (first_day) DO NOTHING",
+                [(day,) for day in days],
+            )
+            marks = ", ".join("?" * len(days))
+            rows = await raw.execute_fetchall(
+                f"SELECT first_day, epoch_key FROM consumer_epochs WHERE first_day IN ({marks})",  # noqa: S608
+                days,
+            )
     return {_day(row["first_day"]): bytes(row["epoch_key"]) for row in rows}
 
 

@@ -13,6 +13,7 @@ from app.core.sketches import (
     REGISTERS,
     Sketch,
     SketchError,
+    Union,
     consumer_hash,
     encode_hashes,
     merge_bytes,
@@ -75,6 +76,30 @@ def test_merge_is_commutative_and_idempotent(a: list[int], b: list[int]) -> None
     again = Sketch(bytearray(ab.registers))
     again.merge(Sketch.of_hashes(b))
     assert again == ab
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.integers(0, REGISTERS - 1), st.integers(0, 51), max_size=64),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_union_takes_each_registers_maximum(arrays: list[dict[int, int]]) -> None:
+    registers = [bytearray(REGISTERS) for _ in arrays]
+    for array, values in zip(registers, arrays, strict=True):
+        for index, rank in values.items():
+            array[index] = rank
+    union = Union()
+    for array in registers:
+        union.add(Sketch(array))
+    expected = bytearray(map(max, *registers)) if len(registers) > 1 else registers[0]
+    assert union.sketch().registers == expected
+    merged = Sketch(bytearray(registers[0]))
+    for array in registers[1:]:
+        merged.merge(Sketch(array))
+    assert merged.registers == expected
 
 
 @settings(max_examples=50, deadline=None)

@@ -4,6 +4,7 @@ epoch however many lines, days, datasets, batches or replays; nothing of them ke
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -32,6 +33,7 @@ from tests.helpers import (
     combined_line,
     data_fair_line,
     dataset,
+    fix_epoch_keys,
     id_token,
     named_line,
     ndjson,
@@ -74,6 +76,7 @@ def in_request(settings: Settings) -> Settings:
 @pytest.fixture
 async def client(in_request: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(in_request) as http:
+        await fix_epoch_keys()
         yield http
 
 
@@ -199,6 +202,7 @@ async def test_combined_lines_count_their_address(client: httpx.AsyncClient) -> 
 async def test_replays_and_folds_again_count_nobody_twice(settings: Settings) -> None:
     held = replace(settings, fold_interval_s=3600.0, consumers_min=0)
     async with app_client(held) as client:
+        await fix_epoch_keys()
         lines = [line(f"2001:db8:{i:x}::1") for i in range(1, 8)]
         await post(client, *lines, key="batch-1")
         assert (await post(client, *lines, key="batch-1"))["duplicate"] is True
@@ -227,17 +231,29 @@ async def _insert_ledger_row(text: str) -> None:
     )
 
 
-async def test_the_ledger_and_the_tables_hold_no_consumer_nor_its_hash(
-    client: httpx.AsyncClient,
+async def test_no_table_or_log_holds_a_consumer_its_hash_or_the_key(
+    in_request: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     bob = id_token({"id": "bob-the-consumer", "organizations": []})
-    await post(
-        client,
-        line("192.0.2.123", agent=FIREFOX),
-        line("198.51.100.45", id_token=bob),
-        line("203.0.113.9", api_key=api_key("o:org-secret:k3y-s3cr3t")),
-    )
+    # Statements are logged with their values at DEBUG: the key drawn for the epoch by this
+    # batch must not be among them.
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, "tortoise.db_client"):
+        async with app_client(in_request) as client:
+            await post(
+                client,
+                line("192.0.2.123", agent=FIREFOX),
+                line("198.51.100.45", id_token=bob),
+                line("203.0.113.9", api_key=api_key("o:org-secret:k3y-s3cr3t")),
+            )
+            await _scan_for_consumers(caplog)
+
+
+async def _scan_for_consumers(caplog: pytest.LogCaptureFixture) -> None:
+    assert "INSERT INTO usage_consumers" in caplog.text
     keys = await table_rows("consumer_epochs")
+    for row in keys:
+        key = bytes(row["epoch_key"])
+        assert repr(key)[2:-1] not in caplog.text and key.hex() not in caplog.text
     hashes = [
         consumer_hash(consumer, bytes(row["epoch_key"])).to_bytes(8, "big")
         for row in keys
@@ -255,10 +271,11 @@ async def test_the_ledger_and_the_tables_hold_no_consumer_nor_its_hash(
                 if isinstance(value, bytes | memoryview):
                     blobs.append(bytes(value))
                 texts.append(f"{column}={value}")
-    text = "\n".join(texts).lower()
+    text = "\n".join([*texts, caplog.text]).lower()
     for value in ("192.0.2", "198.51.100", "203.0.113", "bob", "org-secret", "firefox", "k3y"):
         assert value not in text
     sketches = [bytes(row["sketch"]) for row in await table_rows("usage_consumers")]
+    assert len(sketches) == 3  # anonymous, session, API key: each its user group's sketch
     for blob in [*blobs, *(zlib.decompress(s[1:]) for s in sketches)]:
         assert not any(h in blob for h in hashes)
     for sketch in sketches:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.helpers import api_key, graphql_data, ingest, named_line
+from tests.helpers import api_key, fix_epoch_keys, graphql_data, ingest, named_line
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +32,11 @@ BREAKDOWN = """query($period: PeriodInput!, $by: Breakdown!) {
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return replace(settings, consumers_min=3)
+
+
+@pytest.fixture(autouse=True)
+async def fixed_keys(client: httpx.AsyncClient) -> None:
+    await fix_epoch_keys()
 
 
 def today() -> date:
