@@ -6,7 +6,14 @@ pages, rows by id), owners (owners and their names), consumers (distinct consume
 sketches), statement (parameters and rows).
 """
 
-from app.reports.consumers import NO_CONSUMERS, Consumers, consumers, epochs_in, shown
+from app.reports.consumers import (
+    NO_CONSUMERS,
+    Consumers,
+    consumer_series,
+    consumers,
+    epochs_in,
+    shown,
+)
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
 from app.reports.figures import callers, daily, figures, zero_days
@@ -45,6 +52,7 @@ __all__ = [
     "Trend",
     "UsageFilter",
     "callers",
+    "consumer_series",
     "consumers",
     "count_datasets",
     "daily",

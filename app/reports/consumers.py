@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from app.core.epochs import epoch_end, epoch_start
+from app.core.intervals import Bucket, Interval, buckets
 from app.core.periods import Period
 from app.core.sketches import Sketch, Union
+from app.errors import BadUserInputError
 from app.reports.rows import DATASETS, TOTAL, UsageFilter
 from app.reports.sources import owner_clauses
 from app.reports.statement import Statement, as_day
@@ -17,6 +20,11 @@ from app.reports.statement import Statement, as_day
 # Past this many sketches, reading and merging them (~0.1 ms each) goes to a thread: the event
 # loop stays free.
 _MERGE_IN_THREAD = 50
+# The most sketches one answer reads (~60 bytes to ~7 KiB each, ~0.1 ms each to merge): past it
+# the answer is refused rather than hold the process for seconds. A year of an owner with a few
+# dozen datasets fits; a year of every dataset of a large portal waits for summary sketches
+# (docs/graphql.md#consumers).
+MAX_SKETCHES = 20_000
 # (dataset id or TOTAL, user group or TOTAL)
 ConsumersKey = tuple[str, str]
 
@@ -39,18 +47,85 @@ async def consumers(
     *,
     by_dataset: bool = False,
     by_group: bool = False,
+    max_sketches: int = MAX_SKETCHES,
 ) -> dict[ConsumersKey, Consumers]:
     """Consumers per (dataset id, user group) of the period and the previous one; TOTAL in
     place of what is not split. Empty when the filter names calling domains: sketches are not
-    kept per domain. A key without a sketch in either period is absent (0 consumers)."""
+    kept per domain. A key without a sketch in either period is absent (0 consumers).
+    BadUserInputError when more than `max_sketches` sketches would be read."""
     if usage.domains is not None:
         return {}
-    rows = await _rows(usage, period)
+    rows = await _rows(usage, period, max_sketches + 1)
+    if len(rows) > max_sketches:
+        raise BadUserInputError(
+            f"counting these consumers would read more than {max_sketches} daily sketches: "
+            "ask for a shorter period or fewer datasets"
+        )
     if len(rows) > _MERGE_IN_THREAD:
         counts = await asyncio.to_thread(_estimates, rows, period, by_dataset, by_group)
     else:
         counts = _estimates(rows, period, by_dataset, by_group)
     return {key: shown(current, previous, minimum) for key, (current, previous) in counts.items()}
+
+
+async def consumer_series(
+    usage: UsageFilter,
+    period: Period,
+    interval: Interval,
+    *,
+    by_dataset: bool = False,
+    max_sketches: int = MAX_SKETCHES,
+) -> dict[str, list[Consumers]]:
+    """Per dataset id (TOTAL without `by_dataset`), the consumers of each bucket of the period
+    (days, weeks or months, as reports.series cuts them) beside those of the previous period's
+    days at its positions; every count shown (the caller applies the minimum). One statement."""
+    if usage.domains is not None:
+        return {}
+    rows = await _rows(usage, period, max_sketches + 1)
+    if len(rows) > max_sketches:
+        raise BadUserInputError(
+            f"counting these consumers would read more than {max_sketches} daily sketches: "
+            "ask for a shorter period or fewer datasets"
+        )
+    cut = buckets(period, interval)
+    if len(rows) > _MERGE_IN_THREAD:
+        counts = await asyncio.to_thread(_bucket_estimates, rows, cut, by_dataset)
+    else:
+        counts = _bucket_estimates(rows, cut, by_dataset)
+    return {
+        dataset: [shown(*found.get(i, (0, 0)), 0) for i in range(len(cut))]
+        for dataset, found in counts.items()
+    }
+
+
+def _bucket_estimates(
+    rows: list[dict[str, Any]], cut: list[Bucket], by_dataset: bool
+) -> dict[str, dict[int, tuple[int, int]]]:
+    """Per dataset, per bucket index: (current, previous) estimates."""
+    place: dict[date, tuple[int, bool]] = {}
+    for index, bucket in enumerate(cut):
+        for day in bucket.current.each_day():
+            place[day] = (index, True)
+        for day in bucket.previous.each_day():
+            place[day] = (index, False)
+    unions: dict[tuple[str, int, bool], Union] = {}
+    for row in rows:
+        where = place.get(as_day(row["day"]))
+        if where is None:
+            continue
+        key = (str(row["resource_id"]) if by_dataset else TOTAL, *where)
+        found = unions.get(key)
+        if found is None:
+            found = unions[key] = Union()
+        found.add(Sketch.from_bytes(bytes(row["sketch"])))
+    estimates: dict[str, dict[int, tuple[int, int]]] = {}
+    for dataset, index, _ in unions:
+        current, previous = unions.get((dataset, index, True)), unions.get((dataset, index, False))
+        estimates.setdefault(dataset, {})[index] = (
+            current.sketch().estimate() if current is not None else 0,
+            previous.sketch().estimate() if previous is not None else 0,
+        )
+    return estimates
 
 
 def shown(current: int, previous: int, minimum: int) -> Consumers:
@@ -60,7 +135,7 @@ def shown(current: int, previous: int, minimum: int) -> Consumers:
     )
 
 
-async def _rows(usage: UsageFilter, period: Period) -> list[dict[str, Any]]:
+async def _rows(usage: UsageFilter, period: Period, limit: int) -> list[dict[str, Any]]:
     sql = Statement()
     clauses = [
         f"t.day >= {sql.bind(period.previous().start)}",
@@ -74,7 +149,7 @@ async def _rows(usage: UsageFilter, period: Period) -> list[dict[str, Any]]:
         clauses.append(f"t.user_group IN ({sql.bind_all(usage.user_groups)})")
     return await sql.rows(
         "SELECT t.day, t.resource_id, t.user_group, t.sketch "  # noqa: S608
-        f"FROM usage_consumers t WHERE {' AND '.join(clauses)}"
+        f"FROM usage_consumers t WHERE {' AND '.join(clauses)} LIMIT {int(limit)}"
     )
 
 

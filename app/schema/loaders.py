@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from strawberry.dataloader import DataLoader
 
 from app import reports
-from app.core.intervals import Interval
+from app.core.intervals import Interval, buckets
 from app.core.periods import Period
 from app.reports import BucketFigures, Consumers, DatasetRow, DayFigures, Figures, UsageFilter
 
@@ -149,6 +149,26 @@ async def load_datasets(ids: list[str]) -> list[DatasetRow | None]:
     return [found.get(dataset_id) for dataset_id in ids]
 
 
+async def load_consumer_series(keys: list[SeriesKey]) -> list[list[Consumers]]:
+    """Each key's consumers per bucket, every count shown; one statement per batch."""
+    answers: dict[tuple[_Batch, Interval], dict[str, list[Consumers]]] = {}
+    batches: dict[tuple[_Batch, Interval], set[str]] = {}
+    for key in keys:
+        ids = batches.setdefault((_batch(key.query, None), key.interval), set())
+        if key.query.dataset_id is not None:
+            ids.add(key.query.dataset_id)
+    for (batch, interval), ids in batches.items():
+        _, period, _, by_dataset = batch
+        answers[batch, interval] = await reports.consumer_series(
+            _batch_filter(batch, ids), period, interval, by_dataset=by_dataset
+        )
+    return [
+        answers[_batch(key.query, None), key.interval].get(key.query.dataset_key)
+        or [reports.shown(0, 0, 0) for _ in buckets(key.query.period, key.interval)]
+        for key in keys
+    ]
+
+
 @dataclass
 class Loaders:
     """Created per request, so that nothing cached outlives the request that read it."""
@@ -164,6 +184,9 @@ class Loaders:
     )
     consumers: DataLoader[ConsumersKey, dict[str, Consumers]] = field(
         default_factory=lambda: DataLoader(load_fn=load_consumers)
+    )
+    consumer_series: DataLoader[SeriesKey, list[Consumers]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_consumer_series)
     )
     datasets: DataLoader[str, DatasetRow | None] = field(
         default_factory=lambda: DataLoader(load_fn=load_datasets)

@@ -113,6 +113,11 @@ class UsageBucket:
     downloads: Trend = strawberry.field(description=docs.DOWNLOADS)
     downloaded_bytes: Trend = strawberry.field(description=docs.DOWNLOADED_BYTES)
     app_opens: Trend = strawberry.field(description=docs.APP_OPENS)
+    consumers: ConsumerTrend | None = strawberry.field(
+        default=None,
+        description=f"{docs.CONSUMERS} Of the bucket's days, beside those of the previous "
+        "period's days at its positions.",
+    )
 
     @classmethod
     def from_row(cls, row: reports.BucketFigures) -> UsageBucket:
@@ -292,7 +297,15 @@ class Usage:
         interval: Annotated[Interval, strawberry.argument(description="How to cut the period.")],
     ) -> list[UsageBucket]:
         key = SeriesKey(self.query, StoredInterval(raw(interval)))
-        return [UsageBucket.from_row(row) for row in await info.context.loaders.series.load(key)]
+        found = [UsageBucket.from_row(row) for row in await info.context.loaders.series.load(key)]
+        if self.query.usage.domains is None and _selects(info, _CONSUMERS):
+            settings = info.context.settings
+            counts = await info.context.loaders.consumer_series.load(key)
+            for bucket, count in zip(found, counts, strict=True):
+                bucket_period = periods.Period(bucket.period.start, bucket.period.end)
+                epochs = reports.epochs_in(bucket_period, settings.consumer_epoch)
+                bucket.consumers = ConsumerTrend.from_row(count, settings.consumers_min, epochs)
+        return found
 
     @docs.described("The usage split into groups, most-used first.")
     async def breakdown(

@@ -18,7 +18,7 @@ from app.config import Settings, load_settings
 from app.core.periods import Period
 from app.core.records import Owner
 from app.core.sketches import consumer_hash
-from app.errors import ConfigError
+from app.errors import BadUserInputError, ConfigError
 from app.ingest.fold import fold_waiting
 from app.reports.consumers import Consumers, consumers, shown
 from app.reports.rows import TOTAL, UsageFilter
@@ -173,6 +173,17 @@ async def test_bots_failures_and_lines_without_address_count_nobody(
     assert (await post(client, data_fair))["accepted"] == 1
     assert await counted() == 0
     assert await table_rows("usage_consumers") == []
+
+
+async def test_an_answer_reading_too_many_sketches_is_refused(client: httpx.AsyncClient) -> None:
+    yesterday = today() - timedelta(days=1)
+    await post(client, line(), line(day=yesterday), line(resource=dataset("rivers")))
+    period = Period(today(), today())  # with its previous period: yesterday
+    assert await consumers(UsageFilter(), period, 0, max_sketches=3) == {
+        (TOTAL, TOTAL): Consumers(1, 1)
+    }
+    with pytest.raises(BadUserInputError, match="more than 2 daily sketches"):
+        await consumers(UsageFilter(), period, 0, max_sketches=2)
 
 
 async def test_lines_of_a_closed_epoch_count_no_consumer(client: httpx.AsyncClient) -> None:

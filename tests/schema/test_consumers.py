@@ -118,3 +118,34 @@ async def test_breakdown_by_user_group_counts_each_groups_consumers(
     ]
     domains = await graphql_data(client, BREAKDOWN, period=period(), by="DOMAIN")
     assert [node["consumers"] for node in domains["usage"]["breakdown"]["nodes"]] == [None]
+
+
+SERIES = """query($period: PeriodInput!, $interval: Interval!) {
+  usage(period: $period) {
+    consumers { current }
+    series(interval: $interval) { period { start } consumers { current previous epochs } }
+  }
+}"""
+
+
+async def test_series_count_each_buckets_consumers(client: httpx.AsyncClient) -> None:
+    yesterday = today() - timedelta(days=1)
+    addresses = [f"2001:db8:{i:x}::1" for i in range(1, 6)]
+    await ingest(
+        client,
+        *(line(a, yesterday) for a in addresses[:3]),
+        *(line(a, today()) for a in addresses[1:]),
+    )
+    two_days = {"start": yesterday.isoformat(), "end": today().isoformat()}
+    data = await graphql_data(client, SERIES, period=two_days, interval="DAY")
+    assert data["usage"]["consumers"] == {"current": 5}
+    assert data["usage"]["series"] == [
+        {
+            "period": {"start": yesterday.isoformat()},
+            "consumers": {"current": 3, "previous": None, "epochs": 1},
+        },
+        {
+            "period": {"start": today().isoformat()},
+            "consumers": {"current": 4, "previous": None, "epochs": 1},
+        },
+    ]
