@@ -214,7 +214,9 @@ class DashboardPages:
             data.read_overview(view), table(), picker(), data.read_freshness(now)
         )
         zone = str(self._settings.timezone)
-        context["overview"] = present_overview(view, overview, here, t, zone)
+        context["overview"] = present_overview(
+            view, overview, here, t, zone, self._settings.consumers_min
+        )
         context["updated"] = updated(fresh, now, t, view.lang)
         context["is_empty"] = not _has_usage(overview)
         if page is not None:

@@ -8,7 +8,9 @@ sketches), statement (parameters and rows).
 
 from app.reports.consumers import (
     NO_CONSUMERS,
+    ConsumerOverview,
     Consumers,
+    consumer_overview,
     consumer_series,
     consumers,
     epochs_in,
@@ -42,6 +44,7 @@ __all__ = [
     "TOTAL",
     "ZERO",
     "BucketFigures",
+    "ConsumerOverview",
     "Consumers",
     "DatasetOrder",
     "DatasetRow",
@@ -52,6 +55,7 @@ __all__ = [
     "Trend",
     "UsageFilter",
     "callers",
+    "consumer_overview",
     "consumer_series",
     "consumers",
     "count_datasets",

@@ -135,11 +135,71 @@ def shown(current: int, previous: int, minimum: int) -> Consumers:
     )
 
 
+@dataclass(frozen=True)
+class ConsumerOverview:
+    """A dashboard view's consumers, every count shown (the page applies the minimum)."""
+
+    current: int
+    compared: int  # in the view's compared period; 0 without one
+    buckets: list[int]  # per bucket of the period (its chart's intervals), in order
+
+
+async def consumer_overview(
+    usage: UsageFilter,
+    period: Period,
+    interval: Interval,
+    compared: Period | None,
+    *,
+    max_sketches: int = MAX_SKETCHES,
+) -> ConsumerOverview | None:
+    """The period's consumers, the compared period's and each bucket's, from one statement
+    (two when the comparison is not the previous period); None when the filter names calling
+    domains or the sketches to read pass `max_sketches` (the page shows no figure)."""
+    if usage.domains is not None:
+        return None
+    with_previous = compared is not None and compared == period.previous()
+    first = compared.start if compared is not None and with_previous else period.start
+    rows = await _rows_between(usage, first, period.end, max_sketches + 1)
+    before: list[dict[str, Any]] = []
+    if compared is not None and not with_previous:
+        before = await _rows_between(usage, compared.start, compared.end, max_sketches + 1)
+    if len(rows) + len(before) > max_sketches:
+        return None
+    cut = buckets(period, interval)
+    if len(rows) + len(before) > _MERGE_IN_THREAD:
+        return await asyncio.to_thread(_overview, rows, before, period, cut)
+    return _overview(rows, before, period, cut)
+
+
+def _overview(
+    rows: list[dict[str, Any]], before: list[dict[str, Any]], period: Period, cut: list[Bucket]
+) -> ConsumerOverview:
+    current, earlier, compared = Union(), Union(), Union()
+    for row in rows:
+        in_period = as_day(row["day"]) >= period.start
+        (current if in_period else earlier).add(Sketch.from_bytes(bytes(row["sketch"])))
+    for row in before:
+        compared.add(Sketch.from_bytes(bytes(row["sketch"])))
+    by_bucket = _bucket_estimates(rows, cut, by_dataset=False).get(TOTAL, {})
+    return ConsumerOverview(
+        current.sketch().estimate(),
+        (compared if before else earlier).sketch().estimate(),
+        [by_bucket.get(i, (0, 0))[0] for i in range(len(cut))],
+    )
+
+
 async def _rows(usage: UsageFilter, period: Period, limit: int) -> list[dict[str, Any]]:
+    """The sketches of the period and of the previous one."""
+    return await _rows_between(usage, period.previous().start, period.end, limit)
+
+
+async def _rows_between(
+    usage: UsageFilter, first: date, last: date, limit: int
+) -> list[dict[str, Any]]:
     sql = Statement()
     clauses = [
-        f"t.day >= {sql.bind(period.previous().start)}",
-        f"t.day <= {sql.bind(period.end)}",
+        f"t.day >= {sql.bind(first)}",
+        f"t.day <= {sql.bind(last)}",
         f"t.resource_type = {sql.bind(DATASETS)}",
         *owner_clauses(sql, "t", usage.owner),
     ]
