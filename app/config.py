@@ -41,7 +41,8 @@ DEFAULT_MAX_CONNECTIONS = 500
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 60.0
 LOG_FORMATS = ("text", "json")  # the first is the default
-# How long a consumer epoch's key lives (docs/security.md#consumers); the first is the default.
+# How long a consumer epoch's key lives (docs/security.md#distinct-consumers); the first is the
+# default.
 CONSUMER_EPOCHS = ("month", "day", "year")
 DEFAULT_CONSUMERS_MIN = 5
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
@@ -141,8 +142,8 @@ class Settings:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
-    # Distinct consumers (docs/security.md#consumers): the life of a hashing key, and the count
-    # under which an answer says null ("< 5"); 0 shows every count.
+    # Distinct consumers (docs/security.md#distinct-consumers): the life of a hashing key, and the
+    # count under which an answer says null ("< 5"); 0 shows every count.
     consumer_epoch: str = CONSUMER_EPOCHS[0]
     consumers_min: int = DEFAULT_CONSUMERS_MIN
 

@@ -1,4 +1,4 @@
-"""HyperLogLog sketches of distinct consumers (docs/security.md#consumers). Pure.
+"""HyperLogLog sketches of distinct consumers (docs/security.md#distinct-consumers). Pure.
 
 Precision 14: 16 384 registers of 6 bits, a standard error of 0.81 % (1.04 / sqrt(m)). A
 consumer is a 64-bit keyed hash (`consumer_hash`, BLAKE2b under the epoch's key): its first 14

@@ -4,7 +4,7 @@ raw strings.
 This is where personal data ends: the credentials, user agent and referer URL are reduced here to
 a user group, a calling domain and a category, and nothing else of them goes further; a line's
 consumer (`consumer_of`) is text that the pipeline hashes under the epoch's key at once and
-forgets (docs/security.md#consumers).
+forgets (docs/security.md#distinct-consumers).
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class Batch:
         self, pid: int, day: date, id_token: str, api_key: str, remote_addr: str, agent: str
     ) -> None:
         """Add a counted line's consumer, if it has one, to its profile's day: a line of status
-        ok, not a bot's, of a day whose epoch is open (docs/security.md#consumers)."""
+        ok, not a bot's, of a day whose epoch is open (docs/security.md#distinct-consumers)."""
         if self.keys is None or self.profiles.items[pid].user_group == _BOT:
             return
         key = self.keys.key_for(day)
@@ -305,6 +305,9 @@ def _sketch(batch: Batch, totals: BatchTotals) -> None:
         else:
             found |= hashes
     totals.sketches = {key: encode_hashes(hashes) for key, hashes in union.items()}
+    # The hashes, and the memo of the fields they came from, go now rather than with the batch.
+    batch.consumers.clear()
+    batch.hashed.clear()
 
 
 def _name_owner(

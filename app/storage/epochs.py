@@ -1,9 +1,9 @@
 """The consumer epochs' keys in consumer_epochs: created once, shared, deleted after their grace.
 
-Every server process hashes a consumer under the same key (docs/security.md#consumers): the first
-process to need an epoch's key inserts a random one and any other insert does nothing, then each
-reads back the one stored. A process keeps the keys it read (a key never changes while it lives);
-the retention purge deletes the keys of epochs whose grace is over (`delete_expired`).
+Every server process hashes a consumer under the same key (docs/security.md#distinct-consumers):
+the first process to need an epoch's key inserts a random one and any other insert does nothing,
+then each reads back the one stored. A process keeps the keys it read (a key never changes while
+it lives); the retention purge deletes the keys of epochs whose grace is over (`delete_expired`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 - ingest_batches rows received more than USAGE_METRICS_IDEMPOTENCY_DAYS ago are deleted: a replay
   of such a batch is counted again (its key is forgotten).
 - The keys of consumer epochs whose grace is over are deleted (app/storage/epochs.py), whatever
-  the other settings: nobody can hash a guess under them again (docs/security.md#consumers).
+  the other settings: nobody can hash a guess under them again
+  (docs/security.md#distinct-consumers).
 - With USAGE_METRICS_KEEP_DAYS, usage_daily rows, summary rows and consumer sketches of days
   before the cut go. The
   cut is today - KEEP_DAYS rounded down to the first day of the largest summary block containing

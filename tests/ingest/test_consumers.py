@@ -1,5 +1,6 @@
-"""Distinct consumers (docs/security.md#consumers): who a line's consumer is, counted once per
-epoch however many lines, days, datasets, batches or replays; nothing of them kept but sketches."""
+"""Distinct consumers (docs/security.md#distinct-consumers): who a line's consumer is, counted
+once per epoch however many lines, days, datasets, batches or replays; nothing of them kept but
+sketches."""
 
 from __future__ import annotations
 

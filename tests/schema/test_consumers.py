@@ -12,6 +12,7 @@ import pytest
 
 from app.config import Settings
 from tests.helpers import api_key, fix_epoch_keys, graphql_data, ingest, named_line
+from tests.schema.test_loaders import counted_statements
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +150,28 @@ async def test_series_count_each_buckets_consumers(client: httpx.AsyncClient) ->
             "consumers": {"current": 4, "previous": None, "epochs": 1},
         },
     ]
+
+
+PAGE = """query($period: PeriodInput!, $first: Int) {
+  datasets(first: $first) {
+    nodes { id usage(period: $period) { consumers { current } } }
+  }
+}"""
+
+
+async def test_a_page_of_datasets_reads_their_consumers_in_one_statement(
+    client: httpx.AsyncClient,
+) -> None:
+    await ingest(
+        client,
+        *(
+            line(f"2001:db8:{i:x}::1", today(), resource={"type": "datasets", "id": f"d{n:02}"})
+            for n in range(12)
+            for i in range(1, 4 + n % 2)
+        ),
+    )
+    with counted_statements() as statements:
+        data = await graphql_data(client, PAGE, period=period(), first=12)
+    nodes = data["datasets"]["nodes"]
+    assert [node["usage"]["consumers"]["current"] for node in nodes] == [3, 4] * 6
+    assert len([s for s in statements if "usage_consumers" in s]) == 1

@@ -1,5 +1,5 @@
 """usage_consumers (a sketch of distinct consumers per day, dataset, user group and operation)
-and consumer_epochs (the key of each epoch, deleted when it ends): docs/security.md#consumers."""
+and consumer_epochs (the key of each epoch, deleted when it ends): docs/security.md#distinct-consumers."""
 
 from __future__ import annotations
 

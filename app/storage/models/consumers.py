@@ -19,7 +19,7 @@ SKETCH_KEY_COLUMNS = (
 
 class UsageConsumers(Model):
     """A HyperLogLog of the day's consumers (app/core/sketches.py): registers only, never a
-    hash, an address or an id (docs/security.md#consumers)."""
+    hash, an address or an id (docs/security.md#distinct-consumers)."""
 
     id = fields.BigIntField(primary_key=True)
     day = fields.DateField()
