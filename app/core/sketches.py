@@ -131,6 +131,16 @@ class Union:
         return Sketch(bytearray(self._registers.to_bytes(REGISTERS, "big")))
 
 
+def as_sketch(value: Sketch | bytes) -> Sketch:
+    """A sketch, from its stored form if need be."""
+    return value if isinstance(value, Sketch) else Sketch.from_bytes(value)
+
+
+def as_bytes(value: Sketch | bytes) -> bytes:
+    """The stored form of a sketch (kept as is when it is one already)."""
+    return value.to_bytes() if isinstance(value, Sketch) else value
+
+
 def merge_bytes(stored: Iterable[bytes]) -> Sketch:
     """The union of stored sketches."""
     union = Union()

@@ -11,11 +11,12 @@ the keys that were there are read FOR UPDATE, merged and written back, all in ke
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.core.sketches import Sketch
+from app.core.sketches import Sketch, as_bytes, as_sketch
 from app.ingest.aggregate import SketchKey
 from app.storage.database import is_postgres
 from app.storage.models.consumers import SKETCH_KEY_COLUMNS
@@ -28,18 +29,25 @@ _MATCH = " AND ".join(f"u.{c} = r.{c}" for c in SKETCH_KEY_COLUMNS)
 WRITE_SLICE = 20
 
 
-async def add_sketches(client: BaseDBAsyncClient, sketches: dict[SketchKey, Sketch]) -> None:
-    """Merge `sketches` into the stored ones of their keys (new keys are inserted)."""
+SketchValue = Sketch | bytes  # a sketch, or its stored form
+
+
+async def add_sketches(
+    client: BaseDBAsyncClient, sketches: Mapping[SketchKey, SketchValue]
+) -> None:
+    """Merge `sketches` into the stored ones of their keys (new keys are inserted as given)."""
     if not sketches:
         return
-    ordered = sorted(sketches.items())  # one lock order for every writer
+    ordered = sorted(sketches.items(), key=lambda item: item[0])  # one lock order for all
     if is_postgres(client):
         await _add_postgres(client, ordered)
     else:
         await _add_sqlite(client, ordered)
 
 
-async def _add_postgres(client: BaseDBAsyncClient, ordered: list[tuple[SketchKey, Sketch]]) -> None:
+async def _add_postgres(
+    client: BaseDBAsyncClient, ordered: list[tuple[SketchKey, SketchValue]]
+) -> None:
     n = len(SKETCH_KEY_COLUMNS)
     arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_TYPES, start=1))
     rows = f"unnest({arrays}, ${n + 1}::bytea[]) AS r({_COLUMNS}, sketch)"
@@ -70,7 +78,9 @@ async def _add_postgres(client: BaseDBAsyncClient, ordered: list[tuple[SketchKey
     )
 
 
-async def _add_sqlite(client: BaseDBAsyncClient, ordered: list[tuple[SketchKey, Sketch]]) -> None:
+async def _add_sqlite(
+    client: BaseDBAsyncClient, ordered: list[tuple[SketchKey, SketchValue]]
+) -> None:
     # The caller's transaction already holds SQLite's write lock (it wrote before): no other
     # writer between the read and the write of a key.
     marks = ", ".join("?" * len(SKETCH_KEY_COLUMNS))
@@ -84,35 +94,34 @@ async def _add_sqlite(client: BaseDBAsyncClient, ordered: list[tuple[SketchKey, 
     for start in range(0, len(ordered), WRITE_SLICE):
         for key, sketch in ordered[start : start + WRITE_SLICE]:
             values = [key.day.isoformat(), *key[1:]]
-            data = sketch.to_bytes()
-            inserted, _ = await client.execute_query(insert, [*values, data])
+            inserted, _ = await client.execute_query(insert, [*values, as_bytes(sketch)])
             if inserted:
                 continue
             _, found = await client.execute_query(select, values)
             stored = Sketch.from_bytes(bytes(found[0]["sketch"]))
-            stored.merge(sketch)
+            stored.merge(as_sketch(sketch))
             await client.execute_query(update, [stored.to_bytes(), *values])
         await asyncio.sleep(0)
 
 
 async def _merged(
-    new: list[tuple[SketchKey, Sketch]], stored: dict[SketchKey, bytes]
-) -> list[tuple[SketchKey, Sketch]]:
-    merged = []
+    new: list[tuple[SketchKey, SketchValue]], stored: dict[SketchKey, bytes]
+) -> list[tuple[SketchKey, SketchValue]]:
+    merged: list[tuple[SketchKey, SketchValue]] = []
     for number, (key, sketch) in enumerate(new, start=1):
         union = Sketch.from_bytes(stored[key])
-        union.merge(sketch)
+        union.merge(as_sketch(sketch))
         merged.append((key, union))
         if number % WRITE_SLICE == 0:
             await asyncio.sleep(0)
     return merged
 
 
-async def _arguments(rows: list[tuple[SketchKey, Sketch]]) -> list[list[Any]]:
+async def _arguments(rows: list[tuple[SketchKey, SketchValue]]) -> list[list[Any]]:
     """One array per column (unnest), the sketches in their stored form."""
     columns: list[list[Any]] = [[] for _ in range(len(SKETCH_KEY_COLUMNS) + 1)]
     for number, (key, sketch) in enumerate(rows, start=1):
-        for column, value in zip(columns, (*key, sketch.to_bytes()), strict=True):
+        for column, value in zip(columns, (*key, as_bytes(sketch)), strict=True):
             column.append(value)
         if number % WRITE_SLICE == 0:
             await asyncio.sleep(0)

@@ -26,7 +26,6 @@ from tortoise.transactions import in_transaction
 
 from app.auth.tokens import hash_token
 from app.core.records import Owner
-from app.core.sketches import Sketch
 from app.core.titles import fold
 from app.errors import DatabaseUnavailableError, IdempotencyConflictError
 from app.ingest import ledger
@@ -159,8 +158,7 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
                 capped = None
             else:
                 capped = (await add_counters(client, batch.totals.counters, cap)).capped
-                sketches = batch.totals.sketches
-                await add_sketches(client, {k: Sketch.from_bytes(v) for k, v in sketches.items()})
+                await add_sketches(client, batch.totals.sketches)
         if cap is not None and capped is not None:
             cap.remember(capped)
         return None
