@@ -385,9 +385,9 @@ class _Reader:
             sent_bytes(items[DF_BYTES_SENT], ratio),
             duration_ms(items[DF_REQUEST_TIME]),
         )
-        if sc == _OK:  # credentials only: an array has no address (docs/ingest.md)
-            token, key = items[DF_ID_TOKEN] or "", items[DF_API_KEY] or ""
-            self.batch.meet(pid, day, token, key, "", "")  # type: ignore[arg-type]
+        token, key = items[DF_ID_TOKEN], items[DF_API_KEY]
+        if sc == _OK and (token or key):  # credentials only: an array has no address
+            self.batch.meet(pid, day, token or "", key or "", "", "")  # type: ignore[arg-type]
 
     def named(self, number: int, fields: dict[str, Any], day: date) -> None:
         get = fields.get
