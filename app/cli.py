@@ -22,6 +22,7 @@ from app.config import ENV_FILE_VARIABLE, Settings, load_settings, read_env_file
 from app.datafair.command import add_parsers as add_datafair_parsers
 from app.errors import ConfigError, DatabaseUnavailableError, UsageMetricsError
 from app.ingest.command import add_parsers as add_ingest_parsers
+from app.notify.command import add_parsers as add_notify_parsers
 from app.observability.logs import JsonFormatter, configure_logging
 from app.shipping.command import add_parsers as add_shipping_parsers
 from app.storage.command import add_parsers as add_storage_parsers
@@ -35,6 +36,7 @@ COMMANDS = (
     add_auth_parsers,  # tokens
     add_datafair_parsers,  # import-data-fair, owner-names
     add_ingest_parsers,  # resources, fold
+    add_notify_parsers,  # subscriptions, reports, alerts
     add_webanalytics_parsers,  # analytics
     add_shipping_parsers,  # ship, import
     add_storage_parsers,  # migrate, purge

@@ -24,6 +24,9 @@ DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_IDEMPOTENCY_DAYS = 30
 DEFAULT_MAX_DOMAINS_PER_DAY = 200
 DEFAULT_FOLD_INTERVAL_S = 1.0
+# Reports and alerts (docs/reports-and-alerts.md): how often each server looks for what is due.
+DEFAULT_NOTIFY_INTERVAL_S = 300.0
+SMTP_SCHEMES = ("smtp", "smtps")
 # A replica further behind than this is skipped for the primary (docs/deploy.md#past-one-machine):
 # the dashboard's "updated" line stays within half a minute.
 DEFAULT_MAX_REPLICA_LAG_S = 30.0
@@ -146,6 +149,18 @@ class Settings:
     # count under which an answer says null ("< 5"); 0 shows every count.
     consumer_epoch: str = CONSUMER_EPOCHS[0]
     consumers_min: int = DEFAULT_CONSUMERS_MIN
+    # Reports and alerts (docs/reports-and-alerts.md). The SMTP URL may hold a password.
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "usage-metrics@localhost"
+    # Seconds between two looks for due reports and alerts in each server; 0: none (cron runs
+    # `usage-metrics reports send` and `alerts check`).
+    notify_interval_s: float = DEFAULT_NOTIFY_INTERVAL_S
+    # Webhooks to loopback or private addresses are refused unless this is set (docs/security.md).
+    webhook_allow_private: bool = False
+    # Pauses between the tries of one sending (not from the env: tests shorten them).
+    notify_retry_delays_s: tuple[float, ...] = (2.0, 10.0)
+    # How long a command waits for the server holding the sending lease (not from the env).
+    notify_lease_wait_s: float = 120.0
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -215,6 +230,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "USAGE_METRICS_CONSUMERS_MIN", env.get("USAGE_METRICS_CONSUMERS_MIN"), "consumers"
         ),
         **_limits(env),
+        **_notify(env),
     )
 
 
@@ -320,6 +336,35 @@ def _limits(env: Mapping[str, str]) -> dict[str, Any]:
             DEFAULT_BODY_TIMEOUT_S,
         ),
     }
+
+
+def _notify(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of reports and alerts (docs/configuration.md#reports-and-alerts)."""
+    smtp_url = env.get("USAGE_METRICS_SMTP_URL")
+    if smtp_url is not None and smtp_url.partition("://")[0].lower() not in SMTP_SCHEMES:
+        # Never quoted: it may hold a password.
+        raise ConfigError(
+            "USAGE_METRICS_SMTP_URL is not smtp://user:password@host:port or smtps://... "
+            "(add ?starttls=1 for STARTTLS)"
+        )
+    allow = env.get("USAGE_METRICS_WEBHOOK_ALLOW_PRIVATE", "0")
+    if allow not in ("0", "1"):
+        raise ConfigError(f"USAGE_METRICS_WEBHOOK_ALLOW_PRIVATE={allow!r} is not 0 or 1")
+    found: dict[str, Any] = {
+        "smtp_url": smtp_url,
+        "notify_interval_s": _seconds(
+            "USAGE_METRICS_NOTIFY_INTERVAL",
+            env.get("USAGE_METRICS_NOTIFY_INTERVAL"),
+            DEFAULT_NOTIFY_INTERVAL_S,
+        ),
+        "webhook_allow_private": allow == "1",
+    }
+    mail_from = env.get("USAGE_METRICS_MAIL_FROM")
+    if mail_from is not None:
+        if "@" not in mail_from or any(c in mail_from for c in "\r\n"):
+            raise ConfigError(f"USAGE_METRICS_MAIL_FROM={mail_from!r} is not an address")
+        found["mail_from"] = mail_from
+    return found
 
 
 def _networks(name: str, value: str) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -22,6 +22,7 @@ from app.errors import DatabaseUnavailableError, UsageMetricsError
 from app.ingest.domain_cap import DomainCap
 from app.ingest.endpoint import IngestEndpoint
 from app.ingest.folder import Folder
+from app.notify.scheduler import Notifier
 from app.observability.endpoints import note_database_error, observability_routes
 from app.observability.http_requests import RequestMetrics
 from app.observability.logs import configure_logging
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ingest = IngestEndpoint(settings, tokens, metrics, domain_cap)
     metrics.declare_replicas(len(settings.read_database_urls))
     folder = Folder(settings.fold_interval_s, domain_cap, metrics)
+    notifier = Notifier(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             async with (
                 purging_periodically(settings),  # retention, without a cron job
                 folder.running(),  # the ingest ledger
+                notifier.running(),  # reports and alerts (docs/reports-and-alerts.md)
             ):
                 yield
         finally:
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.tokens = tokens
     app.state.metrics = metrics
     app.state.folder = folder
+    app.state.notifier = notifier
     return app
 
 

@@ -39,6 +39,9 @@ TABLES = (
     "ingest_quarantine",
     "usage_consumers",
     "consumer_epochs",
+    "subscriptions",
+    "deliveries",
+    "leases",
 )
 
 
@@ -73,6 +76,10 @@ def settings(database_url: str) -> Settings:
         # Each batch counted in its request: a test reads right after posting. The folder's
         # tests (tests/ingest/test_fold.py) set an interval.
         fold_interval_s=0,
+        # Reports and alerts are sent when a test asks (tests/notify set an interval).
+        notify_interval_s=0,
+        webhook_allow_private=True,
+        notify_retry_delays_s=(0.0, 0.0),
     )
 
 

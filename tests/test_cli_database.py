@@ -273,6 +273,11 @@ ARGUMENTS = {
     "analytics show": [],
     "migrate": [],
     "purge": [],
+    "subscriptions add": ["--all", "--email", "ops@portal.example", "--alerts"],
+    "subscriptions list": [],
+    "subscriptions remove": ["1"],
+    "reports send": ["--period", "last-week"],
+    "alerts check": [],
 }
 
 

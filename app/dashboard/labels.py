@@ -200,6 +200,41 @@ _EN: dict[str, str] = {
     "batches_many": "{n} batches",
     "lines_one": "{n} line",
     "lines_many": "{n} lines",
+    "subscriptions": "Reports and alerts",
+    "subscriptions_intro": (
+        "Weekly reports (on Mondays, for the week before), monthly reports (on the 1st, for "
+        "the month before) and alerts when a dataset's use drops, leaps or fails, by e-mail or "
+        "webhook. Every mail has a link that ends its subscription."
+    ),
+    "subscribe": "Subscribe",
+    "subscription_owner": "Whose datasets",
+    "subscription_channel": "Send to",
+    "channel_email": "E-mail address",
+    "channel_webhook": "Webhook URL",
+    "subscription_target": "Address or URL",
+    "report_weekly": "Weekly report",
+    "report_monthly": "Monthly report",
+    "report_alerts": "Alerts",
+    "subscription_lang": "Language of the messages",
+    "threshold_drop": "Alert when a day's use falls by (%)",
+    "threshold_spike": "or leaps to (× the usual)",
+    "threshold_errors": "or server errors pass (% of requests)",
+    "threshold_floor": "for datasets usually used at least (a day)",
+    "subscribed": "Subscribed.",
+    "webhook_secret": "The webhook's signing secret, shown this once: {secret}",
+    "no_subscriptions": "No subscription yet.",
+    "unsubscribe": "Unsubscribe",
+    "unsubscribe_confirm": "End this subscription to usage reports and alerts?",
+    "unsubscribed": "The subscription is ended: nothing more will be sent to it.",
+    "unsubscribe_unknown": "This link ends no subscription (it was ended already, or is wrong).",
+    "deliveries": "Last deliveries",
+    "no_deliveries": "Nothing sent yet.",
+    "delivery_when": "When",
+    "delivery_what": "What",
+    "delivery_result": "Result",
+    "delivery_ok": "ok",
+    "delivery_sending": "sending",
+    "delivery_failed": "error: {error}",
 }
 
 _FR: dict[str, str] = {
@@ -402,6 +437,41 @@ _FR: dict[str, str] = {
     "batches_many": "{n} lots",
     "lines_one": "{n} ligne",
     "lines_many": "{n} lignes",
+    "subscriptions": "Rapports et alertes",
+    "subscriptions_intro": (
+        "Rapports de la semaine (le lundi, pour la semaine passée), du mois (le 1er, pour le "
+        "mois passé) et alertes quand l'usage d'un jeu de données chute, s'envole ou échoue, "
+        "par courriel ou webhook. Chaque courriel a un lien qui met fin à son abonnement."
+    ),
+    "subscribe": "S'abonner",
+    "subscription_owner": "Jeux de données de",
+    "subscription_channel": "Envoyer à",
+    "channel_email": "Adresse électronique",
+    "channel_webhook": "URL de webhook",
+    "subscription_target": "Adresse ou URL",
+    "report_weekly": "Rapport de la semaine",
+    "report_monthly": "Rapport du mois",
+    "report_alerts": "Alertes",
+    "subscription_lang": "Langue des messages",
+    "threshold_drop": "Alerter quand l'usage d'un jour chute de (%)",
+    "threshold_spike": "ou s'envole à (× l'habituel)",
+    "threshold_errors": "ou que les erreurs serveur dépassent (% des requêtes)",
+    "threshold_floor": "pour les jeux de données utilisés d'habitude au moins (par jour)",
+    "subscribed": "Abonnement enregistré.",
+    "webhook_secret": "Le secret de signature du webhook, affiché cette seule fois : {secret}",
+    "no_subscriptions": "Aucun abonnement pour l'instant.",
+    "unsubscribe": "Se désabonner",
+    "unsubscribe_confirm": "Mettre fin à cet abonnement aux rapports et alertes d'usage ?",
+    "unsubscribed": "L'abonnement a pris fin : plus rien ne lui sera envoyé.",
+    "unsubscribe_unknown": "Ce lien ne termine aucun abonnement (déjà terminé, ou erroné).",
+    "deliveries": "Derniers envois",
+    "no_deliveries": "Rien d'envoyé pour l'instant.",
+    "delivery_when": "Quand",
+    "delivery_what": "Quoi",
+    "delivery_result": "Résultat",
+    "delivery_ok": "ok",
+    "delivery_sending": "en cours",
+    "delivery_failed": "erreur : {error}",
 }
 
 CATALOGUE: Mapping[Lang, Mapping[str, str]] = {"en": _EN, "fr": _FR}

@@ -35,6 +35,7 @@ from app.dashboard.picker import (
     owner_picker,
 )
 from app.dashboard.present import Translate, present_overview, present_table, updated
+from app.dashboard.subscriptions import SubscriptionPages
 from app.dashboard.view import Lang, View, as_lang, preferred_language, read_view
 from app.errors import UsageMetricsError
 from app.web.backoff import SignInBackoff
@@ -102,6 +103,7 @@ class DashboardPages:
             Route("/dashboard/export.csv", gate.signed_in(self.export_csv), methods=["GET"]),
             Route("/dashboard/export.xlsx", gate.signed_in(self.export_xlsx), methods=["GET"]),
             Route("/dashboard/datasets/{id:path}", gate.signed_in(self.dataset), methods=["GET"]),
+            *SubscriptionPages(self._settings, gate).routes(),
         ]
 
     async def sign_out(

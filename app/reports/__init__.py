@@ -18,7 +18,7 @@ from app.reports.consumers import (
 )
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
-from app.reports.figures import callers, daily, figures, zero_days
+from app.reports.figures import CALLER_COLUMNS, callers, daily, figures, zero_days
 from app.reports.owners import dataset_owners, named_owners
 from app.reports.rows import (
     BREAKDOWN_COLUMNS,
@@ -38,6 +38,7 @@ from app.reports.series import BucketFigures, empty_series, series
 
 __all__ = [
     "BREAKDOWN_COLUMNS",
+    "CALLER_COLUMNS",
     "DATASETS",
     "NO_CONSUMERS",
     "NO_FIGURES",

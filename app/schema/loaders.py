@@ -55,8 +55,11 @@ def _batch_filter(batch: _Batch, dataset_ids: set[str]) -> UsageFilter:
 
 async def load_figures(keys: list[FiguresKey]) -> list[dict[str, Figures]]:
     """Each key's figures by group (reports.TOTAL when the key has no breakdown column)."""
-    answers: dict[_Batch, dict[str, dict[str, Figures]]] = {}
-    for batch, ids in _batched_ids([(key.query, key.column) for key in keys]).items():
+    batches = _batched_ids([(key.query, key.column) for key in keys])
+    answers = await _shared_breakdowns(batches)
+    for batch, ids in batches.items():
+        if batch in answers:
+            continue
         _, period, column, by_dataset = batch
         rows = await reports.figures(
             _batch_filter(batch, ids), period, by_dataset=by_dataset, column=column
@@ -66,6 +69,27 @@ async def load_figures(keys: list[FiguresKey]) -> list[dict[str, Figures]]:
             per_dataset.setdefault(dataset, {})[group] = figures
         answers[batch] = per_dataset
     return [answers[_batch(k.query, k.column)].get(k.query.dataset_key, {}) for k in keys]
+
+
+async def _shared_breakdowns(
+    batches: dict[_Batch, set[str]],
+) -> dict[_Batch, dict[str, dict[str, Figures]]]:
+    """Breakdowns of one view by several caller columns (user group, domain, category), read
+    by one statement: each reads every caller row of the period, ~1 M for a large portal's
+    year, and the scan, not the grouping, is what they cost."""
+    views: dict[tuple[UsageFilter, Period], list[str]] = {}
+    for usage, period, column, by_dataset in batches:
+        if column is not None and column in reports.CALLER_COLUMNS and not by_dataset:
+            views.setdefault((usage, period), []).append(column)
+    answers: dict[_Batch, dict[str, dict[str, Figures]]] = {}
+    for (usage, period), columns in views.items():
+        if len(columns) < 2:
+            continue
+        found = await reports.callers(usage, period)
+        for column in columns:
+            groups = {group: figures for (of, group), figures in found.items() if of == column}
+            answers[usage, period, column, False] = {reports.TOTAL: groups}
+    return answers
 
 
 async def load_daily(keys: list[UsageQuery]) -> list[list[DayFigures]]:

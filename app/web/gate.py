@@ -22,6 +22,7 @@ from app.web.templating import is_htmx
 Endpoint = Callable[[Request], Awaitable[Response]]
 AdminView = Callable[[Request, PageSession, dict[str, str]], Awaitable[Response]]
 SignedInView = Callable[[Request, PageSession, Principal], Awaitable[Response]]
+FormView = Callable[[Request, PageSession, Principal, dict[str, str]], Awaitable[Response]]
 
 
 # The sign-in page's query when the browser's portal session was refused: it says why.
@@ -76,6 +77,20 @@ class SessionGate:
             if found is None:
                 return self._to_sign_in(request)
             return await view(request, *found)
+
+        return endpoint
+
+    def signed_in_form(self, view: FormView) -> Endpoint:
+        """A POST view behind the gate for a signed-in session (a portal session keeps no CSRF
+        token, so it posts nothing): it gets the session, the caller and the checked form."""
+
+        async def endpoint(request: Request) -> Response:
+            found = await self.caller(request)
+            if found is None or not found[0].is_signed_in:
+                return self._to_sign_in(request)
+            form = await read_form(request)
+            check_csrf(request, found[0], form)
+            return await view(request, *found, form)
 
         return endpoint
 

@@ -104,11 +104,12 @@ async def test_concurrent_writers_of_one_key_keep_both_their_consumers(
     if stored_first:
         async with in_transaction() as tx:
             await add_sketches(tx, {KEY: sketch_of("stored")})
-    release = asyncio.Event()
+    written, release = asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
         async with in_transaction() as tx:
             await add_sketches(tx, {KEY: sketch_of("a", "b")})
+            written.set()
             await release.wait()
 
     async def second() -> None:
@@ -116,6 +117,7 @@ async def test_concurrent_writers_of_one_key_keep_both_their_consumers(
             await add_sketches(tx, {KEY: sketch_of("b", "c", "d")})
 
     holder = asyncio.create_task(first())
+    await written.wait()  # the first holds its row (new or stored) before the second starts
     waiter = asyncio.create_task(second())
     observer = await asyncpg.connect(postgres_url.replace("postgres://", "postgresql://", 1))
     try:

@@ -97,3 +97,41 @@ async def test_totals_are_read_only_when_selected_fragments_included(
     assert len(counted) == len(without) + 1
     data = await graphql_data(client, through_fragments, period=PERIOD_WEEK)
     assert data["usage"]["apiCalls"] == {"current": 2, "previous": 1}
+
+
+BREAKDOWNS = """query($period: PeriodInput!) { usage(period: $period) {
+  domains: breakdown(by: DOMAIN) { totalCount edges { node { key apiCalls { current previous } } } }
+  groups: breakdown(by: USER_GROUP) { edges { node { key apiCalls { current previous } } } }
+  categories: breakdown(by: CATEGORY) { edges { node { key apiCalls { current previous } } } }
+} }"""
+
+
+async def test_breakdowns_of_one_view_read_the_callers_once(client: httpx.AsyncClient) -> None:
+    # Each breakdown reads every caller row of the period (~1 M for a large portal's year):
+    # three of one view are one statement, with what each alone answers.
+    await ingest(
+        client,
+        line_on("2024-01-08", referer="https://a.example/"),
+        line_on("2024-01-09", referer="https://a.example/", api_key="k"),
+        line_on("2024-01-10", referer="https://b.example/", user_agent="Googlebot/2.1"),
+        line_on("2024-01-02", referer="https://b.example/"),
+        line_on("2024-01-03"),
+    )
+    with counted_statements() as seen:
+        together = await graphql_data(client, BREAKDOWNS, period=PERIOD_WEEK)
+    assert len([s for s in seen if "usage_by_caller" in s]) == 1, seen
+    assert together["usage"]["domains"] == {
+        "totalCount": 3,
+        "edges": [
+            {"node": {"key": "a.example", "apiCalls": {"current": 2, "previous": 0}}},
+            {"node": {"key": "b.example", "apiCalls": {"current": 1, "previous": 1}}},
+            {"node": {"key": "none", "apiCalls": {"current": 0, "previous": 1}}},
+        ],
+    }
+    for alias, by in (("domains", "DOMAIN"), ("groups", "USER_GROUP"), ("categories", "CATEGORY")):
+        node = "node { key apiCalls { current previous } }"
+        alone = f"""query($period: PeriodInput!) {{ usage(period: $period) {{
+          {alias}: breakdown(by: {by}) {{ edges {{ {node} }} }}
+        }} }}"""
+        answer = await graphql_data(client, alone, period=PERIOD_WEEK)
+        assert answer["usage"][alias]["edges"] == together["usage"][alias]["edges"], alias

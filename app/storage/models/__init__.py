@@ -1,5 +1,6 @@
 """Tortoise models: only aggregates (counters, consumer sketches), resources and owners, batch
-keys, ledger and quarantine, hashed tokens, consumer epoch keys, settings."""
+keys, ledger and quarantine, hashed tokens, consumer epoch keys, settings, subscriptions,
+deliveries and leases."""
 
 from app.storage.models.batches import IngestBatch
 from app.storage.models.consumers import ConsumerEpoch, UsageConsumers
@@ -9,19 +10,23 @@ from app.storage.models.quarantine import QuarantineRow
 from app.storage.models.resources import ResourceRow
 from app.storage.models.sessions import RevokedSession
 from app.storage.models.settings import SettingRow
+from app.storage.models.subscriptions import DeliveryRow, LeaseRow, SubscriptionRow
 from app.storage.models.summaries import UsageByCaller, UsageByDataset, UsageByOwner
 from app.storage.models.tokens import TokenRow
 from app.storage.models.usage import UsageDaily
 
 __all__ = [
     "ConsumerEpoch",
+    "DeliveryRow",
     "IngestBatch",
+    "LeaseRow",
     "LedgerRow",
     "OwnerRow",
     "QuarantineRow",
     "ResourceRow",
     "RevokedSession",
     "SettingRow",
+    "SubscriptionRow",
     "TokenRow",
     "UsageByCaller",
     "UsageByDataset",

@@ -9,7 +9,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0008_ip_referers")]
+    dependencies = [("models", "0009_subscriptions")]
 
     initial = False
 

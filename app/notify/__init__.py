@@ -1,0 +1,1 @@
+"""Reports and alerts by e-mail and webhook (docs/reports-and-alerts.md)."""

@@ -1,0 +1,95 @@
+"""A report's figures: the key figures against the previous period, the top datasets, the
+biggest risers and fallers, read through app/reports as the dashboard reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+from app import reports
+from app.core.periods import Period
+from app.core.records import Owner
+from app.notify.subscriptions import Kind
+from app.reports import TOTAL, Figures, UsageFilter
+
+TOP = 10  # datasets listed by use
+MOVERS = 5  # risers and fallers listed each
+
+
+@dataclass(frozen=True)
+class DatasetLine:
+    id: str
+    title: str | None
+    figures: Figures
+
+    @property
+    def uses(self) -> tuple[int, int]:
+        return uses(self.figures)
+
+
+def uses(figures: Figures) -> tuple[int, int]:
+    """API calls and downloads together, now and in the previous period: what ranks datasets."""
+    f = figures
+    return f.api_calls.current + f.downloads.current, f.api_calls.previous + f.downloads.previous
+
+
+@dataclass(frozen=True)
+class Report:
+    kind: Kind
+    period: Period
+    owner: Owner | None  # None: every owner
+    totals: Figures
+    top: tuple[DatasetLine, ...]
+    risers: tuple[DatasetLine, ...]
+    fallers: tuple[DatasetLine, ...]
+    link: str | None  # the same view on the dashboard; None without USAGE_METRICS_PUBLIC_URL
+
+
+def report_period(kind: Kind, today: date) -> Period:
+    """The last whole week (Monday to Sunday) or month before `today`."""
+    if kind is Kind.WEEKLY:
+        monday = today - timedelta(days=today.weekday())
+        return Period(monday - timedelta(days=7), monday - timedelta(days=1))
+    last = today.replace(day=1) - timedelta(days=1)
+    return Period(last.replace(day=1), last)
+
+
+async def read_report(
+    kind: Kind, period: Period, owner: Owner | None, public_url: str | None
+) -> Report:
+    """The report of `period` for one owner (None: every owner), in two grouped statements
+    and one for the titles, as the dashboard's figures and datasets table read them."""
+    usage = UsageFilter(owner=owner)
+    totals = (await reports.figures(usage, period)).get((TOTAL, TOTAL), reports.NO_FIGURES)
+    by_dataset = await reports.figures(usage, period, by_dataset=True)
+    found = {dataset_id: figures for (dataset_id, _), figures in by_dataset.items()}
+    ranked = sorted(found, key=lambda i: (-uses(found[i])[0], i))[:TOP]
+    change = {i: uses(f)[0] - uses(f)[1] for i, f in found.items()}
+    risers = sorted((i for i in found if change[i] > 0), key=lambda i: (-change[i], i))[:MOVERS]
+    fallers = sorted((i for i in found if change[i] < 0), key=lambda i: (change[i], i))[:MOVERS]
+    titles = await reports.datasets_by_id(sorted({*ranked, *risers, *fallers}))
+
+    def lines(ids: list[str]) -> tuple[DatasetLine, ...]:
+        row = titles.get
+        return tuple(DatasetLine(i, getattr(row(i), "title", None), found[i]) for i in ids)
+
+    return Report(
+        kind,
+        period,
+        owner,
+        totals,
+        lines(ranked),
+        lines(risers),
+        lines(fallers),
+        dashboard_link(public_url, period, owner),
+    )
+
+
+def dashboard_link(public_url: str | None, period: Period, owner: Owner | None) -> str | None:
+    if public_url is None:
+        return None
+    query = [("start", period.start.isoformat()), ("end", period.end.isoformat())]
+    if owner is not None:
+        query.append(("owner", f"{owner.type}:{owner.id}"))
+    return f"{public_url}/dashboard?{urlencode(query)}"
