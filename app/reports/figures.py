@@ -38,16 +38,25 @@ async def figures(
 CALLER_COLUMNS = ("user_group", "referer_domain", "referer_category")
 
 
-async def callers(usage: UsageFilter, period: Period) -> dict[tuple[str, str], Figures]:
-    """Figures per (breakdown column, group) of the CALLER_COLUMNS: the three breakdowns of a
-    view from one statement instead of three, added up here in integers (an owner's year has
-    ~2 000 callers; building and adding Figures for each took most of a page's Python time)."""
+async def callers(
+    usage: UsageFilter, period: Period, columns: tuple[str, ...] = CALLER_COLUMNS
+) -> dict[tuple[str, str], Figures]:
+    """Figures per (breakdown column, group) of `columns` (caller columns), both periods: the
+    breakdowns of a view from one statement, which reads every caller row of the period once
+    (~1 M for a large portal's year: the scan is what a breakdown costs).
+
+    PostgreSQL groups the rows by each column at once (GROUPING SETS), answering each
+    breakdown's groups only. SQLite has no grouping sets: its rows are grouped by every column
+    together and added up here in integers (an owner's year has ~2 000 callers; building and
+    adding Figures for each took most of a page's Python time)."""
     width = len(FIGURE_COLUMNS)
     sums: dict[tuple[str, str], list[int]] = {}
-    for row in await _grouped_rows(usage, period, CALLER_COLUMNS):
+    for row in await _grouped_rows(usage, period, columns, each_column=True):
         offset = 0 if int(row["is_current"]) else width
         values = [int(row[c] or 0) for c in FIGURE_COLUMNS]
-        for column in CALLER_COLUMNS:
+        for column in columns:
+            if row.get(f"by_{column}", 1) == 0:  # the row of another column's grouping set
+                continue
             key = (column, str(row[column]))
             totals = sums.get(key)
             if totals is None:
@@ -82,9 +91,11 @@ async def grouped(
 
 
 async def _grouped_rows(
-    usage: UsageFilter, period: Period, columns: tuple[str, ...]
+    usage: UsageFilter, period: Period, columns: tuple[str, ...], *, each_column: bool = False
 ) -> list[dict[str, Any]]:
-    """The sums of each figure per value of `columns` and period (is_current 1 or 0)."""
+    """The sums of each figure per value of `columns` and period (is_current 1 or 0); with
+    `each_column` on PostgreSQL, per value of each column apart, `by_<column>` saying which
+    (1 on the rows grouped by that column)."""
     unknown = [c for c in columns if c != "resource_id" and c not in BREAKDOWN_COLUMNS]
     if unknown:
         raise ValueError(f"{unknown} are not breakdown columns")
@@ -98,11 +109,14 @@ async def _grouped_rows(
     # Grouped by period too, rather than one CASE per figure and period: half the sums, and
     # no comparison of days per row.
     sums = [f"SUM({source.figures[alias]}) AS {alias}" for alias in FIGURE_COLUMNS]
-    keys = [*group, source.part]
+    grouping = ", ".join([*group, source.part])
+    if each_column and sql.postgres and len(group) > 1:
+        sums += [f"1 - GROUPING(t.{c}) AS by_{c}" for c in columns]
+        grouping = "GROUPING SETS (" + ", ".join(f"({g}, {source.part})" for g in group) + ")"
     statement = (
         f"{with_clause(source.ctes)}SELECT {', '.join(group)}"  # noqa: S608
         f"{', ' if group else ''}{source.part} AS is_current, {', '.join(sums)} "
-        f"FROM {source.tables} WHERE {source.where} GROUP BY {', '.join(keys)}"
+        f"FROM {source.tables} WHERE {source.where} GROUP BY {grouping}"
     )
     return await sql.rows(statement)
 

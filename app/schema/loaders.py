@@ -85,7 +85,7 @@ async def _shared_breakdowns(
     for (usage, period), columns in views.items():
         if len(columns) < 2:
             continue
-        found = await reports.callers(usage, period)
+        found = await reports.callers(usage, period, tuple(columns))
         for column in columns:
             groups = {group: figures for (of, group), figures in found.items() if of == column}
             answers[usage, period, column, False] = {reports.TOTAL: groups}

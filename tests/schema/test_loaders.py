@@ -135,3 +135,36 @@ async def test_breakdowns_of_one_view_read_the_callers_once(client: httpx.AsyncC
         }} }}"""
         answer = await graphql_data(client, alone, period=PERIOD_WEEK)
         assert answer["usage"][alias]["edges"] == together["usage"][alias]["edges"], alias
+
+
+async def test_breakdowns_read_from_the_daily_rows_agree_with_each_alone(
+    client: httpx.AsyncClient,
+) -> None:
+    # A `datasets` filter with a `userGroups` one: only usage_daily has both dimensions, and
+    # its period is told apart by a comparison of days rather than a block's part.
+    await ingest(
+        client,
+        line_on("2024-01-08", resource=dataset("x"), referer="https://a.example/"),
+        line_on("2024-01-09", resource=dataset("x"), referer="https://b.example/"),
+        line_on("2024-01-09", resource=dataset("y"), referer="https://b.example/"),
+        line_on("2024-01-02", resource=dataset("x"), referer="https://b.example/"),
+    )
+    filters = 'datasets: ["x"], userGroups: [ANONYMOUS]'
+    node = "node { key apiCalls { current previous } }"
+    together = f"""query($period: PeriodInput!) {{ usage(period: $period, {filters}) {{
+      domains: breakdown(by: DOMAIN) {{ edges {{ {node} }} }}
+      categories: breakdown(by: CATEGORY) {{ edges {{ {node} }} }}
+    }} }}"""
+    with counted_statements() as seen:
+        both = (await graphql_data(client, together, period=PERIOD_WEEK))["usage"]
+    assert len([s for s in seen if "usage_daily" in s]) == 1, seen
+    assert both["domains"]["edges"] == [
+        {"node": {"key": "a.example", "apiCalls": {"current": 1, "previous": 0}}},
+        {"node": {"key": "b.example", "apiCalls": {"current": 1, "previous": 1}}},
+    ]
+    for alias, by in (("domains", "DOMAIN"), ("categories", "CATEGORY")):
+        alone = f"""query($period: PeriodInput!) {{ usage(period: $period, {filters}) {{
+          {alias}: breakdown(by: {by}) {{ edges {{ {node} }} }}
+        }} }}"""
+        answer = await graphql_data(client, alone, period=PERIOD_WEEK)
+        assert answer["usage"][alias]["edges"] == both[alias]["edges"], alias
