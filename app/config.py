@@ -44,6 +44,10 @@ DEFAULT_MAX_CONNECTIONS = 500
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 60.0
 LOG_FORMATS = ("text", "json")  # the first is the default
+# How long a consumer epoch's key lives (docs/security.md#distinct-consumers); the first is the
+# default.
+CONSUMER_EPOCHS = ("month", "day", "year")
+DEFAULT_CONSUMERS_MIN = 5
 LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR", "CRITICAL")
 # An origin as browsers send it in `Origin`: scheme, host, and a port only when not the default.
 _ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?/?")
@@ -141,6 +145,10 @@ class Settings:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    # Distinct consumers (docs/security.md#distinct-consumers): the life of a hashing key, and the
+    # count under which an answer says null ("< 5"); 0 shows every count.
+    consumer_epoch: str = CONSUMER_EPOCHS[0]
+    consumers_min: int = DEFAULT_CONSUMERS_MIN
     # Reports and alerts (docs/reports-and-alerts.md). The SMTP URL may hold a password.
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str = "usage-metrics@localhost"
@@ -214,6 +222,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "USAGE_METRICS_FOLD_INTERVAL",
             env.get("USAGE_METRICS_FOLD_INTERVAL"),
             DEFAULT_FOLD_INTERVAL_S,
+        ),
+        consumer_epoch=_one_of(
+            "USAGE_METRICS_CONSUMER_EPOCH", env.get("USAGE_METRICS_CONSUMER_EPOCH"), CONSUMER_EPOCHS
+        ),
+        consumers_min=_whole(
+            "USAGE_METRICS_CONSUMERS_MIN", env.get("USAGE_METRICS_CONSUMERS_MIN"), "consumers"
         ),
         **_limits(env),
         **_notify(env),
@@ -430,6 +444,15 @@ def _count(name: str, value: str | None, unit: str) -> int | None:
         return None
     if not (value.isascii() and value.isdigit()) or int(value) == 0:
         raise ConfigError(f"{name}={value!r} is not a whole number of {unit} from 1")
+    return int(value)
+
+
+def _whole(name: str, value: str | None, unit: str) -> int:
+    """A whole number from 0 (DEFAULT_CONSUMERS_MIN when unset)."""
+    if value is None:
+        return DEFAULT_CONSUMERS_MIN
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
+        raise ConfigError(f"{name}={value!r} is not a whole number of {unit} from 0")
     return int(value)
 
 

@@ -37,6 +37,8 @@ TABLES = (
     "revoked_sessions",
     "owners",
     "ingest_quarantine",
+    "usage_consumers",
+    "consumer_epochs",
     "subscriptions",
     "deliveries",
     "leases",

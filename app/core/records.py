@@ -53,7 +53,8 @@ class Resource(NamedTuple):
 class LogRecord(NamedTuple):
     """One parsed line: raw field strings (classification caches on them) and parsed headers.
 
-    The credentials (id_token, api_key) and user agent are read by classify() and dropped there.
+    The credentials (id_token, api_key), user agent and address are read by classify() and the
+    consumer's hash, and dropped there.
     """
 
     day: date
@@ -69,6 +70,9 @@ class LogRecord(NamedTuple):
     operation: Operation | None  # from X-Operation's track, or a route rule; None: not tracked
     id_token: str
     api_key: str
+    # The client's address as logged ("" when the format has none): only ever reduced to a
+    # consumer's network by classify.consumer_of(), hashed at once.
+    remote_addr: str = ""
 
 
 class UsageKey(NamedTuple):

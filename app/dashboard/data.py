@@ -79,8 +79,11 @@ async def read_overview(view: View) -> Overview:
 
     # Side by side: PostgreSQL runs them on connections of the pool at once (SQLite's one
     # connection takes them in turn).
-    totals, chart, found = await asyncio.gather(
-        compared(view, totals_of), read_chart(view, view.interval), compared(view, callers_of)
+    totals, chart, found, consumers = await asyncio.gather(
+        compared(view, totals_of),
+        read_chart(view, view.interval),
+        compared(view, callers_of),
+        reports.consumer_overview(usage, period, view.interval, view.compared),
     )
     return Overview(
         period=period,
@@ -90,6 +93,7 @@ async def read_overview(view: View) -> Overview:
         by_user_group=ordered(found, "user_group"),
         by_domain=ordered(found, "referer_domain"),
         by_category=ordered(found, "referer_category"),
+        consumers=consumers,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.periods import Period
-from app.reports import BucketFigures, DatasetRow, Figures
+from app.reports import BucketFigures, ConsumerOverview, DatasetRow, Figures
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,6 @@ class Overview:
     by_user_group: list[Group]  # each ordered by current API calls + downloads, then key
     by_domain: list[Group]
     by_category: list[Group]
+    # Distinct consumers (docs/dashboard.md); None with a domain filter, or past the sketches
+    # one page may read.
+    consumers: ConsumerOverview | None = None

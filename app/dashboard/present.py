@@ -214,9 +214,15 @@ def compared_with(view: View, t: Translate) -> str:
 
 
 def present_overview(
-    view: View, overview: Overview, here: str, t: Translate, zone: str = "UTC"
+    view: View,
+    overview: Overview,
+    here: str,
+    t: Translate,
+    zone: str = "UTC",
+    consumers_min: int = 5,
 ) -> OverviewShown:
-    """`zone`: the time zone whose day is today (USAGE_METRICS_TIMEZONE), named by the chart."""
+    """`zone`: the time zone whose day is today (USAGE_METRICS_TIMEZONE), named by the chart;
+    `consumers_min`: under it a count of consumers is not shown (USAGE_METRICS_CONSUMERS_MIN)."""
     lang, totals = view.lang, overview.totals
     series = {
         "api_calls": [bucket.figures.api_calls.current for bucket in overview.chart],
@@ -242,6 +248,7 @@ def present_overview(
                 charts.sparkline(series[key], label=t(f"trend_{key}")) if charted else Markup(""),
             )
         )
+    key_figures.append(_consumers_figure(overview, consumers_min, lang, t))
     domains = [g.key for g in overview.by_domain if g.key not in STAND_INS]
     return OverviewShown(
         compared_with=compared_with(view, t),
@@ -268,6 +275,34 @@ def present_overview(
             else ""
         ),
         chips=_chips(view, here, t),
+    )
+
+
+def _consumers_figure(
+    overview: Overview, minimum: int, lang: formatting.Lang, t: Translate
+) -> KeyFigure:
+    """Distinct consumers: a count under the minimum reads "< 5", and its change is not shown;
+    the sparkline shows buckets under it as 0. No figure ("—") with a domain filter."""
+    found = overview.consumers
+    if found is None:
+        none = formatting.badge(0, 0, lang)
+        shown = Figure(none.text, none.text, none)
+        return KeyFigure("consumers", t("consumers"), shown, None, False, Markup(""))
+    current, previous = found.current, found.compared
+
+    def written(n: int) -> str:
+        return formatting.count(n, lang) if n >= minimum else f"<{formatting.NBSP}{minimum}"
+
+    both = current >= minimum and previous >= minimum
+    badge = formatting.badge(current, previous, lang) if both else formatting.badge(0, 0, lang)
+    line = [n if n >= minimum else 0 for n in found.buckets]
+    return KeyFigure(
+        "consumers",
+        t("consumers"),
+        Figure(written(current), written(previous), badge),
+        None,
+        False,
+        charts.sparkline(line, label=t("trend_consumers")),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core.records import Ignored, Owner, Rejected, Rejection, UsageKey
 
@@ -15,6 +15,18 @@ Counters = list[int]
 # The answer lists the first rejections with their line numbers and counts them all: 16 MiB of
 # garbage once made a 234 MB answer (docs/ingest.md).
 MAX_LISTED_REJECTIONS = 1_000
+
+
+class SketchKey(NamedTuple):
+    """The dimensions of one usage_consumers row, in the table's key order."""
+
+    day: date
+    resource_type: str
+    resource_id: str
+    owner_type: str
+    owner_id: str
+    user_group: str
+    operation: str
 
 
 @dataclass
@@ -40,6 +52,8 @@ class BatchTotals:
     """A batch reduced to what is stored and what is answered. Keys are unique: one row each."""
 
     counters: dict[UsageKey, Counters] = field(default_factory=dict)
+    # Per key, the stored form of its consumers' sketch (app/core/sketches.py).
+    sketches: dict[SketchKey, bytes] = field(default_factory=dict)
     resources: dict[tuple[str, str], ResourceSeen] = field(default_factory=dict)
     owners: dict[Owner, OwnerSeen] = field(default_factory=dict)  # only owners a line named
     accepted: int = 0

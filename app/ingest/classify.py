@@ -2,7 +2,9 @@
 raw strings.
 
 This is where personal data ends: the credentials, user agent and referer URL are reduced here to
-a user group, a calling domain and a category, and nothing else of them goes further.
+a user group, a calling domain and a category, and nothing else of them goes further; a line's
+consumer (`consumer_of`) is text that the pipeline hashes under the epoch's key at once and
+forgets (docs/security.md#distinct-consumers).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import ipaddress
 import re
 from collections.abc import Hashable
 from typing import Any, NamedTuple
@@ -45,6 +48,8 @@ _HTTP_CLIENT = re.compile(
     r"^(?:r \(|(?:" + "|".join(map(re.escape, _HTTP_CLIENTS.split())) + r")(?=[/\s(;]|$))",
     re.IGNORECASE,
 )
+# IPv4 as nginx writes it (an octet past 255 is garbage that counts as its own consumer).
+_DOTTED_QUAD = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 # A label of a host name as DNS and browsers take it (underscores too, which browsers accept).
 _ASCII_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 # Data Fair's ids (nanoid and slugs): an app id with anything else is forged, and may be an
@@ -240,10 +245,77 @@ def user_group(user_agent: str, api_key: str, id_token: str, owner: Owner) -> Us
 
 @functools.lru_cache(maxsize=8192)
 def is_bot(user_agent: str) -> bool:
-    # Parsing a user agent is the costliest rule (~0.5 ms), and a batch repeats a few agents.
     if _HTTP_CLIENT.match(user_agent):
         return False
-    return bool(user_agents.parse(user_agent).is_bot) or crawleruseragents.is_crawler(user_agent)
+    return bool(_agent(user_agent).is_bot) or crawleruseragents.is_crawler(user_agent)
+
+
+@functools.lru_cache(maxsize=8192)
+def _agent(user_agent: str) -> user_agents.parsers.UserAgent:
+    # Parsing a user agent is the costliest rule (~0.5 ms), and a batch repeats a few agents:
+    # parsed once for is_bot() and agent_family() both.
+    return user_agents.parse(user_agent)
+
+
+@functools.lru_cache(maxsize=8192)
+def agent_family(user_agent: str) -> str:
+    """The browser or client and its major version ("Firefox 120", "curl 8"): what tells apart
+    people behind one address without following a device (no minor version, no platform)."""
+    if not user_agent:
+        return ""
+    browser = _agent(user_agent).browser
+    return f"{browser.family} {browser.version[0] if browser.version else ''}"
+
+
+def client_network(remote_addr: str) -> str:
+    """The client's network, /24 for IPv4 and /48 for IPv6 (an IPv4-mapped address as IPv4);
+    "" when the text is no address (`unix:`, garbage)."""
+    # nginx writes IPv4 in dotted decimal: cut at the last dot, without parsing it (a line of
+    # a new address would cost `ipaddress` ~30 µs).
+    if _DOTTED_QUAD.fullmatch(remote_addr):
+        return remote_addr[: remote_addr.rfind(".")] + ".0/24"
+    return _other_network(remote_addr)
+
+
+@functools.lru_cache(maxsize=16384)
+def _other_network(remote_addr: str) -> str:
+    try:
+        address = ipaddress.ip_address(remote_addr.strip())
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is None:
+            return str(ipaddress.IPv6Network((address, 48), strict=False))
+        address = address.ipv4_mapped
+    return str(ipaddress.IPv4Network((address, 24), strict=False))
+
+
+@functools.lru_cache(maxsize=8192)
+def account_consumer(id_token: str, api_key: str) -> str:
+    """The account behind a line's credentials: the session's user, else the API key's account
+    (an organisation's key: the organisation), else the unreadable key itself; "" for none."""
+    if id_token:
+        session = session_of(id_token)
+        if session is not None:
+            return "user:" + session.user_id
+    if api_key:
+        account = api_key_account(api_key)
+        return f"{account.type}:{account.id}" if account is not None else "key:" + api_key
+    return ""
+
+
+def consumer_of(id_token: str, api_key: str, remote_addr: str, user_agent: str) -> str:
+    """A line's consumer as text, hashed at once and never kept: its account, else its client's
+    network with its agent's family and major version; "" when the line says neither (a Data
+    Fair array without credentials, docs/ingest.md). "-" is nginx's empty value."""
+    id_token = "" if id_token == "-" else id_token  # noqa: S105 (nginx's empty value)
+    api_key = "" if api_key == "-" else api_key
+    if id_token or api_key:
+        account = account_consumer(id_token, api_key)
+        if account:
+            return account
+    network = client_network(remote_addr) if remote_addr else ""
+    return f"net:{network} {agent_family(user_agent)}" if network else ""
 
 
 @functools.lru_cache(maxsize=8192)

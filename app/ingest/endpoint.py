@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from app.auth.tokens import TokenChecker
 from app.config import Settings
+from app.core.epochs import EpochKeys
 from app.core.records import Ignored, Rejected
 from app.errors import (
     BadRequestError,
@@ -34,6 +35,8 @@ from app.ingest.domain_cap import DomainCap
 from app.ingest.formats import ParseContext
 from app.ingest.pipeline import Batch, Reducer, resolve_pending
 from app.ingest.route_rules import DEFAULT_RULES, load_rules, route_matcher
+from app.storage.database import DATABASE_ERRORS
+from app.storage.epochs import EpochKeyring
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class IngestEndpoint:
         self._metrics = metrics
         self._classifier = Classifier(settings.portal_hosts)
         self._domain_cap = domain_cap or DomainCap(settings.max_domains_per_day)
+        self._keyring = EpochKeyring(settings.consumer_epoch)
         rules = (
             load_rules(settings.route_rules_path) if settings.route_rules_path else DEFAULT_RULES
         )
@@ -109,7 +113,8 @@ class IngestEndpoint:
                 return self._duplicate(stored, body_sha256, started)
         received_at = datetime.now(UTC)
         context = ParseContext(self._settings.timezone, received_at, self._match_route)
-        batch = await _reduce(entries(kind, body), Reducer(context, self._classifier))
+        keys = await self._epoch_keys(context)
+        batch = await _reduce(entries(kind, body), Reducer(context, self._classifier, keys))
         del body  # the entries are read: only the counters are kept from here
         owners = await store.known_owners(batch.owners_to_look_up()) if batch.pending else {}
         totals = resolve_pending(batch, owners, self._classifier)
@@ -142,6 +147,15 @@ class IngestEndpoint:
             },
         )
         return Response(answer, media_type="application/json")
+
+    async def _epoch_keys(self, context: ParseContext) -> EpochKeys:
+        try:
+            return await self._keyring.keys(context.received_day)
+        except DATABASE_ERRORS as exc:
+            raise DatabaseUnavailableError(
+                "the database did not answer; nothing was counted: retry later with the same "
+                "Idempotency-Key"
+            ) from exc
 
     def _duplicate(self, stored: store.StoredBatch, body_sha256: str, started: float) -> Response:
         response = _replay(stored, body_sha256)

@@ -28,6 +28,7 @@ from app.ingest import ledger, quarantine
 from app.ingest.counting import add_counters, prepare
 from app.ingest.domain_cap import DomainCap
 from app.ingest.failures import classify, describe
+from app.ingest.sketching import add_sketches
 from app.storage.database import connection, is_postgres
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ ROWS_PER_PASS = 100
 KEYS_PER_PASS = 5_000
 # Ledger rows' rows merged between two returns to the event loop (~10 ms of work).
 MERGE_SLICE = 5_000
+# Sketches merged between two returns to the event loop (~1 ms each: 16 384 registers).
+SKETCH_SLICE = 10
 # A pass whose rows another SQLite process folded first is done again, this many times at most.
 _RACES = 3
 _TAKE_POSTGRES = (
@@ -174,6 +177,7 @@ async def _fold(cap: DomainCap | None, limits: _Limits, taken: list[int]) -> Fol
                 "DELETE FROM ingest_ledger WHERE id = ANY($1::bigint[])", [taken]
             )
             counted = await add_counters(tx, merged.counters, cap, prepared)
+            await add_sketches(tx, merged.sketches)
     else:
         merged = await _take(connection(), limits, taken)
         if not taken:
@@ -187,6 +191,7 @@ async def _fold(cap: DomainCap | None, limits: _Limits, taken: list[int]) -> Fol
             if deleted != len(taken):
                 raise _RacedError  # rolls back: those rows are another process's
             counted = await add_counters(tx, merged.counters, cap, prepared)
+            await add_sketches(tx, merged.sketches)
     if cap is not None and counted.capped is not None:
         cap.remember(counted.capped)
     return Folded(len(taken), len(merged.counters), saturated=Counter(counted.saturated))
@@ -213,9 +218,10 @@ async def _take(client: BaseDBAsyncClient, limits: _Limits, taken: list[int]) ->
         found = await client.execute_query_dict(sql, arguments)
         for row in found:
             taken.append(row["id"])
-            rows = ledger.decode(row["counters"])
+            rows, sketches = ledger.decode_row(row["counters"])
             read_keys += len(rows)
             await _merge(merged, rows)
+            await _merge_sketches(merged, sketches)
         if len(found) < wanted or limits.only is not None:
             break
         after = found[-1]["id"]
@@ -235,6 +241,12 @@ async def _merge(merged: ledger.Merged, rows: list[Any]) -> None:
     for start in range(0, len(rows), MERGE_SLICE):
         merged.add(rows[start : start + MERGE_SLICE])
         await asyncio.sleep(0)  # a ledger row of a 16 MiB batch holds ~100 000 keys
+
+
+async def _merge_sketches(merged: ledger.Merged, sketches: list[Any]) -> None:
+    for start in range(0, len(sketches), SKETCH_SLICE):
+        merged.add_sketches(sketches[start : start + SKETCH_SLICE])
+        await asyncio.sleep(0)
 
 
 async def _is_waiting() -> bool:

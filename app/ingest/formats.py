@@ -38,7 +38,8 @@ _SYSLOG = re.compile(
     r"<\d{1,3}>(?P<month>[A-Z][a-z]{2}) (?P<day>[ \d]\d) \d\d:\d\d:\d\d (?:[^\s:]+ )?[^\s:]*: ?"
 )
 _COMBINED = re.compile(
-    r'\S+ \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
+    r'(?P<remote_addr>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" '
+    r"(?P<status>\d{3}) (?P<bytes>\d+|-)"
     # Referer and user agent are optional (common log format), but a line cut inside one of
     # them (syslog truncates long lines) must not pass as a line without them.
     r'(?:$| "(?P<referer>[^"]*)"(?:$| "(?P<user_agent>[^"]*)"(?:$| )))'
@@ -235,6 +236,7 @@ def parse_named(
         operation=operation,
         id_token=_text(fields.get("id_token"), "id_token"),
         api_key=_text(fields.get("api_key"), "api_key"),
+        remote_addr=_text(fields.get("remote_addr"), "remote_addr"),
     )
 
 
@@ -266,6 +268,7 @@ def parse_combined(line: str, context: ParseContext) -> LogRecord:
         operation=operation,
         id_token="",
         api_key="",
+        remote_addr=found["remote_addr"],
     )
 
 
@@ -277,6 +280,11 @@ def _route(method: Any, uri: Any, context: ParseContext) -> tuple[Resource, Oper
     if route is None:
         return None
     return Resource(route.resource_type, route.resource_id, None), route.operation
+
+
+def read_text(value: Any, name: str) -> str:
+    """A text field: "" for none (null, "-"), BAD_FIELD for what is not a string."""
+    return _text(value, name)
 
 
 def _text(value: Any, name: str) -> str:

@@ -17,10 +17,18 @@ from datetime import date
 from operator import itemgetter
 from typing import Any
 
-from app.core.records import Ignored, LogRecord, Owner, Rejected, Rejection
-from app.ingest.aggregate import MAX_LISTED_REJECTIONS, BatchTotals, OwnerSeen, ResourceSeen
+from app.core.epochs import EpochKeys
+from app.core.records import Ignored, LogRecord, Owner, Rejected, Rejection, UserGroup
+from app.core.sketches import consumer_hash, encode_hashes
+from app.ingest.aggregate import (
+    MAX_LISTED_REJECTIONS,
+    BatchTotals,
+    OwnerSeen,
+    ResourceSeen,
+    SketchKey,
+)
 from app.ingest.body import Entry, NotJson
-from app.ingest.classify import STATUS_CLASS, Classifier, Profiles, status_class
+from app.ingest.classify import STATUS_CLASS, Classifier, Profiles, consumer_of, status_class
 from app.ingest.formats import (
     DF_API_KEY,
     DF_BYTES_SENT,
@@ -46,6 +54,7 @@ from app.ingest.formats import (
     parse_named,
     read_line,
     read_status,
+    read_text,
     sent_bytes,
     unwrap_event,
 )
@@ -53,6 +62,11 @@ from app.ingest.formats import (
 ResourceRef = tuple[str, str]  # (resource type, resource id)
 # (profile id, day, status class) -> [requests, bytes, duration_ms, last line number]
 LineCounters = dict[tuple[int, date, str], list[int]]
+# (profile id, day) -> the keyed hashes of its consumers (in memory only: the ledger and the
+# tables get the sketches they make, never the hashes).
+LineConsumers = dict[tuple[int, date], set[int]]
+_OK = "ok"
+_BOT = UserGroup.BOT.value
 # A Data Fair line's repeating fields: what its classification depends on.
 _DATA_FAIR_SIGNATURE = itemgetter(
     DF_HOST, DF_REFERER, DF_OWNER, DF_ID_TOKEN, DF_API_KEY, DF_RESOURCE, DF_OPERATION
@@ -68,7 +82,13 @@ class Batch:
 
     classifier: Classifier
     profiles: Profiles  # the generation this batch's profile ids index into
+    # The open epochs' keys; None: consumers are not counted (tests of counters alone).
+    keys: EpochKeys | None = None
     counters: LineCounters = field(default_factory=dict)
+    consumers: LineConsumers = field(default_factory=dict)
+    # A consumer's lines repeat its fields: their hash per (key, id_token, api_key, address,
+    # agent), for this batch only (its hashes are forgotten with it).
+    hashed: dict[tuple[bytes, str, str, str, str], int] = field(default_factory=dict)
     pending: list[tuple[int, LogRecord]] = field(default_factory=list)
     accepted: int = 0
     ignored: Counter[Ignored] = field(default_factory=Counter)
@@ -96,13 +116,14 @@ class Batch:
 
     def count(
         self, number: int, pid: int | Ignored, day: date, status: Any, size: int, ms: int
-    ) -> None:
+    ) -> str:
+        """Count a line; its status class, or "" when it is ignored."""
         sc = STATUS_CLASS.get(status) if type(status) is int else None
         if sc is None:
             sc = status_class(read_status(status))  # raises for what is not a status code
         if type(pid) is not int:
             self.ignored[pid] += 1  # type: ignore[index]
-            return
+            return ""
         key = (pid, day, sc)
         counters = self.counters.get(key)
         if counters is None:
@@ -113,20 +134,60 @@ class Batch:
             counters[2] += ms
             counters[3] = number
         self.accepted += 1
+        return sc
+
+    def meet(
+        self, pid: int, day: date, id_token: str, api_key: str, remote_addr: str, agent: str
+    ) -> None:
+        """Add a counted line's consumer, if it has one, to its profile's day: a line of status
+        ok, not a bot's, of a day whose epoch is open (docs/security.md#distinct-consumers)."""
+        if self.keys is None or self.profiles.items[pid].user_group == _BOT:
+            return
+        key = self.keys.key_for(day)
+        if key is None:
+            return
+        fields = (key, id_token, api_key, remote_addr, agent)
+        hashed = self.hashed.get(fields)
+        if hashed is None:
+            consumer = consumer_of(id_token, api_key, remote_addr, agent)
+            hashed = self.hashed[fields] = consumer_hash(consumer, key) if consumer else -1
+        if hashed < 0:
+            return  # no consumer: no account, no address
+        hashes = self.consumers.get((pid, day))
+        if hashes is None:
+            hashes = self.consumers[pid, day] = set()
+        hashes.add(hashed)
 
     def count_record(self, number: int, record: LogRecord) -> None:
         if record.owner is LOOKUP_OWNER:
             self.pending.append((number, record))
             return
         pid = self.classifier.profile_id(record, self.profiles)
-        self.count(number, pid, record.day, record.status, record.bytes, record.duration_ms)
+        self.count_parsed(number, pid, record)
+
+    def count_parsed(self, number: int, pid: int | Ignored, record: LogRecord) -> None:
+        """Count a parsed line and meet its consumer."""
+        sc = self.count(number, pid, record.day, record.status, record.bytes, record.duration_ms)
+        if sc == _OK:
+            assert type(pid) is int
+            self.meet(
+                pid,
+                record.day,
+                record.id_token,
+                record.api_key,
+                record.remote_addr,
+                record.user_agent,
+            )
 
 
 def reduce_entries(
-    entries: Iterable[Entry], context: ParseContext, classifier: Classifier
+    entries: Iterable[Entry],
+    context: ParseContext,
+    classifier: Classifier,
+    keys: EpochKeys | None = None,
 ) -> Batch:
     """Every entry ends accepted (counted), ignored (with a reason) or rejected (line + reason)."""
-    reducer = Reducer(context, classifier)
+    reducer = Reducer(context, classifier, keys)
     reducer.read(entries)
     return reducer.batch
 
@@ -134,10 +195,12 @@ def reduce_entries(
 class Reducer:
     """A batch reduced a part at a time: the endpoint gives the event loop back between parts."""
 
-    def __init__(self, context: ParseContext, classifier: Classifier) -> None:
+    def __init__(
+        self, context: ParseContext, classifier: Classifier, keys: EpochKeys | None = None
+    ) -> None:
         if len(classifier.profiles) > MAX_PROFILES:
             classifier.forget()
-        self.batch = Batch(classifier, classifier.profiles)
+        self.batch = Batch(classifier, classifier.profiles, keys)
         self._reader = _Reader(self.batch, context)
 
     def read(self, entries: Iterable[Entry]) -> None:
@@ -176,7 +239,7 @@ def resolve_pending(
         if pid is None:
             pid = classifier.profile_id(record._replace(owner=owner), batch.profiles)
             by_owner[signature] = pid
-        batch.count(number, pid, record.day, record.status, record.bytes, record.duration_ms)
+        batch.count_parsed(number, pid, record)
     batch.pending.clear()
     return _totals(batch)
 
@@ -206,6 +269,7 @@ def _totals(batch: Batch) -> BatchTotals:
             spans[pid] = [day, day, last]
         else:
             span[0], span[1], span[2] = min(span[0], day), max(span[1], day), max(span[2], last)
+    _sketch(batch, totals)
     titled_at: dict[ResourceRef, int] = {}
     named_at: dict[Owner, int] = {}
     for pid, (first, latest, last) in spans.items():
@@ -223,6 +287,27 @@ def _totals(batch: Batch) -> BatchTotals:
         if profile.owner_name is not None:
             _name_owner(totals.owners, named_at, owner, profile.owner_name, latest, last)
     return totals
+
+
+def _sketch(batch: Batch, totals: BatchTotals) -> None:
+    """The consumers' hashes -> one sketch per SketchKey (profiles that differ only by referer
+    share one); the hashes stay here."""
+    profiles = batch.profiles.items
+    union: dict[SketchKey, set[int]] = {}
+    for (pid, day), hashes in batch.consumers.items():
+        p = profiles[pid]
+        key = SketchKey(
+            day, p.resource_type, p.resource_id, p.owner_type, p.owner_id, p.user_group, p.operation
+        )
+        found = union.get(key)
+        if found is None:
+            union[key] = hashes
+        else:
+            found |= hashes
+    totals.sketches = {key: encode_hashes(hashes) for key, hashes in union.items()}
+    # The hashes, and the memo of the fields they came from, go now rather than with the batch.
+    batch.consumers.clear()
+    batch.hashed.clear()
 
 
 def _name_owner(
@@ -292,7 +377,7 @@ class _Reader:
             pid = self.batch.classifier.profile_id(record, self.batch.profiles)
             self._remember(signature, pid)
         ratio = items[DF_GZIP_RATIO] if size > DF_GZIP_RATIO else None
-        self.batch.count(
+        sc = self.batch.count(
             number,
             pid,
             day,
@@ -300,6 +385,9 @@ class _Reader:
             sent_bytes(items[DF_BYTES_SENT], ratio),
             duration_ms(items[DF_REQUEST_TIME]),
         )
+        token, key = items[DF_ID_TOKEN], items[DF_API_KEY]
+        if sc == _OK and (token or key):  # credentials only: an array has no address
+            self.batch.meet(pid, day, token or "", key or "", "", "")  # type: ignore[arg-type]
 
     def named(self, number: int, fields: dict[str, Any], day: date) -> None:
         get = fields.get
@@ -326,14 +414,15 @@ class _Reader:
             record = parse_named(fields, self.context, day)
             pid = self.batch.classifier.profile_id(record, self.batch.profiles)
             self._remember(signature, pid)
-            self.batch.count(
-                number, pid, record.day, record.status, record.bytes, record.duration_ms
-            )
+            self.batch.count_parsed(number, pid, record)
             return
         time = get("time")
         if time:
             day = iso_day(time, self.context.timezone)
-        self.batch.count(
+        address = get("remote_addr") or ""
+        if type(address) is not str:
+            address = read_text(address, "remote_addr")  # raises: not a string
+        sc = self.batch.count(
             number,
             pid,
             day,
@@ -341,6 +430,16 @@ class _Reader:
             sent_bytes(get("bytes", 0), get("gzip_ratio")),
             duration_ms(get("request_time", 0)),
         )
+        if sc == _OK:
+            # The signature's fields were read as text when it was first parsed.
+            self.batch.meet(
+                pid,  # type: ignore[arg-type]
+                day,
+                get("id_token") or "",
+                get("api_key") or "",
+                address if address != "-" else "",
+                get("user_agent") or "",
+            )
 
     def _remember(self, signature: tuple[Any, ...], pid: int | Ignored) -> None:
         # Unhashable signatures (headers logged as embedded objects) are classified each time.

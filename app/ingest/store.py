@@ -32,6 +32,7 @@ from app.ingest import ledger
 from app.ingest.aggregate import BatchTotals
 from app.ingest.counting import add_counters
 from app.ingest.domain_cap import DomainCap
+from app.ingest.sketching import add_sketches
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres, placeholders
 from app.storage.models import OwnerRow, ResourceRow
 from app.storage.sql import column_types
@@ -157,6 +158,7 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
                 capped = None
             else:
                 capped = (await add_counters(client, batch.totals.counters, cap)).capped
+                await add_sketches(client, batch.totals.sketches)
         if cap is not None and capped is not None:
             cap.remember(capped)
         return None
@@ -203,7 +205,8 @@ async def _insert_ledger_row(client: BaseDBAsyncClient, batch: BatchWrite) -> No
         f"VALUES ({placeholders(client, 3)})"
     )
     received = batch.received_at if is_postgres(client) else batch.received_at.isoformat()
-    await client.execute_query(sql, [received, batch.totals.accepted, ledger.encode(counters)])
+    text = ledger.encode(counters, batch.totals.sketches)
+    await client.execute_query(sql, [received, batch.totals.accepted, text])
 
 
 async def _upsert_resources(client: BaseDBAsyncClient, totals: BatchTotals) -> None:

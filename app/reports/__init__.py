@@ -2,9 +2,20 @@
 
 records (what goes in and out), sources (which table a query reads), figures (totals,
 breakdowns, days), series (days, weeks, months beside the previous period), datasets (count,
-pages, rows by id), owners (owners and their names), statement (parameters and rows).
+pages, rows by id), owners (owners and their names), consumers (distinct consumers from
+sketches), statement (parameters and rows).
 """
 
+from app.reports.consumers import (
+    NO_CONSUMERS,
+    ConsumerOverview,
+    Consumers,
+    consumer_overview,
+    consumer_series,
+    consumers,
+    epochs_in,
+    shown,
+)
 from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
 from app.reports.figures import CALLER_COLUMNS, callers, daily, figures, zero_days
@@ -29,10 +40,13 @@ __all__ = [
     "BREAKDOWN_COLUMNS",
     "CALLER_COLUMNS",
     "DATASETS",
+    "NO_CONSUMERS",
     "NO_FIGURES",
     "TOTAL",
     "ZERO",
     "BucketFigures",
+    "ConsumerOverview",
+    "Consumers",
     "DatasetOrder",
     "DatasetRow",
     "DayFigures",
@@ -42,6 +56,9 @@ __all__ = [
     "Trend",
     "UsageFilter",
     "callers",
+    "consumer_overview",
+    "consumer_series",
+    "consumers",
     "count_datasets",
     "daily",
     "dataset_owners",
@@ -49,8 +66,10 @@ __all__ = [
     "datasets_page",
     "details",
     "empty_series",
+    "epochs_in",
     "figures",
     "named_owners",
     "series",
+    "shown",
     "zero_days",
 ]

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 from strawberry.dataloader import DataLoader
 
 from app import reports
-from app.core.intervals import Interval
+from app.core.intervals import Interval, buckets
 from app.core.periods import Period
-from app.reports import BucketFigures, DatasetRow, DayFigures, Figures, UsageFilter
+from app.reports import BucketFigures, Consumers, DatasetRow, DayFigures, Figures, UsageFilter
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,38 @@ async def load_daily(keys: list[UsageQuery]) -> list[list[DayFigures]]:
 
 
 @dataclass(frozen=True)
+class ConsumersKey:
+    query: UsageQuery
+    by_group: bool = False  # True: per user group, else every group together (reports.TOTAL)
+
+
+async def load_consumers(keys: list[ConsumersKey]) -> list[dict[str, Consumers]]:
+    """Each key's consumers by group, every count shown (the resolver applies the minimum);
+    one statement per batch of datasets."""
+    answers: dict[_Batch, dict[str, dict[str, Consumers]]] = {}
+    column = "user_group"
+    for batch, ids in _batched_ids(
+        [(k.query, column if k.by_group else None) for k in keys]
+    ).items():
+        _, period, grouped, by_dataset = batch
+        rows = await reports.consumers(
+            _batch_filter(batch, ids),
+            period,
+            0,
+            by_dataset=by_dataset,
+            by_group=grouped is not None,
+        )
+        per_dataset: dict[str, dict[str, Consumers]] = {}
+        for (dataset, group), found in rows.items():
+            per_dataset.setdefault(dataset, {})[group] = found
+        answers[batch] = per_dataset
+    return [
+        answers[_batch(k.query, column if k.by_group else None)].get(k.query.dataset_key, {})
+        for k in keys
+    ]
+
+
+@dataclass(frozen=True)
 class SeriesKey:
     query: UsageQuery
     interval: Interval
@@ -141,6 +173,26 @@ async def load_datasets(ids: list[str]) -> list[DatasetRow | None]:
     return [found.get(dataset_id) for dataset_id in ids]
 
 
+async def load_consumer_series(keys: list[SeriesKey]) -> list[list[Consumers]]:
+    """Each key's consumers per bucket, every count shown; one statement per batch."""
+    answers: dict[tuple[_Batch, Interval], dict[str, list[Consumers]]] = {}
+    batches: dict[tuple[_Batch, Interval], set[str]] = {}
+    for key in keys:
+        ids = batches.setdefault((_batch(key.query, None), key.interval), set())
+        if key.query.dataset_id is not None:
+            ids.add(key.query.dataset_id)
+    for (batch, interval), ids in batches.items():
+        _, period, _, by_dataset = batch
+        answers[batch, interval] = await reports.consumer_series(
+            _batch_filter(batch, ids), period, interval, by_dataset=by_dataset
+        )
+    return [
+        answers[_batch(key.query, None), key.interval].get(key.query.dataset_key)
+        or [reports.shown(0, 0, 0) for _ in buckets(key.query.period, key.interval)]
+        for key in keys
+    ]
+
+
 @dataclass
 class Loaders:
     """Created per request, so that nothing cached outlives the request that read it."""
@@ -153,6 +205,12 @@ class Loaders:
     )
     series: DataLoader[SeriesKey, list[BucketFigures]] = field(
         default_factory=lambda: DataLoader(load_fn=load_series)
+    )
+    consumers: DataLoader[ConsumersKey, dict[str, Consumers]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_consumers)
+    )
+    consumer_series: DataLoader[SeriesKey, list[Consumers]] = field(
+        default_factory=lambda: DataLoader(load_fn=load_consumer_series)
     )
     datasets: DataLoader[str, DatasetRow | None] = field(
         default_factory=lambda: DataLoader(load_fn=load_datasets)

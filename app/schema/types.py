@@ -15,7 +15,7 @@ from app.core.intervals import Interval as StoredInterval
 from app.schema import docs
 from app.schema.context import Info
 from app.schema.enums import Breakdown, Interval, RefererCategory, UserGroup, raw
-from app.schema.loaders import FiguresKey, SeriesKey, UsageQuery
+from app.schema.loaders import ConsumersKey, FiguresKey, SeriesKey, UsageQuery
 from app.schema.pagination import Window, window
 from app.schema.scalars import BigInt
 
@@ -55,6 +55,32 @@ class Trend:
         return cls(current=BigInt(current), previous=BigInt(previous), change=change)
 
 
+@strawberry.type(
+    description="Distinct consumers in the period beside the previous period's "
+    "(docs/graphql.md#consumers). A count under the server's minimum "
+    "(USAGE_METRICS_CONSUMERS_MIN) is null."
+)
+class ConsumerTrend:
+    current: int | None = strawberry.field(description="In the period asked for.")
+    previous: int | None = strawberry.field(
+        description="In the previous period: as many days, ending the day before it starts."
+    )
+    change: float | None = strawberry.field(
+        description="(current - previous) / previous; null when either is null or previous is 0."
+    )
+    epochs: int = strawberry.field(
+        description="How many consumer epochs the period touches: a consumer counts once in "
+        "each epoch its requests fall in (the hashing key changes between epochs)."
+    )
+
+    @classmethod
+    def from_row(cls, found: reports.Consumers, minimum: int, epochs: int) -> ConsumerTrend:
+        shown = reports.shown(found.current or 0, found.previous or 0, minimum)
+        current, previous = shown.current, shown.previous
+        change = (current - previous) / previous if current is not None and previous else None
+        return cls(current=current, previous=previous, change=change, epochs=epochs)
+
+
 @strawberry.type(description=f"API calls and downloads of one day. {docs.DAY}")
 class DayUsage:
     day: date = strawberry.field(description="The day.")
@@ -87,6 +113,11 @@ class UsageBucket:
     downloads: Trend = strawberry.field(description=docs.DOWNLOADS)
     downloaded_bytes: Trend = strawberry.field(description=docs.DOWNLOADED_BYTES)
     app_opens: Trend = strawberry.field(description=docs.APP_OPENS)
+    consumers: ConsumerTrend | None = strawberry.field(
+        default=None,
+        description=f"{docs.CONSUMERS} Of the bucket's days, beside those of the previous "
+        "period's days at its positions.",
+    )
 
     @classmethod
     def from_row(cls, row: reports.BucketFigures) -> UsageBucket:
@@ -119,6 +150,11 @@ class UsageGroup:
     downloads: Trend = strawberry.field(description=docs.DOWNLOADS)
     downloaded_bytes: Trend = strawberry.field(description=docs.DOWNLOADED_BYTES)
     app_opens: Trend = strawberry.field(description=docs.APP_OPENS)
+    consumers: ConsumerTrend | None = strawberry.field(
+        default=None,
+        description=f"{docs.CONSUMERS} Only in a breakdown by USER_GROUP (sketches are not "
+        "kept per calling domain or category): null otherwise.",
+    )
 
     @classmethod
     def from_row(cls, by: Breakdown, key: str, figures: reports.Figures) -> UsageGroup:
@@ -170,12 +206,14 @@ def _by_use(group: tuple[str, reports.Figures]) -> tuple[int, str]:
 
 # The Usage fields read from the totals: Usage loads them only when one of them is selected.
 _TOTALS = frozenset({"apiCalls", "downloads", "downloadedBytes", "appOpens"})
+_CONSUMERS = frozenset({"consumers"})
 
 
-def _selects(info: Info, names: frozenset[str]) -> bool:
+def _selects(info: Info, names: frozenset[str], *, deep: bool = False) -> bool:
     """Whether the field being resolved selects one of `names`, fragments included. Walks
     graphql-core's nodes: Strawberry's `selected_fields` converts every argument and directive
-    of the subtree, which costs more than the figures on a 100-dataset page."""
+    of the subtree, which costs more than the figures on a 100-dataset page. `deep`: in the
+    selections of the selected fields too (a connection's nodes)."""
     raw = info._raw_info
     pending = [node.selection_set for node in raw.field_nodes]
     while pending:
@@ -184,6 +222,8 @@ def _selects(info: Info, names: frozenset[str]) -> bool:
             if isinstance(node, FieldNode):
                 if node.name.value in names:
                     return True
+                if deep and node.selection_set:
+                    pending.append(node.selection_set)
             elif isinstance(node, InlineFragmentNode):
                 pending.append(node.selection_set)
             elif isinstance(node, FragmentSpreadNode):
@@ -226,6 +266,18 @@ class Usage:
             query=query,
         )
 
+    @docs.described(docs.CONSUMERS)
+    async def consumers(self, info: Info) -> ConsumerTrend | None:
+        if self.query.usage.domains is not None:
+            return None
+        found = await info.context.loaders.consumers.load(ConsumersKey(self.query))
+        return self._consumer_trend(info, found.get(reports.TOTAL, reports.NO_CONSUMERS))
+
+    def _consumer_trend(self, info: Info, found: reports.Consumers) -> ConsumerTrend:
+        settings = info.context.settings
+        epochs = reports.epochs_in(self.query.period, settings.consumer_epoch)
+        return ConsumerTrend.from_row(found, settings.consumers_min, epochs)
+
     @docs.described(
         "API calls and downloads of each day of the period, in order, zeros "
         "included; the period only. Kept for existing clients: `series` has every figure, "
@@ -245,7 +297,15 @@ class Usage:
         interval: Annotated[Interval, strawberry.argument(description="How to cut the period.")],
     ) -> list[UsageBucket]:
         key = SeriesKey(self.query, StoredInterval(raw(interval)))
-        return [UsageBucket.from_row(row) for row in await info.context.loaders.series.load(key)]
+        found = [UsageBucket.from_row(row) for row in await info.context.loaders.series.load(key)]
+        if self.query.usage.domains is None and _selects(info, _CONSUMERS):
+            settings = info.context.settings
+            counts = await info.context.loaders.consumer_series.load(key)
+            for bucket, count in zip(found, counts, strict=True):
+                bucket_period = periods.Period(bucket.period.start, bucket.period.end)
+                epochs = reports.epochs_in(bucket_period, settings.consumer_epoch)
+                bucket.consumers = ConsumerTrend.from_row(count, settings.consumers_min, epochs)
+        return found
 
     @docs.described("The usage split into groups, most-used first.")
     async def breakdown(
@@ -265,6 +325,10 @@ class Usage:
             UsageGroup.from_row(by, key, figures)
             for key, figures in used[page.offset : page.offset + page.limit]
         ]
+        if by is Breakdown.USER_GROUP and shown and _selects(info, _CONSUMERS, deep=True):
+            found = await info.context.loaders.consumers.load(ConsumersKey(self.query, True))
+            for (key, _), node in zip(used[page.offset :], shown, strict=False):
+                node.consumers = self._consumer_trend(info, found.get(key, reports.NO_CONSUMERS))
         edges = [UsageGroupEdge(cursor=page.cursor(i), node=node) for i, node in enumerate(shown)]
         return UsageGroupConnection(
             total_count=len(used),

@@ -2,7 +2,11 @@
 
 - ingest_batches rows received more than USAGE_METRICS_IDEMPOTENCY_DAYS ago are deleted: a replay
   of such a batch is counted again (its key is forgotten).
-- With USAGE_METRICS_KEEP_DAYS, usage_daily rows and summary rows of days before the cut go. The
+- The keys of consumer epochs whose grace is over are deleted (app/storage/epochs.py), whatever
+  the other settings: nobody can hash a guess under them again
+  (docs/security.md#distinct-consumers).
+- With USAGE_METRICS_KEEP_DAYS, usage_daily rows, summary rows and consumer sketches of days
+  before the cut go. The
   cut is today - KEEP_DAYS rounded down to the first day of the largest summary block containing
   it (a calendar month): a summary row covers a whole block, so a cut inside one would leave the
   summaries and usage_daily disagreeing about the same period. Resources and owners rows stay
@@ -27,6 +31,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.config import Settings
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres
+from app.storage.epochs import count_expired, delete_expired
 from app.storage.models.summaries import MONTH_SPAN
 from app.storage.planner import refresh_statistics
 from app.storage.summaries import SUMMARIES, covering
@@ -41,6 +46,8 @@ _PURGE_LOCK_ID = 0x75736770  # "usgp": one purging process at a time on PostgreS
 _RESOURCES_PER_PAGE = 500
 KEYS_TABLE = "ingest_batches"
 DAILY_TABLE = "usage_daily"
+CONSUMERS_TABLE = "usage_consumers"
+EPOCHS_TABLE = "consumer_epochs"
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,11 @@ async def purge(
         rows[KEYS_TABLE] = await _count(client, KEYS_TABLE, "received_at", keys_before)
     else:
         rows[KEYS_TABLE] = await _delete_keys(client, keys_before, chunk_rows)
+    today = now.astimezone(settings.timezone).date()
+    if dry_run:
+        rows[EPOCHS_TABLE] = await count_expired(client, settings.consumer_epoch, today)
+    else:
+        rows[EPOCHS_TABLE] = await delete_expired(client, settings.consumer_epoch, today)
     if cut.days_before is not None:
         rows |= await _purge_usage(client, cut.days_before, dry_run, chunk_rows)
     if not dry_run:
@@ -96,11 +108,13 @@ async def _purge_usage(
 ) -> dict[str, int]:
     day = before if is_postgres(client) else before.isoformat()
     rows: dict[str, int] = {}
-    for table in (DAILY_TABLE, *(summary.table for summary in SUMMARIES)):
+    for table in (DAILY_TABLE, *(summary.table for summary in SUMMARIES), CONSUMERS_TABLE):
         if dry_run:
             rows[table] = await _count(client, table, "day", day)
         elif table == DAILY_TABLE:
             rows[table] = await _delete_daily(client, day, chunk_rows)
+        elif table == CONSUMERS_TABLE:
+            rows[table] = await _delete_consumers(client, day, chunk_rows)
         else:
             rows[table] = await _delete_summary(client, table, day, chunk_rows)
     return rows
@@ -203,6 +217,16 @@ async def _delete_daily(client: BaseDBAsyncClient, day: Any, chunk_rows: int) ->
         if len(resources) < _RESOURCES_PER_PAGE:
             return removed
         after = resources[-1]["id"]
+
+
+async def _delete_consumers(client: BaseDBAsyncClient, day: Any, chunk_rows: int) -> int:
+    """Through the unique key (day, ...): a range of its first column."""
+    return await _delete_chunks(
+        client,
+        f"DELETE FROM {CONSUMERS_TABLE} WHERE id IN (SELECT id FROM {CONSUMERS_TABLE} "  # noqa: S608
+        f"WHERE day < {_mark(client, 1)} LIMIT {_mark(client, 2)})",
+        [day, chunk_rows],
+    )
 
 
 async def _delete_chunks(client: BaseDBAsyncClient, sql: str, params: list[Any]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from io import BytesIO
 from typing import Any
@@ -14,7 +15,14 @@ from app.core.periods import Period
 from app.core.records import Owner
 from app.dashboard.exports import LABELS, Lang, csv_export, file_name, xlsx_export
 from app.dashboard.overview import DatasetFigures, Group, Overview
-from app.reports import BucketFigures, DatasetRow, DetailRow, Figures, Trend
+from app.reports import (
+    BucketFigures,
+    ConsumerOverview,
+    DatasetRow,
+    DetailRow,
+    Figures,
+    Trend,
+)
 
 WEEK = Period(date(2024, 1, 8), date(2024, 1, 14))  # previous: 2024-01-01..07
 HEADER = (
@@ -197,6 +205,21 @@ def test_xlsx_summary_has_both_periods_and_each_figure() -> None:
         assert [sheet.cell(row, column).is_date for column in (2, 3)] == [True, True]
         assert sheet.cell(row, 2).number_format == "yyyy-mm-dd"
     assert sheet.freeze_panes == "A5"
+
+
+@pytest.mark.parametrize(
+    ("found", "row"),
+    [
+        (ConsumerOverview(12, 8, []), ["Consumers", 12, 8, 0.5]),
+        (ConsumerOverview(12, 3, []), ["Consumers", 12, "< 5", None]),
+    ],
+)
+def test_xlsx_summary_counts_consumers_under_the_minimum_as_text(
+    found: ConsumerOverview, row: list[Any]
+) -> None:
+    overview = replace(OVERVIEW, consumers=found)
+    book = load_workbook(BytesIO(xlsx_export(overview, DAYS, DATASETS, "en")))
+    assert values(book["Summary"])[-1] == row
 
 
 def test_xlsx_french_summary() -> None:

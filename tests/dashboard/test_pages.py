@@ -403,9 +403,9 @@ async def test_a_page_costs_the_same_statements_for_3_or_45_datasets(
     page = (await client.get("/dashboard")).text
     assert "<td>Owner 0 (organisation)</td>" in page
     assert "Owner 41 (organisation)</option>" in page
-    # count, totals, days, callers, the page, its figures, the owners (an admin's picker), and
-    # what waits in the ingest ledger (the "updated" line)
-    assert await statements() == few == 8
+    # count, totals, days, callers, consumers, the page, its figures, the owners (an admin's
+    # picker), and what waits in the ingest ledger (the "updated" line)
+    assert await statements() == few == 9
 
 
 async def test_a_dataset_id_that_needs_quoting_links_to_its_page(

@@ -93,6 +93,7 @@ COMBINED = LogRecord(
     operation=Operation.API,
     id_token="",
     api_key="",
+    remote_addr="192.0.2.10",
 )
 
 
@@ -178,9 +179,14 @@ def test_reads_data_fair_array_behind_syslog_header(header: str) -> None:
     [
         pytest.param(NAMED_FIELDS, NAMED, id="every-key"),
         pytest.param(
-            {**NAMED_FIELDS, "remote_addr": "192.0.2.7", "request_id": 7, "extra": {"a": 1}},
+            {**NAMED_FIELDS, "request_id": 7, "extra": {"a": 1}},
             NAMED,
             id="unknown-keys-ignored",
+        ),
+        pytest.param(
+            {**NAMED_FIELDS, "remote_addr": "192.0.2.7"},
+            NAMED._replace(remote_addr="192.0.2.7"),
+            id="remote-addr",
         ),
         pytest.param(
             {

@@ -62,8 +62,9 @@ BREAKDOWNS = """query($period: PeriodInput!) { usage(period: $period) {
   categories: breakdown(by: CATEGORY) { edges { node { key category apiCalls { current } } } }
 } }"""
 MIGRATION = "0008_ip_referers"
-LATER_MIGRATIONS = ("0009_subscriptions",)
-LATER_TABLES = ("subscriptions", "deliveries", "leases")
+LATER_MIGRATIONS = ("0009_subscriptions", "0010_consumer_sketches")
+# Created by LATER_MIGRATIONS.
+LATER_TABLES = ("subscriptions", "deliveries", "leases", "usage_consumers", "consumer_epochs")
 
 
 async def stored_texts() -> list[str]:

@@ -1,7 +1,9 @@
-"""Tortoise models: only aggregates, resources and owners, batch keys, ledger and quarantine,
-hashed tokens, settings, subscriptions, deliveries and leases."""
+"""Tortoise models: only aggregates (counters, consumer sketches), resources and owners, batch
+keys, ledger and quarantine, hashed tokens, consumer epoch keys, settings, subscriptions,
+deliveries and leases."""
 
 from app.storage.models.batches import IngestBatch
+from app.storage.models.consumers import ConsumerEpoch, UsageConsumers
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.owners import OwnerRow
 from app.storage.models.quarantine import QuarantineRow
@@ -14,6 +16,7 @@ from app.storage.models.tokens import TokenRow
 from app.storage.models.usage import UsageDaily
 
 __all__ = [
+    "ConsumerEpoch",
     "DeliveryRow",
     "IngestBatch",
     "LeaseRow",
@@ -28,5 +31,6 @@ __all__ = [
     "UsageByCaller",
     "UsageByDataset",
     "UsageByOwner",
+    "UsageConsumers",
     "UsageDaily",
 ]
