@@ -20,6 +20,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "api_calls": "API calls",
         "downloads": "Downloads",
         "app_opens": "Application opens",
+        "consumers": "Distinct consumers",
         "previous": "previous period",
         "top": "Top datasets",
         "risers": "Biggest risers",
@@ -42,6 +43,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "api_calls": "Appels d'API",
         "downloads": "Téléchargements",
         "app_opens": "Ouvertures d'applications",
+        "consumers": "Consommateurs distincts",
         "previous": "période précédente",
         "top": "Jeux de données les plus utilisés",
         "risers": "Plus fortes hausses",
@@ -106,6 +108,14 @@ def report_message(report: Report, lang: str, unsubscribe: str | None) -> Messag
         f"<td>{change(t, lang)}</td><td>{number(t.previous, lang)}</td></tr>"
         for label, t in figures
     ]
+    if report.consumers is not None:
+        shown, change_text, before = _consumer_cells(report, lang)
+        changed = f"{change_text}, " if change_text else ""
+        text.append(f"{w['consumers']}{colon}{shown} ({changed}{w['previous']} {before})")
+        html.append(
+            f"<tr><th>{escape(w['consumers'])}</th><td>{escape(shown)}</td>"
+            f"<td>{change_text}</td><td>{escape(before)}</td></tr>"
+        )
     html.append("</table>")
     if not report.top:
         text += ["", w["none"]]
@@ -120,6 +130,20 @@ def report_message(report: Report, lang: str, unsubscribe: str | None) -> Messag
     return Message(subject, "\n".join(text) + "\n", "\n".join(html), _report_data(report))
 
 
+def _consumer_cells(report: Report, lang: str) -> tuple[str, str, str]:
+    """The consumers now, their change and the previous count; "< N" under the minimum, as the
+    dashboard shows them, and no change beside a hidden count."""
+    assert report.consumers is not None
+    now, before = report.consumers.current, report.consumers.previous
+
+    def count(value: int | None) -> str:
+        return f"< {report.consumers_min}" if value is None else number(value, lang)
+
+    if now is None or before is None:
+        return count(now), "", count(before)
+    return count(now), change(Trend(now, before), lang), count(before)
+
+
 def _lists(report: Report) -> tuple[tuple[str, tuple[DatasetLine, ...]], ...]:
     return (("top", report.top), ("risers", report.risers), ("fallers", report.fallers))
 
@@ -132,6 +156,10 @@ def _report_data(report: Report) -> dict[str, Any]:
         "owner": None if report.owner is None else report.owner._asdict(),
         "period": {"start": report.period.start.isoformat(), "end": report.period.end.isoformat()},
         "figures": {name: getattr(report.totals, name)._asdict() for name in _FIGURES},
+        # null: not counted (too many sketches); a count null: under the minimum shown
+        "consumers": None
+        if report.consumers is None
+        else {"current": report.consumers.current, "previous": report.consumers.previous},
         **{key: [_dataset_data(line) for line in lines] for key, lines in _lists(report)},
         "dashboard": report.link,
     }

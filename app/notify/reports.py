@@ -1,5 +1,6 @@
-"""A report's figures: the key figures against the previous period, the top datasets, the
-biggest risers and fallers, read through app/reports as the dashboard reads them."""
+"""A report's figures: the key figures against the previous period, the distinct consumers,
+the top datasets, the biggest risers and fallers, read through app/reports as the dashboard
+reads them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from urllib.parse import urlencode
 from app import reports
 from app.core.periods import Period
 from app.core.records import Owner
+from app.errors import BadUserInputError
 from app.notify.subscriptions import Kind
-from app.reports import TOTAL, Figures, UsageFilter
+from app.reports import TOTAL, Consumers, Figures, UsageFilter
 
 TOP = 10  # datasets listed by use
 MOVERS = 5  # risers and fallers listed each
@@ -40,6 +42,10 @@ class Report:
     period: Period
     owner: Owner | None  # None: every owner
     totals: Figures
+    # Distinct consumers, each count None under `consumers_min` (as the dashboard shows them);
+    # None: too many sketches for one answer (a large portal's month: see docs/graphql.md).
+    consumers: Consumers | None
+    consumers_min: int
     top: tuple[DatasetLine, ...]
     risers: tuple[DatasetLine, ...]
     fallers: tuple[DatasetLine, ...]
@@ -56,12 +62,13 @@ def report_period(kind: Kind, today: date) -> Period:
 
 
 async def read_report(
-    kind: Kind, period: Period, owner: Owner | None, public_url: str | None
+    kind: Kind, period: Period, owner: Owner | None, public_url: str | None, consumers_min: int
 ) -> Report:
-    """The report of `period` for one owner (None: every owner), in two grouped statements
-    and one for the titles, as the dashboard's figures and datasets table read them."""
+    """The report of `period` for one owner (None: every owner), in two grouped statements,
+    one for the consumers and one for the titles, as the dashboard reads them."""
     usage = UsageFilter(owner=owner)
     totals = (await reports.figures(usage, period)).get((TOTAL, TOTAL), reports.NO_FIGURES)
+    consumers = await _consumers(usage, period, consumers_min)
     by_dataset = await reports.figures(usage, period, by_dataset=True)
     found = {dataset_id: figures for (dataset_id, _), figures in by_dataset.items()}
     ranked = sorted(found, key=lambda i: (-uses(found[i])[0], i))[:TOP]
@@ -79,11 +86,22 @@ async def read_report(
         period,
         owner,
         totals,
+        consumers,
+        consumers_min,
         lines(ranked),
         lines(risers),
         lines(fallers),
         dashboard_link(public_url, period, owner),
     )
+
+
+async def _consumers(usage: UsageFilter, period: Period, minimum: int) -> Consumers | None:
+    try:
+        found = await reports.consumers(usage, period, minimum)
+    except BadUserInputError:  # more sketches than one answer reads: the report leaves them out
+        return None
+    # No sketch in either period: nobody, which the minimum may hide as it hides a few.
+    return found.get((TOTAL, TOTAL)) or reports.shown(0, 0, minimum)
 
 
 def dashboard_link(public_url: str | None, period: Period, owner: Owner | None) -> str | None:

@@ -201,7 +201,10 @@ class _Round:
         if kind is not Kind.ALERTS:
             report = self._reports.get((kind, owner))
             if report is None:
-                report = await read_report(kind, period, owner, self._settings.public_url)
+                settings = self._settings
+                report = await read_report(
+                    kind, period, owner, settings.public_url, settings.consumers_min
+                )
                 self._reports[(kind, owner)] = report
             return report_message(report, lang, link)
         day = period.start
