@@ -20,7 +20,8 @@ import pytest
 from app.config import Settings, load_settings
 from app.errors import ConfigError
 from app.storage.database import connection, database, is_postgres
-from app.storage.retention import cutoffs, purge
+from app.storage.models import DeliveryRow
+from app.storage.retention import DELIVERIES_KEEP_DAYS, cutoffs, purge
 from tests.helpers import (
     NDJSON,
     app_client,
@@ -96,6 +97,27 @@ async def api_calls_stored() -> int:
     return sum(row["requests"] for row in await usage_rows())
 
 
+async def test_purge_forgets_deliveries_past_the_days_a_round_may_send_again(
+    settings: Settings,
+) -> None:
+    # Whatever USAGE_METRICS_KEEP_DAYS says: the deliveries ledger only has to outlive what a
+    # round or `reports send --period last-month` may send again.
+    async with app_client(settings):
+        now = datetime.now(UTC)
+        today = now.date()
+        for n, age in enumerate((DELIVERIES_KEEP_DAYS + 1, DELIVERIES_KEEP_DAYS, 3)):
+            await DeliveryRow.create(
+                subscription_id=n, kind="alerts", day=today - timedelta(days=age),
+                state="sent", updated_at=now,
+            )  # fmt: skip
+        dry = await purge(settings, now, dry_run=True)
+        assert dry.rows["deliveries"] == 1
+        assert await DeliveryRow.all().count() == 3
+        assert (await purge(settings, now)).rows["deliveries"] == 1
+        kept = sorted(row.subscription_id for row in await DeliveryRow.all())
+        assert kept == [1, 2]
+
+
 async def test_purge_forgets_keys_older_than_idempotency_days(settings: Settings) -> None:
     async with app_client(settings) as client:
         now = datetime.now(UTC)
@@ -105,7 +127,7 @@ async def test_purge_forgets_keys_older_than_idempotency_days(settings: Settings
         await post_batch(client, "new")
 
         report = await purge(settings, now, chunk_rows=1)
-        assert report.rows == {"ingest_batches": 1, "consumer_epochs": 0}
+        assert report.rows == {"ingest_batches": 1, "consumer_epochs": 0, "deliveries": 0}
         assert report.cutoffs.keys_before == now - timedelta(days=30)
         keys = sorted(
             sent_key(row["idempotency_key"]) for row in await table_rows("ingest_batches")
@@ -115,7 +137,11 @@ async def test_purge_forgets_keys_older_than_idempotency_days(settings: Settings
         assert (await post_batch(client, "old"))["duplicate"] is False  # forgotten: counts again
         assert (await post_batch(client, "recent"))["duplicate"] is True
         assert await api_calls_stored() == 4
-        assert (await purge(settings, now)).rows == {"ingest_batches": 0, "consumer_epochs": 0}
+        assert (await purge(settings, now)).rows == {
+            "ingest_batches": 0,
+            "consumer_epochs": 0,
+            "deliveries": 0,
+        }
 
 
 async def test_keep_days_purges_whole_months_and_the_figures_follow(settings: Settings) -> None:
@@ -152,7 +178,13 @@ async def test_keep_days_purges_whole_months_and_the_figures_follow(settings: Se
         dry = await purge(kept, now, dry_run=True)
         assert dry.cutoffs.days_before == date(2024, 2, 1)
         # Lines of 2024 count no consumer (their epochs are long closed): no sketch to purge.
-        assert dry.rows == {"ingest_batches": 0, "consumer_epochs": 0, **removed, **NO_SKETCHES}
+        assert dry.rows == {
+            "ingest_batches": 0,
+            "consumer_epochs": 0,
+            "deliveries": 0,
+            **removed,
+            **NO_SKETCHES,
+        }
         assert await tables() == before
 
         report = await purge(kept, now, chunk_rows=2)  # several chunks per table
@@ -242,6 +274,7 @@ async def test_the_purge_command_says_what_it_removes(settings: Settings) -> Non
     assert printed_rows(output) == {
         "ingest_batches": 1,
         "consumer_epochs": 0,
+        "deliveries": 0,
         **removed,
         **NO_SKETCHES,
     }
@@ -255,6 +288,7 @@ async def test_the_purge_command_says_what_it_removes(settings: Settings) -> Non
     assert printed_rows(output) == {
         "ingest_batches": 1,
         "consumer_epochs": 0,
+        "deliveries": 0,
         **removed,
         **NO_SKETCHES,
     }

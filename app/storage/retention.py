@@ -48,6 +48,11 @@ KEYS_TABLE = "ingest_batches"
 DAILY_TABLE = "usage_daily"
 CONSUMERS_TABLE = "usage_consumers"
 EPOCHS_TABLE = "consumer_epochs"
+DELIVERIES_TABLE = "deliveries"
+# The deliveries ledger keeps the days a round or a command may still send (last month's
+# report, the last days' alerts) and the dashboard's list of what went: past this, its rows go
+# (a portal's thousands of subscriptions write a row each a day, with the alerts' quiet days).
+DELIVERIES_KEEP_DAYS = 400
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,14 @@ async def purge(
         rows[EPOCHS_TABLE] = await count_expired(client, settings.consumer_epoch, today)
     else:
         rows[EPOCHS_TABLE] = await delete_expired(client, settings.consumer_epoch, today)
+    deliveries_before = today - timedelta(days=DELIVERIES_KEEP_DAYS)
+    delivered = deliveries_before if is_postgres(client) else deliveries_before.isoformat()
+    if dry_run:
+        rows[DELIVERIES_TABLE] = await _count(client, DELIVERIES_TABLE, "day", delivered)
+    else:
+        # One statement: a day's worth of rows, found without an index on `day` in a small table.
+        sql = f"DELETE FROM {DELIVERIES_TABLE} WHERE day < {_mark(client, 1)}"  # noqa: S608
+        rows[DELIVERIES_TABLE], _ = await client.execute_query(sql, [delivered])
     if cut.days_before is not None:
         rows |= await _purge_usage(client, cut.days_before, dry_run, chunk_rows)
     if not dry_run:
