@@ -76,28 +76,33 @@ async def owner_unions(
     ordered: Sequence[tuple[SketchKey, SketchValue]],
 ) -> dict[OwnerSketchKey, SketchValue]:
     """The union of the datasets' sketches per owner (and every owner), user group and block
-    (the day, its month): what the batch adds to usage_consumers_by_owner."""
+    (the day, its month): what the batch adds to usage_consumers_by_owner. Each sketch is
+    merged once, into its owner's day; the rest merges those unions."""
     by_day: dict[tuple[date, str, str, str], Union] = {}
     for number, (key, value) in enumerate(ordered, start=1):
         if key.resource_type != _DATASETS:
             continue
-        sketch = as_sketch(value)
-        for owner in ((key.owner_type, key.owner_id), EVERY_OWNER):
-            found = by_day.get((key.day, *owner, key.user_group))
-            if found is None:
-                found = by_day[(key.day, *owner, key.user_group)] = Union()
-            found.add(sketch)
+        day_key = (key.day, key.owner_type, key.owner_id, key.user_group)
+        found = by_day.get(day_key)
+        if found is None:
+            found = by_day[day_key] = Union()
+        found.add(as_sketch(value))
         if number % WRITE_SLICE == 0:
             await asyncio.sleep(0)
     blocks: dict[OwnerSketchKey, Union] = {}
     for (day, owner_type, owner_id, group), union in by_day.items():
-        day_sketch = union.sketch()
-        for span, first in covering(CONSUMERS_BY_OWNER, day):
-            found = blocks.get((span, first, owner_type, owner_id, group))
-            if found is None:
-                found = blocks[(span, first, owner_type, owner_id, group)] = Union()
-            found.add(day_sketch)
-    return {key: union.sketch() for key, union in blocks.items()}
+        for owner in ((owner_type, owner_id), EVERY_OWNER):
+            for span, first in covering(CONSUMERS_BY_OWNER, day):
+                found = blocks.get((span, first, *owner, group))
+                if found is None:
+                    found = blocks[(span, first, *owner, group)] = Union()
+                found.update(union)
+    unions: dict[OwnerSketchKey, SketchValue] = {}
+    for number, (block, union) in enumerate(blocks.items(), start=1):
+        unions[block] = union.sketch()
+        if number % WRITE_SLICE == 0:
+            await asyncio.sleep(0)
+    return unions
 
 
 async def _add(
