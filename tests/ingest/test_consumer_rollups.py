@@ -26,6 +26,7 @@ from app.reports.consumers import (
     shown,
 )
 from app.reports.rows import TOTAL, UsageFilter
+from app.storage.database import connection, is_postgres, migrate_database
 from tests.helpers import FIXED_EPOCH_KEY, table_rows
 from tests.schema.test_loaders import counted_statements
 
@@ -199,6 +200,21 @@ async def test_replays_change_no_union(sketches: dict[SketchKey, set[int]]) -> N
             expected(sketches, PERIOD, None), expected(sketches, PERIOD.previous(), None)
         )
     }
+
+
+async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
+    sketches: dict[SketchKey, set[int]],
+) -> None:
+    """A database that applied 0010 before 0011 came: its sketches get their unions."""
+    written = await _stored()
+    mark = "$1" if is_postgres(connection()) else "?"
+    await connection().execute_query(
+        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
+        ["0011_consumer_rollups"],
+    )
+    await connection().execute_script("DROP TABLE usage_consumers_by_owner")
+    assert await migrate_database() == ["0011_consumer_rollups"]
+    assert await _stored() == written
 
 
 async def _stored() -> dict[tuple[Any, ...], bytes]:
