@@ -20,6 +20,7 @@ from app.storage.summaries import EVERY_OWNER
 
 _TABLE = "usage_consumers_by_owner"
 _DATASETS = "datasets"  # the unions hold datasets' consumers only, as the reads count
+_PAGE = 2_000  # sketches read at a time (~60 bytes to ~7 KiB each)
 
 
 class FillConsumerUnions(ops.TortoiseOperation):
@@ -92,21 +93,27 @@ async def _fill_month(
         f"VALUES ({', '.join(marks)})"
     )
     for owner in owners:
-        rows = await client.execute_query_dict(
-            f"SELECT day, user_group, sketch FROM usage_consumers "  # noqa: S608
-            f"WHERE owner_type = {marks[0]} AND owner_id = {marks[1]} AND day >= {marks[2]} "
-            f"AND day < {marks[3]} AND resource_type = {marks[4]}",
-            [owner["owner_type"], owner["owner_id"], *span, _DATASETS],
-        )
         unions: dict[tuple[int, date, str], Union] = {}
-        for row in rows:
-            sketch = Sketch.from_bytes(bytes(row["sketch"]))
-            for block in ((1, as_day(row["day"])), (MONTH_SPAN, month)):
-                for found in (unions, everyone):
-                    key = (*block, str(row["user_group"]))
-                    if key not in found:
-                        found[key] = Union()
-                    found[key].add(sketch)
+        after = 0
+        while True:  # pages by id: an owner's month may hold ~10⁵ sketches
+            rows = await client.execute_query_dict(
+                "SELECT id, day, user_group, sketch FROM usage_consumers "  # noqa: S608
+                f"WHERE owner_type = {marks[0]} AND owner_id = {marks[1]} AND day >= {marks[2]} "
+                f"AND day < {marks[3]} AND resource_type = {marks[4]} AND id > {marks[5]} "
+                f"ORDER BY id LIMIT {_PAGE}",
+                [owner["owner_type"], owner["owner_id"], *span, _DATASETS, after],
+            )
+            for row in rows:
+                sketch = Sketch.from_bytes(bytes(row["sketch"]))
+                for block in ((1, as_day(row["day"])), (MONTH_SPAN, month)):
+                    for found in (unions, everyone):
+                        key = (*block, str(row["user_group"]))
+                        if key not in found:
+                            found[key] = Union()
+                        found[key].add(sketch)
+            if len(rows) < _PAGE:
+                break
+            after = int(rows[-1]["id"])
         for (span_of, first, group), union in sorted(unions.items()):
             await client.execute_query(
                 insert,
