@@ -39,6 +39,7 @@ TABLES = (
     "ingest_quarantine",
     "usage_consumers",
     "consumer_epochs",
+    "usage_consumers_by_owner",
     "subscriptions",
     "deliveries",
     "leases",

@@ -164,7 +164,7 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
                 "TRUNCATE usage_daily, usage_by_dataset, usage_by_owner, usage_by_caller, "
                 "resources, owners, ingest_batches, tokens, settings, ingest_ledger, "
                 "revoked_sessions, ingest_quarantine, subscriptions, deliveries, leases, "
-                "usage_consumers, consumer_epochs"
+                "usage_consumers, consumer_epochs, usage_consumers_by_owner"
             )
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

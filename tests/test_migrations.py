@@ -43,6 +43,7 @@ MIGRATIONS = [
     "0008_ip_referers",
     "0009_subscriptions",
     "0010_consumer_sketches",
+    "0011_consumer_rollups",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -140,7 +141,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0007_ingest_quarantine\n"
         "applied 0008_ip_referers\n"
         "applied 0009_subscriptions\n"
-        "applied 0010_consumer_sketches\n",
+        "applied 0010_consumer_sketches\n"
+        "applied 0011_consumer_rollups\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -210,7 +212,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0007_ingest_quarantine\n"
         "pending 0008_ip_referers\n"
         "pending 0009_subscriptions\n"
-        "pending 0010_consumer_sketches\n",
+        "pending 0010_consumer_sketches\n"
+        "pending 0011_consumer_rollups\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -242,7 +245,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0007_ingest_quarantine\n"
         "applied 0008_ip_referers\n"
         "applied 0009_subscriptions\n"
-        "applied 0010_consumer_sketches\n",
+        "applied 0010_consumer_sketches\n"
+        "applied 0011_consumer_rollups\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -269,7 +273,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0007_ingest_quarantine\n"
         "applied 0008_ip_referers\n"
         "applied 0009_subscriptions\n"
-        "applied 0010_consumer_sketches\n",
+        "applied 0010_consumer_sketches\n"
+        "applied 0011_consumer_rollups\n",
     )
     await process.aclose()
 

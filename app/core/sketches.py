@@ -31,6 +31,9 @@ _FORMAT = b"\x01"  # version byte: dense one-byte registers, zlib-compressed
 _EMPTY = bytes(REGISTERS)
 # The registers as one big integer, a byte each: 0x80 in every byte (see _register_max).
 _HIGH_BITS = int.from_bytes(b"\x80" * REGISTERS, "big")
+# Every valid register value: deleting them leaves what is out of range (in C, where max() over
+# 16 384 registers took ~150 µs a sketch, most of a merge's time).
+_RANKS = bytes(range(_REST_BITS + 2))
 HASH_BYTES = 8
 KEY_BYTES = 32  # BLAKE2b keys up to 64 bytes; 256 bits is plenty for a keyed hash
 
@@ -106,7 +109,7 @@ class Sketch:
             registers = inflater.decompress(data[1:], REGISTERS + 1)
         except zlib.error as exc:
             raise SketchError("a sketch that is not zlib data") from exc
-        if len(registers) != REGISTERS or not inflater.eof or max(registers) > _REST_BITS + 1:
+        if len(registers) != REGISTERS or not inflater.eof or registers.translate(None, _RANKS):
             raise SketchError("a sketch of the wrong size or with a register out of range")
         return cls(bytearray(registers))
 
@@ -127,6 +130,10 @@ class Union:
 
     def add(self, sketch: Sketch) -> None:
         self._registers = _register_max(self._registers, _as_int(sketch.registers))
+
+    def update(self, other: Union) -> None:
+        """Merge another union in (no conversion through bytes)."""
+        self._registers = _register_max(self._registers, other._registers)
 
     def sketch(self) -> Sketch:
         return Sketch(bytearray(self._registers.to_bytes(REGISTERS, "big")))

@@ -98,7 +98,7 @@ async def read_report(
 async def _consumers(usage: UsageFilter, period: Period, minimum: int) -> Consumers | None:
     try:
         found = await reports.consumers(usage, period, minimum)
-    except BadUserInputError:  # more sketches than one answer reads: the report leaves them out
+    except BadUserInputError:  # only a datasets filter is capped (none here): left out then
         return None
     # No sketch in either period: nobody, which the minimum may hide as it hides a few.
     return found.get((TOTAL, TOTAL)) or reports.shown(0, 0, minimum)

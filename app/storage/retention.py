@@ -5,8 +5,8 @@
 - The keys of consumer epochs whose grace is over are deleted (app/storage/epochs.py), whatever
   the other settings: nobody can hash a guess under them again
   (docs/security.md#distinct-consumers).
-- With USAGE_METRICS_KEEP_DAYS, usage_daily rows, summary rows and consumer sketches of days
-  before the cut go. The
+- With USAGE_METRICS_KEEP_DAYS, usage_daily rows, summary rows and consumer sketches (daily and
+  their owners' unions) of days before the cut go. The
   cut is today - KEEP_DAYS rounded down to the first day of the largest summary block containing
   it (a calendar month): a summary row covers a whole block, so a cut inside one would leave the
   summaries and usage_daily disagreeing about the same period. Resources and owners rows stay
@@ -34,7 +34,7 @@ from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 from app.storage.epochs import count_expired, delete_expired
 from app.storage.models.summaries import MONTH_SPAN
 from app.storage.planner import refresh_statistics
-from app.storage.summaries import SUMMARIES, covering
+from app.storage.summaries import CONSUMERS_BY_OWNER, SUMMARIES, covering
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ _RESOURCES_PER_PAGE = 500
 KEYS_TABLE = "ingest_batches"
 DAILY_TABLE = "usage_daily"
 CONSUMERS_TABLE = "usage_consumers"
+CONSUMER_UNIONS_TABLE = CONSUMERS_BY_OWNER.table
 EPOCHS_TABLE = "consumer_epochs"
 DELIVERIES_TABLE = "deliveries"
 # The deliveries ledger keeps the days a round or a command may still send (last month's
@@ -121,13 +122,21 @@ async def _purge_usage(
 ) -> dict[str, int]:
     day = before if is_postgres(client) else before.isoformat()
     rows: dict[str, int] = {}
-    for table in (DAILY_TABLE, *(summary.table for summary in SUMMARIES), CONSUMERS_TABLE):
+    tables = (
+        DAILY_TABLE,
+        *(summary.table for summary in SUMMARIES),
+        CONSUMERS_TABLE,
+        CONSUMER_UNIONS_TABLE,
+    )
+    for table in tables:
         if dry_run:
             rows[table] = await _count(client, table, "day", day)
         elif table == DAILY_TABLE:
             rows[table] = await _delete_daily(client, day, chunk_rows)
         elif table == CONSUMERS_TABLE:
             rows[table] = await _delete_consumers(client, day, chunk_rows)
+        elif table == CONSUMER_UNIONS_TABLE:
+            rows[table] = await _delete_consumer_unions(client, day, chunk_rows)
         else:
             rows[table] = await _delete_summary(client, table, day, chunk_rows)
     return rows
@@ -240,6 +249,20 @@ async def _delete_consumers(client: BaseDBAsyncClient, day: Any, chunk_rows: int
         f"WHERE day < {_mark(client, 1)} LIMIT {_mark(client, 2)})",
         [day, chunk_rows],
     )
+
+
+async def _delete_consumer_unions(client: BaseDBAsyncClient, day: Any, chunk_rows: int) -> int:
+    """Per span: a range of the unique key (span, day, ...). The cut is a month's first day, so
+    a month row goes whole with its days."""
+    sql = (
+        f"DELETE FROM {CONSUMER_UNIONS_TABLE} WHERE id IN (SELECT id "  # noqa: S608
+        f"FROM {CONSUMER_UNIONS_TABLE} WHERE span = {_mark(client, 1)} "
+        f"AND day < {_mark(client, 2)} LIMIT {_mark(client, 3)})"
+    )
+    removed = 0
+    for span in (*CONSUMERS_BY_OWNER.spans, MONTH_SPAN):
+        removed += await _delete_chunks(client, sql, [span, day, chunk_rows])
+    return removed
 
 
 async def _delete_chunks(client: BaseDBAsyncClient, sql: str, params: list[Any]) -> int:

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from app.core.records import Operation, UsageKey
+from app.storage.models.consumers import OWNER_SKETCH_KEY_COLUMNS
 from app.storage.models.summaries import (
     CALLER_KEY,
     DATASET_KEY,
@@ -61,6 +62,11 @@ BY_DATASET = Summary("usage_by_dataset", DATASET_KEY, (1, 2, 4, 8, 16), months=T
 BY_OWNER = Summary("usage_by_owner", OWNER_KEY, (1,), months=True)
 BY_CALLER = Summary("usage_by_caller", CALLER_KEY, (1, 8), months=True)
 SUMMARIES = (BY_DATASET, BY_OWNER, BY_CALLER)
+# Consumers' sketches per owner (no resource type: datasets only), by day and month. Not among
+# SUMMARIES (no figures): its blocks are cut and covered as theirs are.
+CONSUMERS_BY_OWNER = Summary(
+    "usage_consumers_by_owner", OWNER_SKETCH_KEY_COLUMNS, (1,), months=True
+)
 
 
 def blocks(summary: Summary, start: date, end: date) -> list[Block]:

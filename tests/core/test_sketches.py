@@ -100,6 +100,13 @@ def test_a_union_takes_each_registers_maximum(arrays: list[dict[int, int]]) -> N
     for array in registers[1:]:
         merged.merge(Sketch(array))
     assert merged.registers == expected
+    # Unions of unions (the fold's owners' days and months) give the same registers.
+    of_unions = Union()
+    for array in registers:
+        one = Union()
+        one.add(Sketch(array))
+        of_unions.update(one)
+    assert of_unions.sketch().registers == expected
 
 
 @settings(max_examples=50, deadline=None)
@@ -127,7 +134,15 @@ def test_register_of_takes_the_first_bits_and_the_rank_of_the_rest() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\x02" + zlib.compress(bytes(REGISTERS)), b"\x01garbage", b"\x01" + zlib.compress(b"1")],
+    [
+        b"",
+        b"\x02" + zlib.compress(bytes(REGISTERS)),
+        b"\x01garbage",
+        b"\x01" + zlib.compress(b"1"),
+        # A register past rank 51, first or last.
+        b"\x01" + zlib.compress(b"\x34" + bytes(REGISTERS - 1)),
+        b"\x01" + zlib.compress(bytes(REGISTERS - 1) + b"\xff"),
+    ],
 )
 def test_bytes_that_are_no_sketch_are_refused(data: bytes) -> None:
     with pytest.raises(SketchError):

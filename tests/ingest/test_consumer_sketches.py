@@ -136,3 +136,8 @@ async def test_concurrent_writers_of_one_key_keep_both_their_consumers(
     union = merge_bytes([bytes(rows[0]["sketch"])])
     expected = ("stored",) if stored_first else ()
     assert union == sketch_of(*expected, "a", "b", "c", "d")
+    # The owner's and every owner's day and month: both writers' consumers in each.
+    unions = await table_rows("usage_consumers_by_owner")
+    assert len(unions) == 4
+    for row in unions:
+        assert merge_bytes([bytes(row["sketch"])]) == union

@@ -180,11 +180,15 @@ async def test_an_answer_reading_too_many_sketches_is_refused(client: httpx.Asyn
     yesterday = today() - timedelta(days=1)
     await post(client, line(), line(day=yesterday), line(resource=dataset("rivers")))
     period = Period(today(), today())  # with its previous period: yesterday
-    assert await consumers(UsageFilter(), period, 0, max_sketches=3) == {
-        (TOTAL, TOTAL): Consumers(1, 1)
-    }
+    both = UsageFilter(dataset_ids=("rivers", "roads"))
+    assert await consumers(both, period, 0, max_sketches=3) == {(TOTAL, TOTAL): Consumers(1, 1)}
     with pytest.raises(BadUserInputError, match="more than 2 daily sketches"):
-        await consumers(UsageFilter(), period, 0, max_sketches=2)
+        await consumers(both, period, 0, max_sketches=2)
+    # Without a datasets filter the owners' unions answer, whatever the daily sketches.
+    for owner in (None, ORG1):
+        assert await consumers(UsageFilter(owner=owner), period, 0, max_sketches=1) == {
+            (TOTAL, TOTAL): Consumers(1, 1)
+        }
 
 
 async def test_lines_of_a_closed_epoch_count_no_consumer(client: httpx.AsyncClient) -> None:
@@ -336,11 +340,17 @@ def test_consumer_settings_have_defaults_and_refuse_what_they_cannot_read() -> N
 async def test_keep_days_purges_sketches_and_every_purge_deletes_expired_keys(
     client: httpx.AsyncClient, in_request: Settings
 ) -> None:
-    await post(client, line(), line(day=today() - timedelta(days=1)))
+    yesterday = today() - timedelta(days=1)
+    await post(client, line(), line(day=yesterday))
     assert len(await table_rows("usage_consumers")) == 2
+    # The owner's and every owner's unions: two days and their one or two months.
+    months = 1 if yesterday.month == today().month else 2
+    assert len(await table_rows("usage_consumers_by_owner")) == 2 * (2 + months)
     keys = len(await table_rows("consumer_epochs"))  # 2 on a month's first day, else 1
     later = datetime.now(UTC) + timedelta(days=40)
     report = await purge(replace(in_request, keep_days=1), later)
     assert (report.rows["usage_consumers"], report.rows["consumer_epochs"]) == (2, keys)
+    assert report.rows["usage_consumers_by_owner"] == 2 * (2 + months)
     assert await table_rows("usage_consumers") == []
+    assert await table_rows("usage_consumers_by_owner") == []
     assert await table_rows("consumer_epochs") == []

@@ -62,9 +62,16 @@ BREAKDOWNS = """query($period: PeriodInput!) { usage(period: $period) {
   categories: breakdown(by: CATEGORY) { edges { node { key category apiCalls { current } } } }
 } }"""
 MIGRATION = "0008_ip_referers"
-LATER_MIGRATIONS = ("0009_subscriptions", "0010_consumer_sketches")
+LATER_MIGRATIONS = ("0009_subscriptions", "0010_consumer_sketches", "0011_consumer_rollups")
 # Created by LATER_MIGRATIONS.
-LATER_TABLES = ("subscriptions", "deliveries", "leases", "usage_consumers", "consumer_epochs")
+LATER_TABLES = (
+    "subscriptions",
+    "deliveries",
+    "leases",
+    "usage_consumers",
+    "consumer_epochs",
+    "usage_consumers_by_owner",
+)
 
 
 async def stored_texts() -> list[str]:

@@ -3,7 +3,11 @@ keys, ledger and quarantine, hashed tokens, consumer epoch keys, settings, subsc
 deliveries and leases."""
 
 from app.storage.models.batches import IngestBatch
-from app.storage.models.consumers import ConsumerEpoch, UsageConsumers
+from app.storage.models.consumers import (
+    ConsumerEpoch,
+    UsageConsumers,
+    UsageConsumersByOwner,
+)
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.owners import OwnerRow
 from app.storage.models.quarantine import QuarantineRow
@@ -32,5 +36,6 @@ __all__ = [
     "UsageByDataset",
     "UsageByOwner",
     "UsageConsumers",
+    "UsageConsumersByOwner",
     "UsageDaily",
 ]
