@@ -72,14 +72,21 @@ def p50_p95(timings: list[float]) -> tuple[float, float]:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.pages_ab",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return checkout_arguments(
+        argv, "python -m bench.pages_ab", __doc__, "a database bench.query kept", requests=25
     )
-    parser.add_argument("--database", required=True, help="a database bench.query kept")
+
+
+def checkout_arguments(
+    argv: Sequence[str] | None, prog: str, doc: str | None, database: str, *, requests: int
+) -> argparse.Namespace:
+    """--database, --before (an earlier checkout) and --requests, checked: an A/B's arguments."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", required=True, help=database)
     parser.add_argument("--before", required=True, type=Path, help="the earlier checkout")
-    parser.add_argument("--requests", type=int, default=25, help="timed requests per page")
+    parser.add_argument("--requests", type=int, default=requests, help="timed requests each")
     args = parser.parse_args(argv)
     if not (args.before / "app" / "main.py").is_file():
         parser.error(f"{args.before} is no checkout of usage-metrics")

@@ -17,13 +17,12 @@ import asyncio
 import re
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 
 from app.storage.database import database
 from bench import server
-from bench.pages_ab import p50_p95
+from bench.pages_ab import checkout_arguments, p50_p95
 from bench.query import sign_in
 from bench.scale import BREAKDOWNS
 from bench.tables import table
@@ -96,20 +95,9 @@ async def _largest_owner(url: str) -> tuple[str, str]:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scale_ab",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return checkout_arguments(
+        argv, "python -m bench.scale_ab", __doc__, "a database bench.scale kept", requests=15
     )
-    parser.add_argument("--database", required=True, help="a database bench.scale kept")
-    parser.add_argument("--before", required=True, type=Path, help="the earlier checkout")
-    parser.add_argument("--requests", type=int, default=15, help="timed requests per query")
-    args = parser.parse_args(argv)
-    if not (args.before / "app" / "main.py").is_file():
-        parser.error(f"{args.before} is no checkout of usage-metrics")
-    if args.requests < 2:
-        parser.error("--requests must be at least 2")
-    return args
 
 
 if __name__ == "__main__":

@@ -144,15 +144,20 @@ class SeriesKey:
     interval: Interval
 
 
-async def load_series(keys: list[SeriesKey]) -> list[list[BucketFigures]]:
-    """Each key's buckets, zeros included; one statement per batch of datasets and interval."""
-    answers: dict[tuple[_Batch, Interval], dict[str, list[BucketFigures]]] = {}
+def _series_batches(keys: list[SeriesKey]) -> dict[tuple[_Batch, Interval], set[str]]:
+    """Keys that differ only by dataset id, per interval: one statement each."""
     batches: dict[tuple[_Batch, Interval], set[str]] = {}
     for key in keys:
         ids = batches.setdefault((_batch(key.query, None), key.interval), set())
         if key.query.dataset_id is not None:
             ids.add(key.query.dataset_id)
-    for (batch, interval), ids in batches.items():
+    return batches
+
+
+async def load_series(keys: list[SeriesKey]) -> list[list[BucketFigures]]:
+    """Each key's buckets, zeros included; one statement per batch of datasets and interval."""
+    answers: dict[tuple[_Batch, Interval], dict[str, list[BucketFigures]]] = {}
+    for (batch, interval), ids in _series_batches(keys).items():
         _, period, _, by_dataset = batch
         answers[batch, interval] = await reports.series(
             _batch_filter(batch, ids),
@@ -176,12 +181,7 @@ async def load_datasets(ids: list[str]) -> list[DatasetRow | None]:
 async def load_consumer_series(keys: list[SeriesKey]) -> list[list[Consumers]]:
     """Each key's consumers per bucket, every count shown; one statement per batch."""
     answers: dict[tuple[_Batch, Interval], dict[str, list[Consumers]]] = {}
-    batches: dict[tuple[_Batch, Interval], set[str]] = {}
-    for key in keys:
-        ids = batches.setdefault((_batch(key.query, None), key.interval), set())
-        if key.query.dataset_id is not None:
-            ids.add(key.query.dataset_id)
-    for (batch, interval), ids in batches.items():
+    for (batch, interval), ids in _series_batches(keys).items():
         _, period, _, by_dataset = batch
         answers[batch, interval] = await reports.consumer_series(
             _batch_filter(batch, ids), period, interval, by_dataset=by_dataset
