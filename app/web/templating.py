@@ -30,9 +30,12 @@ PAGE_HEADERS = {
 # htmx: no eval (the CSP forbids it), no inline style (no indicator style sheet, and no "style"
 # among the attributes it copies while settling: setting one breaks the CSP's style-src, and our
 # pages have none), and a 422 answer (invalid input) is swapped in like a 200 so that the errors
-# show beside the fields.
+# show beside the fields. Settled at once: htmx wires the new content's forms and links when it
+# settles (20 ms later by default, longer on a busy machine), so a control changed in between
+# did nothing (its change came before htmx listened; a browser test caught it).
 HTMX_CONFIG = json.dumps(
     {
+        "defaultSettleDelay": 0,
         "allowEval": False,
         "allowScriptTags": False,
         "includeIndicatorStyles": False,
