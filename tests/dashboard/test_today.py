@@ -30,7 +30,16 @@ from tests.dashboard.pages import (
     org1_token,
     words,
 )
-from tests.helpers import ADMIN_TOKEN, NDJSON, app_client, dataset, ingest, line_on, ndjson
+from tests.helpers import (
+    ADMIN_TOKEN,
+    HELD_BACK_S,
+    NDJSON,
+    app_client,
+    dataset,
+    ingest,
+    line_on,
+    ndjson,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -173,7 +182,7 @@ async def test_the_partial_interval_in_french(org1: httpx.AsyncClient) -> None:
 async def test_the_updated_line_says_what_the_folder_has_yet_to_count(
     settings: Settings,
 ) -> None:
-    held_back = replace(settings, fold_interval_s=3600.0)  # only the test folds
+    held_back = replace(settings, fold_interval_s=HELD_BACK_S)  # only the test folds
     async with app_client(held_back) as client:
         await open_dashboard(client, await org1_token())
         for lines in (3, 1):

@@ -21,7 +21,7 @@ from app.ingest import ledger
 from app.ingest.aggregate import SketchKey
 from app.ingest.ledger import LedgerRowError
 from app.ingest.sketching import add_sketches
-from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, app_client, table_rows
+from tests.helpers import ADMIN_TOKEN, HELD_BACK_S, INGEST_TOKEN, app_client, table_rows
 
 DAY = date(2024, 1, 8)
 KEY = SketchKey(DAY, "datasets", "roads", "organization", "org1", "ANONYMOUS", "api")
@@ -87,7 +87,7 @@ async def postgres(postgres_url: str) -> AsyncIterator[None]:
         database_url=postgres_url,
         admin_token=ADMIN_TOKEN,
         ingest_token=INGEST_TOKEN,
-        fold_interval_s=3600,
+        fold_interval_s=HELD_BACK_S,
     )
     async with app_client(settings):
         yield

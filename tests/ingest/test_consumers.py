@@ -28,6 +28,7 @@ from app.storage.epochs import EpochKeyring
 from app.storage.retention import purge
 from tests.conftest import TABLES
 from tests.helpers import (
+    HELD_BACK_S,
     NDJSON,
     api_key,
     app_client,
@@ -216,7 +217,7 @@ async def test_combined_lines_count_their_address(client: httpx.AsyncClient) -> 
 
 
 async def test_replays_and_folds_again_count_nobody_twice(settings: Settings) -> None:
-    held = replace(settings, fold_interval_s=3600.0, consumers_min=0)
+    held = replace(settings, fold_interval_s=HELD_BACK_S, consumers_min=0)
     async with app_client(held) as client:
         await fix_epoch_keys()
         lines = [line(f"2001:db8:{i:x}::1") for i in range(1, 8)]

@@ -8,7 +8,6 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -43,22 +42,8 @@ from tests.server_processes import ROOT, clean_env
 pytestmark = pytest.mark.anyio
 
 DAY = "2024-01-08"
-# Long enough that the app's own folder, after its pass at start, never runs during a test.
-HELD_BACK_S = 3600.0
 FRESHNESS = "{ freshness { foldedUntil waitingBatches waitingLines ageSeconds } }"
 API_CALLS = """query($period: PeriodInput!) { usage(period: $period) { apiCalls { current } } }"""
-
-
-@pytest.fixture
-def held_back(settings: Settings) -> Settings:
-    """Batches go to the ledger, and only the test folds them."""
-    return replace(settings, fold_interval_s=HELD_BACK_S)
-
-
-@pytest.fixture
-async def ledger_client(held_back: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(held_back) as client:
-        yield client
 
 
 async def post(client: httpx.AsyncClient, *lines: Any, key: str | None = None) -> Any:

@@ -30,6 +30,7 @@ from app.storage.models.usage import KEY_COLUMNS
 from app.storage.sql import BIGINT_MAX
 from tests.helpers import (
     ADMIN_TOKEN,
+    HELD_BACK_S,
     INGEST_TOKEN,
     NDJSON,
     app_client,
@@ -84,7 +85,7 @@ async def test_an_outage_logs_once_as_it_starts_and_once_as_it_ends_and_stalls_r
         admin_token=ADMIN_TOKEN,
         ingest_token=INGEST_TOKEN,
         metrics_token=METRICS_TOKEN,
-        fold_interval_s=3600,  # the app's own folder stays out of the way
+        fold_interval_s=HELD_BACK_S,  # the app's own folder stays out of the way
     )
     clock, metrics, stop = Clock(), Metrics(), asyncio.Event()
     folder = Folder(1.0, DomainCap(200), metrics, clock=clock)

@@ -22,6 +22,7 @@ from app.ingest.domain_cap import DomainCap
 from app.ingest.fold import Folded, fold_pass
 from tests.helpers import (
     ADMIN_TOKEN,
+    HELD_BACK_S,
     INGEST_TOKEN,
     NDJSON,
     app_client,
@@ -45,7 +46,7 @@ async def client(postgres_url: str) -> AsyncIterator[httpx.AsyncClient]:
         database_url=postgres_url,
         admin_token=ADMIN_TOKEN,
         ingest_token=INGEST_TOKEN,
-        fold_interval_s=3600,  # only the test folds
+        fold_interval_s=HELD_BACK_S,  # only the test folds
     )
     async with app_client(held_back) as http:
         yield http

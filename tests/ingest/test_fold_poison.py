@@ -13,8 +13,6 @@ import logging
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -33,7 +31,6 @@ from app.storage.models.usage import KEY_COLUMNS
 from app.storage.sql import BIGINT_MAX
 from tests.helpers import (
     NDJSON,
-    app_client,
     dataset,
     failing_writes,
     graphql_data,
@@ -50,19 +47,7 @@ from tests.server_processes import ROOT, clean_env
 pytestmark = pytest.mark.anyio
 
 DAY = "2024-01-08"
-HELD_BACK_S = 3600.0  # the app's own folder runs once at start, then only the test folds
 FRESHNESS = "{ freshness { waitingBatches quarantinedBatches quarantinedLines } }"
-
-
-@pytest.fixture
-def held_back(settings: Settings) -> Settings:
-    return replace(settings, fold_interval_s=HELD_BACK_S)
-
-
-@pytest.fixture
-async def ledger_client(held_back: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(held_back) as client:
-        yield client
 
 
 async def post(client: httpx.AsyncClient, *lines: Any) -> None:
