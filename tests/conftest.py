@@ -43,6 +43,10 @@ TABLES = (
     "subscriptions",
     "deliveries",
     "leases",
+    "owner_keys",
+    "user_groups",
+    "domains",
+    "categories",
 )
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,7 +140,7 @@ async def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
     for summary in SUMMARIES:
         columns = (*summary.key, *FIGURE_COLUMNS)
         rows = await connection().execute_query_dict(
-            f"SELECT {', '.join(columns)} FROM {summary.table}"  # noqa: S608
+            f"SELECT {', '.join(columns)} FROM {named_rows(summary.table)} t"  # noqa: S608
         )
         found[summary.table] = sorted(
             tuple(str(row[c]) if c == "day" else row[c] for c in columns) for row in rows
@@ -148,7 +149,13 @@ async def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def table_rows(table: str) -> list[dict[str, Any]]:
-    return await connection().execute_query_dict(f"SELECT * FROM {table}")  # noqa: S608
+    """Every row of `table`, dimension ids replaced by their values."""
+    return await connection().execute_query_dict(f"SELECT * FROM {named_rows(table)} t")  # noqa: S608
+
+
+def named_rows(table: str) -> str:
+    """What to read `table`'s rows from with their values, not dimension ids."""
+    return caller_rows() if table == "usage_by_caller" else table
 
 
 @asynccontextmanager
@@ -164,7 +171,8 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
                 "TRUNCATE usage_daily, usage_by_dataset, usage_by_owner, usage_by_caller, "
                 "resources, owners, ingest_batches, tokens, settings, ingest_ledger, "
                 "revoked_sessions, ingest_quarantine, subscriptions, deliveries, leases, "
-                "usage_consumers, consumer_epochs, usage_consumers_by_owner"
+                "usage_consumers, consumer_epochs, usage_consumers_by_owner, owner_keys, "
+                "user_groups, domains, categories"
             )
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -357,3 +365,49 @@ async def fix_epoch_keys(unit: str = "month", key: bytes = FIXED_EPOCH_KEY) -> N
             f"INSERT INTO consumer_epochs (first_day, epoch_key) VALUES ({marks})",  # noqa: S608
             [day, key],
         )
+
+
+def caller_rows(schema: str = "") -> str:
+    """usage_by_caller with its dimension ids replaced by their values, as a table of the
+    columns it had before it stored ids (`schema`: an attached SQLite database's name and dot)."""
+    return (
+        "(SELECT t.id, t.resource_type, t.span, t.day, o.owner_type, o.owner_id, g.user_group, "  # noqa: S608
+        "d.referer_domain, c.referer_category, t.api_calls, t.downloads, t.downloaded_bytes, "
+        f"t.app_opens FROM {schema}usage_by_caller t "
+        f"JOIN {schema}owner_keys o ON o.id = t.owner_key "
+        f"JOIN {schema}user_groups g ON g.id = t.group_key "
+        f"JOIN {schema}domains d ON d.id = t.domain_key "
+        f"JOIN {schema}categories c ON c.id = t.category_key)"
+    )
+
+
+CALLER_DIMENSIONS = "0012_caller_dimensions"
+DATA = Path(__file__).parent / "data"
+DIMENSION_TABLES = ("owner_keys", "user_groups", "domains", "categories")
+
+
+async def undo_caller_dimensions() -> None:
+    """Put usage_by_caller back as it was before CALLER_DIMENSIONS (text keys, the same rows),
+    the migration unrecorded: for tests that apply an earlier migration again (tortoise plans
+    nothing under an applied later one)."""
+    db = connection()
+    postgres = is_postgres(db)
+    schema = (DATA / f"schema_v0_1_0.{'postgres' if postgres else 'sqlite'}.sql").read_text()
+    [before] = re.findall(r'CREATE TABLE "usage_by_caller" \(.*?\n\)', schema, re.DOTALL)
+    await db.execute_script(f"CREATE TABLE caller_rows AS SELECT * FROM {caller_rows()} t")  # noqa: S608
+    await db.execute_script("DROP TABLE usage_by_caller")
+    for table in DIMENSION_TABLES:
+        await db.execute_script(f"DROP TABLE {table}")
+    await db.execute_script(before)
+    await db.execute_script("INSERT INTO usage_by_caller SELECT * FROM caller_rows")
+    await db.execute_script("DROP TABLE caller_rows")
+    if postgres:
+        await db.execute_script(
+            "SELECT setval(pg_get_serial_sequence('usage_by_caller', 'id'), max(id)) "
+            "FROM usage_by_caller HAVING count(*) > 0"
+        )
+    mark = "$1" if postgres else "?"
+    await db.execute_query(
+        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
+        [CALLER_DIMENSIONS],
+    )

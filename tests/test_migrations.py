@@ -26,7 +26,15 @@ from app.main import create_app
 from app.storage.database import close_database, open_database, tortoise_config
 from app.webanalytics.store import save_analytics
 from tests.conftest import TABLES, V0_1_0_TABLES
-from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, NDJSON, graphql_data, line_on, ndjson
+from tests.helpers import (
+    ADMIN_TOKEN,
+    INGEST_TOKEN,
+    NDJSON,
+    caller_rows,
+    graphql_data,
+    line_on,
+    ndjson,
+)
 from tests.server_processes import POSTGRES_ADMIN_URL
 
 pytestmark = pytest.mark.anyio
@@ -44,12 +52,18 @@ MIGRATIONS = [
     "0009_subscriptions",
     "0010_consumer_sketches",
     "0011_consumer_rollups",
+    "0012_caller_dimensions",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
   usage(period: $period) {
     apiCalls { current previous } downloads { current previous }
     breakdown(by: USER_GROUP) { edges { node { key apiCalls { current } } } }
+    domains: breakdown(by: DOMAIN) { totalCount nodes { key apiCalls { current } } }
+    categories: breakdown(by: CATEGORY) { nodes { key downloads { current } } }
+  }
+  owned: usage(period: $period, owner: {type: ORGANIZATION, id: "org1"}) {
+    breakdown(by: DOMAIN) { nodes { key apiCalls { current previous } } }
   }
   datasets(first: 10) { totalCount edges { node { id title owner { type id } } } }
 }"""
@@ -120,7 +134,7 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "resources": 2,
         "settings": 1,
         "tokens": 1,
-        "usage_by_caller": 16,
+        "usage_by_caller": 26,
         "usage_by_dataset": 16,
         "usage_by_owner": 10,
         "usage_daily": 5,
@@ -142,7 +156,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0008_ip_referers\n"
         "applied 0009_subscriptions\n"
         "applied 0010_consumer_sketches\n"
-        "applied 0011_consumer_rollups\n",
+        "applied 0011_consumer_rollups\n"
+        "applied 0012_caller_dimensions\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -213,7 +228,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0008_ip_referers\n"
         "pending 0009_subscriptions\n"
         "pending 0010_consumer_sketches\n"
-        "pending 0011_consumer_rollups\n",
+        "pending 0011_consumer_rollups\n"
+        "pending 0012_caller_dimensions\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -246,7 +262,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0008_ip_referers\n"
         "applied 0009_subscriptions\n"
         "applied 0010_consumer_sketches\n"
-        "applied 0011_consumer_rollups\n",
+        "applied 0011_consumer_rollups\n"
+        "applied 0012_caller_dimensions\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -274,7 +291,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0008_ip_referers\n"
         "applied 0009_subscriptions\n"
         "applied 0010_consumer_sketches\n"
-        "applied 0011_consumer_rollups\n",
+        "applied 0011_consumer_rollups\n"
+        "applied 0012_caller_dimensions\n",
     )
     await process.aclose()
 
@@ -314,20 +332,30 @@ async def _fill_with_the_app(url: str) -> Any:
         await _ingest(
             client,
             "batch-1",
-            *[line_on("2024-01-08", resource=roads) for _ in range(3)],
-            line_on("2024-01-02", resource=roads),
+            *[
+                line_on("2024-01-08", resource=roads, referer="https://a.example/")
+                for _ in range(3)
+            ],
+            line_on("2024-01-02", resource=roads, referer="https://a.example/"),
         )
         await _ingest(
             client,
             "batch-2",
             line_on("2024-01-10", resource=rivers),
-            line_on("2024-01-10", resource=rivers, track="readDataFiles"),
+            line_on(
+                "2024-01-10", resource=rivers, track="readDataFiles", referer="http://b.example/"
+            ),
             line_on("2024-01-11", resource=rivers, user_agent="Googlebot/2.1"),
         )
         await create_token("owner:organization:org1", "org1")
         await save_analytics({"provider": "none"})
         figures = await graphql_data(client, FIGURES, period=PERIOD)
     assert figures["usage"]["apiCalls"] == {"current": 5, "previous": 1}
+    assert figures["owned"]["breakdown"]["nodes"] == [
+        {"key": "a.example", "apiCalls": {"current": 3, "previous": 1}},
+        {"key": "none", "apiCalls": {"current": 2, "previous": 0}},
+        {"key": "b.example", "apiCalls": {"current": 0, "previous": 0}},
+    ]
     return figures
 
 
@@ -396,15 +424,16 @@ async def _copy_rows(source: str, target: str) -> None:
                 names = ", ".join(
                     row[1] for row in connection.execute(f"PRAGMA table_info({table})")
                 )
+                rows = caller_rows("source.") if table == "usage_by_caller" else f"source.{table}"
                 connection.execute(
-                    f"INSERT INTO {table} ({names}) SELECT {names} FROM source.{table}"  # noqa: S608
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM {rows} t"  # noqa: S608
                 )
         return
     reader, writer = await asyncpg.connect(source), await asyncpg.connect(target)
     try:
         for table in V0_1_0_TABLES:
             names = ", ".join(await _columns(target, table))
-            rows = await reader.fetch(f"SELECT {names} FROM {table}")  # noqa: S608
+            rows = await reader.fetch(f"SELECT {names} FROM {await _named(source, table)} t")  # noqa: S608
             if rows:
                 await writer.copy_records_to_table(
                     table, records=rows, columns=list(rows[0].keys())
@@ -423,11 +452,22 @@ async def _rows(url: str, columns: dict[str, list[str]]) -> dict[str, list[tuple
     """Each table's rows, of the columns given (those a v0.1.0 database had)."""
     return {
         table: sorted(
-            await _query(url, f"SELECT {', '.join(columns[table])} FROM {table}"),  # noqa: S608
+            await _query(
+                url,
+                f"SELECT {', '.join(columns[table])} FROM {await _named(url, table)} t",  # noqa: S608
+            ),
             key=repr,
         )
         for table in V0_1_0_TABLES
     }
+
+
+async def _named(url: str, table: str) -> str:
+    """The table as v0.1.0 had it: usage_by_caller's ids, where it has them, replaced by their
+    values."""
+    if table == "usage_by_caller" and "owner_key" in await _columns(url, table):
+        return caller_rows()
+    return table
 
 
 async def _columns(url: str, table: str) -> list[str]:
@@ -443,7 +483,7 @@ async def _columns(url: str, table: str) -> list[str]:
 async def _sums(url: str) -> dict[str, tuple[int, ...]]:
     found = {}
     for table, columns in SUMS.items():
-        sql = f"SELECT {', '.join(f'sum({c})' for c in columns)} FROM {table}"  # noqa: S608
+        sql = f"SELECT {', '.join(f'sum({c})' for c in columns)} FROM {await _named(url, table)} t"  # noqa: S608
         found[table] = tuple(int(value) for value in (await _query(url, sql))[0])
     return found
 

@@ -31,29 +31,30 @@ BREAKDOWN = """{
   }
 }"""
 FILL = f"""
-INSERT INTO usage_by_caller (resource_type, span, day, owner_type, owner_id, user_group,
-                             referer_domain, referer_category, api_calls, downloads,
-                             downloaded_bytes, app_opens)
-SELECT 'datasets', 1, DATE '2024-01-01' + d, 'organization', 'o' || o, 'ANONYMOUS',
-       'd' || n || '.example', 'external', 1, 0, 0, 0
-FROM generate_series(0, {DAYS - 1}) d, generate_series(0, {OWNERS - 1}) o,
-     generate_series(0, {DOMAINS - 1}) n;
+INSERT INTO owner_keys (owner_type, owner_id)
+SELECT 'organization', 'o' || o FROM generate_series(0, {OWNERS - 1}) o;
+INSERT INTO user_groups (user_group) VALUES ('ANONYMOUS');
+INSERT INTO categories (referer_category) VALUES ('external');
+INSERT INTO domains (referer_domain)
+SELECT 'd' || n || '.example' FROM generate_series(0, {DOMAINS - 1}) n;
+INSERT INTO usage_by_caller (resource_type, span, day, owner_key, group_key, domain_key,
+                             category_key, api_calls, downloads, downloaded_bytes, app_opens)
+SELECT 'datasets', 1, DATE '2024-01-01' + d, o.id, g.id, n.id, c.id, 1, 0, 0, 0
+FROM generate_series(0, {DAYS - 1}) d, owner_keys o, user_groups g, domains n, categories c;
 """  # noqa: S608 (constants only)
 # The blocks the ingest keeps beside single days (app/storage/summaries.py): calendar months and
 # 8 days aligned on 1970-01-01, added up from the days, so that every figure stays exact.
 BLOCKS = """
-INSERT INTO usage_by_caller (resource_type, span, day, owner_type, owner_id, user_group,
-                             referer_domain, referer_category, api_calls, downloads,
-                             downloaded_bytes, app_opens)
-SELECT resource_type, block, first, owner_type, owner_id, user_group, referer_domain,
-       referer_category, SUM(api_calls), SUM(downloads), SUM(downloaded_bytes), SUM(app_opens)
+INSERT INTO usage_by_caller (resource_type, span, day, owner_key, group_key, domain_key,
+                             category_key, api_calls, downloads, downloaded_bytes, app_opens)
+SELECT resource_type, block, first, owner_key, group_key, domain_key, category_key,
+       SUM(api_calls), SUM(downloads), SUM(downloaded_bytes), SUM(app_opens)
 FROM (
   SELECT *, 0 AS block, date_trunc('month', day)::date AS first FROM usage_by_caller
   UNION ALL
   SELECT *, 8, day - ((day - DATE '1970-01-01') % 8) FROM usage_by_caller
 ) AS days
-GROUP BY resource_type, block, first, owner_type, owner_id, user_group, referer_domain,
-         referer_category
+GROUP BY resource_type, block, first, owner_key, group_key, domain_key, category_key
 """
 
 
@@ -139,7 +140,7 @@ def test_a_freshly_filled_postgresql_database_plans_a_breakdown_through_the_inde
                 "FROM pg_class WHERE relname = 'usage_by_caller'"
             )
             assert known[0]["reltuples"] > 100_000, known
-            assert known[0]["columns"] == 13, known
+            assert known[0]["columns"] == 12, known
             with statements() as found:
                 data = await graphql_data(client, BREAKDOWN)
             [(sql, values)] = [s for s in found if "usage_by_caller" in s[0]]

@@ -24,6 +24,7 @@ from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
 from app.storage.database import is_postgres
+from app.storage.dimensions import add_values, id_of
 from app.storage.models import UsageDaily
 from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
@@ -126,6 +127,8 @@ async def add_counters(
     saturated = Counter(prepared.clamped)
     saturated["usage_daily"] += await _upsert_counters(client, prepared.usage)
     for summary, daily, rows in prepared.summaries:
+        if summary.ids:  # a day's key: resource type, day, then summary.dimensions
+            await add_values(client, summary, (day_key[2:] for day_key in daily))
         saturated[summary.table] += await _upsert_summary(client, summary, daily, rows)
     return Counted(capped, {table: n for table, n in saturated.items() if n})
 
@@ -177,19 +180,33 @@ async def _upsert_summary(
     if not daily:
         return 0
     table = summary.table
-    conflict = f"ON CONFLICT ({', '.join(summary.key)}) "
+    conflict = f"ON CONFLICT ({', '.join(summary.stored_key)}) "
     if is_postgres(client):
 
         async def write_postgres(update: str) -> tuple[int, int]:
             return await _upsert_summary_postgres(client, summary, daily, conflict + update)
 
         return await add_saturating(client, table, FIGURE_COLUMNS, write_postgres)
-    columns = (*summary.key, *FIGURE_COLUMNS)
+    columns = (*summary.stored_key, *FIGURE_COLUMNS)
+    values = _sqlite_values(summary)
 
     async def write_sqlite(update: str) -> tuple[int, int]:
-        return len(rows), await upsert_counted(client, table, columns, (), rows, conflict + update)
+        written = await upsert_counted(client, table, columns, (), rows, conflict + update, values)
+        return len(rows), written
 
     return await add_saturating(client, table, FIGURE_COLUMNS, write_sqlite)
+
+
+def _sqlite_values(summary: Summary) -> str | None:
+    """The VALUES list of a row of `summary.key` and figures, each dimension's values looked up
+    as its id; None where the table stores its key as it is."""
+    if not summary.ids:
+        return None
+    values = [
+        "?" if isinstance(part, str) else id_of(part, ["?"] * len(part.values))
+        for part in summary.stored
+    ]
+    return ", ".join([*values, *("?" for _ in FIGURE_COLUMNS)])
 
 
 async def _upsert_summary_postgres(
@@ -215,18 +232,20 @@ async def _upsert_summary_postgres(
         ("r.resource_type", "c.span", "c.first_day", *(f"r.{d}" for d in dimensions))
     )
     sums = ", ".join(f"LEAST(SUM(r.{c}), {BIGINT_MAX}) AS {c}" for c in FIGURE_COLUMNS)
-    columns = ", ".join((*summary.key, *FIGURE_COLUMNS))
+    columns = ", ".join((*summary.stored_key, *FIGURE_COLUMNS))
     named = ", ".join(
         f"{expression} AS {name}"
         for expression, name in zip(block_key.split(", "), summary.key, strict=True)
     )
+    stored, joins = _stored_columns(summary)
     sql = (
         f"WITH blocks AS (SELECT {named}, {sums} "
         f"FROM unnest({arrays}) AS r({', '.join(day_columns)}) "
         f"JOIN unnest(${n + 1}::date[], ${n + 2}::int2[], ${n + 3}::date[]) "
         f"AS c(day, span, first_day) ON c.day = r.day GROUP BY {block_key}), "
         f"written AS (INSERT INTO {summary.table} ({columns}) "
-        f"SELECT * FROM blocks ORDER BY {', '.join(summary.key)} {on_conflict} RETURNING 1) "
+        f"SELECT {', '.join(stored)}, {', '.join(f'k.{c}' for c in FIGURE_COLUMNS)} "
+        f"FROM blocks k{joins} ORDER BY {', '.join(stored)} {on_conflict} RETURNING 1) "
         "SELECT (SELECT count(*) FROM blocks) AS wanted, (SELECT count(*) FROM written) AS n"
     )
     rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
@@ -234,3 +253,18 @@ async def _upsert_summary_postgres(
     arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
     found = await client.execute_query_dict(sql, arguments)
     return int(found[0]["wanted"]), int(found[0]["n"])
+
+
+def _stored_columns(summary: Summary) -> tuple[list[str], str]:
+    """The stored key's values from a row `k` of blocks (`summary.key`), and the joins to the
+    dimension tables that give the ids (every value has one: add_values ran before)."""
+    stored: list[str] = []
+    joins = ""
+    for part in summary.stored:
+        if isinstance(part, str):
+            stored.append(f"k.{part}")
+            continue
+        same = " AND ".join(f"{part.table}.{c} = k.{c}" for c in part.values)
+        joins += f" JOIN {part.table} ON {same}"
+        stored.append(f"{part.table}.id")
+    return stored, joins

@@ -9,21 +9,26 @@ A summary is read through the list of its blocks that cover the periods, each da
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.periods import Period
 from app.core.records import Owner, OwnerFilter
-from app.reports.rows import DATASETS, UsageFilter
+from app.reports.rows import BREAKDOWN_COLUMNS, DATASETS, UsageFilter
 from app.reports.statement import Statement
 from app.storage import summaries
+from app.storage.dimensions import id_of
 from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.summaries import (
     BY_CALLER,
     BY_DATASET,
     BY_OWNER,
+    DOMAINS,
     EVERY_OWNER,
+    OWNER_KEYS,
     STATUS_OK,
+    USER_GROUPS,
     Block,
+    Dimension,
     Summary,
 )
 
@@ -63,6 +68,35 @@ class Source:
     # Which period a row of `t` counts in: read_usage's 1 for the period and 0 for the previous
     # one, read_parts' index of the part.
     part: str
+    # Breakdown columns that `t` holds as dimension ids: group by `t.<its column>`, then name
+    # the groups (named()).
+    ids: Mapping[str, Dimension] = field(default_factory=dict)
+
+    def key(self, column: str) -> str:
+        """What to group `t` by for a breakdown column: its value, or its dimension id."""
+        dimension = self.ids.get(column)
+        return f"t.{dimension.column if dimension else column}"
+
+    def selected(self, column: str) -> str:
+        """key(column) in a statement's SELECT, named as named() expects."""
+        return f"{self.key(column)} AS {column}{_ID if column in self.ids else ''}"
+
+
+_ID = "_id"
+
+
+def named(source: Source, statement: str, columns: Sequence[str]) -> str:
+    """`statement` (grouped by source.key() of `columns`, selected as source.selected()) with
+    the dimension ids among them replaced by their values: one look-up per group, not per row
+    read."""
+    joined = [c for c in columns if c in source.ids]
+    if not joined:
+        return statement
+    values = ", ".join(f"n_{c}.{source.ids[c].values[0]} AS {c}" for c in joined)
+    joins = "".join(
+        f" LEFT JOIN {source.ids[c].table} n_{c} ON n_{c}.id = g.{c}{_ID}" for c in joined
+    )
+    return f"SELECT g.*, {values} FROM ({statement}) g{joins}"  # noqa: S608
 
 
 def pick(usage: UsageFilter, *, by_dataset: bool, column: str | None) -> Summary | None:
@@ -146,6 +180,7 @@ def _read_blocks(
         where="TRUE" if sql.postgres else where,
         figures=_datasets_but_app_opens(_SUMMARY_FIGURES) if with_apps else _SUMMARY_FIGURES,
         part="b.part",
+        ids={c: d for d in summary.ids for c in d.values if c in BREAKDOWN_COLUMNS},
     )
 
 
@@ -171,6 +206,8 @@ def _filters(
 ) -> list[str]:
     types = (DATASETS, APPLICATIONS) if with_apps else (DATASETS,)
     clauses = [f"t.resource_type IN ({sql.bind_all(types)})"]
+    if summary is not None and summary.ids:
+        return clauses + _id_filters(sql, usage)
     if usage.owner is None and summary is not None and summary is not BY_DATASET:
         # Every owner: the rows that add them all up (and not those, besides, of each owner).
         every_type, every_id = EVERY_OWNER
@@ -183,6 +220,27 @@ def _filters(
         clauses.append(f"t.user_group IN ({sql.bind_all(usage.user_groups)})")
     if usage.domains is not None:
         clauses.append(f"t.referer_domain IN ({sql.bind_all(usage.domains)})")
+    return clauses
+
+
+def _id_filters(sql: Statement, usage: UsageFilter) -> list[str]:
+    """_filters on a summary that stores owners and callers as ids (usage_by_caller): the ids of
+    the values asked for, each found once per statement."""
+    owner = usage.owner if usage.owner is not None else Owner(*EVERY_OWNER)
+    if isinstance(owner, Owner):
+        ids = id_of(OWNER_KEYS, [sql.bind(owner.type), sql.bind(owner.id)])
+        clauses = [f"t.{OWNER_KEYS.column} = {ids}"]
+    else:
+        (any_of,) = owner_clauses(sql, OWNER_KEYS.table, owner)
+        clauses = [
+            f"t.{OWNER_KEYS.column} IN (SELECT id FROM {OWNER_KEYS.table} WHERE {any_of})"  # noqa: S608
+        ]
+    for dimension, values in ((USER_GROUPS, usage.user_groups), (DOMAINS, usage.domains)):
+        if values is not None:
+            clauses.append(
+                f"t.{dimension.column} IN (SELECT id FROM {dimension.table} "  # noqa: S608
+                f"WHERE {dimension.values[0]} IN ({sql.bind_all(values)}))"
+            )
     return clauses
 
 

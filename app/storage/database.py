@@ -71,6 +71,10 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         # (its top 100 datasets took 2.4 s instead of 86 ms: docs/storage.md). Our statements
         # are few and their planning takes a millisecond or two.
         server.setdefault("plan_cache_mode", "force_custom_plan")
+        # Room to sort and hash a whole portal's year of callers (~10⁵ groups) in memory: at
+        # the default 4 MB the admin's breakdowns spilled to disk in 25 batches. A statement
+        # uses a few such nodes, on at most `maxsize` connections.
+        server.setdefault("work_mem", "32MB")
     else:
         raise ConfigError("USAGE_METRICS_DATABASE_URL must be sqlite://... or postgres://...")
     # One connection name per dialect: tortoise caches each model's SQL by connection name, and a

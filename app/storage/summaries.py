@@ -41,17 +41,53 @@ Totals = dict[tuple[Any, ...], list[int]]
 
 
 @dataclass(frozen=True)
+class Dimension:
+    """A dimension table: the integer id (`column` in the facts) of each combination of `values`
+    (columns of a summary's key that the facts store as that id)."""
+
+    table: str
+    column: str
+    values: tuple[str, ...]
+
+
+OWNER_KEYS = Dimension("owner_keys", "owner_key", ("owner_type", "owner_id"))
+USER_GROUPS = Dimension("user_groups", "group_key", ("user_group",))
+DOMAINS = Dimension("domains", "domain_key", ("referer_domain",))
+CATEGORIES = Dimension("categories", "category_key", ("referer_category",))
+
+
+@dataclass(frozen=True)
 class Summary:
-    """A summary table: its key (resource_type, span, day, dimensions...) and its blocks."""
+    """A summary table: its key (resource_type, span, day, dimensions...) and its blocks; where
+    `ids` are given, the table stores each of those dimensions' values as its id."""
 
     table: str
     key: tuple[str, ...]
     spans: tuple[int, ...]  # aligned block lengths in days, ascending, starting with 1
     months: bool = False
+    ids: tuple[Dimension, ...] = ()
 
     @property
     def dimensions(self) -> tuple[str, ...]:
         return self.key[3:]
+
+    @property
+    def stored(self) -> tuple[str | Dimension, ...]:
+        """The table's key as stored: `key`'s columns, each dimension's values once as the
+        dimension, where its id stands."""
+        found: list[str | Dimension] = []
+        for column in self.key:
+            dimension = next((d for d in self.ids if column in d.values), None)
+            if dimension is None:
+                found.append(column)
+            elif dimension not in found:
+                found.append(dimension)
+        return tuple(found)
+
+    @property
+    def stored_key(self) -> tuple[str, ...]:
+        """The table's unique key: `key` with each dimension's values replaced by its id."""
+        return tuple(p if isinstance(p, str) else p.column for p in self.stored)
 
 
 # Each span costs a batch one more row per dataset (or caller) and day it touches. Ranking every
@@ -60,7 +96,13 @@ class Summary:
 # single days (a large owner has ~1 000 callers a day, ~1 800 a month).
 BY_DATASET = Summary("usage_by_dataset", DATASET_KEY, (1, 2, 4, 8, 16), months=True)
 BY_OWNER = Summary("usage_by_owner", OWNER_KEY, (1,), months=True)
-BY_CALLER = Summary("usage_by_caller", CALLER_KEY, (1, 8), months=True)
+BY_CALLER = Summary(
+    "usage_by_caller",
+    CALLER_KEY,
+    (1, 8),
+    months=True,
+    ids=(OWNER_KEYS, USER_GROUPS, DOMAINS, CATEGORIES),
+)
 SUMMARIES = (BY_DATASET, BY_OWNER, BY_CALLER)
 # Consumers' sketches per owner (no resource type: datasets only), by day and month. Not among
 # SUMMARIES (no figures): its blocks are cut and covered as theirs are.

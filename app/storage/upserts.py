@@ -71,10 +71,14 @@ async def upsert_counted(
     types: tuple[str, ...],
     rows: list[Any],
     on_conflict: str,
+    sqlite_values: str | None = None,
 ) -> int:
     """`upsert`, and the rows it inserted or updated (a DO UPDATE ... WHERE that is false
-    writes none)."""
-    sql, arguments = _upsert_statement(client, table, columns, types, rows, on_conflict)
+    writes none). `sqlite_values`: SQLite's VALUES list, if not one placeholder a column (a
+    dimension's id looked up from its values)."""
+    sql, arguments = _upsert_statement(
+        client, table, columns, types, rows, on_conflict, sqlite_values
+    )
     if is_postgres(client):
         # Counted by a query: tortoise reads the OID of the status "INSERT <oid> <rows>".
         counted = f"WITH written AS ({sql} RETURNING 1) SELECT count(*) AS n FROM written"  # noqa: S608
@@ -118,13 +122,14 @@ def _upsert_statement(
     types: tuple[str, ...],
     rows: list[Any],
     on_conflict: str,
+    sqlite_values: str | None = None,
 ) -> tuple[str, list[Any]]:
     names = ", ".join(columns)
     if is_postgres(client):
         arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
         sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"  # noqa: S608
         return sql, [list(column) for column in zip(*rows, strict=True)]
-    values = placeholders(client, len(columns))
+    values = sqlite_values or placeholders(client, len(columns))
     sql = f"INSERT INTO {table} ({names}) VALUES ({values}) {on_conflict}"  # noqa: S608
     days = [i for i, kind in enumerate(types) if kind == "date"]
     return sql, _sqlite_rows(rows, days) if days else rows

@@ -27,7 +27,7 @@ from app.reports.consumers import (
 )
 from app.reports.rows import TOTAL, UsageFilter
 from app.storage.database import connection, is_postgres, migrate_database
-from tests.helpers import FIXED_EPOCH_KEY, table_rows
+from tests.helpers import CALLER_DIMENSIONS, FIXED_EPOCH_KEY, table_rows, undo_caller_dimensions
 from tests.schema.test_loaders import counted_statements
 
 pytestmark = pytest.mark.anyio
@@ -207,13 +207,14 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
 ) -> None:
     """A database that applied 0010 before 0011 came: its sketches get their unions."""
     written = await _stored()
+    await undo_caller_dimensions()
     mark = "$1" if is_postgres(connection()) else "?"
     await connection().execute_query(
         f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
         ["0011_consumer_rollups"],
     )
     await connection().execute_script("DROP TABLE usage_consumers_by_owner")
-    assert await migrate_database() == ["0011_consumer_rollups"]
+    assert await migrate_database() == ["0011_consumer_rollups", CALLER_DIMENSIONS]
     assert await _stored() == written
 
 

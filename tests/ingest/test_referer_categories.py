@@ -21,6 +21,7 @@ from tests.conftest import TABLES
 from tests.dashboard.pages import element, open_dashboard, words
 from tests.helpers import (
     ADMIN_TOKEN,
+    CALLER_DIMENSIONS,
     NDJSON,
     PERIOD_WEEK,
     TEXT,
@@ -33,6 +34,7 @@ from tests.helpers import (
     stored_summaries,
     summaries_of_usage_daily,
     table_rows,
+    undo_caller_dimensions,
     usage_rows,
 )
 
@@ -62,7 +64,12 @@ BREAKDOWNS = """query($period: PeriodInput!) { usage(period: $period) {
   categories: breakdown(by: CATEGORY) { edges { node { key category apiCalls { current } } } }
 } }"""
 MIGRATION = "0008_ip_referers"
-LATER_MIGRATIONS = ("0009_subscriptions", "0010_consumer_sketches", "0011_consumer_rollups")
+LATER_MIGRATIONS = (
+    "0009_subscriptions",
+    "0010_consumer_sketches",
+    "0011_consumer_rollups",
+    CALLER_DIMENSIONS,
+)
 # Created by LATER_MIGRATIONS.
 LATER_TABLES = (
     "subscriptions",
@@ -158,7 +165,8 @@ async def test_migration_0008_folds_stored_addresses_into_ip(client: httpx.Async
         line_on(DAY, referer="http://kept.example/"),
     )
     # What an older release stored for the same lines: the addresses themselves, and a host
-    # named `ip` (now our own value).
+    # named `ip` (now our own value), in the tables it had.
+    await undo_caller_dimensions()
     for table in ("usage_daily", "usage_by_caller"):
         await rename_domain(table, "a.example", "198.51.100.23")
         await rename_domain(table, "b.example", "2001:db8::1")

@@ -1,6 +1,6 @@
-"""Tortoise models: only aggregates (counters, consumer sketches), resources and owners, batch
-keys, ledger and quarantine, hashed tokens, consumer epoch keys, settings, subscriptions,
-deliveries and leases."""
+"""Tortoise models: only aggregates (counters, consumer sketches), resources and owners, the
+dimensions' ids, batch keys, ledger and quarantine, hashed tokens, consumer epoch keys,
+settings, subscriptions, deliveries and leases."""
 
 from app.storage.models.batches import IngestBatch
 from app.storage.models.consumers import (
@@ -8,6 +8,7 @@ from app.storage.models.consumers import (
     UsageConsumers,
     UsageConsumersByOwner,
 )
+from app.storage.models.dimensions import CategoryKey, DomainKey, OwnerKey, UserGroupKey
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.owners import OwnerRow
 from app.storage.models.quarantine import QuarantineRow
@@ -20,11 +21,14 @@ from app.storage.models.tokens import TokenRow
 from app.storage.models.usage import UsageDaily
 
 __all__ = [
+    "CategoryKey",
     "ConsumerEpoch",
     "DeliveryRow",
+    "DomainKey",
     "IngestBatch",
     "LeaseRow",
     "LedgerRow",
+    "OwnerKey",
     "OwnerRow",
     "QuarantineRow",
     "ResourceRow",
@@ -38,4 +42,5 @@ __all__ = [
     "UsageConsumers",
     "UsageConsumersByOwner",
     "UsageDaily",
+    "UserGroupKey",
 ]
