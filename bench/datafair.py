@@ -1,12 +1,14 @@
 """Data Fair benchmark: `import-data-fair` of a generated mongoexport, then `_agg` and `_export`.
 
-    python -m bench.datafair [--documents N] [--runs R] [--seed S] [--skip-postgres]
+    python -m bench.datafair [--documents N [N ...]] [--runs R] [--seed S] [--skip-postgres]
 
-N documents of one month (4 owners, 200 datasets, every Data Fair dimension) are written as
-mongoexport JSON lines and as a JSON array; the command imports the lines into a fresh database
-(SQLite, then PostgreSQL), again, then the array (every document already counted); then, in
-process, each `_agg` query and the export are asked R times for the largest owner. Prints
-Markdown; checks the stored requests against the file's.
+For each N, N documents of one month (4 owners, 200 datasets, every Data Fair dimension) are
+written as mongoexport JSON lines, streamed (the bench holds none of them); the command imports
+them into a fresh database (SQLite, then PostgreSQL) as a process of its own, whose documents a
+second and largest memory (max RSS, os.wait4) are printed: flat memory shows as the same RSS
+for every N. For the first N only, the command imports the lines again, then the --jsonArray form
+(every document already counted), and, in process, each `_agg` query and the export are asked R
+times for the largest owner. Prints Markdown; checks the stored requests against the file's.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -32,7 +35,7 @@ from app.config import Settings
 from app.main import create_app
 from app.storage.database import connection
 from bench.server import PROJECT_ROOT, TOKEN, postgres_database, sqlite_database
-from bench.tables import table
+from bench.tables import count, table
 
 QUERIES: dict[str, dict[str, str]] = {
     "split=day": {},
@@ -46,42 +49,62 @@ QUERIES: dict[str, dict[str, str]] = {
 MONTH = {"start": "2024-01-01", "end": "2024-01-31", "owner": "organization:org0"}
 
 
-def documents(count: int, seed: int) -> list[dict[str, Any]]:
+def documents(count: int, seed: int) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
-    found = []
     for _ in range(count):
         owner = {"type": "organization", "id": f"org{min(int(rng.expovariate(1.0)), 3)}"}
-        found.append(
-            {
-                "_id": {"$oid": f"{rng.getrandbits(96):024x}"},
-                "owner": owner,
-                "day": (date(2024, 1, 1) + timedelta(days=rng.randrange(31))).isoformat(),
-                "resource": {"type": "datasets", "id": f"d{rng.randrange(200)}"},
-                "operationTrack": rng.choice(("readDataAPI", "readDataFiles", "openApplication")),
-                "statusClass": rng.choice(("ok", "ok", "ok", "clientError", "serverError")),
-                "userClass": rng.choice(("anonymous", "owner", "external", "ownerAPIKey")),
-                "refererDomain": rng.choice(("none", *(f"site{i}.example" for i in range(50)))),
-                "refererCategory": rng.choice(("other", "embed", "app", "backoffice")),
-                "nbRequests": {"$numberLong": str(rng.randint(1, 50))},
-                "bytes": rng.randint(0, 10**6) + 0.25,
-                "duration": rng.randrange(1, 10**5) / 1000,
-            }
-        )
-    return found
+        yield {
+            "_id": {"$oid": f"{rng.getrandbits(96):024x}"},
+            "owner": owner,
+            "day": (date(2024, 1, 1) + timedelta(days=rng.randrange(31))).isoformat(),
+            "resource": {"type": "datasets", "id": f"d{rng.randrange(200)}"},
+            "operationTrack": rng.choice(("readDataAPI", "readDataFiles", "openApplication")),
+            "statusClass": rng.choice(("ok", "ok", "ok", "clientError", "serverError")),
+            "userClass": rng.choice(("anonymous", "owner", "external", "ownerAPIKey")),
+            "refererDomain": rng.choice(("none", *(f"site{i}.example" for i in range(50)))),
+            "refererCategory": rng.choice(("other", "embed", "app", "backoffice")),
+            "nbRequests": {"$numberLong": str(rng.randint(1, 50))},
+            "bytes": rng.randint(0, 10**6) + 0.25,
+            "duration": rng.randrange(1, 10**5) / 1000,
+        }
 
 
-def run_import(path: Path, database_url: str) -> tuple[float, str]:
+def write_exports(count: int, seed: int, lines: Path, array: Path) -> int:
+    """Both forms of the same documents, written as they are made; their requests."""
+    requests = 0
+    with lines.open("w") as by_line, array.open("w") as in_array:
+        in_array.write("[")
+        for number, document in enumerate(documents(count, seed)):
+            requests += int(document["nbRequests"]["$numberLong"])
+            text = json.dumps(document)
+            by_line.write(text + "\n")
+            in_array.write(("," if number else "") + text)
+        in_array.write("]")
+    return requests
+
+
+class Run(NamedTuple):
+    seconds: float
+    max_rss_mb: float
+    said: str
+
+
+def run_import(path: Path, database_url: str) -> Run:
+    """The command as a process of its own: its wall time, its own max RSS (os.wait4 reports
+    the child's alone, where RUSAGE_CHILDREN keeps the largest of every child so far)."""
     env = {**os.environ, "USAGE_METRICS_DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "app.cli", "import-data-fair", "--create", str(path)]
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "import-data-fair", "--create", str(path)],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return time.perf_counter() - started, done.stdout.strip()
+    with subprocess.Popen(
+        command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as child:
+        assert child.stdout is not None
+        said = child.stdout.read().decode()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    assert child.returncode == 0, said
+    return Run(seconds, usage.ru_maxrss / 1024, said.strip())  # Linux: ru_maxrss in KiB
 
 
 async def timings(database_url: str, runs: int) -> tuple[int, list[tuple[str, list[float]]]]:
@@ -112,39 +135,60 @@ async def timings(database_url: str, runs: int) -> tuple[int, list[tuple[str, li
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.datafair")
-    parser.add_argument("--documents", type=int, default=50_000)
+    parser.add_argument("--documents", type=int, nargs="+", default=[50_000])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args(argv)
-    generated = documents(args.documents, args.seed)
-    expected = sum(int(d["nbRequests"]["$numberLong"]) for d in generated)
+    databases = [("SQLite", sqlite_database)]
+    if not args.skip_postgres:
+        databases.append(("PostgreSQL", postgres_database))
     rows: list[list[str]] = []
-    with tempfile.TemporaryDirectory(prefix="usage-metrics-bench-") as directory:
-        path = Path(directory) / "daily-api-metrics.json"
-        path.write_text("\n".join(json.dumps(d) for d in generated) + "\n")
-        array = Path(directory) / "daily-api-metrics-array.json"
-        array.write_text(json.dumps(generated))
-        databases = [("SQLite", sqlite_database)]
-        if not args.skip_postgres:
-            databases.append(("PostgreSQL", postgres_database))
-        for name, make in databases:
-            with make() as url:
-                first, _ = run_import(path, url)
-                again, said = run_import(path, url)
-                assert f"0 documents imported, {args.documents} already" in said, said
-                other_form, said = run_import(array, url)
-                assert f"0 documents imported, {args.documents} already" in said, said
-                stored, asked = asyncio.run(timings(url, args.runs))
-                assert stored == expected, (stored, expected)
-            rows.append([name, f"import {args.documents} documents", f"{first:.1f} s", ""])
-            rows.append([name, "import the same file again", f"{again:.1f} s", ""])
-            rows.append([name, "import its --jsonArray form", f"{other_form:.1f} s", ""])
-            for query, times in asked:
-                p50 = statistics.median(times)
-                rows.append([name, query, f"{p50:.0f} ms", f"{max(times):.0f} ms"])
-    print(table(["database", "what", "p50 / time", "max"], rows, frozenset({2, 3})))
+    for number, size in enumerate(args.documents):
+        with tempfile.TemporaryDirectory(prefix="usage-metrics-bench-") as directory:
+            path = Path(directory) / "daily-api-metrics.json"
+            array = Path(directory) / "daily-api-metrics-array.json"
+            expected = write_exports(size, args.seed, path, array)
+            for name, make in databases:
+                rows.extend(_bench(name, make, path, array, expected, size, number == 0, args))
+    print(table(["database", "what", "documents/s", "p50 / time", "max / max RSS"], rows, _RIGHT))
     return 0
+
+
+_RIGHT = frozenset({2, 3, 4})
+
+
+def _bench(
+    name: str,
+    make: Callable[[], AbstractContextManager[str]],
+    path: Path,
+    array: Path,
+    expected: int,
+    size: int,
+    first: bool,
+    args: argparse.Namespace,
+) -> list[list[str]]:
+    with make() as url:
+        imported = run_import(path, url)
+        found = [[name, f"import {count(size)} documents", *_rate(imported, size)]]
+        if not first:
+            return found
+        again = run_import(path, url)
+        assert f"0 documents imported, {size} already" in again.said, again.said
+        other_form = run_import(array, url)
+        assert f"0 documents imported, {size} already" in other_form.said, other_form.said
+        stored, asked = asyncio.run(timings(url, args.runs))
+        assert stored == expected, (stored, expected)
+    found.append([name, "import the same file again", *_rate(again, size)])
+    found.append([name, "import its --jsonArray form", *_rate(other_form, size)])
+    for query, times in asked:
+        p50 = statistics.median(times)
+        found.append([name, query, "", f"{p50:.0f} ms", f"{max(times):.0f} ms"])
+    return found
+
+
+def _rate(run: Run, size: int) -> list[str]:
+    return [count(size / run.seconds), f"{run.seconds:.1f} s", f"{run.max_rss_mb:.0f} MB"]
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ a number of 5 000 digits, a document nested 1 000 deep).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from datetime import date, datetime, timedelta
@@ -50,6 +51,13 @@ _EPOCH = FIRST_DAY.toordinal()
 _LONGEST_NUMBER = 40  # characters of a $numberLong or $numberDouble worth reading
 _LONGEST_ID = 64  # an `_id` kept as it is (an ObjectId has 24); longer ones are hashed
 _CLASSES = ("operationTrack", "statusClass", "userClass")
+# A history repeats a few hundred domains, days and titles: each raw text is checked once. Bounded,
+# so that memory stays flat whatever the file (a domain is at most 253 characters).
+_CACHED_TEXTS = 16_384
+_CACHED_TITLES = 4_096  # a title is cut at 1 000 characters
+# Ours say "none" where there was no referer, and "ip" for an address, where Data Fair's `other`
+# covered both.
+_OTHER_BY_DOMAIN = {NO_DOMAIN: "none", IP_DOMAIN: "ip"}
 
 
 class Imported(NamedTuple):
@@ -163,7 +171,7 @@ def _fields(document: dict[str, Any]) -> tuple[Any, ...] | Skipped:
         _category(domain, category),
         app,
     )
-    shown = shown_text(title) if title is not None else None
+    shown = _shown_title(title) if title is not None else None
     name = owner.get("name")
     return (key, requests, size, milliseconds, shown, None if name is None else _name(name))
 
@@ -211,6 +219,7 @@ def _day(value: Any) -> date | None:
     return day if day is not None and FIRST_DAY <= day <= LAST_DAY else None
 
 
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
 def _iso_day(value: str) -> date | None:
     if len(value) != 10:
         return None
@@ -224,13 +233,7 @@ def _date_value(inner: Any) -> date | None:
     """A `$date`: ISO 8601 text, milliseconds since 1970, or {"$numberLong": milliseconds}; its
     day in UTC, computed without datetime's range (year 1 or 10^20 ms raise there)."""
     if type(inner) is str:
-        try:
-            moment = datetime.fromisoformat(inner)
-            offset = moment.utcoffset() or timedelta(0)
-            # Within a day of the range's ends nothing is lost by dropping the offset first.
-            return (moment.replace(tzinfo=None) - offset).date()
-        except (ValueError, OverflowError):
-            return None
+        return _iso_moment_day(inner)
     milliseconds = _number(inner)
     if not isinstance(milliseconds, int | float) or not math.isfinite(milliseconds):
         return None
@@ -238,6 +241,20 @@ def _date_value(inner: Any) -> date | None:
     if not FIRST_DAY.toordinal() - _EPOCH <= days <= LAST_DAY.toordinal() - _EPOCH:
         return None
     return date.fromordinal(_EPOCH + days)
+
+
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
+def _iso_moment_day(inner: str) -> date | None:
+    try:
+        moment = datetime.fromisoformat(inner)
+        offset = moment.utcoffset() or timedelta(0)
+        # Within a day of the range's ends nothing is lost by dropping the offset first.
+        return (moment.replace(tzinfo=None) - offset).date()
+    except (ValueError, OverflowError):
+        return None
+
+
+_shown_title = functools.lru_cache(maxsize=_CACHED_TITLES)(shown_text)
 
 
 def _name(value: Any) -> str | None:
@@ -255,16 +272,19 @@ def _text(value: Any) -> str:
 
 
 def _category(domain: str, category: str) -> str:
-    """Ours say "none" where there was no referer, and "ip" for an address, where Data Fair's
-    `other` covered both."""
     if category != OTHER_CATEGORY:
         return category
-    return {NO_DOMAIN: "none", IP_DOMAIN: "ip"}.get(domain, category)
+    return _OTHER_BY_DOMAIN.get(domain, category)
 
 
 def _domain(value: Any) -> str:
     if type(value) is not str or not value:
         return NO_DOMAIN
+    return _domain_text(value)
+
+
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
+def _domain_text(value: str) -> str:
     # Data Fair kept an unreadable referer as it came; we count those as "invalid".
     if len(value) > MAX_DOMAIN_LENGTH or "\x00" in value or "/" in value or " " in value:
         return INVALID_DOMAIN
