@@ -72,24 +72,13 @@ def _add_subscriptions_parser(
     add.add_argument("--alerts", action="store_true", help="drops, spikes and server errors")
     add.add_argument("--lang", choices=LANGS, default="en")
     defaults = Thresholds()
-    add.add_argument(
-        "--drop",
-        type=float,
-        default=defaults.drop_share,
-        help="share of the baseline lost (default 0.6)",
-    )
-    add.add_argument(
-        "--spike", type=float, default=defaults.spike_factor, help="times the baseline (default 5)"
-    )
-    add.add_argument(
-        "--errors",
-        type=float,
-        default=defaults.error_share,
-        help="share of server errors (default 0.05)",
-    )
-    add.add_argument(
-        "--floor", type=int, default=defaults.floor, help="least baseline a day (default 100)"
-    )
+    for flag, kind, default, meaning in (
+        ("--drop", float, defaults.drop_share, "share of the baseline lost"),
+        ("--spike", float, defaults.spike_factor, "times the baseline"),
+        ("--errors", float, defaults.error_share, "share of server errors"),
+        ("--floor", int, defaults.floor, "least baseline a day"),
+    ):
+        add.add_argument(flag, type=kind, default=default, help=f"{meaning} (default {default:g})")
     add.set_defaults(run=_add)
     listing = actions.add_parser("list", help="list the subscriptions")
     listing.set_defaults(run=_list)

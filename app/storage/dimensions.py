@@ -4,8 +4,8 @@ and how a statement finds the id of a value (docs/storage.md#dimensions).
 Ids are assigned once and never change: a batch adds the combinations it has that are missing
 (sorted, so concurrent writers wait on each other in one order) in its own transaction, and
 reads ids back inside its statements, never from a cache that a rolled-back write could leave
-wrong. Only missing rows are inserted: PostgreSQL draws a sequence number for every row an
-INSERT ... ON CONFLICT tries, and a batch repeats most of its callers.
+wrong. Only missing rows are inserted: PostgreSQL's sequences and SQLite's AUTOINCREMENT draw a
+number for every row an INSERT ... ON CONFLICT tries, and a batch repeats most of its callers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from app.storage.database import is_postgres
 from app.storage.summaries import Dimension, Summary
 
 
-def positions(summary: Summary, dimension: Dimension) -> list[int]:
+def _positions(summary: Summary, dimension: Dimension) -> list[int]:
     """Where `dimension`'s values sit in a key of `summary.dimensions`."""
     return [summary.dimensions.index(column) for column in dimension.values]
 
@@ -31,7 +31,7 @@ async def add_values(
     id, in the caller's transaction."""
     keys = list(dimensions)
     for dimension in summary.ids:
-        at = positions(summary, dimension)
+        at = _positions(summary, dimension)
         values = sorted({tuple(key[i] for i in at) for key in keys})
         if values:
             await _insert_missing(client, dimension, values)
@@ -51,9 +51,13 @@ async def _insert_missing(
             [list(column) for column in zip(*values, strict=True)],
         )
         return
-    marks = ", ".join("?" for _ in dimension.values)
+    # SQLite has one writer at a time, so a check needs no ON CONFLICT; and its AUTOINCREMENT
+    # ids, as PostgreSQL's sequences, would draw a number for every row an upsert tries.
+    marks = [f"?{n}" for n in range(1, len(dimension.values) + 1)]
+    same = " AND ".join(f"{c} = {m}" for c, m in zip(dimension.values, marks, strict=True))
     await client.execute_many(
-        f"INSERT INTO {dimension.table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",  # noqa: S608
+        f"INSERT INTO {dimension.table} ({names}) SELECT {', '.join(marks)} "  # noqa: S608
+        f"WHERE NOT EXISTS (SELECT 1 FROM {dimension.table} WHERE {same})",
         [list(value) for value in values],
     )
 
