@@ -12,10 +12,10 @@ from typing import TypeVar
 from app import reports
 from app.core.intervals import Interval
 from app.core.periods import Period
-from app.dashboard.overview import DatasetFigures, Group, Overview
+from app.dashboard.overview import DatasetFigures, Overview
 from app.dashboard.view import PAGE_SIZE, View
 from app.errors import DatabaseUnavailableError
-from app.reports import TOTAL, BucketFigures, Figures, Trend
+from app.reports import TOTAL, BucketFigures, Figures, Ranking, Trend
 from app.reports.freshness import Freshness, freshness
 from app.storage.database import DATABASE_ERRORS
 
@@ -28,18 +28,6 @@ class DatasetsPage:
     total: int  # datasets in the view, every page
     page: int
     pages: int
-
-
-def ordered(found: Mapping[tuple[str, str], Figures], column: str) -> list[Group]:
-    """The groups of one breakdown column (keys (column, group)) with API calls or downloads in
-    either period, most used now first, then by key (as the GraphQL breakdowns order them)."""
-    used = [
-        Group(key, figures)
-        for (of, key), figures in found.items()
-        if of == column and (any(figures.api_calls) or any(figures.downloads))
-    ]
-    used.sort(key=lambda g: (-(g.figures.api_calls.current + g.figures.downloads.current), g.key))
-    return used
 
 
 async def compared(
@@ -68,21 +56,19 @@ def _current_only(figures: Figures) -> Figures:
     return Figures(*(Trend(trend.current, 0) for trend in _trends(figures)))
 
 
-async def read_overview(view: View) -> Overview:
+async def read_overview(view: View, upto: int | None) -> Overview:
+    """The view's figures, its breakdowns' first `upto` groups (all of them without)."""
     usage, period = view.usage, view.period
 
     async def totals_of(part: Period) -> Mapping[tuple[str, str], Figures]:
         return await reports.figures(usage, part)
-
-    async def callers_of(part: Period) -> Mapping[tuple[str, str], Figures]:
-        return await reports.callers(usage, part)
 
     # Side by side: PostgreSQL runs them on connections of the pool at once (SQLite's one
     # connection takes them in turn).
     totals, chart, found, consumers = await asyncio.gather(
         compared(view, totals_of),
         read_chart(view, view.interval),
-        compared(view, callers_of),
+        read_breakdowns(view, upto),
         reports.consumer_overview(usage, period, view.interval, view.compared),
     )
     return Overview(
@@ -90,11 +76,33 @@ async def read_overview(view: View) -> Overview:
         compared=view.compared,
         totals=totals.get((TOTAL, TOTAL), reports.NO_FIGURES),
         chart=chart,
-        by_user_group=ordered(found, "user_group"),
-        by_domain=ordered(found, "referer_domain"),
-        by_category=ordered(found, "referer_category"),
+        by_user_group=found["user_group"],
+        by_domain=found["referer_domain"],
+        by_category=found["referer_category"],
         consumers=consumers,
     )
+
+
+async def read_breakdowns(view: View, upto: int | None) -> dict[str, Ranking]:
+    """The view's breakdowns ranked: compared with the previous period (or nothing), one
+    statement that returns the first `upto` groups of each; with another period (a year
+    before), every group of both periods, merged and ranked here."""
+    usage, period, against = view.usage, view.period, view.compared
+    if against is None or against == period.previous():
+        return await reports.ranked_callers(
+            usage, period, upto=upto, with_previous=against is not None
+        )
+
+    async def callers_of(part: Period) -> Mapping[tuple[str, str], Figures]:
+        return await reports.callers(usage, part)
+
+    found = await compared(view, callers_of)
+    return {
+        column: reports.rank(
+            {key: figures for (of, key), figures in found.items() if of == column}, column, upto
+        )
+        for column in reports.CALLER_COLUMNS
+    }
 
 
 def _trends(figures: Figures) -> tuple[Trend, Trend, Trend, Trend]:

@@ -201,7 +201,7 @@ def xlsx_export(
         (by_domain, labels.domain, "referer_domain", overview.by_domain),
     ):
         # Named as on screen, in the workbook's language: "Robots", not BOT; "(no referer)".
-        named = [Group(group_label(lang, kind, group.key), group.figures) for group in groups]
+        named = [Group(group_label(lang, kind, g.key), g.figures) for g in groups.top]
         _write_rows(sheet, (key, *labels.trends), _group_rows(sheet, named))
     buffer = io.BytesIO()
     workbook.save(buffer)

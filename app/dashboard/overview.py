@@ -5,15 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.periods import Period
-from app.reports import BucketFigures, ConsumerOverview, DatasetRow, Figures
+from app.reports import BucketFigures, ConsumerOverview, DatasetRow, Figures, Group, Ranking
 
-
-@dataclass(frozen=True)
-class Group:
-    """One row of a breakdown: a user group, calling domain or category, and its figures."""
-
-    key: str
-    figures: Figures
+__all__ = ["DatasetFigures", "Group", "Overview"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +26,10 @@ class Overview:
     # The main chart: every day, week or month of the period (the view's interval), zeros
     # included, beside the compared days at the same positions (zeros without a comparison).
     chart: list[BucketFigures]
-    by_user_group: list[Group]  # each ordered by current API calls + downloads, then key
-    by_domain: list[Group]
-    by_category: list[Group]
+    # The breakdowns' first groups (every group for an export), with their count and total.
+    by_user_group: Ranking
+    by_domain: Ranking
+    by_category: Ranking
     # Distinct consumers (docs/dashboard.md); None with a domain filter, or past the sketches
     # one page may read.
     consumers: ConsumerOverview | None = None

@@ -17,10 +17,10 @@ from app.core.records import Owner
 from app.dashboard import charts, formatting
 from app.dashboard.data import DatasetsPage
 from app.dashboard.labels import group_label
-from app.dashboard.overview import Group, Overview
+from app.dashboard.overview import Overview
 from app.dashboard.picker import owner_label
 from app.dashboard.view import MAX_BARS, METRICS, Compare, View, bar_count
-from app.reports import Figures, Trend
+from app.reports import Figures, Ranking, Trend
 from app.reports.freshness import Freshness
 
 Translate = Callable[..., str]
@@ -33,6 +33,9 @@ DOMAIN_OPTIONS = 100
 SMALL_BASE = 20
 # Stand-ins rather than callers: listed after the named domains and categories.
 STAND_INS = RESERVED_DOMAINS  # none, invalid, other, ip: ours, not a site to filter on
+# The groups of each breakdown a page reads: the rows shown and one (a single rest is shown
+# rather than folded), and enough domains to suggest DOMAIN_OPTIONS named ones.
+GROUPS_READ = max(BREAKDOWN_ROWS + 1, DOMAIN_OPTIONS + len(STAND_INS))
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,8 @@ def present_overview(
             )
         )
     key_figures.append(_consumers_figure(overview, consumers_min, lang, t))
-    domains = [g.key for g in overview.by_domain if g.key not in STAND_INS]
+    domains = [g.key for g in overview.by_domain.top if g.key not in STAND_INS]
+    named_domains = overview.by_domain.count - overview.by_domain.stand_ins
     return OverviewShown(
         compared_with=compared_with(view, t),
         is_compared=view.compared is not None,
@@ -269,9 +273,9 @@ def present_overview(
             t(
                 "domains_suggested",
                 shown=formatting.count(DOMAIN_OPTIONS, lang),
-                total=formatting.count(len(domains), lang),
+                total=formatting.count(named_domains, lang),
             )
-            if len(domains) > DOMAIN_OPTIONS
+            if named_domains > DOMAIN_OPTIONS
             else ""
         ),
         chips=_chips(view, here, t),
@@ -384,37 +388,37 @@ FILTERS = {"referer_domain": "domains", "user_group": "groups"}
 
 
 def _breakdown(
-    groups: list[Group], kind: str, view: View, here: str, t: Translate
+    groups: Ranking, kind: str, view: View, here: str, t: Translate
 ) -> list[BreakdownRow]:
-    total_api = sum(g.figures.api_calls.current for g in groups)
-    total_downloads = sum(g.figures.downloads.current for g in groups)
+    total_api = groups.total.api_calls.current
+    total_downloads = groups.total.downloads.current
     # The most used rows, whatever they are: "(no referer)" is often the largest of thousands
     # of domains and must not vanish into the others' row; shown after the named ones.
-    shown, rest = groups[:BREAKDOWN_ROWS], groups[BREAKDOWN_ROWS:]
-    if len(rest) == 1:  # folding one row would only hide its name
-        shown, rest = groups, []
-    shown = sorted(shown, key=lambda g: g.key in STAND_INS)  # stable: named ones first
+    shown, rest = groups.top[:BREAKDOWN_ROWS], groups.count - BREAKDOWN_ROWS
+    if rest == 1:  # folding one row would only hide its name
+        shown, rest = groups.top[: BREAKDOWN_ROWS + 1], 0
     name = FILTERS.get(kind)
     rows = []
-    for group in shown:
+    for group in sorted(shown, key=lambda g: g.key in STAND_INS):  # stable: named ones first
         href = None
         if name is not None and group.key not in getattr(view, name):
             values = (*getattr(view, name), group.key)
             href = f"{here}?{view.query(**{name: values, 'page': 1})}"
         label = group_label(view.lang, kind, group.key)
         rows.append(_row(group.key, label, href, group.figures, total_api, total_downloads, view))
-    if rest:
+    if rest > 0:
+        # The rest is the total less the rows shown: exact, without reading the rest's groups.
         summed = Figures(
             Trend(
-                sum(g.figures.api_calls.current for g in rest),
-                sum(g.figures.api_calls.previous for g in rest),
+                total_api - sum(g.figures.api_calls.current for g in shown),
+                groups.total.api_calls.previous - sum(g.figures.api_calls.previous for g in shown),
             ),
             Trend(
-                sum(g.figures.downloads.current for g in rest),
-                sum(g.figures.downloads.previous for g in rest),
+                total_downloads - sum(g.figures.downloads.current for g in shown),
+                groups.total.downloads.previous - sum(g.figures.downloads.previous for g in shown),
             ),
         )
-        label = t("others", n=formatting.count(len(rest), view.lang))
+        label = t("others", n=formatting.count(rest, view.lang))
         rows.append(_row("", label, None, summed, total_api, total_downloads, view))
     return rows
 

@@ -1,9 +1,10 @@
 """Read side: usage figures from the narrowest table that answers exactly, both periods at once.
 
 records (what goes in and out), sources (which table a query reads), figures (totals,
-breakdowns, days), series (days, weeks, months beside the previous period), datasets (count,
-pages, rows by id), owners (owners and their names), consumers (distinct consumers from
-sketches), statement (parameters and rows).
+breakdowns, days), rankings (a breakdown's first groups, their count and total), series (days,
+weeks, months beside the previous period), datasets (count, pages, rows by id), owners (owners
+and their names), consumers (distinct consumers from sketches), statement (parameters and
+rows).
 """
 
 from app.reports.consumers import (
@@ -20,6 +21,7 @@ from app.reports.datasets import count_datasets, datasets_by_id, datasets_page
 from app.reports.details import DetailRow, details
 from app.reports.figures import CALLER_COLUMNS, callers, daily, figures, zero_days
 from app.reports.owners import dataset_owners, named_owners
+from app.reports.rankings import rank, ranked_callers
 from app.reports.rows import (
     BREAKDOWN_COLUMNS,
     DATASETS,
@@ -30,7 +32,9 @@ from app.reports.rows import (
     DatasetRow,
     DayFigures,
     Figures,
+    Group,
     NamedOwner,
+    Ranking,
     Trend,
     UsageFilter,
 )
@@ -52,7 +56,9 @@ __all__ = [
     "DayFigures",
     "DetailRow",
     "Figures",
+    "Group",
     "NamedOwner",
+    "Ranking",
     "Trend",
     "UsageFilter",
     "callers",
@@ -69,6 +75,8 @@ __all__ = [
     "epochs_in",
     "figures",
     "named_owners",
+    "rank",
+    "ranked_callers",
     "series",
     "shown",
     "zero_days",

@@ -40,7 +40,11 @@ CALLER_COLUMNS = ("user_group", "referer_domain", "referer_category")
 
 
 async def callers(
-    usage: UsageFilter, period: Period, columns: tuple[str, ...] = CALLER_COLUMNS
+    usage: UsageFilter,
+    period: Period,
+    columns: tuple[str, ...] = CALLER_COLUMNS,
+    *,
+    with_previous: bool = True,
 ) -> dict[tuple[str, str], Figures]:
     """Figures per (breakdown column, group) of `columns` (caller columns), both periods: the
     breakdowns of a view from one statement, which reads every caller row of the period once
@@ -49,13 +53,17 @@ async def callers(
     PostgreSQL groups the rows by each column at once (GROUPING SETS), answering each
     breakdown's groups only. SQLite has no grouping sets: its rows are grouped by every column
     together and added up here in integers (an owner's year has ~2 000 callers; building and
-    adding Figures for each took most of a page's Python time)."""
+    adding Figures for each took most of a page's Python time). Without `with_previous` the
+    previous sides are zeros."""
     width = len(FIGURE_COLUMNS)
     sums: dict[tuple[str, str], list[int]] = {}
     flags = [(column, f"by_{column}") for column in columns]
     # A whole portal's year is ~10⁵ groups (~2 × 10⁵ rows): the loop does the least per row
     # (the sums come as integers: bigints on PostgreSQL, integers on SQLite).
-    for row in await _grouped_rows(usage, period, columns, each_column=True):
+    rows = await _grouped_rows(
+        usage, period, columns, each_column=True, with_previous=with_previous
+    )
+    for row in rows:
         offset = 0 if row["is_current"] else width
         values = [row[c] or 0 for c in FIGURE_COLUMNS]
         for column, flag in flags:
@@ -104,7 +112,12 @@ async def grouped(
 
 
 async def _grouped_rows(
-    usage: UsageFilter, period: Period, columns: tuple[str, ...], *, each_column: bool = False
+    usage: UsageFilter,
+    period: Period,
+    columns: tuple[str, ...],
+    *,
+    each_column: bool = False,
+    with_previous: bool = True,
 ) -> list[dict[str, Any]]:
     """The sums of each figure per value of `columns` and period (is_current 1 or 0); with
     `each_column` on PostgreSQL, per value of each column apart, `by_<column>` saying which
@@ -116,12 +129,12 @@ async def _grouped_rows(
     breakdown = next((c for c in columns if c != "resource_id"), None)
     sql = Statement()
     source = read_usage(
-        sql, usage, period, with_previous=True, by_dataset=by_dataset, column=breakdown
+        sql, usage, period, with_previous=with_previous, by_dataset=by_dataset, column=breakdown
     )
     group = [source.key(c) for c in columns]
     # Grouped by period too, rather than one CASE per figure and period: half the sums, and
     # no comparison of days per row.
-    sums = [f"{_sum(sql, source.figures[alias])} AS {alias}" for alias in FIGURE_COLUMNS]
+    sums = [f"{capped_sum(sql, source.figures[alias])} AS {alias}" for alias in FIGURE_COLUMNS]
     grouping = ", ".join([*group, source.part])
     if each_column and sql.postgres and len(group) > 1:
         sums += [f"1 - GROUPING({key}) AS by_{c}" for key, c in zip(group, columns, strict=True)]
@@ -134,11 +147,15 @@ async def _grouped_rows(
     return await sql.rows(f"{with_clause(source.ctes)}{named(source, statement, columns)}")
 
 
-def _sum(sql: Statement, value: str) -> str:
-    """SUM of a figure. PostgreSQL's SUM of bigints is a numeric, which its driver decodes ~5×
-    slower than a bigint (a whole portal's year of callers is ~10⁵ groups): capped at the
-    columns' ceiling and cast back, as the stored sums saturate (docs/storage.md)."""
-    return f"LEAST(SUM({value}), {BIGINT_MAX})::bigint" if sql.postgres else f"SUM({value})"
+def capped_sum(sql: Statement, value: str, where: str | None = None) -> str:
+    """SUM of a figure (of the rows `where` holds). PostgreSQL's SUM of bigints is a numeric,
+    which its driver decodes ~5× slower than a bigint (a whole portal's year of callers is ~10⁵
+    groups): capped at the columns' ceiling and cast back, as the stored sums saturate
+    (docs/storage.md)."""
+    summed = f"SUM({value})"
+    if where is not None:  # no row: 0 (LEAST(NULL, n) would be n)
+        summed = f"COALESCE(SUM({value}) FILTER (WHERE {where}), 0)"
+    return f"LEAST({summed}, {BIGINT_MAX})::bigint" if sql.postgres else summed
 
 
 def _figure(row: dict[str, Any] | None, alias: str) -> int:

@@ -53,6 +53,24 @@ class Figures:
 NO_FIGURES = Figures()
 
 
+class Group(NamedTuple):
+    """One group of a breakdown (a user group, calling domain or category) and its figures."""
+
+    key: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A breakdown's groups with API calls or downloads in either period, most used now first
+    (current API calls + downloads, then key): the first ones asked for, not all of them."""
+
+    top: list[Group]  # the first `upto` groups (all of them without `upto`)
+    count: int  # how many groups there are
+    total: Figures  # every group added up, used or not
+    stand_ins: int = 0  # how many of the `count` are reserved domains (none, invalid, ...)
+
+
 class DayFigures(NamedTuple):
     day: date
     api_calls: int

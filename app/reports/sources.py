@@ -194,8 +194,11 @@ def _usage_daily(
         f"t.status_class = '{STATUS_OK}'",
         *_filters(sql, usage, with_apps),
     ]
+    # Not the literal 1 without a previous period: GROUP BY 1 would mean the first column.
     part = (
-        f"CASE WHEN t.day >= {sql.bind(period.start)} THEN 1 ELSE 0 END" if with_previous else "1"
+        f"CASE WHEN t.day >= {sql.bind(period.start)} THEN 1 ELSE 0 END"
+        if with_previous
+        else "CAST(1 AS INTEGER)"
     )
     figures = _datasets_but_app_opens(_DAILY_FIGURES) if with_apps else _DAILY_FIGURES
     return Source((), "usage_daily t", " AND ".join(where), figures, part)

@@ -9,7 +9,15 @@ from strawberry.dataloader import DataLoader
 from app import reports
 from app.core.intervals import Interval, buckets
 from app.core.periods import Period
-from app.reports import BucketFigures, Consumers, DatasetRow, DayFigures, Figures, UsageFilter
+from app.reports import (
+    BucketFigures,
+    Consumers,
+    DatasetRow,
+    DayFigures,
+    Figures,
+    Ranking,
+    UsageFilter,
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +63,8 @@ def _batch_filter(batch: _Batch, dataset_ids: set[str]) -> UsageFilter:
 
 async def load_figures(keys: list[FiguresKey]) -> list[dict[str, Figures]]:
     """Each key's figures by group (reports.TOTAL when the key has no breakdown column)."""
-    batches = _batched_ids([(key.query, key.column) for key in keys])
-    answers = await _shared_breakdowns(batches)
-    for batch, ids in batches.items():
-        if batch in answers:
-            continue
+    answers: dict[_Batch, dict[str, dict[str, Figures]]] = {}
+    for batch, ids in _batched_ids([(key.query, key.column) for key in keys]).items():
         _, period, column, by_dataset = batch
         rows = await reports.figures(
             _batch_filter(batch, ids), period, by_dataset=by_dataset, column=column
@@ -71,25 +76,39 @@ async def load_figures(keys: list[FiguresKey]) -> list[dict[str, Figures]]:
     return [answers[_batch(k.query, k.column)].get(k.query.dataset_key, {}) for k in keys]
 
 
-async def _shared_breakdowns(
-    batches: dict[_Batch, set[str]],
-) -> dict[_Batch, dict[str, dict[str, Figures]]]:
-    """Breakdowns of one view by several caller columns (user group, domain, category), read
-    by one statement: each reads every caller row of the period, ~1 M for a large portal's
-    year, and the scan, not the grouping, is what they cost."""
-    views: dict[tuple[UsageFilter, Period], list[str]] = {}
-    for usage, period, column, by_dataset in batches:
-        if column is not None and column in reports.CALLER_COLUMNS and not by_dataset:
-            views.setdefault((usage, period), []).append(column)
-    answers: dict[_Batch, dict[str, dict[str, Figures]]] = {}
-    for (usage, period), columns in views.items():
-        if len(columns) < 2:
-            continue
-        found = await reports.callers(usage, period, tuple(columns))
-        for column in columns:
-            groups = {group: figures for (of, group), figures in found.items() if of == column}
-            answers[usage, period, column, False] = {reports.TOTAL: groups}
-    return answers
+@dataclass(frozen=True)
+class BreakdownKey:
+    query: UsageQuery
+    column: str  # a breakdown column
+    upto: int  # how many of the first groups the page needs: its offset and its length
+
+
+async def load_breakdowns(keys: list[BreakdownKey]) -> list[Ranking]:
+    """Each key's breakdown ranked. A view's breakdowns by several columns come from one
+    statement, which reads every caller row of the period (~1 M for a large portal's year:
+    the scan is what they cost) and returns the first groups the farthest page needs. A
+    dataset's among a page of datasets come from their figures, every group of each (a
+    dataset's callers are few), one statement per column."""
+    views: dict[tuple[UsageFilter, Period], dict[str, int]] = {}
+    for key in keys:
+        if key.query.dataset_id is None:
+            wanted = views.setdefault((key.query.usage, key.query.period), {})
+            wanted[key.column] = max(wanted.get(key.column, 0), key.upto)
+    answers: dict[tuple[UsageFilter, Period, str], Ranking] = {}
+    for (usage, period), wanted in views.items():
+        found = await reports.ranked_callers(usage, period, tuple(wanted), max(wanted.values()))
+        for column, ranking in found.items():
+            answers[usage, period, column] = ranking
+    of_datasets = [key for key in keys if key.query.dataset_id is not None]
+    groups = await load_figures([FiguresKey(key.query, key.column) for key in of_datasets])
+    each = {
+        key: reports.rank(found, key.column, key.upto)
+        for key, found in zip(of_datasets, groups, strict=True)
+    }
+    return [
+        each[key] if key in each else answers[key.query.usage, key.query.period, key.column]
+        for key in keys
+    ]
 
 
 async def load_daily(keys: list[UsageQuery]) -> list[list[DayFigures]]:
@@ -199,6 +218,9 @@ class Loaders:
 
     figures: DataLoader[FiguresKey, dict[str, Figures]] = field(
         default_factory=lambda: DataLoader(load_fn=load_figures)
+    )
+    breakdowns: DataLoader[BreakdownKey, Ranking] = field(
+        default_factory=lambda: DataLoader(load_fn=load_breakdowns)
     )
     daily: DataLoader[UsageQuery, list[DayFigures]] = field(
         default_factory=lambda: DataLoader(load_fn=load_daily)

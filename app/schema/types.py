@@ -15,7 +15,7 @@ from app.core.intervals import Interval as StoredInterval
 from app.schema import docs
 from app.schema.context import Info
 from app.schema.enums import Breakdown, Interval, RefererCategory, UserGroup, raw
-from app.schema.loaders import ConsumersKey, FiguresKey, SeriesKey, UsageQuery
+from app.schema.loaders import BreakdownKey, ConsumersKey, FiguresKey, SeriesKey, UsageQuery
 from app.schema.pagination import Window, window
 from app.schema.scalars import BigInt
 
@@ -199,11 +199,6 @@ def page_info(page: Window, shown: int, total: int) -> PageInfo:
     )
 
 
-def _by_use(group: tuple[str, reports.Figures]) -> tuple[int, str]:
-    key, figures = group
-    return -(figures.api_calls.current + figures.downloads.current), key
-
-
 # The Usage fields read from the totals: Usage loads them only when one of them is selected.
 _TOTALS = frozenset({"apiCalls", "downloads", "downloadedBytes", "appOpens"})
 _CONSUMERS = frozenset({"consumers"})
@@ -316,23 +311,20 @@ class Usage:
         after: Annotated[str | None, strawberry.argument(description=docs.AFTER)] = None,
     ) -> UsageGroupConnection:
         page = window("groups", first, after, default=10)
-        groups = await info.context.loaders.figures.load(FiguresKey(self.query, raw(by)))
-        used = sorted(
-            ((key, f) for key, f in groups.items() if any(f.api_calls) or any(f.downloads)),
-            key=_by_use,
-        )
-        shown = [
-            UsageGroup.from_row(by, key, figures)
-            for key, figures in used[page.offset : page.offset + page.limit]
-        ]
+        key = BreakdownKey(self.query, raw(by), page.offset + page.limit)
+        ranking = await info.context.loaders.breakdowns.load(key)
+        used = ranking.top[page.offset :]
+        shown = [UsageGroup.from_row(by, group.key, group.figures) for group in used]
         if by is Breakdown.USER_GROUP and shown and _selects(info, _CONSUMERS, deep=True):
             found = await info.context.loaders.consumers.load(ConsumersKey(self.query, True))
-            for (key, _), node in zip(used[page.offset :], shown, strict=False):
-                node.consumers = self._consumer_trend(info, found.get(key, reports.NO_CONSUMERS))
+            for group, node in zip(used, shown, strict=True):
+                node.consumers = self._consumer_trend(
+                    info, found.get(group.key, reports.NO_CONSUMERS)
+                )
         edges = [UsageGroupEdge(cursor=page.cursor(i), node=node) for i, node in enumerate(shown)]
         return UsageGroupConnection(
-            total_count=len(used),
+            total_count=ranking.count,
             edges=edges,
             nodes=shown,
-            page_info=page_info(page, len(shown), len(used)),
+            page_info=page_info(page, len(shown), ranking.count),
         )

@@ -18,7 +18,7 @@ from app.dashboard.labels import translator
 from app.dashboard.overview import Overview
 from app.dashboard.present import ChartRow, present_overview
 from app.dashboard.view import Compare, View
-from app.reports import NO_FIGURES, BucketFigures, DayFigures, Figures, Trend
+from app.reports import NO_FIGURES, BucketFigures, DayFigures, Figures, Ranking, Trend
 
 NB = "\u00a0"
 NN = "\u202f"
@@ -104,7 +104,8 @@ def chart_table(
         metric=metric,
         today=today,
     )
-    overview = Overview(period, view.compared, NO_FIGURES, grouped, [], [], [])
+    none = Ranking([], 0, NO_FIGURES)
+    overview = Overview(period, view.compared, NO_FIGURES, grouped, none, none, none)
     return present_overview(view, overview, "/dashboard", translator(lang)).chart.table
 
 

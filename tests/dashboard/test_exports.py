@@ -14,7 +14,7 @@ from app.core.intervals import Interval, buckets
 from app.core.periods import Period
 from app.core.records import Owner
 from app.dashboard.exports import LABELS, Lang, csv_export, file_name, xlsx_export
-from app.dashboard.overview import DatasetFigures, Group, Overview
+from app.dashboard.overview import DatasetFigures, Overview
 from app.reports import (
     BucketFigures,
     ConsumerOverview,
@@ -22,6 +22,7 @@ from app.reports import (
     DetailRow,
     Figures,
     Trend,
+    rank,
 )
 
 WEEK = Period(date(2024, 1, 8), date(2024, 1, 14))  # previous: 2024-01-01..07
@@ -141,15 +142,18 @@ OVERVIEW = Overview(
         app_opens=Trend(0, 0),
     ),
     chart=DAYS,
-    by_user_group=[
-        Group("ANONYMOUS", figures((100, 90), (5, 0))),
-        Group("OWNER_API_KEY", figures((50, 10))),
-    ],
-    by_domain=[
-        Group("none", figures((120, 100), (5, 0))),
-        Group("=1+1", figures((30, 0))),  # a domain is whatever a referer said
-    ],
-    by_category=[Group("external", figures((150, 100), (5, 0)))],
+    by_user_group=rank(
+        {"ANONYMOUS": figures((100, 90), (5, 0)), "OWNER_API_KEY": figures((50, 10))},
+        "user_group",
+        None,
+    ),
+    by_domain=rank(
+        # a domain is whatever a referer said
+        {"none": figures((120, 100), (5, 0)), "=1+1": figures((30, 0))},
+        "referer_domain",
+        None,
+    ),
+    by_category=rank({"external": figures((150, 100), (5, 0))}, "referer_category", None),
 )
 DATASETS = [
     DatasetFigures(DatasetRow("roads", "Routes départementales", ORG1), figures((100, 60), (5, 0))),

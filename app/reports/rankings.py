@@ -1,0 +1,158 @@
+"""Breakdowns ranked: the first groups of each, how many there are and their total, so that
+what a page reads is bounded whatever the number of groups (a whole portal's year has ~10⁵
+calling domains, a page shows ten)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from app.core.hosts import RESERVED_DOMAINS
+from app.core.periods import Period
+from app.reports.figures import CALLER_COLUMNS, callers, capped_sum
+from app.reports.rows import NO_FIGURES, Figures, Group, Ranking, Trend, UsageFilter
+from app.reports.sources import Source, named, read_usage, with_clause
+from app.reports.statement import Statement
+from app.storage.models.summaries import FIGURE_COLUMNS
+
+_DOMAIN = "referer_domain"
+
+
+def _order(group: Group) -> tuple[int, str]:
+    figures = group.figures
+    return -(figures.api_calls.current + figures.downloads.current), group.key
+
+
+def _used(figures: Figures) -> bool:
+    return any(figures.api_calls) or any(figures.downloads)
+
+
+def added(figures: Iterable[Figures]) -> Figures:
+    """Figures added up, side by side."""
+    sums = [0] * 8
+    for one in figures:
+        for i, value in enumerate(
+            (*one.api_calls, *one.downloads, *one.downloaded_bytes, *one.app_opens)
+        ):
+            sums[i] += value
+    return Figures(*(Trend(sums[i], sums[i + 1]) for i in range(0, 8, 2)))
+
+
+def rank(groups: Mapping[str, Figures], column: str, upto: int | None) -> Ranking:
+    """The ranking of a breakdown's groups read in full (SQLite, a dataset's breakdowns)."""
+    used = [Group(key, figures) for key, figures in groups.items() if _used(figures)]
+    if upto is not None and upto < len(used):
+        top = heapq.nsmallest(upto, used, key=_order)
+    else:
+        top = sorted(used, key=_order)
+    stand_ins = sum(g.key in RESERVED_DOMAINS for g in used) if column == _DOMAIN else 0
+    return Ranking(top, len(used), added(groups.values()), stand_ins)
+
+
+async def ranked_callers(
+    usage: UsageFilter,
+    period: Period,
+    columns: Sequence[str] = CALLER_COLUMNS,
+    upto: int | None = None,
+    *,
+    with_previous: bool = True,
+) -> dict[str, Ranking]:
+    """Each breakdown of `columns` (caller columns) ranked, its first `upto` groups (every
+    group without `upto`); both periods, or the previous sides zeros without `with_previous`.
+
+    PostgreSQL ranks in the statement: it groups the caller rows by each column at once, both
+    periods side by side in each group, ranks each column's groups and names and returns the
+    first `upto` of each (with those tied at the last place, ordered here by key), its count
+    and its total. SQLite reads every group (a small portal's) and ranks them here."""
+    columns = tuple(columns)
+    sql = Statement()
+    if not sql.postgres or upto is None:
+        found = await callers(usage, period, columns, with_previous=with_previous)
+        return {
+            column: rank(
+                {key: figures for (of, key), figures in found.items() if of == column},
+                column,
+                upto,
+            )
+            for column in columns
+        }
+    source = read_usage(sql, usage, period, with_previous=with_previous, column=columns[0])
+    rows = await sql.rows(_ranked_statement(sql, source, columns, upto))
+    return _rankings(rows, columns, upto)
+
+
+# One name per side of a figure: <figure>_1 the period's, <figure>_0 the previous one's.
+_SIDES = (1, 0)
+
+
+def _ranked_statement(sql: Statement, source: Source, columns: tuple[str, ...], upto: int) -> str:
+    keys = [source.key(c) for c in columns]
+    sums = ", ".join(
+        f"{capped_sum(sql, source.figures[f], f'{source.part} = {side}')} AS {f}_{side}"
+        for f in FIGURE_COLUMNS
+        for side in _SIDES
+    )
+    # GROUPING(...) tells the grouping sets apart: all bits set but the column's (the total's
+    # row, grouped by none, has them all). Each set's groups come with both periods in one row
+    # (FILTER), so that a window can rank them.
+    grouped = (
+        f"SELECT {', '.join(source.selected(c) for c in columns)}, "  # noqa: S608
+        f"GROUPING({', '.join(keys)}) AS grouping_set, {sums} "
+        f"FROM {source.tables} WHERE {source.where} "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({key})' for key in keys)}, ())"
+    )
+    everything = (1 << len(columns)) - 1
+    use = "COALESCE(api_calls_1, 0)::numeric + COALESCE(downloads_1, 0)"
+    used = "GREATEST(api_calls_1, downloads_1, api_calls_0, downloads_0) > 0"
+    stand_ins = _stand_ins(sql, source, columns)
+    ranked = (
+        f"SELECT r.* FROM (SELECT g.*, rank() OVER w AS place, "  # noqa: S608
+        f"count(*) OVER (PARTITION BY grouping_set) AS groups FROM ({grouped}) g "
+        f"WHERE {used} OR grouping_set = {everything} "
+        f"WINDOW w AS (PARTITION BY grouping_set ORDER BY {use} DESC)) r "
+        # At least the first of each: its count, and the total's row (ranked first, alone).
+        f"WHERE r.place <= {max(int(upto), 1)}{stand_ins}"
+    )
+    return f"{with_clause(source.ctes)}{named(source, ranked, columns)}"
+
+
+def _stand_ins(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
+    """The reserved domains are returned wherever they rank: the dashboard counts the named
+    domains apart (at most four rows more)."""
+    if _DOMAIN not in columns:
+        return ""
+    reserved = sql.bind_all(sorted(RESERVED_DOMAINS))
+    dimension = source.ids.get(_DOMAIN)
+    if dimension is None:
+        return f" OR r.{_DOMAIN} IN ({reserved})"
+    return (
+        f" OR r.{_DOMAIN}_id IN (SELECT id FROM {dimension.table} "  # noqa: S608
+        f"WHERE {dimension.values[0]} IN ({reserved}))"
+    )
+
+
+def _rankings(
+    rows: list[dict[str, Any]], columns: tuple[str, ...], upto: int
+) -> dict[str, Ranking]:
+    everything = (1 << len(columns)) - 1
+    # GROUPING's bits: the first column the highest; a set's bit is clear for its own column.
+    sets = {everything ^ (1 << (len(columns) - 1 - i)): c for i, c in enumerate(columns)}
+    total = NO_FIGURES
+    groups: dict[str, list[Group]] = {c: [] for c in columns}
+    counts = dict.fromkeys(columns, 0)
+    for row in rows:
+        figures = Figures(*(Trend(row[f"{f}_1"] or 0, row[f"{f}_0"] or 0) for f in FIGURE_COLUMNS))
+        grouping_set = row["grouping_set"]
+        if grouping_set == everything:
+            total = figures
+            continue
+        column = sets[grouping_set]
+        counts[column] = row["groups"]
+        groups[column].append(Group(str(row[column]), figures))
+    rankings = {}
+    for column, found in groups.items():
+        found.sort(key=_order)
+        stand_ins = sum(g.key in RESERVED_DOMAINS for g in found) if column == _DOMAIN else 0
+        rankings[column] = Ranking(found[:upto], counts[column], total, stand_ins)
+    return rankings
