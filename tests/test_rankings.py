@@ -27,12 +27,14 @@ from tests.helpers import api_key, dataset, graphql, ingest, line_on
 pytestmark = pytest.mark.anyio
 
 WEEK = Period(date(2024, 1, 8), date(2024, 1, 14))  # previous: 2024-01-01..07
+GAP = Period(date(2024, 1, 2), date(2024, 1, 4))  # compared with a gap: not 2024-01-06
 ROADS = dataset("roads", "Roads")
 
 
 def lines() -> list[dict[str, Any]]:
     """site-k.example: k % 5 + 1 API calls this week (six tied at 5: site-4, 9, ..., 29), one
-    the week before for even k; old-k.example (k < 3): 4 calls the week before only; two
+    the week before for even k, 3 more for site-1 on 2024-01-06 (not in GAP); old-k.example
+    (k < 3): 4 calls the week before only; two
     OWNER_API_KEY calls and a download from site-0; a call without a referer and two with an
     invalid one (stand-ins, at the bottom of the ranking)."""
     now, before = "2024-01-10", "2024-01-03"
@@ -49,6 +51,9 @@ def lines() -> list[dict[str, Any]]:
         line_on(before, resource=ROADS, referer=f"https://old-{k}.example/")
         for k in range(3)
         for _ in range(4)
+    ]
+    found += [
+        line_on("2024-01-06", resource=ROADS, referer="https://site-1.example/") for _ in range(3)
     ]
     owner_key = {"api_key": api_key("o:org1:r4nd"), "referer": "https://site-0.example/"}
     found += [line_on(now, resource=ROADS, **owner_key) for _ in range(2)]
@@ -71,9 +76,11 @@ async def seeded(client: httpx.AsyncClient) -> None:
     await ingest(client, *lines())
 
 
-async def in_python(usage: UsageFilter, upto: int | None, with_previous: bool) -> dict[str, Any]:
+async def in_python(
+    usage: UsageFilter, upto: int | None, against: Period | None
+) -> dict[str, Ranking]:
     """Every group read, then ranked here (what SQLite does)."""
-    found = await callers(usage, WEEK, CALLER_COLUMNS, with_previous=with_previous)
+    found = await callers(usage, WEEK, CALLER_COLUMNS, against=against)
     return {
         column: rank({key: f for (of, key), f in found.items() if of == column}, column, upto)
         for column in CALLER_COLUMNS
@@ -89,16 +96,14 @@ async def in_python(usage: UsageFilter, upto: int | None, with_previous: bool) -
     ],
 )
 async def test_the_statement_ranks_as_python_does(seeded: None, usage: UsageFilter) -> None:
-    for with_previous in (True, False):
+    for against in (WEEK.previous(), GAP, None):
         for upto in (0, 1, 3, 6, 7, 20, 34, 35, 36):
-            ranked = await ranked_callers(
-                usage, WEEK, CALLER_COLUMNS, upto, with_previous=with_previous
-            )
-            assert ranked == await in_python(usage, upto, with_previous), (upto, with_previous)
+            ranked = await ranked_callers(usage, WEEK, CALLER_COLUMNS, upto, against=against)
+            assert ranked == await in_python(usage, upto, against), (upto, against)
 
 
 async def test_ranks_by_current_use_then_key_with_exact_counts_and_totals(seeded: None) -> None:
-    found = await ranked_callers(UsageFilter(), WEEK, CALLER_COLUMNS, 3)
+    found = await ranked_callers(UsageFilter(), WEEK, CALLER_COLUMNS, 3, against=WEEK.previous())
     domains = found["referer_domain"]
     # Six domains tie at 5 calls: the first three by key.
     assert [(g.key, g.figures.api_calls) for g in domains.top] == [
@@ -108,16 +113,18 @@ async def test_ranks_by_current_use_then_key_with_exact_counts_and_totals(seeded
     ]
     # 30 sites, 3 used the week before only, "none" and "invalid" (the stand-ins).
     assert (domains.count, domains.stand_ins) == (35, 2)
-    # 90 calls of the sites, site-0's 2 more with a key, 1 without referer, 2 invalid; 15 + 12
-    # the week before; site-0's download.
-    assert (domains.total.api_calls, domains.total.downloads) == ((95, 27), (1, 0))
+    # 90 calls of the sites, site-0's 2 more with a key, 1 without referer, 2 invalid; 15 + 3
+    # + 12 the week before; site-0's download.
+    assert (domains.total.api_calls, domains.total.downloads) == ((95, 30), (1, 0))
+    gap = await ranked_callers(UsageFilter(), WEEK, ("referer_domain",), 3, against=GAP)
+    assert gap["referer_domain"].total.api_calls == (95, 27)
     groups = found["user_group"]
     assert [(g.key, g.figures.api_calls.current) for g in groups.top] == [
         ("ANONYMOUS", 93),
         ("OWNER_API_KEY", 2),
     ]
     assert (groups.count, groups.stand_ins, groups.total) == (2, 0, domains.total)
-    alone = await ranked_callers(UsageFilter(), WEEK, ("referer_domain",), 1, with_previous=False)
+    alone = await ranked_callers(UsageFilter(), WEEK, ("referer_domain",), 1, against=None)
     # Without the previous period the old domains are not used: 32 groups, no previous sides.
     now = Figures(*(Trend(t.current, 0) for t in astuple_of(domains.total)))
     assert alone == {

@@ -84,17 +84,15 @@ async def read_overview(view: View, upto: int | None) -> Overview:
 
 
 async def read_breakdowns(view: View, upto: int | None) -> dict[str, Ranking]:
-    """The view's breakdowns ranked: compared with the previous period (or nothing), one
-    statement that returns the first `upto` groups of each; with another period (a year
-    before), every group of both periods, merged and ranked here."""
+    """The view's breakdowns ranked, in one statement that returns the first `upto` groups of
+    each. A comparison that overlaps the period (a year before a period longer than a year)
+    reads every group of both periods, merged and ranked here."""
     usage, period, against = view.usage, view.period, view.compared
-    if against is None or against == period.previous():
-        return await reports.ranked_callers(
-            usage, period, upto=upto, with_previous=against is not None
-        )
+    if against is None or against.end < period.start:
+        return await reports.ranked_callers(usage, period, upto=upto, against=against)
 
     async def callers_of(part: Period) -> Mapping[tuple[str, str], Figures]:
-        return await reports.callers(usage, part)
+        return await reports.callers(usage, part, against=part.previous())
 
     found = await compared(view, callers_of)
     return {

@@ -44,7 +44,7 @@ async def callers(
     period: Period,
     columns: tuple[str, ...] = CALLER_COLUMNS,
     *,
-    with_previous: bool = True,
+    against: Period | None,
 ) -> dict[tuple[str, str], Figures]:
     """Figures per (breakdown column, group) of `columns` (caller columns), both periods: the
     breakdowns of a view from one statement, which reads every caller row of the period once
@@ -53,16 +53,14 @@ async def callers(
     PostgreSQL groups the rows by each column at once (GROUPING SETS), answering each
     breakdown's groups only. SQLite has no grouping sets: its rows are grouped by every column
     together and added up here in integers (an owner's year has ~2 000 callers; building and
-    adding Figures for each took most of a page's Python time). Without `with_previous` the
-    previous sides are zeros."""
+    adding Figures for each took most of a page's Python time). The previous sides count
+    `against` (a period before `period`), zeros without."""
     width = len(FIGURE_COLUMNS)
     sums: dict[tuple[str, str], list[int]] = {}
     flags = [(column, f"by_{column}") for column in columns]
     # A whole portal's year is ~10⁵ groups (~2 × 10⁵ rows): the loop does the least per row
     # (the sums come as integers: bigints on PostgreSQL, integers on SQLite).
-    rows = await _grouped_rows(
-        usage, period, columns, each_column=True, with_previous=with_previous
-    )
+    rows = await _grouped_rows(usage, period, columns, each_column=True, against=against)
     for row in rows:
         offset = 0 if row["is_current"] else width
         values = [row[c] or 0 for c in FIGURE_COLUMNS]
@@ -97,7 +95,7 @@ async def grouped(
 ) -> dict[tuple[str, ...], Figures]:
     """Figures per value of `columns` (resource_id and breakdown columns), both periods."""
     sides: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
-    for row in await _grouped_rows(usage, period, columns):
+    for row in await _grouped_rows(usage, period, columns, against=period.previous()):
         key = tuple(str(row[c]) for c in columns)
         sides.setdefault(key, {})[int(row["is_current"])] = row
     found: dict[tuple[str, ...], Figures] = {}
@@ -116,12 +114,12 @@ async def _grouped_rows(
     period: Period,
     columns: tuple[str, ...],
     *,
+    against: Period | None,
     each_column: bool = False,
-    with_previous: bool = True,
 ) -> list[dict[str, Any]]:
-    """The sums of each figure per value of `columns` and period (is_current 1 or 0); with
-    `each_column` on PostgreSQL, per value of each column apart, `by_<column>` saying which
-    (1 on the rows grouped by that column)."""
+    """The sums of each figure per value of `columns` and period (is_current 1, or 0 for
+    `against`: a period before `period`); with `each_column` on PostgreSQL, per value of each
+    column apart, `by_<column>` saying which (1 on the rows grouped by that column)."""
     unknown = [c for c in columns if c != "resource_id" and c not in BREAKDOWN_COLUMNS]
     if unknown:
         raise ValueError(f"{unknown} are not breakdown columns")
@@ -129,7 +127,13 @@ async def _grouped_rows(
     breakdown = next((c for c in columns if c != "resource_id"), None)
     sql = Statement()
     source = read_usage(
-        sql, usage, period, with_previous=with_previous, by_dataset=by_dataset, column=breakdown
+        sql,
+        usage,
+        period,
+        with_previous=against is not None,
+        by_dataset=by_dataset,
+        column=breakdown,
+        against=against,
     )
     group = [source.key(c) for c in columns]
     # Grouped by period too, rather than one CASE per figure and period: half the sums, and

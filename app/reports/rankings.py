@@ -56,10 +56,11 @@ async def ranked_callers(
     columns: Sequence[str] = CALLER_COLUMNS,
     upto: int | None = None,
     *,
-    with_previous: bool = True,
+    against: Period | None,
 ) -> dict[str, Ranking]:
     """Each breakdown of `columns` (caller columns) ranked, its first `upto` groups (every
-    group without `upto`); both periods, or the previous sides zeros without `with_previous`.
+    group without `upto`); the previous sides count `against` (a period before `period`: the
+    previous one, a year before), zeros without.
 
     PostgreSQL ranks in the statement: it groups the caller rows by each column at once, both
     periods side by side in each group, ranks each column's groups and names and returns the
@@ -68,7 +69,7 @@ async def ranked_callers(
     columns = tuple(columns)
     sql = Statement()
     if not sql.postgres or upto is None:
-        found = await callers(usage, period, columns, with_previous=with_previous)
+        found = await callers(usage, period, columns, against=against)
         return {
             column: rank(
                 {key: figures for (of, key), figures in found.items() if of == column},
@@ -77,7 +78,9 @@ async def ranked_callers(
             )
             for column in columns
         }
-    source = read_usage(sql, usage, period, with_previous=with_previous, column=columns[0])
+    source = read_usage(
+        sql, usage, period, with_previous=against is not None, column=columns[0], against=against
+    )
     rows = await sql.rows(_ranked_statement(sql, source, columns, upto))
     return _rankings(rows, columns, upto)
 

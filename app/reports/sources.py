@@ -117,13 +117,18 @@ def read_usage(
     by_dataset: bool = False,
     column: str | None = None,
     by_day: bool = False,
+    against: Period | None = None,
 ) -> Source:
-    """Where the usage of the period (and the previous one) comes from; `by_day`: single days."""
+    """Where the usage of the period (and the previous one, or `against`: a period that ends
+    before it) comes from; `by_day`: single days."""
     summary = pick(usage, by_dataset=by_dataset, column=column)
-    periods = ((0, period.previous()), (1, period)) if with_previous else ((1, period),)
+    before = (against or period.previous()) if with_previous else None
+    if before is not None and before.end >= period.start:
+        raise ValueError(f"{before} does not end before {period}")
+    periods = ((0, before), (1, period)) if before is not None else ((1, period),)
     with_apps = not by_dataset and usage.dataset_ids is None
     if summary is None:
-        return _usage_daily(sql, usage, period, with_previous, with_apps)
+        return _usage_daily(sql, usage, period, before, with_apps)
     blocks: list[tuple[int, Block]] = [
         (is_current, block)
         for is_current, part in periods
@@ -185,19 +190,21 @@ def _read_blocks(
 
 
 def _usage_daily(
-    sql: Statement, usage: UsageFilter, period: Period, with_previous: bool, with_apps: bool
+    sql: Statement, usage: UsageFilter, period: Period, before: Period | None, with_apps: bool
 ) -> Source:
-    start = period.previous().start if with_previous else period.start
-    where = [
-        f"t.day >= {sql.bind(start)}",
-        f"t.day <= {sql.bind(period.end)}",
-        f"t.status_class = '{STATUS_OK}'",
-        *_filters(sql, usage, with_apps),
-    ]
+    if before is not None and before != period.previous():  # a gap between them
+        days = (
+            f"(t.day >= {sql.bind(before.start)} AND t.day <= {sql.bind(before.end)} "
+            f"OR t.day >= {sql.bind(period.start)} AND t.day <= {sql.bind(period.end)})"
+        )
+    else:
+        start = before.start if before is not None else period.start
+        days = f"t.day >= {sql.bind(start)} AND t.day <= {sql.bind(period.end)}"
+    where = [days, f"t.status_class = '{STATUS_OK}'", *_filters(sql, usage, with_apps)]
     # Not the literal 1 without a previous period: GROUP BY 1 would mean the first column.
     part = (
         f"CASE WHEN t.day >= {sql.bind(period.start)} THEN 1 ELSE 0 END"
-        if with_previous
+        if before is not None
         else "CAST(1 AS INTEGER)"
     )
     figures = _datasets_but_app_opens(_DAILY_FIGURES) if with_apps else _DAILY_FIGURES

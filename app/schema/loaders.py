@@ -96,7 +96,9 @@ async def load_breakdowns(keys: list[BreakdownKey]) -> list[Ranking]:
             wanted[key.column] = max(wanted.get(key.column, 0), key.upto)
     answers: dict[tuple[UsageFilter, Period, str], Ranking] = {}
     for (usage, period), wanted in views.items():
-        found = await reports.ranked_callers(usage, period, tuple(wanted), max(wanted.values()))
+        found = await reports.ranked_callers(
+            usage, period, tuple(wanted), max(wanted.values()), against=period.previous()
+        )
         for column, ranking in found.items():
             answers[usage, period, column] = ranking
     of_datasets = [key for key in keys if key.query.dataset_id is not None]

@@ -327,3 +327,14 @@ async def test_a_fixed_today_sets_the_presets(client: httpx.AsyncClient) -> None
     page = (await client.get("/dashboard")).text
     rows = chart_rows(page)
     assert (rows[0][0], rows[-1][0]) == ("2024-01-08", "2024-01-14 (today, partial)")
+
+
+async def test_a_year_before_a_period_longer_than_a_year_overlaps_it(
+    org1: httpx.AsyncClient,
+) -> None:
+    # 2023-01-01..2024-01-14 against 2022-01-01..2023-01-14: 2023-01-10's 7 calls count in both.
+    params = {"start": "2023-01-01", "end": "2024-01-14", "compare": "year"}
+    page = (await org1.get("/dashboard", params=params)).text
+    domains = element(page, 'data-breakdown="referer_domain"', "</figure>")
+    row = words(element(domains, '<tr data-key="client.example">', "</tr>"))
+    assert row.startswith("client.example 10 7 ▲ +3 up 3 from 7 "), row
