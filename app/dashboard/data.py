@@ -92,7 +92,7 @@ async def read_breakdowns(view: View, upto: int | None) -> dict[str, Ranking]:
         return await reports.ranked_callers(usage, period, upto=upto, against=against)
 
     async def callers_of(part: Period) -> Mapping[tuple[str, str], Figures]:
-        return await reports.callers(usage, part, against=part.previous())
+        return await reports.callers(usage, part, against=None)  # compared() takes each current
 
     found = await compared(view, callers_of)
     return {
