@@ -178,6 +178,25 @@ async def test_the_domain_filter_suggests_the_100_most_used_and_takes_any(
     assert f'<li data-chip="domain:{unlisted}">' in filtered
 
 
+async def test_the_domain_note_counts_named_domains_only(admin: httpx.AsyncClient) -> None:
+    # Calls without a referer and with an unreadable one: the stand-ins "none" and "invalid",
+    # one among the first groups read and one far past them, are not domains to suggest.
+    roads = dataset("roads", "Roads")
+    day = (TODAY - timedelta(days=3)).isoformat()
+    await ingest(
+        admin,
+        *[line_on(day, resource=roads) for _ in range(10_000)],
+        line_on(day, resource=roads, referer="not a url"),
+    )
+    page = (await admin.get("/dashboard", params={"preset": "12m"})).text
+    suggested = options(page, "domain-options")
+    assert len(suggested) == DOMAIN_OPTIONS and "none" not in suggested
+    assert words(element(page, '<p class="hint" id="domain-note"', "</p>")) == (
+        f"The 100 most used of {len(_year_domains())} calling domains are suggested; "
+        "type any other."
+    )
+
+
 def _year_lines() -> list[dict[str, Any]]:
     """The lines of the last 12 months and the 12 before: the 12m view's."""
     start = TODAY - timedelta(days=729)
