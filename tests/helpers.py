@@ -386,12 +386,22 @@ DATA = Path(__file__).parent / "data"
 DIMENSION_TABLES = ("owner_keys", "user_groups", "domains", "categories")
 
 
+OWNER_INDEX = ("0013_dataset_owner_index", "idx_usage_by_da_resourc_fadbce")
+
+
 async def undo_caller_dimensions() -> None:
     """Put usage_by_caller back as it was before CALLER_DIMENSIONS (text keys, the same rows),
-    the migration unrecorded: for tests that apply an earlier migration again (tortoise plans
-    nothing under an applied later one)."""
+    the migration and the later ones unrecorded: for tests that apply an earlier migration
+    again (tortoise plans nothing under an applied later one)."""
     db = connection()
     postgres = is_postgres(db)
+    mark = "$1" if postgres else "?"
+    migration, index = OWNER_INDEX
+    await db.execute_script(f'DROP INDEX "{index}"')
+    await db.execute_query(
+        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
+        [migration],
+    )
     schema = (DATA / f"schema_v0_1_0.{'postgres' if postgres else 'sqlite'}.sql").read_text()
     [before] = re.findall(r'CREATE TABLE "usage_by_caller" \(.*?\n\)', schema, re.DOTALL)
     await db.execute_script(f"CREATE TABLE caller_rows AS SELECT * FROM {caller_rows()} t")  # noqa: S608
@@ -406,7 +416,6 @@ async def undo_caller_dimensions() -> None:
             "SELECT setval(pg_get_serial_sequence('usage_by_caller', 'id'), max(id)) "
             "FROM usage_by_caller HAVING count(*) > 0"
         )
-    mark = "$1" if postgres else "?"
     await db.execute_query(
         f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
         [CALLER_DIMENSIONS],

@@ -53,6 +53,7 @@ MIGRATIONS = [
     "0010_consumer_sketches",
     "0011_consumer_rollups",
     "0012_caller_dimensions",
+    "0013_dataset_owner_index",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -157,7 +158,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0009_subscriptions\n"
         "applied 0010_consumer_sketches\n"
         "applied 0011_consumer_rollups\n"
-        "applied 0012_caller_dimensions\n",
+        "applied 0012_caller_dimensions\n"
+        "applied 0013_dataset_owner_index\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -229,7 +231,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0009_subscriptions\n"
         "pending 0010_consumer_sketches\n"
         "pending 0011_consumer_rollups\n"
-        "pending 0012_caller_dimensions\n",
+        "pending 0012_caller_dimensions\n"
+        "pending 0013_dataset_owner_index\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -263,7 +266,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0009_subscriptions\n"
         "applied 0010_consumer_sketches\n"
         "applied 0011_consumer_rollups\n"
-        "applied 0012_caller_dimensions\n",
+        "applied 0012_caller_dimensions\n"
+        "applied 0013_dataset_owner_index\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -292,7 +296,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0009_subscriptions\n"
         "applied 0010_consumer_sketches\n"
         "applied 0011_consumer_rollups\n"
-        "applied 0012_caller_dimensions\n",
+        "applied 0012_caller_dimensions\n"
+        "applied 0013_dataset_owner_index\n",
     )
     await process.aclose()
 

@@ -19,7 +19,16 @@ from tortoise.transactions import in_transaction
 from app.config import Settings
 from app.storage.database import connection, is_postgres
 from app.storage.retention import purge
-from tests.helpers import ADMIN_TOKEN, app_client, dataset, graphql_data, ingest, line_on
+from tests.helpers import (
+    ADMIN_TOKEN,
+    INGEST_TOKEN,
+    OWNER_INDEX,
+    app_client,
+    dataset,
+    graphql_data,
+    ingest,
+    line_on,
+)
 from tests.server_processes import postgres_database
 
 pytestmark = pytest.mark.anyio
@@ -191,3 +200,49 @@ async def test_a_ranking_run_ten_times_keeps_a_plan_of_its_own_values(settings: 
     assert rows, "the ranking statement was not prepared on this connection"
     assert all(row["generic_plans"] == 0 for row in rows), rows
     assert sum(row["custom_plans"] for row in rows) >= 10, rows
+
+
+# 300 owners of 20 datasets with a call a day in January 2024, and their month rows.
+DATASET_FILL = """
+INSERT INTO usage_by_dataset (resource_type, span, day, resource_id, owner_type, owner_id,
+                              api_calls, downloads, downloaded_bytes, app_opens)
+SELECT 'datasets', span, first, 'o' || o || '-d' || n, 'organization', 'o' || o, calls, 0, 0, 0
+FROM generate_series(0, 299) o, generate_series(0, 19) n,
+     (SELECT 1 AS span, DATE '2024-01-01' + d AS first, 1 AS calls FROM generate_series(0, 30) d
+      UNION ALL SELECT 0, DATE '2024-01-01', 31) blocks
+"""
+
+
+def test_an_owners_ranking_reads_its_own_rows_through_the_owner_index() -> None:
+    """usage_by_dataset's key puts datasets before owners: without the owner index an owner's
+    ranking read every dataset of each block (docs/storage.md)."""
+
+    async def plan(url: str) -> tuple[Any, dict[str, Any]]:
+        settings = Settings(database_url=url, admin_token=ADMIN_TOKEN, ingest_token=INGEST_TOKEN)
+        async with app_client(settings) as client:
+            await ingest(
+                client,
+                *[line_on("2024-01-08", resource=dataset("roads")) for _ in range(3)],
+                line_on("2024-01-09", resource=dataset("bridges")),
+            )
+            await connection().execute_script(DATASET_FILL)
+            await purge(settings, datetime(2024, 5, 1, tzinfo=UTC))  # the service's own ANALYZE
+            with statements() as found:
+                data = await graphql_data(client, RANKING, owner=OWNER)
+            # The ranking (the page's usage figures, read by dataset id, come after it).
+            [(sql, values)] = [s for s in found if "MATERIALIZED" in s[0]]
+            explained = await connection().execute_query(f"EXPLAIN (FORMAT JSON) {sql}", values)
+            return data, json.loads(explained[1][0]["QUERY PLAN"])[0]["Plan"]
+
+    with postgres_database() as url:
+        data, root = asyncio.run(plan(url))
+    assert [(n["id"], n["usage"]["apiCalls"]["current"]) for n in data["datasets"]["nodes"]] == [
+        ("roads", 3),
+        ("bridges", 1),
+    ]
+    scans = [(n["Node Type"], n.get("Index Name")) for n in _plan_nodes(root)
+             if n.get("Relation Name") == "usage_by_dataset"]  # fmt: skip
+    assert scans and all(name == OWNER_INDEX[1] for _, name in scans), scans
+
+
+OWNER = {"type": "ORGANIZATION", "id": "org1"}  # line_on's owner

@@ -27,7 +27,13 @@ from app.reports.consumers import (
 )
 from app.reports.rows import TOTAL, UsageFilter
 from app.storage.database import connection, is_postgres, migrate_database
-from tests.helpers import CALLER_DIMENSIONS, FIXED_EPOCH_KEY, table_rows, undo_caller_dimensions
+from tests.helpers import (
+    CALLER_DIMENSIONS,
+    FIXED_EPOCH_KEY,
+    OWNER_INDEX,
+    table_rows,
+    undo_caller_dimensions,
+)
 from tests.schema.test_loaders import counted_statements
 
 pytestmark = pytest.mark.anyio
@@ -214,7 +220,7 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
         ["0011_consumer_rollups"],
     )
     await connection().execute_script("DROP TABLE usage_consumers_by_owner")
-    assert await migrate_database() == ["0011_consumer_rollups", CALLER_DIMENSIONS]
+    assert await migrate_database() == ["0011_consumer_rollups", CALLER_DIMENSIONS, OWNER_INDEX[0]]
     assert await _stored() == written
 
 

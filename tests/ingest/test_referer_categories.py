@@ -23,6 +23,7 @@ from tests.helpers import (
     ADMIN_TOKEN,
     CALLER_DIMENSIONS,
     NDJSON,
+    OWNER_INDEX,
     PERIOD_WEEK,
     TEXT,
     combined_line,
@@ -69,6 +70,7 @@ LATER_MIGRATIONS = (
     "0010_consumer_sketches",
     "0011_consumer_rollups",
     CALLER_DIMENSIONS,
+    OWNER_INDEX[0],
 )
 # Created by LATER_MIGRATIONS.
 LATER_TABLES = (
