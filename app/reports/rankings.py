@@ -28,7 +28,7 @@ def _used(figures: Figures) -> bool:
     return any(figures.api_calls) or any(figures.downloads)
 
 
-def added(figures: Iterable[Figures]) -> Figures:
+def _added(figures: Iterable[Figures]) -> Figures:
     """Figures added up, side by side."""
     sums = [0] * 8
     for one in figures:
@@ -47,7 +47,7 @@ def rank(groups: Mapping[str, Figures], column: str, upto: int | None) -> Rankin
     else:
         top = sorted(used, key=_order)
     stand_ins = sum(g.key in RESERVED_DOMAINS for g in used) if column == _DOMAIN else 0
-    return Ranking(top, len(used), added(groups.values()), stand_ins)
+    return Ranking(top, len(used), _added(groups.values()), stand_ins)
 
 
 async def ranked_callers(
