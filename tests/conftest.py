@@ -47,6 +47,7 @@ TABLES = (
     "user_groups",
     "domains",
     "categories",
+    "summary_rebuilds",
 )
 
 

@@ -387,6 +387,8 @@ DIMENSION_TABLES = ("owner_keys", "user_groups", "domains", "categories")
 
 
 OWNER_INDEX = ("0013_dataset_owner_index", "idx_usage_by_da_resourc_fadbce")
+# The migration after OWNER_INDEX, and its table.
+SUMMARY_REBUILDS = ("0014_summary_rebuilds", "summary_rebuilds")
 
 
 async def undo_caller_dimensions() -> None:
@@ -396,6 +398,12 @@ async def undo_caller_dimensions() -> None:
     db = connection()
     postgres = is_postgres(db)
     mark = "$1" if postgres else "?"
+    migration, table = SUMMARY_REBUILDS
+    await db.execute_script(f"DROP TABLE {table}")
+    await db.execute_query(
+        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
+        [migration],
+    )
     migration, index = OWNER_INDEX
     await db.execute_script(f'DROP INDEX "{index}"')
     await db.execute_query(

@@ -54,6 +54,7 @@ MIGRATIONS = [
     "0011_consumer_rollups",
     "0012_caller_dimensions",
     "0013_dataset_owner_index",
+    "0014_summary_rebuilds",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -159,7 +160,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0010_consumer_sketches\n"
         "applied 0011_consumer_rollups\n"
         "applied 0012_caller_dimensions\n"
-        "applied 0013_dataset_owner_index\n",
+        "applied 0013_dataset_owner_index\n"
+        "applied 0014_summary_rebuilds\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -232,7 +234,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0010_consumer_sketches\n"
         "pending 0011_consumer_rollups\n"
         "pending 0012_caller_dimensions\n"
-        "pending 0013_dataset_owner_index\n",
+        "pending 0013_dataset_owner_index\n"
+        "pending 0014_summary_rebuilds\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -267,7 +270,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0010_consumer_sketches\n"
         "applied 0011_consumer_rollups\n"
         "applied 0012_caller_dimensions\n"
-        "applied 0013_dataset_owner_index\n",
+        "applied 0013_dataset_owner_index\n"
+        "applied 0014_summary_rebuilds\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -297,7 +301,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0010_consumer_sketches\n"
         "applied 0011_consumer_rollups\n"
         "applied 0012_caller_dimensions\n"
-        "applied 0013_dataset_owner_index\n",
+        "applied 0013_dataset_owner_index\n"
+        "applied 0014_summary_rebuilds\n",
     )
     await process.aclose()
 

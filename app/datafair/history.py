@@ -5,8 +5,10 @@ The file is read document by document (app/datafair/mongoexport.py), each docume
 (documents.py) and the documents cut into chunks at boundaries their ids decide (chunks.py).
 About UNIT_DOCUMENTS documents of whole chunks make a unit, decided and written in one
 transaction: the keys that say what is counted already (imported.py), then the ingest's own
-write of what is not (app/ingest/store.py: usage_daily, summaries, resources, owners). A crash
-or a refusal loses nothing and counts nothing twice: run the import again.
+write of what is not (app/ingest/store.py: usage_daily, resources, owners), noting the months
+it wrote. The summary rows of those months are rebuilt from usage_daily once, at the file's end
+(app/ingest/rebuilds.py). A crash or a refusal loses nothing and counts nothing twice: run the
+import again (its end rebuilds what a stopped run left).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from app.datafair.mongoexport import READ_BYTES, Readable, documents
 from app.datafair.skips import Skipped
 from app.errors import BadUserInputError, DatabaseUnavailableError
 from app.ingest.aggregate import BatchTotals, OwnerSeen, ResourceSeen
+from app.ingest.rebuilds import defer, rebuild
 from app.ingest.store import BatchWrite, find_batch, write_batch
 from app.storage.database import DATABASE_ERRORS, connection
 
@@ -109,11 +112,23 @@ async def import_file(
                     writing = asyncio.create_task(_write(unit, report, counted))
         if writing is not None:
             await writing
+        await _rebuild(report)
     finally:
         if writing is not None and not writing.done():
             writing.cancel()  # reading failed: the unit under way rolls back
             await asyncio.gather(writing, return_exceptions=True)
     return report
+
+
+async def _rebuild(report: FileReport) -> None:
+    try:
+        await rebuild()
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnavailableError(
+            f"{report.path}: the documents are counted, but the database did not take the "
+            f"rebuild of their months' summaries ({_reason(exc)}): run the import again, it "
+            "counts nothing twice and rebuilds them"
+        ) from exc
 
 
 async def _units(documents: Iterator[Imported], size: int) -> AsyncGenerator[list[Chunk], None]:
@@ -173,7 +188,9 @@ async def _count(unit: Sequence[Chunk], totals: BatchTotals, counted: bool) -> D
         if decision.counted:
             if len(decision.counted) < totals.accepted:
                 totals = totals_of(decision.counted)
-            await write_batch(BatchWrite(totals, None, "", "", now))
+            months = {(d.key.resource_type, d.key.day.replace(day=1)) for d in decision.counted}
+            await defer(client, months)
+            await write_batch(BatchWrite(totals, None, "", "", now, summaries=False))
     return decision
 
 
@@ -224,7 +241,8 @@ async def _trial(documents: list[Imported]) -> BaseException | None:
     """What the database says of these documents' counters, written then rolled back."""
     try:
         async with in_transaction():
-            await write_batch(BatchWrite(totals_of(documents), None, "", "", datetime.now(UTC)))
+            totals = totals_of(documents)
+            await write_batch(BatchWrite(totals, None, "", "", datetime.now(UTC), summaries=False))
             raise _TrialOver
     except _TrialOver:
         return None

@@ -1,6 +1,7 @@
 """Ingest's commands: `usage-metrics resources add` registers a resource's owner, for lines that
-carry none (nginx combined); `usage-metrics fold` adds the waiting ledger rows to the tables, and
-with --retry-quarantined first puts back the rows set aside."""
+carry none (nginx combined); `usage-metrics fold` adds the waiting ledger rows to the tables
+(and rebuilds the summaries a stopped import left), and with --retry-quarantined first puts
+back the rows set aside."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.ingest import quarantine
 from app.ingest.domain_cap import DomainCap
 from app.ingest.failures import classify
 from app.ingest.fold import Folded, FoldError, fold_waiting
+from app.ingest.rebuilds import rebuild
 from app.storage.database import database
 from app.storage.models import ResourceRow
 
@@ -38,17 +40,22 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _fold(settings: Settings, args: argparse.Namespace) -> int:
-    async def run() -> tuple[int, Folded]:
+    async def run() -> tuple[int, Folded, list[tuple[str, date]]]:
         async with database(settings.database_url):
             try:
                 put_back = await quarantine.put_back() if args.retry_quarantined else 0
             except Exception as exc:
                 raise FoldError(classify(exc)) from exc
             cap = DomainCap(settings.max_domains_per_day, settings.max_apps_per_day)
-            return put_back, await fold_waiting(cap)
+            folded = await fold_waiting(cap)
+            try:
+                months = await rebuild()
+            except Exception as exc:
+                raise FoldError(classify(exc)) from exc
+            return put_back, folded, months
 
     try:
-        put_back, folded = asyncio.run(run())
+        put_back, folded, months = asyncio.run(run())
     except FoldError as exc:
         print(
             f"folding failed ({exc.failure.value}: {exc.failure.message}); nothing of the "
@@ -59,6 +66,12 @@ def _fold(settings: Settings, args: argparse.Namespace) -> int:
     if args.retry_quarantined:
         print(f"put back {put_back} batches from the quarantine")
     print(f"folded {folded.batches} batches ({folded.keys} merged daily rows)")
+    if months:
+        count = len({month for _, month in months})
+        print(
+            f"rebuilt the summaries of {count} month{'s' if count > 1 else ''} a stopped import "
+            "left"
+        )
     if folded.set_aside:
         reasons = ", ".join(
             f"{n} {reason}" for reason, n in sorted(Counter(folded.set_aside).items())

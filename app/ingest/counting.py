@@ -73,21 +73,26 @@ class Prepared:
     clamped: Counter[str]  # rows with a sum past the ceiling before any write, by table
 
 
-async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepared:
-    """The rows of every table, giving the event loop back every PREPARE_SLICE keys or rows."""
+async def prepare(
+    counters: dict[UsageKey, Counters], postgres: bool, summaries: bool = True
+) -> Prepared:
+    """The rows of every table (usage_daily's alone unless `summaries`), giving the event loop
+    back every PREPARE_SLICE keys or rows."""
     # In key order: a stable lock order for concurrent writers.
     usage = [(*key, *counts) for key, counts in sorted(counters.items())]
     clamped = Counter({"usage_daily": clamp_rows(usage, len(KEY_COLUMNS))})
+    if not summaries:
+        return Prepared(counters, usage, [], clamped)
     by_dataset: Totals = {}
     by_caller: Totals = {}
     async for part in _parts(list(counters.items())):
         add_days(by_dataset, by_caller, part)
-    summaries: list[tuple[Summary, Totals, list[list[Any]]]] = []
+    rows_of: list[tuple[Summary, Totals, list[list[Any]]]] = []
     for summary, daily in days_by_summary(by_dataset, by_caller).items():
         await asyncio.sleep(0)
         if postgres:
             clamped[summary.table] = clamp_totals(daily.values())
-            summaries.append((summary, daily, []))
+            rows_of.append((summary, daily, []))
             continue
         blocks: Totals = {}
         async for days in _parts(list(daily.items())):
@@ -96,8 +101,8 @@ async def prepare(counters: dict[UsageKey, Counters], postgres: bool) -> Prepare
         # Sorted: a block's new rows land next to each other, and its readers scan them together.
         rows = sorted([*key, *figures] for key, figures in blocks.items())
         clamped[summary.table] = clamp_rows(rows, len(summary.key))
-        summaries.append((summary, daily, rows))
-    return Prepared(counters, usage, summaries, clamped)
+        rows_of.append((summary, daily, rows))
+    return Prepared(counters, usage, rows_of, clamped)
 
 
 async def _parts(items: list[_Item]) -> AsyncIterator[list[_Item]]:
@@ -111,9 +116,11 @@ async def add_counters(
     counters: dict[UsageKey, Counters],
     cap: DomainCap | None,
     prepared: Prepared | None = None,
+    summaries: bool = True,
 ) -> Counted:
-    """Add `counters` (the domain cap applied) to usage_daily and every summary table;
-    `prepared`, if given, is `prepare(counters)`, used unless the cap renames a domain.
+    """Add `counters` (the domain cap applied) to usage_daily and, unless the caller leaves
+    them to a rebuild (app/ingest/rebuilds.py), every summary table; `prepared`, if given, is
+    `prepare(counters)`, used unless the cap renames a domain.
 
     The caller commits, then tells the cap what is stored (`cap.remember(counted.capped)`).
     """
@@ -123,7 +130,7 @@ async def add_counters(
         capped = await cap.apply(client, counters)
         counters = capped.counters  # the same dict unless a domain or an app was capped
     if prepared is None or prepared.counters is not counters:
-        prepared = await prepare(counters, is_postgres(client))
+        prepared = await prepare(counters, is_postgres(client), summaries)
     saturated = Counter(prepared.clamped)
     saturated["usage_daily"] += await _upsert_counters(client, prepared.usage)
     for summary, daily, rows in prepared.summaries:
@@ -149,6 +156,14 @@ async def lock_datasets(client: BaseDBAsyncClient, datasets: set[tuple[str, str]
             "AS t(k, n) ORDER BY n",
             [_DATASET_LOCKS, keys],
         )
+
+
+async def lock_every_dataset(client: BaseDBAsyncClient) -> None:
+    """Every bucket's lock, in the same order: no writer of counters runs until the commit."""
+    await client.execute_query(
+        "SELECT pg_advisory_xact_lock($1, k) FROM generate_series(0, $2::int4 - 1) AS k ORDER BY k",
+        [_DATASET_LOCKS, LOCK_BUCKETS],
+    )
 
 
 def lock_bucket(resource_type: str, resource_id: str) -> int:

@@ -22,6 +22,7 @@ from app.ingest import quarantine
 from app.ingest.domain_cap import DomainCap
 from app.ingest.failures import classify, describe
 from app.ingest.fold import KEYS_PER_PASS, Folded, FoldError, fold_pass
+from app.ingest.rebuilds import rebuild
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,11 @@ class Folder:
         return True
 
     async def _fold_until(self, stop: asyncio.Event) -> None:
+        try:  # months a stopped import left without their summaries (app/ingest/rebuilds.py)
+            if months := await rebuild():
+                log.info("rebuilt the summaries of %s months a stopped import left", len(months))
+        except Exception:
+            log.exception("rebuilding the summaries a stopped import left failed")
         while not stop.is_set():
             worked = await self.fold_round(stop)
             self.started.set()

@@ -77,6 +77,8 @@ class BatchWrite:
     # The sender's key as given, when `idempotency_key` is scoped to its token (scoped_key()):
     # a batch stored before scoping existed is still found under it (legacy_key()).
     sent_key: str | None = None
+    # False: usage_daily alone, the summaries left to a rebuild (app/ingest/rebuilds.py).
+    summaries: bool = True
 
 
 def key_namespace(token: str) -> str:
@@ -157,7 +159,10 @@ async def write_batch(batch: BatchWrite) -> StoredBatch | None:
                 await _insert_ledger_row(client, batch)
                 capped = None
             else:
-                capped = (await add_counters(client, batch.totals.counters, cap)).capped
+                counted = await add_counters(
+                    client, batch.totals.counters, cap, summaries=batch.summaries
+                )
+                capped = counted.capped
                 await add_sketches(client, batch.totals.sketches)
         if cap is not None and capped is not None:
             cap.remember(capped)

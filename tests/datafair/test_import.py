@@ -382,11 +382,18 @@ async def test_a_document_the_database_refuses_is_named_and_the_import_resumes(
     assert sum(r["requests"] for r in await usage_rows()) == sum(
         d["nbRequests"] for d in documents[:240]
     )
+    # The stopped import's months wait for their rebuild: the summaries lack its documents.
+    noted = await table_rows("summary_rebuilds")
+    assert {(r["resource_type"], str(r["month"])) for r in noted} == {
+        (r["resource_type"], r["day"][:8] + "01") for r in await usage_rows()
+    }
+    assert await stored_summaries() != await summaries_of_usage_daily()
     resumed = await import_file(path, unit_documents=100)
     assert resumed.answer() == {"imported": 360, "duplicate": 240, "skipped": {}}
     total = sum(d["nbRequests"] for d in documents)
     assert sum(r["requests"] for r in await usage_rows()) == total
     assert await stored_summaries() == await summaries_of_usage_daily()
+    assert await table_rows("summary_rebuilds") == []
 
 
 def run_command(database_url: str, *files: Path) -> subprocess.CompletedProcess[str]:

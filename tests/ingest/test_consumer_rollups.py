@@ -31,6 +31,7 @@ from tests.helpers import (
     CALLER_DIMENSIONS,
     FIXED_EPOCH_KEY,
     OWNER_INDEX,
+    SUMMARY_REBUILDS,
     table_rows,
     undo_caller_dimensions,
 )
@@ -220,7 +221,12 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
         ["0011_consumer_rollups"],
     )
     await connection().execute_script("DROP TABLE usage_consumers_by_owner")
-    assert await migrate_database() == ["0011_consumer_rollups", CALLER_DIMENSIONS, OWNER_INDEX[0]]
+    assert await migrate_database() == [
+        "0011_consumer_rollups",
+        CALLER_DIMENSIONS,
+        OWNER_INDEX[0],
+        SUMMARY_REBUILDS[0],
+    ]
     assert await _stored() == written
 
 

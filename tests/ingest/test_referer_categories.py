@@ -25,6 +25,7 @@ from tests.helpers import (
     NDJSON,
     OWNER_INDEX,
     PERIOD_WEEK,
+    SUMMARY_REBUILDS,
     TEXT,
     combined_line,
     data_fair_line,
@@ -71,6 +72,7 @@ LATER_MIGRATIONS = (
     "0011_consumer_rollups",
     CALLER_DIMENSIONS,
     OWNER_INDEX[0],
+    SUMMARY_REBUILDS[0],
 )
 # Created by LATER_MIGRATIONS.
 LATER_TABLES = (

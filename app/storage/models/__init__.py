@@ -16,7 +16,12 @@ from app.storage.models.resources import ResourceRow
 from app.storage.models.sessions import RevokedSession
 from app.storage.models.settings import SettingRow
 from app.storage.models.subscriptions import DeliveryRow, LeaseRow, SubscriptionRow
-from app.storage.models.summaries import UsageByCaller, UsageByDataset, UsageByOwner
+from app.storage.models.summaries import (
+    SummaryRebuild,
+    UsageByCaller,
+    UsageByDataset,
+    UsageByOwner,
+)
 from app.storage.models.tokens import TokenRow
 from app.storage.models.usage import UsageDaily
 
@@ -35,6 +40,7 @@ __all__ = [
     "RevokedSession",
     "SettingRow",
     "SubscriptionRow",
+    "SummaryRebuild",
     "TokenRow",
     "UsageByCaller",
     "UsageByDataset",

@@ -91,3 +91,17 @@ class UsageByCaller(Model):
     class Meta:
         table = "usage_by_caller"
         unique_together = (CALLER_STORED_KEY,)
+
+
+class SummaryRebuild(Model):
+    """A month of one resource type whose summary rows are owed a rebuild from usage_daily: a
+    writer that leaves the summaries to one rebuild at its end (`import-data-fair`) notes the
+    months it wrote, in the transaction of its usage_daily rows; the rebuild deletes them."""
+
+    id = fields.BigIntField(primary_key=True)
+    resource_type = fields.CharField(max_length=64)
+    month = fields.DateField()  # its first day
+
+    class Meta:
+        table = "summary_rebuilds"
+        unique_together = (("resource_type", "month"),)

@@ -1,0 +1,280 @@
+"""Summary rows rebuilt from usage_daily for the months a writer left them to
+(docs/storage.md#summaries-rebuilt-after-an-import).
+
+`import-data-fair` writes usage_daily alone for each unit of documents and notes the months it
+wrote (`defer`, in the unit's transaction); at its end, `rebuild` adds those months' usage_daily
+rows up into every block of every summary table, in one statement per table, instead of each
+unit spreading its rows over their blocks in Python and upserting them (2.6 summary rows a
+document). The summaries are usage_daily's status-ok rows added up (the summary-vs-daily tests
+check it), so a month rebuilt from its daily rows is exact, whatever wrote them: the import,
+the live folder, an earlier release.
+
+A month noted is rebuilt whole (each block lies inside one month). Until then its summary rows
+lack what the import wrote; a killed import leaves its months noted, and the next import's end,
+`usage-metrics fold` or a server's start rebuilds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from app.core.records import Operation
+from app.ingest.counting import lock_every_dataset
+from app.storage.database import connection, is_postgres
+from app.storage.models.summaries import FIGURE_COLUMNS
+from app.storage.sql import BIGINT_MAX
+from app.storage.summaries import (
+    BY_CALLER,
+    BY_OWNER,
+    EVERY_OWNER,
+    STATUS_OK,
+    SUMMARIES,
+    Summary,
+    covering,
+)
+
+_TABLE = "summary_rebuilds"
+# Units that note months share this lock; a rebuild takes it alone, so that no unit commits
+# daily rows of a month between the rebuild's reading of that month and its forgetting it.
+_REBUILD_LOCK = (0x72656275, 0)  # "rebu"
+_LOW = 2**32 - 1
+# Each figure: the usage_daily counter it adds up, and the operations whose rows count.
+_SOURCES = {
+    "api_calls": ("requests", f"u.operation = '{Operation.API}'"),
+    "downloads": ("requests", f"u.operation = '{Operation.DOWNLOAD}'"),
+    "downloaded_bytes": ("bytes", f"u.operation = '{Operation.DOWNLOAD}'"),
+    "app_opens": ("requests", f"u.operation NOT IN ('{Operation.API}', '{Operation.DOWNLOAD}')"),
+}
+assert tuple(_SOURCES) == FIGURE_COLUMNS
+# Tables that also keep every owner's rows (summaries.days_by_summary), and their owner columns.
+_EVERY_OWNER_TOO = {BY_OWNER.table, BY_CALLER.table}
+_OWNER_COLUMNS = ("owner_type", "owner_id")
+
+
+async def defer(client: BaseDBAsyncClient, months: Iterable[tuple[str, date]]) -> None:
+    """Note, in the caller's transaction, the (resource type, first day of a month) whose
+    summary rows the caller leaves to `rebuild`."""
+    found = sorted(set(months))
+    if not found:
+        return
+    if is_postgres(client):
+        await client.execute_query(
+            "SELECT pg_advisory_xact_lock_shared($1, $2)", list(_REBUILD_LOCK)
+        )
+        await client.execute_query(
+            f"INSERT INTO {_TABLE} (resource_type, month) "  # noqa: S608
+            "SELECT * FROM unnest($1::varchar[], $2::date[]) ON CONFLICT DO NOTHING",
+            [[t for t, _ in found], [m for _, m in found]],
+        )
+        return
+    await client.execute_many(
+        f"INSERT INTO {_TABLE} (resource_type, month) VALUES (?, ?) ON CONFLICT DO NOTHING",  # noqa: S608
+        [[t, m.isoformat()] for t, m in found],
+    )
+
+
+async def rebuild() -> list[tuple[str, date]]:
+    """Rebuild every noted month's summary rows in one transaction, forget those months, and
+    say which they were (resource type, first day)."""
+    noted = await connection().execute_query_dict(f"SELECT 1 AS n FROM {_TABLE} LIMIT 1")  # noqa: S608
+    if not noted:  # the common case, for the folder's round at start: no lock taken
+        return []
+    async with in_transaction() as client:
+        postgres = is_postgres(client)
+        if postgres:
+            # Alone among rebuilds and noting units, then among every writer of counters.
+            await client.execute_query("SELECT pg_advisory_xact_lock($1, $2)", list(_REBUILD_LOCK))
+            await lock_every_dataset(client)
+        else:  # a write first: SQLite's write lock, held from here to the commit
+            await client.execute_query(f"UPDATE {_TABLE} SET month = month")  # noqa: S608
+        rows = await client.execute_query_dict(
+            f"SELECT resource_type, month FROM {_TABLE} ORDER BY resource_type, month"  # noqa: S608
+        )
+        months = [(row["resource_type"], _as_date(row["month"])) for row in rows]
+        if not months:
+            return []
+        source = _Source(postgres, months)
+        for summary in SUMMARIES:
+            await client.execute_query(*source.delete(summary))
+            if summary.ids:
+                for sql, arguments in source.dimension_values(summary):
+                    await client.execute_query(sql, arguments)
+            await client.execute_query(*source.insert(summary))
+        await client.execute_query(f"DELETE FROM {_TABLE}")  # noqa: S608
+    return months
+
+
+class _Source:
+    """The statements of one rebuild: the noted months' usage_daily rows, and the blocks each
+    of their days falls in, as row sources of the dialect (unnest() arrays, or json_each())."""
+
+    def __init__(self, postgres: bool, months: list[tuple[str, date]]) -> None:
+        self._postgres = postgres
+        self._months = months
+        self._days = sorted({day for _, month in months for day in _days_of(month)})
+
+    def delete(self, summary: Summary) -> tuple[str, list[Any]]:
+        """Every row of the noted months' blocks (each block lies inside one month)."""
+        args: list[Any] = []
+        pairs = self._rows(args, ("resource_type", "first_day", "next_day"), self._bounds())
+        spans = sorted({span for day in self._days for span, _ in covering(summary, day)})
+        args.append(spans if self._postgres else orjson.dumps(spans).decode())
+        in_spans = (
+            f"t.span = ANY(${len(args)}::int2[])"
+            if self._postgres
+            else "t.span IN (SELECT value FROM json_each(?))"
+        )
+        sql = (
+            f"DELETE FROM {summary.table} AS t WHERE EXISTS (SELECT 1 FROM {pairs} "  # noqa: S608
+            "WHERE t.resource_type = p.resource_type AND t.day >= p.first_day "
+            f"AND t.day < p.next_day) AND {in_spans}"
+        )
+        return sql, args
+
+    def dimension_values(self, summary: Summary) -> list[tuple[str, list[Any]]]:
+        """Give every value of an id dimension in the noted months its id (every owner's too)."""
+        found = []
+        for dimension in summary.ids:
+            args: list[Any] = []
+            source, where = self._daily(args)
+            names = ", ".join(dimension.values)
+            picked = ", ".join(f"u.{c}" for c in dimension.values)
+            every = ""
+            if dimension.values == _OWNER_COLUMNS:
+                every = f" UNION SELECT '{EVERY_OWNER[0]}', '{EVERY_OWNER[1]}'"
+            same = " AND ".join(f"d.{c} = v.{c}" for c in dimension.values)
+            sql = (
+                f"INSERT INTO {dimension.table} ({names}) SELECT {names} FROM "  # noqa: S608
+                f"(SELECT DISTINCT {picked} FROM {source} WHERE {where}{every}) AS v "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {dimension.table} d WHERE {same}) "
+                f"ORDER BY {names}"
+            )
+            found.append((sql + (" ON CONFLICT DO NOTHING" if self._postgres else ""), args))
+        return found
+
+    def insert(self, summary: Summary) -> tuple[str, list[Any]]:
+        """Each noted month's usage_daily rows added up per key and day, then per block."""
+        args: list[Any] = []
+        days = [self._per_day(args, summary, every=False)]
+        if summary.table in _EVERY_OWNER_TOO:
+            days.append(self._per_day(args, summary, every=True))
+        cover = [(day, span, first) for day in self._days for span, first in covering(summary, day)]
+        kinds = ("date", "int2", "date")
+        blocks = self._rows(args, ("day", "span", "first_day"), cover, kinds, "c")
+        kept = ", ".join(f"d.{c}" for c in summary.stored_key[3:])
+        sums = ", ".join(f"SUM(d.{part}) AS {part}" for part in self._parts())
+        key = ", ".join(f"k.{c}" for c in summary.stored_key)
+        columns = ", ".join((*summary.stored_key, *FIGURE_COLUMNS))
+        sql = (
+            f"INSERT INTO {summary.table} ({columns}) "  # noqa: S608
+            f"SELECT {key}, {', '.join(self._capped(f) for f in FIGURE_COLUMNS)} "
+            f"FROM (SELECT d.resource_type, c.span, c.first_day AS day, {kept}, {sums} "
+            f"FROM ({' UNION ALL '.join(days)}) AS d JOIN {blocks} ON c.day = d.day "
+            f"GROUP BY d.resource_type, c.span, c.first_day, {kept}) AS k "
+            f"ORDER BY {key}"
+        )
+        return sql, args
+
+    def _per_day(self, args: list[Any], summary: Summary, every: bool) -> str:
+        """Status-ok usage_daily rows added up per day and key as `summary` stores it (each
+        dimension's values as its id, found here: the blocks then group integers); with
+        `every`, as every owner's."""
+
+        def value(column: str) -> str:
+            if every and column in _OWNER_COLUMNS:
+                return f"'{EVERY_OWNER[_OWNER_COLUMNS.index(column)]}'"
+            return f"u.{column}"
+
+        picked, joins = [], ""
+        for part in summary.stored[3:]:
+            if isinstance(part, str):
+                picked.append(f"{value(part)} AS {part}")
+                continue
+            same = " AND ".join(f"{part.table}.{c} = {value(c)}" for c in part.values)
+            joins += f" JOIN {part.table} ON {same}"
+            picked.append(f"{part.table}.id AS {part.column}")
+        sums = []
+        for figure, (counter, operations) in _SOURCES.items():
+            if self._postgres:
+                sums.append(f"SUM(CASE WHEN {operations} THEN u.{counter} ELSE 0 END) AS {figure}")
+                continue
+            # SQLite's SUM() of integers fails past 2^63: the high and low 32 bits apart.
+            counted = f"CASE WHEN {operations} THEN u.{counter}"
+            sums.append(f"SUM({counted} >> 32 ELSE 0 END) AS {figure}_high")
+            sums.append(f"SUM({counted} & {_LOW} ELSE 0 END) AS {figure}_low")
+        values = (p.rpartition(" AS ")[0] for p in picked)
+        grouped = ["u.resource_type", "u.day", *(v for v in values if not v.startswith("'"))]
+        source, where = self._daily(args)
+        return (
+            f"SELECT u.resource_type, u.day, {', '.join(picked)}, {', '.join(sums)} "  # noqa: S608
+            f"FROM {source}{joins} WHERE {where} GROUP BY {', '.join(grouped)}"
+        )
+
+    def _parts(self) -> list[str]:
+        if self._postgres:
+            return list(FIGURE_COLUMNS)
+        return [f"{figure}_{half}" for figure in FIGURE_COLUMNS for half in ("high", "low")]
+
+    def _capped(self, figure: str) -> str:
+        """A block's sum of `figure`, saturating at the columns' maximum as every sum does."""
+        if self._postgres:
+            return f"LEAST(k.{figure}, {BIGINT_MAX})::bigint"
+        high = f"(k.{figure}_high + (k.{figure}_low >> 32))"
+        return (
+            f"CASE WHEN {high} > {BIGINT_MAX >> 32} THEN {BIGINT_MAX} "
+            f"ELSE ({high} << 32) + (k.{figure}_low & {_LOW}) END"
+        )
+
+    def _daily(self, args: list[Any]) -> tuple[str, str]:
+        """The noted months' usage_daily rows `u`: what to read them from, and which count."""
+        pairs = self._rows(args, ("resource_type", "first_day", "next_day"), self._bounds())
+        return (
+            f"usage_daily u JOIN {pairs} ON u.resource_type = p.resource_type "
+            "AND u.day >= p.first_day AND u.day < p.next_day",
+            f"u.status_class = '{STATUS_OK}'",
+        )
+
+    def _bounds(self) -> list[tuple[str, date, date]]:
+        return [(rtype, month, _next_month(month)) for rtype, month in self._months]
+
+    def _rows(
+        self,
+        args: list[Any],
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        types: tuple[str, ...] = ("varchar", "date", "date"),
+        alias: str = "p",
+    ) -> str:
+        """A row source of these rows, its arguments appended to `args`."""
+        if self._postgres:
+            arrays = []
+            for at, kind in enumerate(types):
+                args.append([row[at] for row in rows])
+                arrays.append(f"${len(args)}::{kind}[]")
+            return f"unnest({', '.join(arrays)}) AS {alias}({', '.join(columns)})"
+        args.append(
+            orjson.dumps(
+                [[v.isoformat() if isinstance(v, date) else v for v in row] for row in rows]
+            ).decode()
+        )
+        picked = ", ".join(f"json_extract(value, '$[{at}]') AS {c}" for at, c in enumerate(columns))
+        return f"(SELECT {picked} FROM json_each(?)) AS {alias}"  # noqa: S608
+
+
+def _days_of(month: date) -> list[date]:
+    following = _next_month(month)
+    return [month + timedelta(days=n) for n in range((following - month).days)]
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
