@@ -19,7 +19,7 @@ from app.config import Settings
 from app.core.limits import MAX_ID_LENGTH
 from app.core.records import OWNER_TYPES, Owner
 from app.core.titles import shown_text
-from app.datafair.history import FileReport, import_file
+from app.datafair.history import FileReport, import_file, rebuild_summaries
 from app.datafair.owner_names import (
     ANSWER_WITHIN_S,
     RUN_WITHIN_S,
@@ -117,9 +117,12 @@ async def _import(settings: Settings, files: list[Path]) -> list[FileReport]:
     async with database(settings.database_url):
         for path in files:
             progress = Progress(sys.stderr, path.name, path.stat().st_size, unit="bytes")
-            reports.append(await import_file(path, progress.advance))
+            # The summaries once for every file, at the end: the files of one history split
+            # in pieces each touch most of its months.
+            reports.append(await import_file(path, progress.advance, summaries=False))
             progress.finish()
             _print(reports[-1])  # each file's as it ends: a later file may stop the import
+        await rebuild_summaries(str(files[0]) if len(files) == 1 else f"{len(files)} files")
     return reports
 
 

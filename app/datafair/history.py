@@ -7,7 +7,7 @@ About UNIT_DOCUMENTS documents of whole chunks make a unit, decided and written 
 transaction: the keys that say what is counted already (imported.py), then the ingest's own
 write of what is not (app/ingest/store.py: usage_daily, resources, owners), noting the months
 it wrote. The summary rows of those months are rebuilt from usage_daily once, at the file's end
-(app/ingest/rebuilds.py). A crash or a refusal loses nothing and counts nothing twice: run the
+or, for the command, after its last file (app/ingest/rebuilds.py). A crash or a refusal loses nothing and counts nothing twice: run the
 import again (its end rebuilds what a stopped run left).
 """
 
@@ -87,10 +87,14 @@ async def import_file(
     path: Path,
     advance: Callable[[int], None] = lambda _: None,
     unit_documents: int = UNIT_DOCUMENTS,
+    *,
+    summaries: bool = True,
 ) -> FileReport:
     """Count the documents of one file; `advance` is told how many bytes were read. A unit
     the database refuses stops the import (DatabaseUnavailableError, naming the document when
-    the database refuses one alone): run it again, it goes on where it stopped."""
+    the database refuses one alone): run it again, it goes on where it stopped. With
+    `summaries` False the months written are left to the caller's `rebuild_summaries()` (one
+    rebuild for many files)."""
     report = FileReport(str(path))
     try:
         counted = await find_batch(earlier_release_key(_file_sha256(path))) is not None
@@ -112,7 +116,8 @@ async def import_file(
                     writing = asyncio.create_task(_write(unit, report, counted))
         if writing is not None:
             await writing
-        await _rebuild(report)
+        if summaries:
+            await rebuild_summaries(report.path)
     finally:
         if writing is not None and not writing.done():
             writing.cancel()  # reading failed: the unit under way rolls back
@@ -120,12 +125,14 @@ async def import_file(
     return report
 
 
-async def _rebuild(report: FileReport) -> None:
+async def rebuild_summaries(imported: str) -> None:
+    """The summaries of the months the import wrote (and any a stopped import left);
+    `imported` names the file or files in an error."""
     try:
         await rebuild()
     except DATABASE_ERRORS as exc:
         raise DatabaseUnavailableError(
-            f"{report.path}: the documents are counted, but the database did not take the "
+            f"{imported}: the documents are counted, but the database did not take the "
             f"rebuild of their months' summaries ({_reason(exc)}): run the import again, it "
             "counts nothing twice and rebuilds them"
         ) from exc

@@ -6,9 +6,11 @@ included; a document the database refuses named in one line."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -446,5 +448,14 @@ def test_the_command_reports_each_file_and_its_skips(
         f"{good}: 0 documents imported, 50 already imported before, 0 skipped",
         f"{bad}: 0 documents imported, 1 already imported before, 1 skipped",
     ]
+    # One rebuild at the command's end gave both files' months their summaries.
+    with contextlib.closing(sqlite3.connect(tmp_path / "metrics.sqlite3")) as db:
+        assert db.execute("SELECT count(*) FROM summary_rebuilds").fetchone() == (0,)
+        ok = db.execute("SELECT SUM(requests) FROM usage_daily WHERE status_class = 'ok'")
+        every_owner = db.execute(
+            "SELECT SUM(api_calls + downloads + app_opens) FROM usage_by_owner "
+            "WHERE span = 0 AND owner_type = ''"
+        )
+        assert every_owner.fetchone() == ok.fetchone() != (None,)
     size = good.stat().st_size
     assert f"good.json [{'#' * 30}] 100% {size}/{size} bytes" in first.stderr
