@@ -7,8 +7,9 @@ About UNIT_DOCUMENTS documents of whole chunks make a unit, decided and written 
 transaction: the keys that say what is counted already (imported.py), then the ingest's own
 write of what is not (app/ingest/store.py: usage_daily, resources, owners), noting the months
 it wrote. The summary rows of those months are rebuilt from usage_daily once, at the file's end
-or, for the command, after its last file (app/ingest/rebuilds.py). A crash or a refusal loses nothing and counts nothing twice: run the
-import again (its end rebuilds what a stopped run left).
+or, for the command, after its last file (app/ingest/rebuilds.py). A crash or a refusal loses
+nothing and counts nothing twice: run the import again (its end rebuilds what a stopped run
+left).
 """
 
 from __future__ import annotations

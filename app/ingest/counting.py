@@ -24,7 +24,7 @@ from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
 from app.storage.database import is_postgres
-from app.storage.dimensions import add_values, id_of
+from app.storage.dimensions import add_values, id_of, key_values
 from app.storage.models import UsageDaily
 from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
@@ -252,7 +252,8 @@ async def _upsert_summary_postgres(
         f"{expression} AS {name}"
         for expression, name in zip(block_key.split(", "), summary.key, strict=True)
     )
-    stored, joins = _stored_columns(summary)
+    values, joins = key_values(summary, lambda column: f"k.{column}")
+    stored = [sql for sql, _ in values]
     sql = (
         f"WITH blocks AS (SELECT {named}, {sums} "
         f"FROM unnest({arrays}) AS r({', '.join(day_columns)}) "
@@ -268,18 +269,3 @@ async def _upsert_summary_postgres(
     arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
     found = await client.execute_query_dict(sql, arguments)
     return int(found[0]["wanted"]), int(found[0]["n"])
-
-
-def _stored_columns(summary: Summary) -> tuple[list[str], str]:
-    """The stored key's values from a row `k` of blocks (`summary.key`), and the joins to the
-    dimension tables that give the ids (every value has one: add_values ran before)."""
-    stored: list[str] = []
-    joins = ""
-    for part in summary.stored:
-        if isinstance(part, str):
-            stored.append(f"k.{part}")
-            continue
-        same = " AND ".join(f"{part.table}.{c} = k.{c}" for c in part.values)
-        joins += f" JOIN {part.table} ON {same}"
-        stored.append(f"{part.table}.id")
-    return stored, joins

@@ -27,6 +27,7 @@ from tortoise.transactions import in_transaction
 from app.core.records import Operation
 from app.ingest.counting import lock_every_dataset
 from app.storage.database import connection, is_postgres
+from app.storage.dimensions import key_values
 from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.sql import BIGINT_MAX
 from app.storage.summaries import (
@@ -191,14 +192,8 @@ class _Source:
                 return f"'{EVERY_OWNER[_OWNER_COLUMNS.index(column)]}'"
             return f"u.{column}"
 
-        picked, joins = [], ""
-        for part in summary.stored[3:]:
-            if isinstance(part, str):
-                picked.append(f"{value(part)} AS {part}")
-                continue
-            same = " AND ".join(f"{part.table}.{c} = {value(c)}" for c in part.values)
-            joins += f" JOIN {part.table} ON {same}"
-            picked.append(f"{part.table}.id AS {part.column}")
+        values, joins = key_values(summary, value, start=3)
+        picked = [f"{sql} AS {name}" for sql, name in values]
         sums = []
         for figure, (counter, operations) in _SOURCES.items():
             if self._postgres:
@@ -208,8 +203,8 @@ class _Source:
             counted = f"CASE WHEN {operations} THEN u.{counter}"
             sums.append(f"SUM({counted} >> 32 ELSE 0 END) AS {figure}_high")
             sums.append(f"SUM({counted} & {_LOW} ELSE 0 END) AS {figure}_low")
-        values = (p.rpartition(" AS ")[0] for p in picked)
-        grouped = ["u.resource_type", "u.day", *(v for v in values if not v.startswith("'"))]
+        # Every owner's owner columns are constants, which PostgreSQL will not group by.
+        grouped = ["u.resource_type", "u.day", *(v for v, _ in values if not v.startswith("'"))]
         source, where = self._daily(args)
         return (
             f"SELECT u.resource_type, u.day, {', '.join(picked)}, {', '.join(sums)} "  # noqa: S608

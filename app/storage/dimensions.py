@@ -10,7 +10,7 @@ number for every row an INSERT ... ON CONFLICT tries, and a batch repeats most o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -67,3 +67,21 @@ def id_of(dimension: Dimension, values: Sequence[str]) -> str:
     columns) in the order of `dimension.values`."""
     same = " AND ".join(f"{c} = {v}" for c, v in zip(dimension.values, values, strict=True))
     return f"(SELECT id FROM {dimension.table} WHERE {same})"  # noqa: S608
+
+
+def key_values(
+    summary: Summary, value: Callable[[str], str], start: int = 0
+) -> tuple[list[tuple[str, str]], str]:
+    """The columns of `summary.stored_key` from `start` on, each as (SQL of its value, its
+    name), and the joins to the dimension tables whose ids stand for values; `value(column)` is
+    the SQL of a column of `summary.key` (every combination has its id: add_values ran)."""
+    found: list[tuple[str, str]] = []
+    joins = ""
+    for part in summary.stored[start:]:
+        if isinstance(part, str):
+            found.append((value(part), part))
+            continue
+        same = " AND ".join(f"{part.table}.{c} = {value(c)}" for c in part.values)
+        joins += f" JOIN {part.table} ON {same}"
+        found.append((f"{part.table}.id", part.column))
+    return found, joins
