@@ -41,6 +41,21 @@ from app.storage.summaries import (
 )
 
 _TABLE = "summary_rebuilds"
+# The noted months' status-ok usage_daily rows, read once per rebuild (a temporary table).
+_STAGED = "rebuild_rows"
+_STAGED_COLUMNS = (
+    "resource_type",
+    "day",
+    "resource_id",
+    "owner_type",
+    "owner_id",
+    "user_group",
+    "referer_domain",
+    "referer_category",
+    "operation",
+    "requests",
+    "bytes",
+)
 # Units that note months share this lock; a rebuild takes it alone, so that no unit commits
 # daily rows of a month between the rebuild's reading of that month and its forgetting it.
 _REBUILD_LOCK = (0x72656275, 0)  # "rebu"
@@ -101,49 +116,94 @@ async def rebuild() -> list[tuple[str, date]]:
         if not months:
             return []
         source = _Source(postgres, months)
+        for statement in source.stage():
+            await client.execute_query(*statement)
         for summary in SUMMARIES:
-            await client.execute_query(*source.delete(summary))
+            for statement in source.delete(summary):
+                await client.execute_query(*statement)
             if summary.ids:
                 for sql, arguments in source.dimension_values(summary):
                     await client.execute_query(sql, arguments)
             await client.execute_query(*source.insert(summary))
+        if not postgres:  # PostgreSQL drops it at the commit
+            await client.execute_query(f"DROP TABLE temp.{_STAGED}")
         await client.execute_query(f"DELETE FROM {_TABLE}")  # noqa: S608
     return months
 
 
 class _Source:
-    """The statements of one rebuild: the noted months' usage_daily rows, and the blocks each
-    of their days falls in, as row sources of the dialect (unnest() arrays, or json_each())."""
+    """The statements of one rebuild: the noted months' usage_daily rows, staged, and the
+    blocks each of their days falls in, as row sources of the dialect (unnest() arrays, or
+    json_each())."""
 
     def __init__(self, postgres: bool, months: list[tuple[str, date]]) -> None:
         self._postgres = postgres
         self._months = months
         self._days = sorted({day for _, month in months for day in _days_of(month)})
 
-    def delete(self, summary: Summary) -> tuple[str, list[Any]]:
-        """Every row of the noted months' blocks (each block lies inside one month)."""
+    def stage(self) -> list[tuple[str, list[Any]]]:
+        """Copy the noted months' status-ok usage_daily rows into a temporary table, which the
+        statements that follow read instead of usage_daily (seven reads).
+
+        PostgreSQL reads them by owner through usage_daily's unique key (owner, day, ...), the
+        owners found one after the other in that key (a skip scan: a look-up per owner), so a
+        month costs its own rows whatever the table holds; through the index by resource type
+        and day, every dataset's entries were read: 2.3 s for an empty month at 10^6 rows.
+        SQLite, for small portals, reads that index."""
         args: list[Any] = []
         pairs = self._rows(args, ("resource_type", "first_day", "next_day"), self._bounds())
+        picked = ", ".join(f"u.{c}" for c in _STAGED_COLUMNS)
+        ok = f"u.status_class = '{STATUS_OK}'"
+        if not self._postgres:
+            return [
+                (f"DROP TABLE IF EXISTS temp.{_STAGED}", []),
+                (
+                    f"CREATE TEMP TABLE {_STAGED} AS SELECT {picked} FROM usage_daily u "  # noqa: S608
+                    f"JOIN {pairs} ON u.resource_type = p.resource_type "
+                    f"AND u.day >= p.first_day AND u.day < p.next_day WHERE {ok}",
+                    args,
+                ),
+            ]
+        owners = (
+            "WITH RECURSIVE o AS ((SELECT owner_type, owner_id FROM usage_daily "
+            "ORDER BY owner_type, owner_id LIMIT 1) UNION ALL SELECT n.owner_type, n.owner_id "
+            "FROM o CROSS JOIN LATERAL (SELECT owner_type, owner_id FROM usage_daily u "
+            "WHERE (u.owner_type, u.owner_id) > (o.owner_type, o.owner_id) "
+            "ORDER BY owner_type, owner_id LIMIT 1) AS n)"
+        )
+        return [
+            (
+                f"CREATE TEMP TABLE {_STAGED} ON COMMIT DROP AS {owners} SELECT {picked} "  # noqa: S608
+                f"FROM o CROSS JOIN {pairs} CROSS JOIN LATERAL (SELECT * FROM usage_daily u "
+                "WHERE u.owner_type = o.owner_type AND u.owner_id = o.owner_id "
+                "AND u.day >= p.first_day AND u.day < p.next_day "
+                f"AND u.resource_type = p.resource_type AND {ok}) AS u",
+                args,
+            ),
+            (f"ANALYZE {_STAGED}", []),  # the statements below then plan on its real size
+        ]
+
+    def delete(self, summary: Summary) -> list[tuple[str, list[Any]]]:
+        """Every row of the noted months' blocks (each block lies inside one month): a
+        statement per month, which the table's key (resource type, span, day, ...) finds."""
         spans = sorted({span for day in self._days for span, _ in covering(summary, day)})
-        args.append(spans if self._postgres else orjson.dumps(spans).decode())
-        in_spans = (
-            f"t.span = ANY(${len(args)}::int2[])"
-            if self._postgres
-            else "t.span IN (SELECT value FROM json_each(?))"
-        )
-        sql = (
-            f"DELETE FROM {summary.table} AS t WHERE EXISTS (SELECT 1 FROM {pairs} "  # noqa: S608
-            "WHERE t.resource_type = p.resource_type AND t.day >= p.first_day "
-            f"AND t.day < p.next_day) AND {in_spans}"
-        )
-        return sql, args
+        found = []
+        for resource_type, month, following in self._bounds():
+            if self._postgres:
+                condition = "span = ANY($2::int2[]) AND day >= $3 AND day < $4"
+                args = [resource_type, spans, month, following]
+            else:
+                condition = "span IN (SELECT value FROM json_each(?)) AND day >= ? AND day < ?"
+                args = [resource_type, orjson.dumps(spans).decode(), str(month), str(following)]
+            mark = "$1" if self._postgres else "?"
+            sql = f"DELETE FROM {summary.table} WHERE resource_type = {mark} AND {condition}"  # noqa: S608
+            found.append((sql, args))
+        return found
 
     def dimension_values(self, summary: Summary) -> list[tuple[str, list[Any]]]:
         """Give every value of an id dimension in the noted months its id (every owner's too)."""
-        found = []
+        found: list[tuple[str, list[Any]]] = []
         for dimension in summary.ids:
-            args: list[Any] = []
-            source, where = self._daily(args)
             names = ", ".join(dimension.values)
             picked = ", ".join(f"u.{c}" for c in dimension.values)
             every = ""
@@ -152,19 +212,19 @@ class _Source:
             same = " AND ".join(f"d.{c} = v.{c}" for c in dimension.values)
             sql = (
                 f"INSERT INTO {dimension.table} ({names}) SELECT {names} FROM "  # noqa: S608
-                f"(SELECT DISTINCT {picked} FROM {source} WHERE {where}{every}) AS v "
+                f"(SELECT DISTINCT {picked} FROM {_STAGED} u{every}) AS v "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {dimension.table} d WHERE {same}) "
                 f"ORDER BY {names}"
             )
-            found.append((sql + (" ON CONFLICT DO NOTHING" if self._postgres else ""), args))
+            found.append((sql + (" ON CONFLICT DO NOTHING" if self._postgres else ""), []))
         return found
 
     def insert(self, summary: Summary) -> tuple[str, list[Any]]:
         """Each noted month's usage_daily rows added up per key and day, then per block."""
         args: list[Any] = []
-        days = [self._per_day(args, summary, every=False)]
+        days = [self._per_day(summary, every=False)]
         if summary.table in _EVERY_OWNER_TOO:
-            days.append(self._per_day(args, summary, every=True))
+            days.append(self._per_day(summary, every=True))
         cover = [(day, span, first) for day in self._days for span, first in covering(summary, day)]
         kinds = ("date", "int2", "date")
         blocks = self._rows(args, ("day", "span", "first_day"), cover, kinds, "c")
@@ -182,8 +242,8 @@ class _Source:
         )
         return sql, args
 
-    def _per_day(self, args: list[Any], summary: Summary, every: bool) -> str:
-        """Status-ok usage_daily rows added up per day and key as `summary` stores it (each
+    def _per_day(self, summary: Summary, every: bool) -> str:
+        """The staged rows added up per day and key as `summary` stores it (each
         dimension's values as its id, found here: the blocks then group integers); with
         `every`, as every owner's."""
 
@@ -205,10 +265,9 @@ class _Source:
             sums.append(f"SUM({counted} & {_LOW} ELSE 0 END) AS {figure}_low")
         # Every owner's owner columns are constants, which PostgreSQL will not group by.
         grouped = ["u.resource_type", "u.day", *(v for v, _ in values if not v.startswith("'"))]
-        source, where = self._daily(args)
         return (
             f"SELECT u.resource_type, u.day, {', '.join(picked)}, {', '.join(sums)} "  # noqa: S608
-            f"FROM {source}{joins} WHERE {where} GROUP BY {', '.join(grouped)}"
+            f"FROM {_STAGED} u{joins} GROUP BY {', '.join(grouped)}"
         )
 
     def _parts(self) -> list[str]:
@@ -224,15 +283,6 @@ class _Source:
         return (
             f"CASE WHEN {high} > {BIGINT_MAX >> 32} THEN {BIGINT_MAX} "
             f"ELSE ({high} << 32) + (k.{figure}_low & {_LOW}) END"
-        )
-
-    def _daily(self, args: list[Any]) -> tuple[str, str]:
-        """The noted months' usage_daily rows `u`: what to read them from, and which count."""
-        pairs = self._rows(args, ("resource_type", "first_day", "next_day"), self._bounds())
-        return (
-            f"usage_daily u JOIN {pairs} ON u.resource_type = p.resource_type "
-            "AND u.day >= p.first_day AND u.day < p.next_day",
-            f"u.status_class = '{STATUS_OK}'",
         )
 
     def _bounds(self) -> list[tuple[str, date, date]]:
