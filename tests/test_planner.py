@@ -10,13 +10,14 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
+from app.ingest.rebuilds import defer, rebuild
 from app.storage.database import connection, is_postgres
 from app.storage.retention import purge
 from tests.helpers import (
@@ -246,3 +247,50 @@ def test_an_owners_ranking_reads_its_own_rows_through_the_owner_index() -> None:
 
 
 OWNER = {"type": "ORGANIZATION", "id": "org1"}  # line_on's owner
+
+
+# 200 owners of 10 datasets with a call a day from January to March 2024: 182 000 daily rows.
+DAILY_FILL = """
+INSERT INTO usage_daily (owner_type, owner_id, day, resource_type, resource_id, operation,
+                         status_class, user_group, referer_domain, referer_category,
+                         referer_app, requests, bytes, duration_ms)
+SELECT 'organization', 'o' || o, DATE '2024-01-01' + d, 'datasets', 'o' || o || '-d' || n,
+       'api', 'ok', 'anonymous', 'none', 'none', '', 1, 10, 1
+FROM generate_series(0, 199) o, generate_series(0, 9) n, generate_series(0, 90) d;
+ANALYZE usage_daily
+"""
+
+
+def test_a_rebuild_reads_its_months_rows_by_owner_through_the_key() -> None:
+    """The summaries of a month an import wrote are rebuilt from that month's daily rows,
+    found owner by owner through usage_daily's unique key: never a scan of every dataset's
+    entries, which made the cost of a month grow with the table (docs/storage.md)."""
+
+    async def run(url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        settings = Settings(database_url=url, admin_token=ADMIN_TOKEN, ingest_token=INGEST_TOKEN)
+        async with app_client(settings):
+            await connection().execute_script(DAILY_FILL)
+            async with in_transaction() as tx:
+                await defer(tx, [("datasets", date(2024, 2, 1))])
+            with statements() as found:
+                assert await rebuild() == [("datasets", date(2024, 2, 1))]
+            [(sql, values)] = [s for s in found if s[0].startswith("CREATE TEMP TABLE")]
+            select = sql[sql.index(" AS WITH RECURSIVE ") + len(" AS ") :]
+            explained = await connection().execute_query(f"EXPLAIN (FORMAT JSON) {select}", values)
+            months = await connection().execute_query_dict(
+                "SELECT day, api_calls FROM usage_by_owner "
+                "WHERE span = 0 AND owner_type = '' ORDER BY day"
+            )
+            return months, json.loads(explained[1][0]["QUERY PLAN"])[0]["Plan"]
+
+    with postgres_database() as url:
+        months, root = asyncio.run(run(url))
+    # February alone was rebuilt (January and March have no summary rows: nothing wrote them).
+    assert [(str(m["day"]), m["api_calls"]) for m in months] == [("2024-02-01", 200 * 10 * 29)]
+    scans = [(n["Node Type"], n.get("Index Name", "")) for n in _plan_nodes(root)
+             if n.get("Relation Name") == "usage_daily"]  # fmt: skip
+    assert scans, root
+    assert all(
+        kind in ("Index Scan", "Index Only Scan") and name.startswith("uid_usage_daily")
+        for kind, name in scans
+    ), scans

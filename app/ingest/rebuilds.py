@@ -149,6 +149,7 @@ class _Source:
         owners found one after the other in that key (a skip scan: a look-up per owner), so a
         month costs its own rows whatever the table holds; through the index by resource type
         and day, every dataset's entries were read: 2.3 s for an empty month at 10^6 rows.
+        (OFFSET 0 keeps the look-ups per owner: joined instead, a small table is read whole.)
         SQLite, for small portals, reads that index."""
         args: list[Any] = []
         pairs = self._rows(args, ("resource_type", "first_day", "next_day"), self._bounds())
@@ -177,7 +178,7 @@ class _Source:
                 f"FROM o CROSS JOIN {pairs} CROSS JOIN LATERAL (SELECT * FROM usage_daily u "
                 "WHERE u.owner_type = o.owner_type AND u.owner_id = o.owner_id "
                 "AND u.day >= p.first_day AND u.day < p.next_day "
-                f"AND u.resource_type = p.resource_type AND {ok}) AS u",
+                f"AND u.resource_type = p.resource_type AND {ok} OFFSET 0) AS u",
                 args,
             ),
             (f"ANALYZE {_STAGED}", []),  # the statements below then plan on its real size
