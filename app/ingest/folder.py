@@ -118,7 +118,8 @@ class Folder:
     async def _fold_until(self, stop: asyncio.Event) -> None:
         try:  # months a stopped import left without their summaries (app/ingest/rebuilds.py)
             if months := await rebuild():
-                log.info("rebuilt the summaries of %s months a stopped import left", len(months))
+                count = len({month for _, month in months})
+                log.info("rebuilt the summaries of %s months a stopped import left", count)
         except Exception:
             log.exception("rebuilding the summaries a stopped import left failed")
         while not stop.is_set():

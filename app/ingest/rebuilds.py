@@ -2,12 +2,12 @@
 (docs/storage.md#summaries-rebuilt-after-an-import).
 
 `import-data-fair` writes usage_daily alone for each unit of documents and notes the months it
-wrote (`defer`, in the unit's transaction); at its end, `rebuild` adds those months' usage_daily
-rows up into every block of every summary table, in one statement per table, instead of each
-unit spreading its rows over their blocks in Python and upserting them (2.6 summary rows a
-document). The summaries are usage_daily's status-ok rows added up (the summary-vs-daily tests
-check it), so a month rebuilt from its daily rows is exact, whatever wrote them: the import,
-the live folder, an earlier release.
+wrote (`defer`, in the unit's transaction); at its end, `rebuild` reads those months'
+usage_daily rows once and adds them up into every block of every summary table, a statement
+per table, in one transaction, instead of each unit spreading its rows over their blocks in
+Python and upserting them (2.6 summary rows a document). The summaries are usage_daily's
+status-ok rows added up (the summary-vs-daily tests check it), so a month rebuilt from its
+daily rows is exact, whatever wrote them: the import, the live folder, an earlier release.
 
 A month noted is rebuilt whole (each block lies inside one month). Until then its summary rows
 lack what the import wrote; a killed import leaves its months noted, and the next import's end,
