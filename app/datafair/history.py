@@ -196,8 +196,7 @@ async def _count(unit: Sequence[Chunk], totals: BatchTotals, counted: bool) -> D
         if decision.counted:
             if len(decision.counted) < totals.accepted:
                 totals = totals_of(decision.counted)
-            months = {(d.key.resource_type, d.key.day.replace(day=1)) for d in decision.counted}
-            await defer(client, months)
+            await defer(client, {(k.resource_type, k.day.replace(day=1)) for k in totals.counters})
             await write_batch(BatchWrite(totals, None, "", "", now, summaries=False))
     return decision
 

@@ -147,23 +147,23 @@ async def lock_datasets(client: BaseDBAsyncClient, datasets: set[tuple[str, str]
     One lock per bucket of datasets, sorted: one lock order for every writer. Two datasets of
     one bucket only wait on each other.
     """
-    if not is_postgres(client):
-        return
-    keys = sorted({lock_bucket(rtype, rid) for rtype, rid in datasets})
+    if is_postgres(client):
+        await _lock_buckets(client, sorted({lock_bucket(rt, rid) for rt, rid in datasets}))
+
+
+async def lock_every_dataset(client: BaseDBAsyncClient) -> None:
+    """Every bucket's lock, in the same order: no writer of counters runs until the commit
+    (PostgreSQL)."""
+    await _lock_buckets(client, list(range(LOCK_BUCKETS)))
+
+
+async def _lock_buckets(client: BaseDBAsyncClient, keys: list[int]) -> None:
     if keys:
         await client.execute_query(
             "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) WITH ORDINALITY "
             "AS t(k, n) ORDER BY n",
             [_DATASET_LOCKS, keys],
         )
-
-
-async def lock_every_dataset(client: BaseDBAsyncClient) -> None:
-    """Every bucket's lock, in the same order: no writer of counters runs until the commit."""
-    await client.execute_query(
-        "SELECT pg_advisory_xact_lock($1, k) FROM generate_series(0, $2::int4 - 1) AS k ORDER BY k",
-        [_DATASET_LOCKS, LOCK_BUCKETS],
-    )
 
 
 def lock_bucket(resource_type: str, resource_id: str) -> int:

@@ -24,12 +24,13 @@ import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from app.core.periods import Period
 from app.core.records import Operation
 from app.ingest.counting import lock_every_dataset
 from app.storage.database import connection, is_postgres
 from app.storage.dimensions import key_values
 from app.storage.models.summaries import FIGURE_COLUMNS
-from app.storage.sql import BIGINT_MAX
+from app.storage.sql import BIGINT_MAX, as_day
 from app.storage.summaries import (
     BY_CALLER,
     BY_OWNER,
@@ -84,13 +85,13 @@ async def defer(client: BaseDBAsyncClient, months: Iterable[tuple[str, date]]) -
             "SELECT pg_advisory_xact_lock_shared($1, $2)", list(_REBUILD_LOCK)
         )
         await client.execute_query(
-            f"INSERT INTO {_TABLE} (resource_type, month) "  # noqa: S608
+            f"INSERT INTO {_TABLE} (resource_type, month) "
             "SELECT * FROM unnest($1::varchar[], $2::date[]) ON CONFLICT DO NOTHING",
             [[t for t, _ in found], [m for _, m in found]],
         )
         return
     await client.execute_many(
-        f"INSERT INTO {_TABLE} (resource_type, month) VALUES (?, ?) ON CONFLICT DO NOTHING",  # noqa: S608
+        f"INSERT INTO {_TABLE} (resource_type, month) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [[t, m.isoformat()] for t, m in found],
     )
 
@@ -98,7 +99,7 @@ async def defer(client: BaseDBAsyncClient, months: Iterable[tuple[str, date]]) -
 async def rebuild() -> list[tuple[str, date]]:
     """Rebuild every noted month's summary rows in one transaction, forget those months, and
     say which they were (resource type, first day)."""
-    noted = await connection().execute_query_dict(f"SELECT 1 AS n FROM {_TABLE} LIMIT 1")  # noqa: S608
+    noted = await connection().execute_query_dict(f"SELECT 1 AS n FROM {_TABLE} LIMIT 1")
     if not noted:  # the common case, for the folder's round at start: no lock taken
         return []
     async with in_transaction() as client:
@@ -108,11 +109,11 @@ async def rebuild() -> list[tuple[str, date]]:
             await client.execute_query("SELECT pg_advisory_xact_lock($1, $2)", list(_REBUILD_LOCK))
             await lock_every_dataset(client)
         else:  # a write first: SQLite's write lock, held from here to the commit
-            await client.execute_query(f"UPDATE {_TABLE} SET month = month")  # noqa: S608
+            await client.execute_query(f"UPDATE {_TABLE} SET month = month")
         rows = await client.execute_query_dict(
-            f"SELECT resource_type, month FROM {_TABLE} ORDER BY resource_type, month"  # noqa: S608
+            f"SELECT resource_type, month FROM {_TABLE} ORDER BY resource_type, month"
         )
-        months = [(row["resource_type"], _as_date(row["month"])) for row in rows]
+        months = [(row["resource_type"], as_day(row["month"])) for row in rows]
         if not months:
             return []
         source = _Source(postgres, months)
@@ -127,7 +128,7 @@ async def rebuild() -> list[tuple[str, date]]:
             await client.execute_query(*source.insert(summary))
         if not postgres:  # PostgreSQL drops it at the commit
             await client.execute_query(f"DROP TABLE temp.{_STAGED}")
-        await client.execute_query(f"DELETE FROM {_TABLE}")  # noqa: S608
+        await client.execute_query(f"DELETE FROM {_TABLE}")
     return months
 
 
@@ -159,7 +160,7 @@ class _Source:
             return [
                 (f"DROP TABLE IF EXISTS temp.{_STAGED}", []),
                 (
-                    f"CREATE TEMP TABLE {_STAGED} AS SELECT {picked} FROM usage_daily u "  # noqa: S608
+                    f"CREATE TEMP TABLE {_STAGED} AS SELECT {picked} FROM usage_daily u "
                     f"JOIN {pairs} ON u.resource_type = p.resource_type "
                     f"AND u.day >= p.first_day AND u.day < p.next_day WHERE {ok}",
                     args,
@@ -174,7 +175,7 @@ class _Source:
         )
         return [
             (
-                f"CREATE TEMP TABLE {_STAGED} ON COMMIT DROP AS {owners} SELECT {picked} "  # noqa: S608
+                f"CREATE TEMP TABLE {_STAGED} ON COMMIT DROP AS {owners} SELECT {picked} "
                 f"FROM o CROSS JOIN {pairs} CROSS JOIN LATERAL (SELECT * FROM usage_daily u "
                 "WHERE u.owner_type = o.owner_type AND u.owner_id = o.owner_id "
                 "AND u.day >= p.first_day AND u.day < p.next_day "
@@ -197,7 +198,7 @@ class _Source:
                 condition = "span IN (SELECT value FROM json_each(?)) AND day >= ? AND day < ?"
                 args = [resource_type, orjson.dumps(spans).decode(), str(month), str(following)]
             mark = "$1" if self._postgres else "?"
-            sql = f"DELETE FROM {summary.table} WHERE resource_type = {mark} AND {condition}"  # noqa: S608
+            sql = f"DELETE FROM {summary.table} WHERE resource_type = {mark} AND {condition}"
             found.append((sql, args))
         return found
 
@@ -212,7 +213,7 @@ class _Source:
                 every = f" UNION SELECT '{EVERY_OWNER[0]}', '{EVERY_OWNER[1]}'"
             same = " AND ".join(f"d.{c} = v.{c}" for c in dimension.values)
             sql = (
-                f"INSERT INTO {dimension.table} ({names}) SELECT {names} FROM "  # noqa: S608
+                f"INSERT INTO {dimension.table} ({names}) SELECT {names} FROM "
                 f"(SELECT DISTINCT {picked} FROM {_STAGED} u{every}) AS v "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {dimension.table} d WHERE {same}) "
                 f"ORDER BY {names}"
@@ -234,7 +235,7 @@ class _Source:
         key = ", ".join(f"k.{c}" for c in summary.stored_key)
         columns = ", ".join((*summary.stored_key, *FIGURE_COLUMNS))
         sql = (
-            f"INSERT INTO {summary.table} ({columns}) "  # noqa: S608
+            f"INSERT INTO {summary.table} ({columns}) "
             f"SELECT {key}, {', '.join(self._capped(f) for f in FIGURE_COLUMNS)} "
             f"FROM (SELECT d.resource_type, c.span, c.first_day AS day, {kept}, {sums} "
             f"FROM ({' UNION ALL '.join(days)}) AS d JOIN {blocks} ON c.day = d.day "
@@ -267,7 +268,7 @@ class _Source:
         # Every owner's owner columns are constants, which PostgreSQL will not group by.
         grouped = ["u.resource_type", "u.day", *(v for v, _ in values if not v.startswith("'"))]
         return (
-            f"SELECT u.resource_type, u.day, {', '.join(picked)}, {', '.join(sums)} "  # noqa: S608
+            f"SELECT u.resource_type, u.day, {', '.join(picked)}, {', '.join(sums)} "
             f"FROM {_STAGED} u{joins} GROUP BY {', '.join(grouped)}"
         )
 
@@ -310,17 +311,12 @@ class _Source:
             ).decode()
         )
         picked = ", ".join(f"json_extract(value, '$[{at}]') AS {c}" for at, c in enumerate(columns))
-        return f"(SELECT {picked} FROM json_each(?)) AS {alias}"  # noqa: S608
+        return f"(SELECT {picked} FROM json_each(?)) AS {alias}"
 
 
 def _days_of(month: date) -> list[date]:
-    following = _next_month(month)
-    return [month + timedelta(days=n) for n in range((following - month).days)]
+    return Period(month, _next_month(month) - timedelta(days=1)).each_day()
 
 
 def _next_month(month: date) -> date:
     return (month.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -21,8 +21,9 @@ from app.core.sketches import Sketch, Union
 from app.errors import BadUserInputError
 from app.reports.rows import DATASETS, TOTAL, UsageFilter
 from app.reports.sources import owner_clauses
-from app.reports.statement import Statement, as_day
+from app.reports.statement import Statement
 from app.storage.models.summaries import MONTH_SPAN
+from app.storage.sql import as_day
 from app.storage.summaries import CONSUMERS_BY_OWNER, EVERY_OWNER, Block, blocks
 
 # Past this many sketches, reading and merging them (~0.1 ms each) goes to a thread: the event

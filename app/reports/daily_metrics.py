@@ -13,8 +13,9 @@ from typing import Any
 
 from app.core.periods import Period
 from app.core.records import Owner
-from app.reports.statement import Statement, as_day
+from app.reports.statement import Statement
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
+from app.storage.sql import as_day
 
 # The columns a request may group on: pasted into SQL, never bound, so a closed set.
 GROUP_COLUMNS = frozenset(

@@ -15,9 +15,9 @@ from app.reports.rows import (
     UsageFilter,
 )
 from app.reports.sources import named, read_usage, with_clause
-from app.reports.statement import Statement, as_day
+from app.reports.statement import Statement
 from app.storage.models.summaries import FIGURE_COLUMNS
-from app.storage.sql import BIGINT_MAX
+from app.storage.sql import BIGINT_MAX, as_day
 
 
 async def figures(

@@ -50,8 +50,3 @@ class Statement:
             raise DatabaseUnavailableError(
                 "the database did not answer; nothing is wrong with the query: retry shortly"
             ) from exc
-
-
-def as_day(value: Any) -> date:
-    """A day read back: a date from PostgreSQL, ISO text from SQLite."""
-    return value if isinstance(value, date) else date.fromisoformat(str(value))

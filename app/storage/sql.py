@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from tortoise import fields
@@ -21,6 +22,11 @@ _SQL_TYPES: dict[type[fields.Field[Any]], str] = {
 def column_types(model: type[Model], columns: Sequence[str]) -> tuple[str, ...]:
     """The PostgreSQL type of each of the model's columns (the unnest() arrays' casts)."""
     return tuple(_SQL_TYPES[type(model._meta.fields_map[column])] for column in columns)
+
+
+def as_day(value: Any) -> date:
+    """A day read back: a date from PostgreSQL, ISO text from SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 # The largest value of a bigint column (every counter and figure): sums saturate there
