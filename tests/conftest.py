@@ -17,38 +17,8 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.main import create_app
 from app.storage.database import connection, is_postgres
-from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN
+from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, TABLES
 from tests.server_processes import postgres_database
-
-# The tables of usage-metrics 0.1.0, then those later migrations added.
-V0_1_0_TABLES = (
-    "usage_daily",
-    "usage_by_dataset",
-    "usage_by_owner",
-    "usage_by_caller",
-    "resources",
-    "ingest_batches",
-    "tokens",
-    "settings",
-)
-TABLES = (
-    *V0_1_0_TABLES,
-    "ingest_ledger",
-    "revoked_sessions",
-    "owners",
-    "ingest_quarantine",
-    "usage_consumers",
-    "consumer_epochs",
-    "usage_consumers_by_owner",
-    "subscriptions",
-    "deliveries",
-    "leases",
-    "owner_keys",
-    "user_groups",
-    "domains",
-    "categories",
-    "summary_rebuilds",
-)
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,39 @@ def sent_key(stored: str) -> str:
     return stored.partition(":")[2]
 
 
+# The tables of usage-metrics 0.1.0, then those later migrations added.
+V0_1_0_TABLES = (
+    "usage_daily",
+    "usage_by_dataset",
+    "usage_by_owner",
+    "usage_by_caller",
+    "resources",
+    "ingest_batches",
+    "tokens",
+    "settings",
+)
+TABLES = (
+    *V0_1_0_TABLES,
+    "ingest_ledger",
+    "revoked_sessions",
+    "owners",
+    "ingest_quarantine",
+    "usage_consumers",
+    "consumer_epochs",
+    "usage_consumers_by_owner",
+    "subscriptions",
+    "deliveries",
+    "leases",
+    "owner_keys",
+    "user_groups",
+    "domains",
+    "categories",
+    "summary_rebuilds",
+    "usage_by_status",
+    "kept_answers",
+    "kept_days",
+)
+
 JSON = {**INGEST, "Content-Type": "application/json"}
 
 ORG_OWNER = {"type": "organization", "id": "org1"}
@@ -128,10 +161,22 @@ async def summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
         ]
         for row in await usage_rows()
     }
-    return {
+    found = {
         summary.table: sorted(tuple(row) for row in spread(summary, daily, date.isoformat))
         for summary, daily in batch_days(counters).items()
     }
+    # usage_by_status: every status class, per owner, day, resource type and operation.
+    statuses: dict[tuple[Any, ...], list[int]] = {}
+    for row in await usage_rows():
+        key = tuple(row[c] for c in STATUS_COLUMNS)
+        sums = statuses.setdefault(key, [0, 0, 0])
+        for slot, counter in enumerate(("requests", "bytes", "duration_ms")):
+            sums[slot] += row[counter]
+    found["usage_by_status"] = sorted((*key, *sums) for key, sums in statuses.items())
+    return found
+
+
+STATUS_COLUMNS = ("owner_type", "owner_id", "day", "resource_type", "operation", "status_class")
 
 
 async def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
@@ -145,6 +190,15 @@ async def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
         found[summary.table] = sorted(
             tuple(str(row[c]) if c == "day" else row[c] for c in columns) for row in rows
         )
+    rows = await connection().execute_query_dict(
+        "SELECT o.owner_type, o.owner_id, t.day, t.resource_type, t.operation, t.status_class, "
+        "t.requests, t.bytes, t.duration_ms FROM usage_by_status t "
+        "JOIN owner_keys o ON o.id = t.owner_key"
+    )
+    found["usage_by_status"] = sorted(
+        (*(row[c] for c in STATUS_COLUMNS[:2]), str(row["day"]), *list(row.values())[3:])
+        for row in rows
+    )
     return found
 
 
@@ -167,13 +221,7 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         await application.state.folder.started.wait()
         client = connection()
         if is_postgres(client):  # the session's PostgreSQL database is shared by its tests
-            await client.execute_script(
-                "TRUNCATE usage_daily, usage_by_dataset, usage_by_owner, usage_by_caller, "
-                "resources, owners, ingest_batches, tokens, settings, ingest_ledger, "
-                "revoked_sessions, ingest_quarantine, subscriptions, deliveries, leases, "
-                "usage_consumers, consumer_epochs, usage_consumers_by_owner, owner_keys, "
-                "user_groups, domains, categories"
-            )
+            await client.execute_script(f"TRUNCATE {', '.join(TABLES)}")
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
@@ -387,8 +435,10 @@ DIMENSION_TABLES = ("owner_keys", "user_groups", "domains", "categories")
 
 
 OWNER_INDEX = ("0013_dataset_owner_index", "idx_usage_by_da_resourc_fadbce")
-# The migration after OWNER_INDEX, and its table.
+# The migrations after OWNER_INDEX, and their tables.
 SUMMARY_REBUILDS = ("0014_summary_rebuilds", "summary_rebuilds")
+STATUS_SUMMARY = ("0015_status_summary", "usage_by_status")
+KEPT_ANSWERS = ("0016_kept_answers", "kept_answers", "kept_days")
 
 
 async def undo_caller_dimensions() -> None:
@@ -398,12 +448,13 @@ async def undo_caller_dimensions() -> None:
     db = connection()
     postgres = is_postgres(db)
     mark = "$1" if postgres else "?"
-    migration, table = SUMMARY_REBUILDS
-    await db.execute_script(f"DROP TABLE {table}")
-    await db.execute_query(
-        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
-        [migration],
-    )
+    for migration, *tables in (KEPT_ANSWERS, STATUS_SUMMARY, SUMMARY_REBUILDS):
+        for table in tables:
+            await db.execute_script(f"DROP TABLE {table}")
+        await db.execute_query(
+            f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
+            [migration],
+        )
     migration, index = OWNER_INDEX
     await db.execute_script(f'DROP INDEX "{index}"')
     await db.execute_query(

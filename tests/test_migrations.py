@@ -25,11 +25,12 @@ from app.config import Settings
 from app.main import create_app
 from app.storage.database import close_database, open_database, tortoise_config
 from app.webanalytics.store import save_analytics
-from tests.conftest import TABLES, V0_1_0_TABLES
 from tests.helpers import (
     ADMIN_TOKEN,
     INGEST_TOKEN,
     NDJSON,
+    TABLES,
+    V0_1_0_TABLES,
     caller_rows,
     graphql_data,
     line_on,
@@ -55,6 +56,8 @@ MIGRATIONS = [
     "0012_caller_dimensions",
     "0013_dataset_owner_index",
     "0014_summary_rebuilds",
+    "0015_status_summary",
+    "0016_kept_answers",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -119,6 +122,7 @@ async def test_fresh_database_gets_every_migration_and_the_models_schema(
             "usage_by_caller": ["fillfactor=70"],
             "usage_by_dataset": ["fillfactor=70"],
             "usage_by_owner": ["fillfactor=70"],
+            "usage_by_status": ["fillfactor=70"],
         }
 
 
@@ -161,7 +165,9 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0011_consumer_rollups\n"
         "applied 0012_caller_dimensions\n"
         "applied 0013_dataset_owner_index\n"
-        "applied 0014_summary_rebuilds\n",
+        "applied 0014_summary_rebuilds\n"
+        "applied 0015_status_summary\n"
+        "applied 0016_kept_answers\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -235,7 +241,9 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0011_consumer_rollups\n"
         "pending 0012_caller_dimensions\n"
         "pending 0013_dataset_owner_index\n"
-        "pending 0014_summary_rebuilds\n",
+        "pending 0014_summary_rebuilds\n"
+        "pending 0015_status_summary\n"
+        "pending 0016_kept_answers\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -271,7 +279,9 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0011_consumer_rollups\n"
         "applied 0012_caller_dimensions\n"
         "applied 0013_dataset_owner_index\n"
-        "applied 0014_summary_rebuilds\n",
+        "applied 0014_summary_rebuilds\n"
+        "applied 0015_status_summary\n"
+        "applied 0016_kept_answers\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -302,7 +312,9 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0011_consumer_rollups\n"
         "applied 0012_caller_dimensions\n"
         "applied 0013_dataset_owner_index\n"
-        "applied 0014_summary_rebuilds\n",
+        "applied 0014_summary_rebuilds\n"
+        "applied 0015_status_summary\n"
+        "applied 0016_kept_answers\n",
     )
     await process.aclose()
 

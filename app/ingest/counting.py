@@ -25,10 +25,12 @@ from app.ingest.aggregate import Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
 from app.storage.database import is_postgres
 from app.storage.dimensions import add_values, id_of, key_values
+from app.storage.kept_answers import forget_days
 from app.storage.models import UsageDaily
-from app.storage.models.summaries import FIGURE_COLUMNS
+from app.storage.models.summaries import FIGURE_COLUMNS, STATUS_KEY
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.storage.sql import BIGINT_MAX, column_types
+from app.storage.status_days import STATUS_TABLE, StatusTotals, add_status_rows, add_up, status_rows
 from app.storage.summaries import (
     Summary,
     Totals,
@@ -68,6 +70,7 @@ class Prepared:
 
     counters: dict[UsageKey, Counters]
     usage: list[tuple[Any, ...]]  # usage_daily's rows, in key order
+    statuses: list[list[Any]]  # usage_by_status's rows, in key order
     # Per summary, its per-day figures and, for SQLite, the rows of every block, sorted.
     summaries: list[tuple[Summary, Totals, list[list[Any]]]]
     clamped: Counter[str]  # rows with a sum past the ceiling before any write, by table
@@ -76,13 +79,18 @@ class Prepared:
 async def prepare(
     counters: dict[UsageKey, Counters], postgres: bool, summaries: bool = True
 ) -> Prepared:
-    """The rows of every table (usage_daily's alone unless `summaries`), giving the event loop
-    back every PREPARE_SLICE keys or rows."""
+    """The rows of every table (usage_daily's and usage_by_status's alone unless `summaries`),
+    giving the event loop back every PREPARE_SLICE keys or rows."""
     # In key order: a stable lock order for concurrent writers.
     usage = [(*key, *counts) for key, counts in sorted(counters.items())]
     clamped = Counter({"usage_daily": clamp_rows(usage, len(KEY_COLUMNS))})
+    by_status: StatusTotals = {}
+    async for some in _parts(usage):
+        add_up(by_status, some)
+    statuses = status_rows(by_status)
+    clamped[STATUS_TABLE] = clamp_rows(statuses, len(STATUS_KEY))
     if not summaries:
-        return Prepared(counters, usage, [], clamped)
+        return Prepared(counters, usage, statuses, [], clamped)
     by_dataset: Totals = {}
     by_caller: Totals = {}
     async for part in _parts(list(counters.items())):
@@ -102,7 +110,7 @@ async def prepare(
         rows = sorted([*key, *figures] for key, figures in blocks.items())
         clamped[summary.table] = clamp_rows(rows, len(summary.key))
         rows_of.append((summary, daily, rows))
-    return Prepared(counters, usage, rows_of, clamped)
+    return Prepared(counters, usage, statuses, rows_of, clamped)
 
 
 async def _parts(items: list[_Item]) -> AsyncIterator[list[_Item]]:
@@ -133,10 +141,13 @@ async def add_counters(
         prepared = await prepare(counters, is_postgres(client), summaries)
     saturated = Counter(prepared.clamped)
     saturated["usage_daily"] += await _upsert_counters(client, prepared.usage)
+    saturated[STATUS_TABLE] += await add_status_rows(client, prepared.statuses)
     for summary, daily, rows in prepared.summaries:
         if summary.ids:  # a day's key: resource type, day, then summary.dimensions
             await add_values(client, summary, (day_key[2:] for day_key in daily))
         saturated[summary.table] += await _upsert_summary(client, summary, daily, rows)
+    # Last: the answers kept for these days go, and their readers wait for this commit.
+    await forget_days(client, {key.day for key in counters})
     return Counted(capped, {table: n for table, n in saturated.items() if n})
 
 

@@ -29,8 +29,9 @@ from app.core.records import Operation
 from app.ingest.counting import lock_every_dataset
 from app.storage.database import connection, is_postgres
 from app.storage.dimensions import key_values
+from app.storage.kept_answers import forget_days
 from app.storage.models.summaries import FIGURE_COLUMNS
-from app.storage.sql import BIGINT_MAX, as_day
+from app.storage.sql import as_day, capped_sum, part_names, sum_parts
 from app.storage.summaries import (
     BY_CALLER,
     BY_OWNER,
@@ -60,7 +61,6 @@ _STAGED_COLUMNS = (
 # Units that note months share this lock; a rebuild takes it alone, so that no unit commits
 # daily rows of a month between the rebuild's reading of that month and its forgetting it.
 _REBUILD_LOCK = (0x72656275, 0)  # "rebu"
-_LOW = 2**32 - 1
 # Each figure: the usage_daily counter it adds up, and the operations whose rows count.
 _SOURCES = {
     "api_calls": ("requests", f"u.operation = '{Operation.API}'"),
@@ -129,6 +129,7 @@ async def rebuild() -> list[tuple[str, date]]:
         if not postgres:  # PostgreSQL drops it at the commit
             await client.execute_query(f"DROP TABLE temp.{_STAGED}")
         await client.execute_query(f"DELETE FROM {_TABLE}")
+        await forget_days(client, source.days)
     return months
 
 
@@ -140,7 +141,7 @@ class _Source:
     def __init__(self, postgres: bool, months: list[tuple[str, date]]) -> None:
         self._postgres = postgres
         self._months = months
-        self._days = sorted({day for _, month in months for day in _days_of(month)})
+        self.days = sorted({day for _, month in months for day in _days_of(month)})
 
     def stage(self) -> list[tuple[str, list[Any]]]:
         """Copy the noted months' status-ok usage_daily rows into a temporary table, which the
@@ -188,7 +189,7 @@ class _Source:
     def delete(self, summary: Summary) -> list[tuple[str, list[Any]]]:
         """Every row of the noted months' blocks (each block lies inside one month): a
         statement per month, which the table's key (resource type, span, day, ...) finds."""
-        spans = sorted({span for day in self._days for span, _ in covering(summary, day)})
+        spans = sorted({span for day in self.days for span, _ in covering(summary, day)})
         found = []
         for resource_type, month, following in self._bounds():
             if self._postgres:
@@ -227,16 +228,17 @@ class _Source:
         days = [self._per_day(summary, every=False)]
         if summary.table in _EVERY_OWNER_TOO:
             days.append(self._per_day(summary, every=True))
-        cover = [(day, span, first) for day in self._days for span, first in covering(summary, day)]
+        cover = [(day, span, first) for day in self.days for span, first in covering(summary, day)]
         kinds = ("date", "int2", "date")
         blocks = self._rows(args, ("day", "span", "first_day"), cover, kinds, "c")
         kept = ", ".join(f"d.{c}" for c in summary.stored_key[3:])
         sums = ", ".join(f"SUM(d.{part}) AS {part}" for part in self._parts())
         key = ", ".join(f"k.{c}" for c in summary.stored_key)
         columns = ", ".join((*summary.stored_key, *FIGURE_COLUMNS))
+        capped = ", ".join(capped_sum(f"k.{f}", self._postgres) for f in FIGURE_COLUMNS)
         sql = (
             f"INSERT INTO {summary.table} ({columns}) "
-            f"SELECT {key}, {', '.join(self._capped(f) for f in FIGURE_COLUMNS)} "
+            f"SELECT {key}, {capped} "
             f"FROM (SELECT d.resource_type, c.span, c.first_day AS day, {kept}, {sums} "
             f"FROM ({' UNION ALL '.join(days)}) AS d JOIN {blocks} ON c.day = d.day "
             f"GROUP BY d.resource_type, c.span, c.first_day, {kept}) AS k "
@@ -256,15 +258,13 @@ class _Source:
 
         values, joins = key_values(summary, value, start=3)
         picked = [f"{sql} AS {name}" for sql, name in values]
-        sums = []
-        for figure, (counter, operations) in _SOURCES.items():
-            if self._postgres:
-                sums.append(f"SUM(CASE WHEN {operations} THEN u.{counter} ELSE 0 END) AS {figure}")
-                continue
-            # SQLite's SUM() of integers fails past 2^63: the high and low 32 bits apart.
-            counted = f"CASE WHEN {operations} THEN u.{counter}"
-            sums.append(f"SUM({counted} >> 32 ELSE 0 END) AS {figure}_high")
-            sums.append(f"SUM({counted} & {_LOW} ELSE 0 END) AS {figure}_low")
+        sums = [
+            part
+            for figure, (counter, operations) in _SOURCES.items()
+            for part in sum_parts(
+                f"CASE WHEN {operations} THEN u.{counter} ELSE 0 END", figure, self._postgres
+            )
+        ]
         # Every owner's owner columns are constants, which PostgreSQL will not group by.
         grouped = ["u.resource_type", "u.day", *(v for v, _ in values if not v.startswith("'"))]
         return (
@@ -273,19 +273,7 @@ class _Source:
         )
 
     def _parts(self) -> list[str]:
-        if self._postgres:
-            return list(FIGURE_COLUMNS)
-        return [f"{figure}_{half}" for figure in FIGURE_COLUMNS for half in ("high", "low")]
-
-    def _capped(self, figure: str) -> str:
-        """A block's sum of `figure`, saturating at the columns' maximum as every sum does."""
-        if self._postgres:
-            return f"LEAST(k.{figure}, {BIGINT_MAX})::bigint"
-        high = f"(k.{figure}_high + (k.{figure}_low >> 32))"
-        return (
-            f"CASE WHEN {high} > {BIGINT_MAX >> 32} THEN {BIGINT_MAX} "
-            f"ELSE ({high} << 32) + (k.{figure}_low & {_LOW}) END"
-        )
+        return [part for figure in FIGURE_COLUMNS for part in part_names(figure, self._postgres)]
 
     def _bounds(self) -> list[tuple[str, date, date]]:
         return [(rtype, month, _next_month(month)) for rtype, month in self._months]

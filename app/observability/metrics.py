@@ -23,6 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from app import errors
 from app.core.records import FoldFailure, Ignored, Rejected
 from app.storage.replicas import Skip
+from app.storage.status_days import STATUS_TABLE
 from app.storage.summaries import SUMMARIES
 
 # Without it each counter and histogram comes with a `_created` gauge series: twice the lines
@@ -50,7 +51,7 @@ def _error_codes() -> list[str]:
 
 BATCH_RESULTS = tuple(dict.fromkeys((COUNTED, DUPLICATE, *_error_codes(), INTERNAL_ERROR)))
 OPERATION_TYPES = ("query", "mutation", "subscription", "invalid")
-COUNTER_TABLES = ("usage_daily", *(summary.table for summary in SUMMARIES))
+COUNTER_TABLES = ("usage_daily", STATUS_TABLE, *(summary.table for summary in SUMMARIES))
 
 
 class Metrics:

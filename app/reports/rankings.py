@@ -81,7 +81,10 @@ async def ranked_callers(
     source = read_usage(
         sql, usage, period, with_previous=against is not None, column=columns[0], against=against
     )
-    rows = await sql.rows(_ranked_statement(sql, source, columns, upto))
+    # A whole portal's year is ~10^6 caller rows to add up: its ranking is kept for the days read.
+    days = [period] if against is None else [period, against]
+    first, last = min(p.start for p in days), max(p.end for p in days)
+    rows = await sql.kept_rows(_ranked_statement(sql, source, columns, upto), first, last)
     return _rankings(rows, columns, upto)
 
 

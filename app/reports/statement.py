@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from app.errors import BadUserInputError, DatabaseUnavailableError
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres
+from app.storage.kept_answers import (
+    answer_key,
+    keep,
+    keepable,
+    kept_rows,
+    prepare,
+    seen,
+    versions_statement,
+)
 from app.storage.reading import read_rows
+
+log = logging.getLogger(__name__)
 
 
 class Statement:
@@ -50,3 +62,25 @@ class Statement:
             raise DatabaseUnavailableError(
                 "the database did not answer; nothing is wrong with the query: retry shortly"
             ) from exc
+
+    async def kept_rows(self, statement: str, first: date, last: date) -> list[dict[str, Any]]:
+        """rows(), kept until a write touches a day of first..last: the days the statement
+        reads (PostgreSQL; docs/storage.md#kept-answers). Keeping is a saving, never a
+        condition: when it fails, the rows are read as rows() reads them."""
+        if not self.postgres or not keepable(first, last):
+            return await self.rows(statement)
+        key = answer_key(statement, self.params)
+        try:
+            found = await kept_rows(connection(), key)
+            if found is not None:
+                return found
+            await prepare(connection(), first, last)
+            before = seen((await read_rows(versions_statement(), [first, last]))[0])
+        except DATABASE_ERRORS:
+            return await self.rows(statement)
+        rows = await self.rows(statement)
+        try:
+            await keep(key, first, last, rows, before)
+        except DATABASE_ERRORS as exc:
+            log.warning("an answer was not kept (%s)", type(exc).__name__)
+        return rows

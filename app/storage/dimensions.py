@@ -34,12 +34,13 @@ async def add_values(
         at = _positions(summary, dimension)
         values = sorted({tuple(key[i] for i in at) for key in keys})
         if values:
-            await _insert_missing(client, dimension, values)
+            await add_ids(client, dimension, values)
 
 
-async def _insert_missing(
+async def add_ids(
     client: BaseDBAsyncClient, dimension: Dimension, values: list[tuple[Any, ...]]
 ) -> None:
+    """Give each of these combinations of `dimension.values` (sorted) an id, if it has none."""
     names = ", ".join(dimension.values)
     if is_postgres(client):
         arrays = ", ".join(f"${i}::varchar[]" for i in range(1, len(dimension.values) + 1))

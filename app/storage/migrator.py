@@ -13,6 +13,7 @@ import fcntl
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -23,6 +24,7 @@ from tortoise.migrations.schema_editor.base import BaseSchemaEditor
 from tortoise.transactions import in_transaction
 
 from app.storage.first_release import INITIAL, adopt_first_release
+from app.storage.kept_answers import forget_before
 from app.storage.planner import refresh_statistics
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,19 @@ async def apply_migrations(
         else:
             done += await _migrate(executor)
     await refresh_statistics(client)  # the tables changed: plan from their new statistics
+    await _forget_kept_answers(client)
     for name in done:
         log.info("applied migration %s", name)
     return done
+
+
+async def _forget_kept_answers(client: BaseDBAsyncClient) -> None:
+    """A migration may change the rows kept answers were read from: none is kept past it."""
+    if client.capabilities.dialect != "postgres":
+        return
+    found = await client.execute_query_dict("SELECT to_regclass('kept_answers') IS NOT NULL AS t")
+    if found[0]["t"]:
+        await forget_before(client, date.max)
 
 
 async def pending_migrations(

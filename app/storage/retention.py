@@ -5,10 +5,10 @@
 - The keys of consumer epochs whose grace is over are deleted (app/storage/epochs.py), whatever
   the other settings: nobody can hash a guess under them again
   (docs/security.md#distinct-consumers).
-- With USAGE_METRICS_KEEP_DAYS, usage_daily rows, summary rows and consumer sketches (daily and
-  their owners' unions) of days before the cut go. The
-  cut is today - KEEP_DAYS rounded down to the first day of the largest summary block containing
-  it (a calendar month): a summary row covers a whole block, so a cut inside one would leave the
+- With USAGE_METRICS_KEEP_DAYS, usage_daily rows, summary rows (usage_by_status's too) and
+  consumer sketches (daily and their owners' unions) of days before the cut go. The cut is
+  today - KEEP_DAYS rounded down to the first day of the largest summary block containing it
+  (a calendar month): a summary row covers a whole block, so a cut inside one would leave the
   summaries and usage_daily disagreeing about the same period. Resources and owners rows stay
   (what the portal says of its datasets and their owners, not usage).
 
@@ -32,8 +32,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.config import Settings
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 from app.storage.epochs import count_expired, delete_expired
+from app.storage.kept_answers import forget_before, forget_old
 from app.storage.models.summaries import MONTH_SPAN
 from app.storage.planner import refresh_statistics
+from app.storage.status_days import STATUS_TABLE
 from app.storage.summaries import CONSUMERS_BY_OWNER, SUMMARIES, covering
 
 log = logging.getLogger(__name__)
@@ -110,8 +112,12 @@ async def purge(
         sql = f"DELETE FROM {DELIVERIES_TABLE} WHERE day < {_mark(client, 1)}"  # noqa: S608
         rows[DELIVERIES_TABLE], _ = await client.execute_query(sql, [delivered])
     if cut.days_before is not None:
-        rows |= await _purge_usage(client, cut.days_before, dry_run, chunk_rows)
+        usage = await _purge_usage(client, cut.days_before, dry_run, chunk_rows)
+        if not dry_run and any(usage.values()):
+            await forget_before(client, cut.days_before)
+        rows |= usage
     if not dry_run:
+        await forget_old(client)
         # Once a day: what was ingested since (and purged now) reaches the planner's statistics.
         await refresh_statistics(client)
     return PurgeReport(cut, rows, dry_run)
@@ -125,6 +131,7 @@ async def _purge_usage(
     tables = (
         DAILY_TABLE,
         *(summary.table for summary in SUMMARIES),
+        STATUS_TABLE,
         CONSUMERS_TABLE,
         CONSUMER_UNIONS_TABLE,
     )
@@ -133,6 +140,8 @@ async def _purge_usage(
             rows[table] = await _count(client, table, "day", day)
         elif table == DAILY_TABLE:
             rows[table] = await _delete_daily(client, day, chunk_rows)
+        elif table == STATUS_TABLE:
+            rows[table] = await _delete_statuses(client, day, chunk_rows)
         elif table == CONSUMERS_TABLE:
             rows[table] = await _delete_consumers(client, day, chunk_rows)
         elif table == CONSUMER_UNIONS_TABLE:
@@ -239,6 +248,19 @@ async def _delete_daily(client: BaseDBAsyncClient, day: Any, chunk_rows: int) ->
         if len(resources) < _RESOURCES_PER_PAGE:
             return removed
         after = resources[-1]["id"]
+
+
+async def _delete_statuses(client: BaseDBAsyncClient, day: Any, chunk_rows: int) -> int:
+    """Per owner: a range of the unique key (owner_key, day, ...)."""
+    sql = (
+        f"DELETE FROM {STATUS_TABLE} WHERE id IN (SELECT id FROM {STATUS_TABLE} "  # noqa: S608
+        f"WHERE owner_key = {_mark(client, 1)} AND day < {_mark(client, 2)} "
+        f"LIMIT {_mark(client, 3)})"
+    )
+    removed = 0
+    for row in await client.execute_query_dict("SELECT id FROM owner_keys ORDER BY id"):
+        removed += await _delete_chunks(client, sql, [row["id"], day, chunk_rows])
+    return removed
 
 
 async def _delete_consumers(client: BaseDBAsyncClient, day: Any, chunk_rows: int) -> int:

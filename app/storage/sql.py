@@ -32,3 +32,32 @@ def as_day(value: Any) -> date:
 # The largest value of a bigint column (every counter and figure): sums saturate there
 # (docs/storage.md#sums-that-cannot-overflow).
 BIGINT_MAX = 2**63 - 1
+_LOW_BITS = 2**32 - 1
+
+
+def sum_parts(expression: str, name: str, postgres: bool) -> list[str]:
+    """SELECT items that add up a bigint `expression` as `name`, for capped_sum(). SQLite's
+    SUM() of integers fails past 2^63, so there the high and low 32 bits are added apart."""
+    if postgres:
+        return [f"SUM({expression}) AS {name}"]
+    return [
+        f"SUM(({expression}) >> 32) AS {name}_high",
+        f"SUM(({expression}) & {_LOW_BITS}) AS {name}_low",
+    ]
+
+
+def part_names(name: str, postgres: bool) -> list[str]:
+    """The columns sum_parts() names."""
+    return [name] if postgres else [f"{name}_high", f"{name}_low"]
+
+
+def capped_sum(name: str, postgres: bool) -> str:
+    """The sum that sum_parts() added up as `name` (qualified as a query reads it), saturating
+    at BIGINT_MAX as every sum does (docs/storage.md#sums-that-cannot-overflow)."""
+    if postgres:
+        return f"LEAST({name}, {BIGINT_MAX})::bigint"
+    high = f"({name}_high + ({name}_low >> 32))"
+    return (
+        f"CASE WHEN {high} > {BIGINT_MAX >> 32} THEN {BIGINT_MAX} "
+        f"ELSE ({high} << 32) + ({name}_low & {_LOW_BITS}) END"
+    )

@@ -24,6 +24,11 @@ ALICE = {"type": "user", "id": "alice"}
 JANUARY = {"start": "2024-01-01", "end": "2024-01-31"}
 QUERIES: list[dict[str, Any]] = [
     {**JANUARY},
+    # These five read usage_by_status (days and operations, every status or one).
+    {**JANUARY, "split": ["day"]},
+    {**JANUARY, "resourceType": "datasets", "split": ["day"]},
+    {**JANUARY, "statusClass": "clientError", "split": ["day"]},
+    {**JANUARY, "operationTrack": "readDataFiles", "resourceType": "applications"},
     {**JANUARY, "split": ["resource"]},
     {**JANUARY, "split": ["userClass"]},
     {**JANUARY, "split": ["refererApp"]},

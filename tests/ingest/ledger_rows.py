@@ -13,7 +13,11 @@ from app.storage.summaries import SUMMARIES
 from tests.helpers import table_rows
 
 # Every table of counters, with its counter columns.
-COUNTERS = {"usage_daily": COUNTER_COLUMNS, **{s.table: FIGURE_COLUMNS for s in SUMMARIES}}
+COUNTERS = {
+    "usage_daily": COUNTER_COLUMNS,
+    "usage_by_status": COUNTER_COLUMNS,
+    **{s.table: FIGURE_COLUMNS for s in SUMMARIES},
+}
 
 
 async def insert_ledger_row(text: str, lines: int) -> int:

@@ -30,7 +30,9 @@ from app.storage.database import connection, is_postgres, migrate_database
 from tests.helpers import (
     CALLER_DIMENSIONS,
     FIXED_EPOCH_KEY,
+    KEPT_ANSWERS,
     OWNER_INDEX,
+    STATUS_SUMMARY,
     SUMMARY_REBUILDS,
     table_rows,
     undo_caller_dimensions,
@@ -226,6 +228,8 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
         CALLER_DIMENSIONS,
         OWNER_INDEX[0],
         SUMMARY_REBUILDS[0],
+        STATUS_SUMMARY[0],
+        KEPT_ANSWERS[0],
     ]
     assert await _stored() == written
 

@@ -26,10 +26,10 @@ from app.reports.rows import TOTAL, UsageFilter
 from app.storage.database import connection, is_postgres
 from app.storage.epochs import EpochKeyring
 from app.storage.retention import purge
-from tests.conftest import TABLES
 from tests.helpers import (
     HELD_BACK_S,
     NDJSON,
+    TABLES,
     api_key,
     app_client,
     combined_line,

@@ -22,8 +22,7 @@ import pytest
 from app.core.records import UsageKey
 from app.ingest import ledger
 from app.storage.database import close_database, connection, is_postgres, open_database
-from tests.conftest import TABLES
-from tests.helpers import ADMIN_TOKEN, NDJSON, dataset, line_on, ndjson
+from tests.helpers import ADMIN_TOKEN, NDJSON, TABLES, dataset, line_on, ndjson
 from tests.ingest.ledger_rows import insert_ledger_row
 from tests.ingest.test_large_batch import cpu_seconds
 from tests.server_processes import free_port, server_log, start_server, wait_until_ready

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from app.auth.tokens import create_token
-from tests.conftest import TABLES
 from tests.helpers import (
     ADMIN_TOKEN,
     INGEST_TOKEN,
+    TABLES,
     api_key,
     combined_line,
     data_fair_line,

@@ -17,15 +17,17 @@ import pytest
 from app.core.hosts import is_ip_literal
 from app.datafair.history import import_file
 from app.storage.database import connection, is_postgres, migrate_database
-from tests.conftest import TABLES
 from tests.dashboard.pages import element, open_dashboard, words
 from tests.helpers import (
     ADMIN_TOKEN,
     CALLER_DIMENSIONS,
+    KEPT_ANSWERS,
     NDJSON,
     OWNER_INDEX,
     PERIOD_WEEK,
+    STATUS_SUMMARY,
     SUMMARY_REBUILDS,
+    TABLES,
     TEXT,
     combined_line,
     data_fair_line,
@@ -73,6 +75,8 @@ LATER_MIGRATIONS = (
     CALLER_DIMENSIONS,
     OWNER_INDEX[0],
     SUMMARY_REBUILDS[0],
+    STATUS_SUMMARY[0],
+    KEPT_ANSWERS[0],
 )
 # Created by LATER_MIGRATIONS.
 LATER_TABLES = (

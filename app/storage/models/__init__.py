@@ -1,6 +1,6 @@
 """Tortoise models: only aggregates (counters, consumer sketches), resources and owners, the
 dimensions' ids, batch keys, ledger and quarantine, hashed tokens, consumer epoch keys,
-settings, subscriptions, deliveries and leases."""
+settings, subscriptions, deliveries and leases, kept answers and the days' versions."""
 
 from app.storage.models.batches import IngestBatch
 from app.storage.models.consumers import (
@@ -9,6 +9,7 @@ from app.storage.models.consumers import (
     UsageConsumersByOwner,
 )
 from app.storage.models.dimensions import CategoryKey, DomainKey, OwnerKey, UserGroupKey
+from app.storage.models.kept import KeptAnswer, KeptDay
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.owners import OwnerRow
 from app.storage.models.quarantine import QuarantineRow
@@ -21,6 +22,7 @@ from app.storage.models.summaries import (
     UsageByCaller,
     UsageByDataset,
     UsageByOwner,
+    UsageByStatus,
 )
 from app.storage.models.tokens import TokenRow
 from app.storage.models.usage import UsageDaily
@@ -31,6 +33,8 @@ __all__ = [
     "DeliveryRow",
     "DomainKey",
     "IngestBatch",
+    "KeptAnswer",
+    "KeptDay",
     "LeaseRow",
     "LedgerRow",
     "OwnerKey",
@@ -45,6 +49,7 @@ __all__ = [
     "UsageByCaller",
     "UsageByDataset",
     "UsageByOwner",
+    "UsageByStatus",
     "UsageConsumers",
     "UsageConsumersByOwner",
     "UsageDaily",

@@ -93,6 +93,33 @@ class UsageByCaller(Model):
         unique_together = (CALLER_STORED_KEY,)
 
 
+# usage_by_status: usage_daily's counters per owner, day, resource type, operation and status
+# class, every status; the owner as its dimension id. Owner first: an owner's days are one range.
+STATUS_KEY = ("owner_type", "owner_id", "day", "resource_type", "operation", "status_class")
+STATUS_STORED_KEY = ("owner_key", *STATUS_KEY[2:])
+
+
+class UsageByStatus(Model):
+    """What Data Fair's `_agg` asks most (an owner's days, by operation or status, every status
+    by default) without reading every dataset and caller of the owner's days in usage_daily: a
+    large owner's year is ~4 000 rows here, ~1.4 M there. Written with usage_daily by every
+    writer, import units included (app/storage/status_days.py)."""
+
+    id = fields.BigIntField(primary_key=True)
+    owner_key = fields.IntField()
+    day = fields.DateField()
+    resource_type = fields.CharField(max_length=64)
+    operation = fields.CharField(max_length=16)
+    status_class = fields.CharField(max_length=16)
+    requests = fields.BigIntField(default=0)
+    bytes = fields.BigIntField(default=0)
+    duration_ms = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "usage_by_status"
+        unique_together = (STATUS_STORED_KEY,)
+
+
 class SummaryRebuild(Model):
     """A month of one resource type whose summary rows are owed a rebuild from usage_daily: a
     writer that leaves the summaries to one rebuild at its end (`import-data-fair`) notes the
