@@ -165,3 +165,88 @@ async def test_an_answer_read_before_a_write_committed_is_not_kept(
         await add_counters(tx, {_call(date(2024, 2, 1)): [1, 10, 1]}, None)
     assert await keep("c", first, last, rows, before) is True
     assert [r["key"] for r in await table_rows("kept_answers")] == ["c"]
+
+
+RANKING = """query($first: Int, $after: String, $search: String, $owner: OwnerInput,
+                  $period: PeriodInput) {
+  datasets(first: $first, after: $after, search: $search, orderBy: API_CALLS, period: $period,
+           owner: $owner) {
+    edges { cursor node { id } }
+  }
+}"""
+
+
+async def ranked_ids(client: httpx.AsyncClient, first: int, **variables: Any) -> list[str]:
+    """Every dataset in pages of `first`, most API calls first."""
+    found: list[str] = []
+    after = None
+    while True:
+        data = await graphql_data(
+            client, RANKING, first=first, after=after, period=JANUARY, **variables
+        )
+        edges = data["datasets"]["edges"]
+        found += [edge["node"]["id"] for edge in edges]
+        if len(edges) < first:
+            return found
+        after = edges[-1]["cursor"]
+
+
+async def test_a_ranking_of_datasets_read_from_its_kept_top_is_every_datasets(
+    client: httpx.AsyncClient,
+) -> None:
+    # d0..d11: calls 3, 3, 3, 2, 2, 1, 1, 1, 1, 0 (downloads only), and two never used; titles
+    # in reverse of the ids, so that ties are ordered by title. e0 moved to org2 after its
+    # calls of January: its rows say org1, its resource org2.
+    calls = [3, 3, 3, 2, 2, 1, 1, 1, 1]
+    lines = [
+        line_on("2024-01-10", resource=dataset(f"d{n}", f"Title {11 - n:02}"))
+        for n, count in enumerate(calls)
+        for _ in range(count)
+    ]
+    lines.append(line_on("2024-01-11", resource=dataset("d9", "Title 02"), track="readDataFiles"))
+    lines += [line_on("2024-01-12", resource=dataset("e0", "Moved")) for _ in range(5)]
+    await ingest(client, *lines)
+    org2 = {"type": "organization", "id": "org2"}
+    await ingest(client, line_on("2024-02-01", resource=dataset("e0", "Moved"), owner=org2))
+    for n in (10, 11):
+        await ingest(client, line_on("2024-03-01", resource=dataset(f"d{n}", f"Title {11 - n:02}")))
+    await quiet()
+    # Most calls first, ties by title: d2 (Title 09), d1 (10), d0 (11); d4, d3; d8..d5; then
+    # the unused by title: d11 (Title 00), d10 (01), d9 (02).
+    expected = ["d2", "d1", "d0", "d4", "d3", "d8", "d7", "d6", "d5", "d11", "d10", "d9"]
+    org1 = {"type": "ORGANIZATION", "id": "org1"}
+    for first in (1, 2, 4, 5, 100):
+        assert await ranked_ids(client, first, owner=org1) == expected, first
+        assert await ranked_ids(client, first, owner=org1) == expected, first  # kept
+    assert await ranked_ids(client, 3) == ["e0", *expected]  # every owner: e0 counts
+    assert await ranked_ids(client, 3, owner=org1, search="title 1") == ["d1", "d0"]
+    if is_postgres(connection()):
+        # One for org1's pages, whatever their size and place; one for every owner's.
+        assert len(await table_rows("kept_answers")) == 2
+
+
+async def test_a_ranking_past_its_kept_top_falls_back_and_stays_exact(
+    client: httpx.AsyncClient,
+) -> None:
+    # 150 datasets of org1, f000..f149, with 1 to 7 calls (many ties), and e0, the most used,
+    # whose rows say org1 and its resource org2: org1's kept top (100 or 128 datasets, ties
+    # included) holds e0, which org1's pages do not list.
+    calls = {f"f{n:03}": n * 37 % 7 + 1 for n in range(150)}
+    titles = {name: f"T{n * 53 % 150:03}" for n, name in enumerate(calls)}
+    await ingest(
+        client,
+        *(
+            line_on("2024-01-10", resource=dataset(name, titles[name]))
+            for name, count in calls.items()
+            for _ in range(count)
+        ),
+        *(line_on("2024-01-12", resource=dataset("e0", "Moved")) for _ in range(9)),
+    )
+    org2 = {"type": "organization", "id": "org2"}
+    await ingest(client, line_on("2024-02-01", resource=dataset("e0", "Moved"), owner=org2))
+    await quiet()
+    expected = sorted(calls, key=lambda name: (-calls[name], titles[name]))
+    org1 = {"type": "ORGANIZATION", "id": "org1"}
+    for first in (20, 33, 99, 100):
+        assert await ranked_ids(client, first, owner=org1) == expected, first
+        assert await ranked_ids(client, first, owner=org1) == expected, first  # kept

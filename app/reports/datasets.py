@@ -11,7 +11,7 @@ from app.core.records import Owner, OwnerFilter
 from app.core.titles import fold
 from app.reports.owners import OWNER_NAME_JOIN
 from app.reports.rows import DATASETS, DatasetOrder, DatasetRow, UsageFilter
-from app.reports.sources import owner_clauses, read_usage, with_clause
+from app.reports.sources import Source, owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
 
 # The folded title (app/core/titles.py), else the id: accents and case ignored. Compared byte
@@ -20,6 +20,7 @@ from app.reports.statement import Statement
 _TITLE_KEY = "COALESCE(r.title_folded, LOWER(r.resource_id))"
 _BYTES = ' COLLATE "C"'
 _COLUMNS = "r.resource_id, r.title, r.owner_type, r.owner_id, o.name AS owner_name"
+_KEPT_AT_LEAST = 100  # datasets a kept ranking holds, at least (a dashboard page is 20)
 
 
 async def count_datasets(
@@ -57,17 +58,13 @@ async def datasets_page(
     if order is not DatasetOrder.TITLE:
         if period is None:
             raise ValueError("ordering datasets by usage needs a period")
+        column = "api_calls" if order is DatasetOrder.API_CALLS else "downloads"
+        if sql.postgres and descending:
+            page = await _most_used_page(owner, search, usage, column, period, offset, limit)
+            if page is not None:
+                return page
         source = read_usage(sql, usage, period, by_dataset=True)
-        figure = source.figures["api_calls" if order is DatasetOrder.API_CALLS else "downloads"]
-        # MATERIALIZED: aggregated once, even when the planner's statistics are stale (after a
-        # bulk import, PostgreSQL re-aggregated it for every dataset: seconds instead of ms).
-        ranking = with_clause(
-            (
-                *source.ctes,
-                f"u AS MATERIALIZED (SELECT t.resource_id, SUM({figure}) AS n "  # noqa: S608
-                f"FROM {source.tables} WHERE {source.where} GROUP BY t.resource_id)",
-            )
-        )
+        ranking = with_clause((*source.ctes, _usage_per_dataset(source, column)))
         join = " LEFT JOIN u ON u.resource_id = r.resource_id"
         order_by = f"COALESCE(u.n, 0) {'DESC' if descending else 'ASC'}, " + order_by
     statement = (
@@ -77,6 +74,64 @@ async def datasets_page(
     )
     rows = await sql.rows(statement)
     return [_dataset(row) for row in rows]
+
+
+def _usage_per_dataset(source: Source, column: str) -> str:
+    """The CTE `u`: each dataset's sum of `column` (resource_id, n).
+
+    MATERIALIZED: aggregated once, even when the planner's statistics are stale (after a bulk
+    import, PostgreSQL re-aggregated it for every dataset: seconds instead of ms)."""
+    return (
+        f"u AS MATERIALIZED (SELECT t.resource_id, SUM({source.figures[column]}) AS n "  # noqa: S608
+        f"FROM {source.tables} WHERE {source.where} GROUP BY t.resource_id)"
+    )
+
+
+async def _most_used_page(
+    owner: OwnerFilter,
+    search: str | None,
+    usage: UsageFilter,
+    column: str,
+    period: Period,
+    offset: int,
+    limit: int,
+) -> list[DatasetRow] | None:
+    """A page of the most used datasets (PostgreSQL), from the datasets whose sum ranks within
+    the first offset + limit or more (ties included), kept until a write reaches the period's days
+    (docs/storage.md#kept-answers): the admin's year adds up ~10^6 rows once, then reads a few
+    hundred. None when those datasets do not decide the page (a search, or datasets whose
+    owner changed, left fewer of them in scope): the caller then ranks every dataset.
+
+    Exact: every dataset outside them has a smaller sum than each of them, so the first
+    offset + limit datasets in scope are among them whenever at least that many are in scope,
+    and ordered as every dataset would be (sum, then title)."""
+    wanted = offset + limit
+    # At least 100, in powers of two: the next pages of a listing find the same kept answer.
+    kept = _KEPT_AT_LEAST if wanted <= _KEPT_AT_LEAST else 1 << (wanted - 1).bit_length()
+    top = Statement()
+    source = read_usage(top, usage, period, by_dataset=True)
+    statement = (
+        f"{with_clause((*source.ctes, _usage_per_dataset(source, column)))}"  # noqa: S608
+        "SELECT resource_id, n, counted FROM (SELECT u.resource_id, u.n, "
+        "rank() OVER (ORDER BY u.n DESC) AS place, count(*) OVER () AS counted FROM u) AS x "
+        f"WHERE place <= {top.bind(kept)}"
+    )
+    ranked = await top.kept_rows(statement, period.start, period.end)
+    sql = Statement()
+    ids = sql.bind([row["resource_id"] for row in ranked])
+    sums = sql.bind([int(row["n"]) for row in ranked])
+    page = await sql.rows(
+        f"WITH u AS (SELECT * FROM unnest({ids}::varchar[], {sums}::numeric[]) "  # noqa: S608
+        f"AS u(resource_id, n)) SELECT {_COLUMNS}, count(u.resource_id) OVER () AS ranked "
+        f"FROM resources r LEFT JOIN u ON u.resource_id = r.resource_id{OWNER_NAME_JOIN} "
+        f"WHERE {_in_scope(sql, owner, search, usage.dataset_ids)} "
+        f"ORDER BY COALESCE(u.n, 0) DESC, {_by_title(sql, descending=False)} "
+        f"LIMIT {sql.bind(limit)} OFFSET {sql.bind(offset)}"
+    )
+    every = not ranked or len(ranked) == int(ranked[0]["counted"])
+    if every or (page and int(page[0]["ranked"]) >= wanted):
+        return [_dataset(row) for row in page]
+    return None
 
 
 async def datasets_by_id(ids: Sequence[str]) -> dict[str, DatasetRow]:

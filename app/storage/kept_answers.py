@@ -34,7 +34,8 @@ QUIET_S = 60  # days written more recently than this are live: their answers are
 # one cannot fill the table with the days of nine millennia (a future day is live anyway).
 KEPT_FROM = date(2000, 1, 1)
 MAX_AGE_DAYS = 7  # the purge round forgets answers older than this, asked for or not
-MAX_ANSWERS = 20_000  # and keeps at most this many, the newest
+MAX_ANSWERS = 5_000  # and keeps at most this many, the newest
+MAX_BYTES = 256 * 1024  # a larger answer (a ranking of ten thousand tied datasets) is not kept
 _VERSIONS = (
     "SELECT count(*) AS n, COALESCE(sum(version), 0) AS version, "
     "COALESCE(max(written_at) > now() - make_interval(secs => {quiet}), false) AS live "
@@ -124,7 +125,8 @@ def seen(row: dict[str, Any]) -> Seen:
 async def keep(key: str, first: date, last: date, rows: list[dict[str, Any]], before: Seen) -> bool:
     """Keep `rows` under `key` if no write reached first..last since `before` was read, once
     every writer in flight on those days has committed; whether they were kept."""
-    if before.live:
+    text = _json(rows).decode()
+    if before.live or len(text) > MAX_BYTES:
         return False
     async with in_transaction() as client:
         locked = await client.execute_query_dict(
@@ -138,7 +140,7 @@ async def keep(key: str, first: date, last: date, rows: list[dict[str, Any]], be
         await client.execute_query(
             "INSERT INTO kept_answers (key, first_day, last_day, rows, made_at) "
             "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (key) DO NOTHING",
-            [key, first, last, _json(rows).decode()],
+            [key, first, last, text],
         )
     return True
 

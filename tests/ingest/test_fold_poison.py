@@ -27,7 +27,7 @@ from app.ingest.domain_cap import DomainCap
 from app.ingest.fold import Folded, fold_pass, fold_waiting
 from app.storage.database import connection, is_postgres
 from app.storage.models.summaries import FIGURE_COLUMNS
-from app.storage.models.usage import KEY_COLUMNS
+from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.storage.sql import BIGINT_MAX
 from tests.helpers import (
     NDJSON,
@@ -73,16 +73,12 @@ async def counters_of(resource_id: str) -> list[tuple[int, int, int]]:
 async def clamped_summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
     """What the summaries hold when their sums saturate: usage_daily's added up, each figure
     brought down to the ceiling."""
-    return {
-        table: [
-            (
-                *row[: -len(FIGURE_COLUMNS)],
-                *(min(v, BIGINT_MAX) for v in row[-len(FIGURE_COLUMNS) :]),
-            )
-            for row in rows
-        ]
-        for table, rows in (await summaries_of_usage_daily()).items()
-    }
+    found = {}
+    for table, rows in (await summaries_of_usage_daily()).items():
+        # usage_by_status keeps usage_daily's three counters; the others, four figures.
+        n = len(COUNTER_COLUMNS) if table == "usage_by_status" else len(FIGURE_COLUMNS)
+        found[table] = [(*row[:-n], *(min(v, BIGINT_MAX) for v in row[-n:])) for row in rows]
+    return found
 
 
 async def sqlite_types() -> set[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.storage.database import connection, is_postgres
 from tests.helpers import PERIOD_WEEK, dataset, graphql_data, ingest, line_on
 
 pytestmark = pytest.mark.anyio
@@ -26,6 +27,10 @@ PAGE = """query($first: Int!, $period: PeriodInput!) {
 }"""
 # count + page, totals, breakdown, daily: each one statement for the whole page.
 STATEMENTS_PER_PAGE = 5
+# PostgreSQL ranks the page from the most used datasets, kept until their days are written:
+# the kept answer looked for, the days' versions prepared and read, then the page of those
+# (days written just now: read each time, docs/storage.md#kept-answers).
+KEPT_RANKING = 4
 
 
 class _Counter(logging.Handler):
@@ -75,7 +80,8 @@ async def test_a_page_of_100_datasets_costs_what_a_page_of_1_costs(
     usage = hundred_page["datasets"]["edges"][42]["node"]["usage"]
     assert usage["apiCalls"] == {"current": 1, "previous": 1, "change": 0.0}
     assert usage["breakdown"]["totalCount"] == 2
-    assert len(one) == len(hundred) == STATEMENTS_PER_PAGE, hundred
+    expected = STATEMENTS_PER_PAGE + (KEPT_RANKING if is_postgres(connection()) else 0)
+    assert len(one) == len(hundred) == expected, hundred
 
 
 async def test_totals_are_read_only_when_selected_fragments_included(
