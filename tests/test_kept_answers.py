@@ -123,11 +123,10 @@ def _call(day: date) -> UsageKey:
     )
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite keeps none
 async def test_an_answer_read_before_a_write_committed_is_not_kept(
     client: httpx.AsyncClient,
 ) -> None:
-    if not is_postgres(connection()):
-        pytest.skip("SQLite keeps no answer")
     first, last = date(2024, 1, 1), date(2024, 1, 31)
     rows = [{"figure": 1}]
 

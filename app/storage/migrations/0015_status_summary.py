@@ -19,46 +19,16 @@ _FILLFACTOR = 70  # as the other summaries' (0001_initial)
 _GROUPED = "status_fill"  # a temporary table: usage_daily grouped once
 
 
-class SetFillfactor(ops.TortoiseOperation):
-    """Room on the table's pages for updates (PostgreSQL), as 0001_initial gave the other
-    summaries: each batch updates its days' rows."""
-
-    def describe(self) -> str:
-        return f"Set fillfactor {_FILLFACTOR} on usage_by_status (PostgreSQL)"
-
-    def state_forward(self, app_label: str, state: State) -> None:
-        return None
-
-    async def database_forward(
-        self,
-        app_label: str,
-        old_state: State,
-        new_state: State,
-        state_editor: BaseSchemaEditor | None = None,
-    ) -> None:
-        if state_editor is not None and state_editor.DIALECT == "postgres":
-            await state_editor._run_sql(
-                f"ALTER TABLE usage_by_status SET (fillfactor = {_FILLFACTOR})"
-            )
-
-    async def database_backward(
-        self,
-        app_label: str,
-        old_state: State,
-        new_state: State,
-        state_editor: BaseSchemaEditor | None = None,
-    ) -> None:
-        return None
-
-
 class FillStatusSummary(ops.TortoiseOperation):
-    """Adds up the usage_daily rows already stored into usage_by_status, every owner given its
-    id in owner_keys first. It reduces to no SQL: an empty database has nothing to add up."""
+    """Gives the table room on its pages for updates, as 0001_initial gave the other summaries
+    (PostgreSQL: each batch updates its days' rows), and adds up the usage_daily rows already
+    stored into it, every owner given its id in owner_keys first. It reduces to the fill
+    factor's SQL: an empty database has nothing to add up."""
 
     reduces_to_sql = True
 
     def describe(self) -> str:
-        return "Fill usage_by_status from usage_daily"
+        return "Set usage_by_status's fill factor (PostgreSQL) and fill it from usage_daily"
 
     def state_forward(self, app_label: str, state: State) -> None:
         return None
@@ -70,9 +40,14 @@ class FillStatusSummary(ops.TortoiseOperation):
         new_state: State,
         state_editor: BaseSchemaEditor | None = None,
     ) -> None:
-        if state_editor is None or state_editor.collect_sql:
+        if state_editor is None:
             return
-        await fill(state_editor.client)
+        if state_editor.DIALECT == "postgres":
+            await state_editor._run_sql(
+                f"ALTER TABLE usage_by_status SET (fillfactor = {_FILLFACTOR})"
+            )
+        if not state_editor.collect_sql:
+            await fill(state_editor.client)
 
     async def database_backward(
         self,
@@ -142,6 +117,5 @@ class Migration(migrations.Migration):
             },
             bases=["Model"],
         ),
-        SetFillfactor(),
         FillStatusSummary(),
     ]
