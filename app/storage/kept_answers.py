@@ -16,7 +16,6 @@ serves small portals, whose statements are fast, and has one writer at a time.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,8 +25,6 @@ from typing import Any
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
-
-log = logging.getLogger(__name__)
 
 QUIET_S = 60  # days written more recently than this are live: their answers are not kept
 # Periods kept lie between these days: each day a reader names gets a kept_days row, so that
@@ -67,7 +64,7 @@ async def forget_days(client: BaseDBAsyncClient, days: Iterable[date]) -> None:
     """In a writer's transaction: these days' versions raised and the kept answers that reach
     one of them deleted (PostgreSQL; on SQLite nothing is kept)."""
     found = sorted(set(days))
-    if not found or not is_postgres(client):
+    if not found or not _postgres(client):
         return
     # Sorted: writers lock the days' rows in one order, as readers do.
     await client.execute_query(
@@ -84,7 +81,7 @@ async def forget_days(client: BaseDBAsyncClient, days: Iterable[date]) -> None:
 async def forget_before(client: BaseDBAsyncClient, day: date) -> None:
     """The kept answers that reach a day before `day` deleted, those days' versions raised (the
     purge deleted their rows; it runs again after its last chunk)."""
-    if not is_postgres(client):
+    if not _postgres(client):
         return
     await client.execute_query(
         "UPDATE kept_days SET version = version + 1, written_at = now() WHERE day < $1", [day]
@@ -134,8 +131,8 @@ async def keep(key: str, first: date, last: date, rows: list[dict[str, Any]], be
             "FROM kept_days WHERE day BETWEEN $1 AND $2 ORDER BY day FOR SHARE) AS k",
             [first, last],
         )
-        now = (int(locked[0]["n"]), int(locked[0]["version"]))
-        if now != (before.rows, before.version):
+        current = (int(locked[0]["n"]), int(locked[0]["version"]))
+        if current != (before.rows, before.version):
             return False
         await client.execute_query(
             "INSERT INTO kept_answers (key, first_day, last_day, rows, made_at) "
@@ -148,7 +145,7 @@ async def keep(key: str, first: date, last: date, rows: list[dict[str, Any]], be
 async def forget_old(client: BaseDBAsyncClient) -> int:
     """The purge round's part: answers older than MAX_AGE_DAYS, and past the MAX_ANSWERS
     newest, deleted; how many."""
-    if not is_postgres(client):
+    if not _postgres(client):
         return 0
     old, _ = await client.execute_query(
         "DELETE FROM kept_answers WHERE made_at < now() - make_interval(days => $1)",
@@ -162,7 +159,7 @@ async def forget_old(client: BaseDBAsyncClient) -> int:
     return int(old) + int(extra)
 
 
-def is_postgres(client: BaseDBAsyncClient) -> bool:
+def _postgres(client: BaseDBAsyncClient) -> bool:
     # Not app.storage.database's: the migrator, which it imports, imports this module.
     return client.capabilities.dialect == "postgres"
 

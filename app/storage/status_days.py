@@ -18,7 +18,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.storage.database import is_postgres
 from app.storage.dimensions import add_ids, id_of
 from app.storage.models.summaries import STATUS_KEY, STATUS_STORED_KEY
-from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
+from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS, UsageDaily
+from app.storage.sql import column_types
 from app.storage.summaries import OWNER_KEYS
 from app.storage.upserts import add_saturating, upsert_counted
 
@@ -26,7 +27,8 @@ STATUS_TABLE = "usage_by_status"
 # Where each column of STATUS_KEY sits in a usage_daily key (app/core/records.UsageKey).
 _PICKED = tuple(KEY_COLUMNS.index(column) for column in STATUS_KEY)
 _DAY = STATUS_KEY.index("day")
-_TYPES = ("varchar", "varchar", "date", "varchar", "varchar", "varchar")
+# The unnest() arrays' casts: usage_daily's types of the key and counters.
+_TYPES = column_types(UsageDaily, (*STATUS_KEY, *COUNTER_COLUMNS))
 
 
 StatusTotals = dict[tuple[Any, ...], list[int]]
@@ -82,8 +84,7 @@ async def _upsert_postgres(
     client: BaseDBAsyncClient, rows: list[list[Any]], on_conflict: str
 ) -> int:
     """One statement: the rows as one array per column, each owner's id joined."""
-    types = (*_TYPES, *("bigint" for _ in COUNTER_COLUMNS))
-    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_TYPES, start=1))
     names = (*STATUS_KEY, *COUNTER_COLUMNS)
     picked = ", ".join(("o.id", *(f"r.{c}" for c in names[2:])))
     key = ", ".join(("o.id", *(f"r.{c}" for c in STATUS_KEY[2:])))
