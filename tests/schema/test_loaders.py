@@ -28,9 +28,9 @@ PAGE = """query($first: Int!, $period: PeriodInput!) {
 # count + page, totals, breakdown, daily: each one statement for the whole page.
 STATEMENTS_PER_PAGE = 5
 # PostgreSQL ranks the page from the most used datasets, kept until their days are written:
-# the kept answer looked for, the days' versions prepared and read, then the page of those
-# (days written just now: read each time, docs/storage.md#kept-answers).
-KEPT_RANKING = 4
+# the kept answer looked for, the days' versions read (days written just now: live, read each
+# time, docs/storage.md#kept-answers), then the page of those.
+KEPT_RANKING = 3
 
 
 class _Counter(logging.Handler):
