@@ -1,6 +1,8 @@
-"""Kept answers (app/storage/kept_answers.py): a breakdown's ranking is kept until a write
-reaches one of the days it read, and an answer read while a write was in flight on its days is
-never kept. PostgreSQL keeps them; SQLite answers the same without keeping any."""
+"""Kept answers (app/storage/kept_answers.py): a breakdown's ranking, and the most used datasets
+a listing by usage is read from, are kept until a write reaches one of the days they read; an
+answer read while a write was in flight on its days is never kept; listings read from a kept
+top equal every dataset's ranking. PostgreSQL keeps them; SQLite answers the same without
+keeping any."""
 
 from __future__ import annotations
 
