@@ -1,4 +1,5 @@
-"""SQL helpers that read the models, so that hand-written statements and the schema agree."""
+"""SQL helpers: column types read from the models (so that hand-written statements and the
+schema agree), days read back, and sums that saturate alike in both dialects."""
 
 from __future__ import annotations
 
