@@ -153,13 +153,14 @@ async def usage_rows() -> list[dict[str, Any]]:
 
 async def summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
     """What each summary table must hold: usage_daily added up as if it were one batch."""
+    daily_rows = await usage_rows()
     counters = {
         UsageKey(**{**{c: row[c] for c in KEY_COLUMNS}, "day": date.fromisoformat(row["day"])}): [
             row["requests"],
             row["bytes"],
             row["duration_ms"],
         ]
-        for row in await usage_rows()
+        for row in daily_rows
     }
     found = {
         summary.table: sorted(tuple(row) for row in spread(summary, daily, date.isoformat))
@@ -167,16 +168,17 @@ async def summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
     }
     # usage_by_status: every status class, per owner, day, resource type and operation.
     statuses: dict[tuple[Any, ...], list[int]] = {}
-    for row in await usage_rows():
+    for row in daily_rows:
         key = tuple(row[c] for c in STATUS_COLUMNS)
         sums = statuses.setdefault(key, [0, 0, 0])
-        for slot, counter in enumerate(("requests", "bytes", "duration_ms")):
+        for slot, counter in enumerate(STATUS_COUNTERS):
             sums[slot] += row[counter]
     found["usage_by_status"] = sorted((*key, *sums) for key, sums in statuses.items())
     return found
 
 
 STATUS_COLUMNS = ("owner_type", "owner_id", "day", "resource_type", "operation", "status_class")
+STATUS_COUNTERS = ("requests", "bytes", "duration_ms")
 
 
 async def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
@@ -196,7 +198,7 @@ async def stored_summaries() -> dict[str, list[tuple[Any, ...]]]:
         "JOIN owner_keys o ON o.id = t.owner_key"
     )
     found["usage_by_status"] = sorted(
-        (*(row[c] for c in STATUS_COLUMNS[:2]), str(row["day"]), *list(row.values())[3:])
+        tuple(str(row[c]) if c == "day" else row[c] for c in (*STATUS_COLUMNS, *STATUS_COUNTERS))
         for row in rows
     )
     return found

@@ -59,8 +59,9 @@ async def datasets_page(
         if period is None:
             raise ValueError("ordering datasets by usage needs a period")
         column = "api_calls" if order is DatasetOrder.API_CALLS else "downloads"
-        if sql.postgres and descending:
-            page = await _most_used_page(owner, search, usage, column, period, offset, limit)
+        # A search keeps few of the most used in scope: ranked at once rather than twice.
+        if sql.postgres and descending and not search:
+            page = await _most_used_page(owner, usage, column, period, offset, limit)
             if page is not None:
                 return page
         source = read_usage(sql, usage, period, by_dataset=True)
@@ -89,7 +90,6 @@ def _usage_per_dataset(source: Source, column: str) -> str:
 
 async def _most_used_page(
     owner: OwnerFilter,
-    search: str | None,
     usage: UsageFilter,
     column: str,
     period: Period,
@@ -99,8 +99,8 @@ async def _most_used_page(
     """A page of the most used datasets (PostgreSQL), from the datasets whose sum ranks within
     the first offset + limit or more (ties included), kept until a write reaches the period's days
     (docs/storage.md#kept-answers): the admin's year adds up ~10^6 rows once, then reads a few
-    hundred. None when those datasets do not decide the page (a search, or datasets whose
-    owner changed, left fewer of them in scope): the caller then ranks every dataset.
+    hundred. None when those datasets do not decide the page (datasets whose owner changed
+    left fewer of them in scope): the caller then ranks every dataset.
 
     Exact: every dataset outside them has a smaller sum than each of them, so the first
     offset + limit datasets in scope are among them whenever at least that many are in scope,
@@ -124,7 +124,7 @@ async def _most_used_page(
         f"WITH u AS (SELECT * FROM unnest({ids}::varchar[], {sums}::numeric[]) "  # noqa: S608
         f"AS u(resource_id, n)) SELECT {_COLUMNS}, count(u.resource_id) OVER () AS ranked "
         f"FROM resources r LEFT JOIN u ON u.resource_id = r.resource_id{OWNER_NAME_JOIN} "
-        f"WHERE {_in_scope(sql, owner, search, usage.dataset_ids)} "
+        f"WHERE {_in_scope(sql, owner, None, usage.dataset_ids)} "
         f"ORDER BY COALESCE(u.n, 0) DESC, {_by_title(sql, descending=False)} "
         f"LIMIT {sql.bind(limit)} OFFSET {sql.bind(offset)}"
     )

@@ -10,7 +10,6 @@ batch adds its rows as they are, import units included: nothing is left to a reb
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -26,7 +25,6 @@ from app.storage.upserts import add_saturating, upsert_counted
 STATUS_TABLE = "usage_by_status"
 # Where each column of STATUS_KEY sits in a usage_daily key (app/core/records.UsageKey).
 _PICKED = tuple(KEY_COLUMNS.index(column) for column in STATUS_KEY)
-_DAY = STATUS_KEY.index("day")
 # The unnest() arrays' casts: usage_daily's types of the key and counters.
 _TYPES = column_types(UsageDaily, (*STATUS_KEY, *COUNTER_COLUMNS))
 
@@ -69,11 +67,11 @@ async def add_status_rows(client: BaseDBAsyncClient, rows: list[list[Any]]) -> i
     columns = (*STATUS_STORED_KEY, *COUNTER_COLUMNS)
     owner = id_of(OWNER_KEYS, ["?", "?"])
     values = ", ".join([owner, *("?" for _ in columns[1:])])
-    stored = [[*row[:_DAY], _iso(row[_DAY]), *row[_DAY + 1 :]] for row in rows]
 
     async def write_sqlite(update: str) -> tuple[int, int]:
+        # _TYPES lines up with the rows: upsert_counted writes their day as SQLite's ISO text.
         written = await upsert_counted(
-            client, STATUS_TABLE, columns, (), stored, conflict + update, values
+            client, STATUS_TABLE, columns, _TYPES, rows, conflict + update, values
         )
         return len(rows), written
 
@@ -97,7 +95,3 @@ async def _upsert_postgres(
     )
     found = await client.execute_query_dict(sql, [list(c) for c in zip(*rows, strict=True)])
     return int(found[0]["n"])
-
-
-def _iso(day: Any) -> Any:
-    return day.isoformat() if isinstance(day, date) else day
