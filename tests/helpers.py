@@ -72,6 +72,8 @@ TABLES = (
     "usage_by_status",
     "kept_answers",
     "kept_days",
+    "kept_caller_sums",
+    "kept_dataset_sums",
 )
 
 JSON = {**INGEST, "Content-Type": "application/json"}
@@ -441,6 +443,7 @@ OWNER_INDEX = ("0013_dataset_owner_index", "idx_usage_by_da_resourc_fadbce")
 SUMMARY_REBUILDS = ("0014_summary_rebuilds", "summary_rebuilds")
 STATUS_SUMMARY = ("0015_status_summary", "usage_by_status")
 KEPT_ANSWERS = ("0016_kept_answers", "kept_answers", "kept_days")
+KEPT_SUMS = ("0017_kept_sums", "kept_caller_sums", "kept_dataset_sums")
 
 
 async def undo_caller_dimensions() -> None:
@@ -450,7 +453,7 @@ async def undo_caller_dimensions() -> None:
     db = connection()
     postgres = is_postgres(db)
     mark = "$1" if postgres else "?"
-    for migration, *tables in (KEPT_ANSWERS, STATUS_SUMMARY, SUMMARY_REBUILDS):
+    for migration, *tables in (KEPT_SUMS, KEPT_ANSWERS, STATUS_SUMMARY, SUMMARY_REBUILDS):
         for table in tables:
             await db.execute_script(f"DROP TABLE {table}")
         await db.execute_query(

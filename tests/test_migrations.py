@@ -58,6 +58,7 @@ MIGRATIONS = [
     "0014_summary_rebuilds",
     "0015_status_summary",
     "0016_kept_answers",
+    "0017_kept_sums",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -167,7 +168,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0013_dataset_owner_index\n"
         "applied 0014_summary_rebuilds\n"
         "applied 0015_status_summary\n"
-        "applied 0016_kept_answers\n",
+        "applied 0016_kept_answers\n"
+        "applied 0017_kept_sums\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -243,7 +245,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0013_dataset_owner_index\n"
         "pending 0014_summary_rebuilds\n"
         "pending 0015_status_summary\n"
-        "pending 0016_kept_answers\n",
+        "pending 0016_kept_answers\n"
+        "pending 0017_kept_sums\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -281,7 +284,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0013_dataset_owner_index\n"
         "applied 0014_summary_rebuilds\n"
         "applied 0015_status_summary\n"
-        "applied 0016_kept_answers\n",
+        "applied 0016_kept_answers\n"
+        "applied 0017_kept_sums\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -314,7 +318,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0013_dataset_owner_index\n"
         "applied 0014_summary_rebuilds\n"
         "applied 0015_status_summary\n"
-        "applied 0016_kept_answers\n",
+        "applied 0016_kept_answers\n"
+        "applied 0017_kept_sums\n",
     )
     await process.aclose()
 

@@ -4,6 +4,7 @@ owner's name (joined: no statement more)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from app.core.periods import Period
@@ -13,6 +14,7 @@ from app.reports.owners import OWNER_NAME_JOIN
 from app.reports.rows import DATASETS, DatasetOrder, DatasetRow, UsageFilter
 from app.reports.sources import Source, owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
+from app.storage.kept_answers import keepable, live_from
 
 # The folded title (app/core/titles.py), else the id: accents and case ignored. Compared byte
 # by byte on both databases ("C" on PostgreSQL), so that they order alike; then the title
@@ -21,6 +23,7 @@ _TITLE_KEY = "COALESCE(r.title_folded, LOWER(r.resource_id))"
 _BYTES = ' COLLATE "C"'
 _COLUMNS = "r.resource_id, r.title, r.owner_type, r.owner_id, o.name AS owner_name"
 _KEPT_AT_LEAST = 100  # datasets a kept ranking holds, at least (a dashboard page is 20)
+_SUMS = ("kept_dataset_sums", ("resource_id", "n"))
 
 
 async def count_datasets(
@@ -82,10 +85,52 @@ def _usage_per_dataset(source: Source, column: str) -> str:
 
     MATERIALIZED: aggregated once, even when the planner's statistics are stale (after a bulk
     import, PostgreSQL re-aggregated it for every dataset: seconds instead of ms)."""
+    return f"u AS MATERIALIZED ({_sums(source, column)})"
+
+
+def _sums(source: Source, column: str) -> str:
     return (
-        f"u AS MATERIALIZED (SELECT t.resource_id, SUM({source.figures[column]}) AS n "  # noqa: S608
-        f"FROM {source.tables} WHERE {source.where} GROUP BY t.resource_id)"
+        f"SELECT t.resource_id, SUM({source.figures[column]}) AS n "  # noqa: S608
+        f"FROM {source.tables} WHERE {source.where} GROUP BY t.resource_id"
     )
+
+
+def _top(sql: Statement, kept: int, extra: str = "") -> str:
+    """The datasets of `u` whose sum ranks within the first `kept` (ties included), with the
+    count of `u`'s datasets."""
+    return (
+        f"SELECT resource_id, n, counted{extra} FROM (SELECT u.resource_id, u.n, "  # noqa: S608
+        "rank() OVER (ORDER BY u.n DESC) AS place, count(*) OVER () AS counted FROM u) AS x "
+        f"WHERE place <= {sql.bind(kept)}"
+    )
+
+
+async def _live_top(
+    usage: UsageFilter, column: str, period: Period, kept: int
+) -> list[dict[str, Any]] | None:
+    """_most_used_page's top of a period that ends today: each dataset's sum over the closed
+    days, kept until a write reaches them, added to its sum over the live days in one
+    statement (docs/storage.md#periods-that-end-today). None when the period does not end
+    today, or its sums cannot be kept or were deleted meanwhile."""
+    today = live_from()
+    if not (period.start < today <= period.end and keepable(period.start, period.end)):
+        return None
+    closed = Period(period.start, today - timedelta(days=1))
+    sums = Statement()
+    source = read_usage(sums, usage, closed, by_dataset=True)
+    grouped = f"{with_clause(source.ctes)}{_sums(source, column)}"
+    answer = await sums.kept_sums(_SUMS, grouped, closed.start, closed.end)
+    if answer is None:
+        return None
+    sql = Statement()
+    source = read_usage(sql, usage, Period(today, period.end), by_dataset=True)
+    added = (
+        f"u AS MATERIALIZED (SELECT resource_id, SUM(n) AS n FROM (SELECT resource_id, n "  # noqa: S608
+        f"FROM {_SUMS[0]} WHERE answer_id = {sql.bind(answer)} UNION ALL "
+        f"{_sums(source, column)}) AS m GROUP BY resource_id)"
+    )
+    statement = _top(sql, kept, f", {sql.still_kept(answer)}")
+    return await sql.rows_if_kept(f"{with_clause((*source.ctes, added))}{statement}")
 
 
 async def _most_used_page(
@@ -108,15 +153,12 @@ async def _most_used_page(
     wanted = offset + limit
     # At least 100, in powers of two: the next pages of a listing find the same kept answer.
     kept = _KEPT_AT_LEAST if wanted <= _KEPT_AT_LEAST else 1 << (wanted - 1).bit_length()
-    top = Statement()
-    source = read_usage(top, usage, period, by_dataset=True)
-    statement = (
-        f"{with_clause((*source.ctes, _usage_per_dataset(source, column)))}"  # noqa: S608
-        "SELECT resource_id, n, counted FROM (SELECT u.resource_id, u.n, "
-        "rank() OVER (ORDER BY u.n DESC) AS place, count(*) OVER () AS counted FROM u) AS x "
-        f"WHERE place <= {top.bind(kept)}"
-    )
-    ranked = await top.kept_rows(statement, period.start, period.end)
+    ranked = await _live_top(usage, column, period, kept)
+    if ranked is None:
+        top = Statement()
+        source = read_usage(top, usage, period, by_dataset=True)
+        ranking = with_clause((*source.ctes, _usage_per_dataset(source, column)))
+        ranked = await top.kept_rows(f"{ranking}{_top(top, kept)}", period.start, period.end)
     sql = Statement()
     ids = sql.bind([row["resource_id"] for row in ranked])
     sums = sql.bind([int(row["n"]) for row in ranked])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from app.core.hosts import RESERVED_DOMAINS
@@ -14,9 +15,13 @@ from app.reports.figures import CALLER_COLUMNS, callers, capped_sum
 from app.reports.rows import NO_FIGURES, Figures, Group, Ranking, Trend, UsageFilter
 from app.reports.sources import Source, named, read_usage, with_clause
 from app.reports.statement import Statement
+from app.storage.kept_answers import keepable, live_from
 from app.storage.models.summaries import FIGURE_COLUMNS
+from app.storage.sql import BIGINT_MAX
 
 _DOMAIN = "referer_domain"
+_SUMS_TABLE = "kept_caller_sums"
+_DAY = timedelta(days=1)
 
 
 def _order(group: Group) -> tuple[int, str]:
@@ -78,21 +83,68 @@ async def ranked_callers(
             )
             for column in columns
         }
+    first = period.start if against is None else against.start
+    today = live_from()
+    if period.start < today <= period.end and keepable(first, period.end):
+        closed = Period(period.start, today - _DAY)
+        live = await _ranked_live(usage, closed, period, against, columns, upto)
+        if live is not None:
+            return _rankings(live, columns, upto)
     source = read_usage(
         sql, usage, period, with_previous=against is not None, column=columns[0], against=against
     )
     # A whole portal's year is ~10^6 caller rows to add up: its ranking is kept for the days read.
-    days = [period] if against is None else [period, against]
-    first, last = min(p.start for p in days), max(p.end for p in days)
-    rows = await sql.kept_rows(_ranked_statement(sql, source, columns, upto), first, last)
+    statement = _ranked(sql, source, columns, upto, _grouped(sql, source, columns))
+    rows = await sql.kept_rows(f"{with_clause(source.ctes)}{statement}", first, period.end)
     return _rankings(rows, columns, upto)
+
+
+async def _ranked_live(
+    usage: UsageFilter,
+    closed: Period,
+    period: Period,
+    against: Period | None,
+    columns: tuple[str, ...],
+    upto: int,
+) -> list[dict[str, Any]] | None:
+    """The ranking of a period that ends today: the sums of every group of its closed days (and
+    of the compared period), kept until a write reaches those days, added to the groups of its
+    live days in one statement (docs/storage.md#periods-that-end-today). None when the sums
+    cannot be kept or a write deleted them meanwhile: read the period as a whole."""
+    kept = Statement()
+    source = read_usage(
+        kept, usage, closed, with_previous=against is not None, column=columns[0], against=against
+    )
+    if any(c not in source.ids for c in columns):
+        return None  # usage_daily's text values: a filter on datasets too, rare; read as a whole
+    sums = [f"{f}_{side}" for f in FIGURE_COLUMNS for side in _SIDES]
+    into = (_SUMS_TABLE, [*(f"{c}_id" for c in columns), "grouping_set", *sums])
+    grouped = f"{with_clause(source.ctes)}{_grouped(kept, source, columns)}"
+    first = closed.start if against is None else against.start
+    answer = await kept.kept_sums(into, grouped, first, closed.end)
+    if answer is None:
+        return None
+    sql = Statement()
+    source = read_usage(sql, usage, Period(closed.end + _DAY, period.end), column=columns[0])
+    keys = ", ".join(into[1][: len(columns) + 1])
+    added = ", ".join(f"LEAST(SUM({s}), {BIGINT_MAX})::bigint AS {s}" for s in sums)
+    merged = (
+        f"SELECT {keys}, {added} FROM (SELECT {', '.join(into[1])} FROM {_SUMS_TABLE} "  # noqa: S608
+        f"WHERE answer_id = {sql.bind(answer)} UNION ALL {_grouped(sql, source, columns)}) AS m "
+        f"GROUP BY {keys}"
+    )
+    statement = _ranked(sql, source, columns, upto, merged)
+    return await sql.rows_if_kept(
+        f"{with_clause(source.ctes)}SELECT x.*, {sql.still_kept(answer)} FROM ({statement}) AS x"  # noqa: S608
+    )
 
 
 # One name per side of a figure: <figure>_1 the period's, <figure>_0 the previous one's.
 _SIDES = (1, 0)
 
 
-def _ranked_statement(sql: Statement, source: Source, columns: tuple[str, ...], upto: int) -> str:
+def _grouped(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
+    """Every group of each column's breakdown and the total, both periods side by side."""
     keys = [source.key(c) for c in columns]
     sums = ", ".join(
         f"{capped_sum(sql, source.figures[f], f'{source.part} = {side}')} AS {f}_{side}"
@@ -102,12 +154,19 @@ def _ranked_statement(sql: Statement, source: Source, columns: tuple[str, ...], 
     # GROUPING(...) tells the grouping sets apart: all bits set but the column's (the total's
     # row, grouped by none, has them all). Each set's groups come with both periods in one row
     # (FILTER), so that a window can rank them.
-    grouped = (
+    return (
         f"SELECT {', '.join(source.selected(c) for c in columns)}, "  # noqa: S608
         f"GROUPING({', '.join(keys)}) AS grouping_set, {sums} "
         f"FROM {source.tables} WHERE {source.where} "
         f"GROUP BY GROUPING SETS ({', '.join(f'({key})' for key in keys)}, ())"
     )
+
+
+def _ranked(
+    sql: Statement, source: Source, columns: tuple[str, ...], upto: int, grouped: str
+) -> str:
+    """The first `upto` groups of each breakdown of `grouped` (_grouped()'s rows), named,
+    with each breakdown's count of groups and the total's row."""
     everything = (1 << len(columns)) - 1
     use = "COALESCE(api_calls_1, 0)::numeric + COALESCE(downloads_1, 0)"
     used = "GREATEST(api_calls_1, downloads_1, api_calls_0, downloads_0) > 0"
@@ -120,7 +179,7 @@ def _ranked_statement(sql: Statement, source: Source, columns: tuple[str, ...], 
         # At least the first of each: its count, and the total's row (ranked first, alone).
         f"WHERE r.place <= {max(int(upto), 1)}{stand_ins}"
     )
-    return f"{with_clause(source.ctes)}{named(source, ranked, columns)}"
+    return named(source, ranked, columns)
 
 
 def _stand_ins(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:

@@ -12,7 +12,9 @@ from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 from app.storage.kept_answers import (
     answer_key,
     keep,
+    keep_sums,
     keepable,
+    kept_id,
     kept_rows,
     prepare,
     seen,
@@ -87,3 +89,37 @@ class Statement:
         except DATABASE_ERRORS as exc:
             log.warning("an answer was not kept (%s)", type(exc).__name__)
         return rows
+
+    async def kept_sums(
+        self, into: tuple[str, Sequence[str]], statement: str, first: date, last: date
+    ) -> int | None:
+        """The id of the answer whose sums table (`into`: its name and the columns that
+        `statement`'s rows fill) holds `statement`'s rows, kept until a write touches a day of
+        first..last; made now if needed. None when they cannot be kept (SQLite, days written
+        just now, a write meanwhile): read the period as rows() does."""
+        if not self.postgres or not keepable(first, last):
+            return None
+        key = answer_key(statement, self.params)
+        versions = versions_statement()
+        try:
+            found = await kept_id(connection(), key)
+            if found is not None:
+                return found
+            if seen((await read_rows(versions, [first, last]))[0]).live:
+                return None
+            await prepare(connection(), first, last)
+            before = seen((await read_rows(versions, [first, last]))[0])
+            return await keep_sums(key, first, last, into, (statement, self.params), before)
+        except DATABASE_ERRORS as exc:
+            log.warning("sums were not kept (%s)", type(exc).__name__)
+            return None
+
+    def still_kept(self, answer: int) -> str:
+        """A column `kept` that tells, in the statement's own snapshot, whether the answer whose
+        sums it reads is still there: a write that deleted it since may have committed."""
+        return f"EXISTS (SELECT 1 FROM kept_answers WHERE id = {self.bind(answer)}) AS kept"  # noqa: S608
+
+    async def rows_if_kept(self, statement: str) -> list[dict[str, Any]] | None:
+        """rows() of a statement that selects still_kept(): None when its sums were gone."""
+        rows = await self.rows(statement)
+        return rows if rows and all(row["kept"] for row in rows) else None

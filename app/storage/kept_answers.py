@@ -11,6 +11,10 @@ serves small portals, whose statements are fast, and has one writer at a time.
   them): rows read before a write committed are never kept after it.
 - Days written in the last QUIET_S seconds (today's, on a live portal) are not kept: the next
   fold would delete the answer at once.
+- A period that ends today keeps the sums of every group of its closed days instead (the days
+  before live_from(), and the compared period), as rows of a sums table under an answer whose
+  `rows` is SUMS; its readers add today's rows to them in one statement, which checks that the
+  answer is still there (a write may have deleted it since it was found).
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ KEPT_FROM = date(2000, 1, 1)
 MAX_AGE_DAYS = 7  # the purge round forgets answers older than this, asked for or not
 MAX_ANSWERS = 5_000  # and keeps at most this many, the newest
 MAX_BYTES = 256 * 1024  # a larger answer (a ranking of ten thousand tied datasets) is not kept
+# Today and yesterday (UTC) are read as they are: lines of both still come in, and a portal's
+# day may be either in its timezone. The days before are closed: their sums may be kept.
+LIVE_DAYS = 2
+SUMS = ""  # the `rows` of an answer whose rows are in a sums table
+SUMS_TABLES = ("kept_caller_sums", "kept_dataset_sums")
+SUMS_MAX_AGE_DAYS = 2  # the days closed move on daily: older sums are never asked for again
 _VERSIONS = (
     "SELECT count(*) AS n, COALESCE(sum(version), 0) AS version, "
     "COALESCE(max(written_at) > now() - make_interval(secs => {quiet}), false) AS live "
@@ -55,6 +65,11 @@ def keepable(first: date, last: date) -> bool:
     return first >= KEPT_FROM and last <= datetime.now(UTC).date() + timedelta(days=1)
 
 
+def live_from() -> date:
+    """The first live day: a period that ends on it or later keeps the sums of its days before."""
+    return datetime.now(UTC).date() - timedelta(days=LIVE_DAYS - 1)
+
+
 def answer_key(statement: str, params: Sequence[Any]) -> str:
     """The sha256 of a statement and its values: what finds its kept rows."""
     return hashlib.sha256(statement.encode() + b"\0" + _json(list(params))).hexdigest()
@@ -73,9 +88,7 @@ async def forget_days(client: BaseDBAsyncClient, days: Iterable[date]) -> None:
         "DO UPDATE SET version = kept_days.version + 1, written_at = now()",
         [found],
     )
-    await client.execute_query(
-        "DELETE FROM kept_answers WHERE first_day <= $2 AND last_day >= $1", [found[0], found[-1]]
-    )
+    await _forget(client, "first_day <= $2 AND last_day >= $1", [found[0], found[-1]])
 
 
 async def forget_before(client: BaseDBAsyncClient, day: date) -> None:
@@ -86,7 +99,7 @@ async def forget_before(client: BaseDBAsyncClient, day: date) -> None:
     await client.execute_query(
         "UPDATE kept_days SET version = version + 1, written_at = now() WHERE day < $1", [day]
     )
-    await client.execute_query("DELETE FROM kept_answers WHERE first_day < $1", [day])
+    await _forget(client, "first_day < $1", [day])
 
 
 async def kept_rows(primary: BaseDBAsyncClient, key: str) -> list[dict[str, Any]] | None:
@@ -96,6 +109,12 @@ async def kept_rows(primary: BaseDBAsyncClient, key: str) -> list[dict[str, Any]
         return None
     rows: list[dict[str, Any]] = orjson.loads(found[0]["rows"])
     return rows
+
+
+async def kept_id(primary: BaseDBAsyncClient, key: str) -> int | None:
+    """The id of the answer kept under `key`, if any: its rows are in a sums table."""
+    found = await primary.execute_query_dict("SELECT id FROM kept_answers WHERE key = $1", [key])
+    return int(found[0]["id"]) if found else None
 
 
 async def prepare(primary: BaseDBAsyncClient, first: date, last: date) -> None:
@@ -126,13 +145,7 @@ async def keep(key: str, first: date, last: date, rows: list[dict[str, Any]], be
     if before.live or len(text) > MAX_BYTES:
         return False
     async with in_transaction() as client:
-        locked = await client.execute_query_dict(
-            "SELECT count(*) AS n, COALESCE(sum(version), 0) AS version FROM (SELECT version "
-            "FROM kept_days WHERE day BETWEEN $1 AND $2 ORDER BY day FOR SHARE) AS k",
-            [first, last],
-        )
-        current = (int(locked[0]["n"]), int(locked[0]["version"]))
-        if current != (before.rows, before.version):
+        if not await _unchanged(client, first, last, before):
             return False
         await client.execute_query(
             "INSERT INTO kept_answers (key, first_day, last_day, rows, made_at) "
@@ -142,21 +155,92 @@ async def keep(key: str, first: date, last: date, rows: list[dict[str, Any]], be
     return True
 
 
+async def keep_sums(
+    key: str,
+    first: date,
+    last: date,
+    into: tuple[str, Sequence[str]],
+    statement: tuple[str, Sequence[Any]],
+    before: Seen,
+) -> int | None:
+    """Run `statement` (text, values) on the primary into a sums table (`into`: its name and the
+    columns the statement's rows fill), kept under `key` for first..last if no write reached
+    those days since `before` was read (as keep()); the answer's id, or None."""
+    if before.live:
+        return None
+    table, columns = into
+    text, values = statement
+    try:
+        async with in_transaction() as client:
+            # The sums of an earlier day's live periods are never asked for again.
+            await _forget(client, "rows = $1 AND last_day < $2", [SUMS, last])
+            made = await client.execute_query_dict(
+                "INSERT INTO kept_answers (key, first_day, last_day, rows, made_at) "
+                "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (key) DO NOTHING RETURNING id",
+                [key, first, last, SUMS],
+            )
+            if not made:  # another reader kept them meanwhile
+                return await kept_id(client, key)
+            answer = int(made[0]["id"])
+            await client.execute_query(
+                f"INSERT INTO {table} (answer_id, {', '.join(columns)}) "  # noqa: S608
+                f"SELECT ${len(values) + 1}::bigint, s.* FROM ({text}) AS s",
+                [*values, answer],
+            )
+            if not await _unchanged(client, first, last, before):
+                raise _StaleError  # rolls the sums back
+    except _StaleError:
+        return None
+    return answer
+
+
+class _StaleError(Exception):
+    """A write reached the days while their sums were added up."""
+
+
+async def _unchanged(client: BaseDBAsyncClient, first: date, last: date, before: Seen) -> bool:
+    """Whether the versions of first..last are still `before`'s, once every writer in flight on
+    those days has committed (FOR SHARE waits for them and keeps the next ones waiting until
+    the caller's transaction ends)."""
+    locked = await client.execute_query_dict(
+        "SELECT count(*) AS n, COALESCE(sum(version), 0) AS version FROM (SELECT version "
+        "FROM kept_days WHERE day BETWEEN $1 AND $2 ORDER BY day FOR SHARE) AS k",
+        [first, last],
+    )
+    return (int(locked[0]["n"]), int(locked[0]["version"])) == (before.rows, before.version)
+
+
 async def forget_old(client: BaseDBAsyncClient) -> int:
     """The purge round's part: answers older than MAX_AGE_DAYS, and past the MAX_ANSWERS
     newest, deleted; how many."""
     if not _postgres(client):
         return 0
-    old, _ = await client.execute_query(
-        "DELETE FROM kept_answers WHERE made_at < now() - make_interval(days => $1)",
-        [MAX_AGE_DAYS],
+    old = await _forget(
+        client,
+        "made_at < now() - make_interval(days => "
+        "CASE WHEN rows = $2 THEN $3::int ELSE $1::int END)",
+        [MAX_AGE_DAYS, SUMS, SUMS_MAX_AGE_DAYS],
     )
-    extra, _ = await client.execute_query(
-        "DELETE FROM kept_answers WHERE id IN (SELECT id FROM kept_answers "
-        "ORDER BY made_at DESC, id DESC OFFSET $1)",
+    extra = await _forget(
+        client,
+        "id IN (SELECT id FROM kept_answers ORDER BY made_at DESC, id DESC OFFSET $1)",
         [MAX_ANSWERS],
     )
-    return int(old) + int(extra)
+    return old + extra
+
+
+async def _forget(client: BaseDBAsyncClient, where: str, values: list[Any]) -> int:
+    """The kept answers `where` selects deleted, with their sums; how many answers."""
+    sums = " ".join(
+        f"{table[5:]} AS (DELETE FROM {table} WHERE answer_id IN (SELECT id FROM gone)),"  # noqa: S608
+        for table in SUMS_TABLES
+    )
+    found = await client.execute_query_dict(
+        f"WITH gone AS (DELETE FROM kept_answers WHERE {where} RETURNING id), {sums} "  # noqa: S608
+        "counted AS (SELECT count(*) AS n FROM gone) SELECT n FROM counted",
+        values,
+    )
+    return int(found[0]["n"])
 
 
 def _postgres(client: BaseDBAsyncClient) -> bool:

@@ -31,6 +31,7 @@ from tests.helpers import (
     CALLER_DIMENSIONS,
     FIXED_EPOCH_KEY,
     KEPT_ANSWERS,
+    KEPT_SUMS,
     OWNER_INDEX,
     STATUS_SUMMARY,
     SUMMARY_REBUILDS,
@@ -230,6 +231,7 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
         SUMMARY_REBUILDS[0],
         STATUS_SUMMARY[0],
         KEPT_ANSWERS[0],
+        KEPT_SUMS[0],
     ]
     assert await _stored() == written
 

@@ -22,6 +22,7 @@ from tests.helpers import (
     ADMIN_TOKEN,
     CALLER_DIMENSIONS,
     KEPT_ANSWERS,
+    KEPT_SUMS,
     NDJSON,
     OWNER_INDEX,
     PERIOD_WEEK,
@@ -77,6 +78,7 @@ LATER_MIGRATIONS = (
     SUMMARY_REBUILDS[0],
     STATUS_SUMMARY[0],
     KEPT_ANSWERS[0],
+    KEPT_SUMS[0],
 )
 # Created by LATER_MIGRATIONS.
 LATER_TABLES = (

@@ -1,6 +1,7 @@
 """Tortoise models: only aggregates (counters, consumer sketches), resources and owners, the
 dimensions' ids, batch keys, ledger and quarantine, hashed tokens, consumer epoch keys,
-settings, subscriptions, deliveries and leases, kept answers and the days' versions."""
+settings, subscriptions, deliveries and leases, kept answers (and their sums) and the days'
+versions."""
 
 from app.storage.models.batches import IngestBatch
 from app.storage.models.consumers import (
@@ -9,7 +10,7 @@ from app.storage.models.consumers import (
     UsageConsumersByOwner,
 )
 from app.storage.models.dimensions import CategoryKey, DomainKey, OwnerKey, UserGroupKey
-from app.storage.models.kept import KeptAnswer, KeptDay
+from app.storage.models.kept import KeptAnswer, KeptCallerSum, KeptDatasetSum, KeptDay
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.owners import OwnerRow
 from app.storage.models.quarantine import QuarantineRow
@@ -34,6 +35,8 @@ __all__ = [
     "DomainKey",
     "IngestBatch",
     "KeptAnswer",
+    "KeptCallerSum",
+    "KeptDatasetSum",
     "KeptDay",
     "LeaseRow",
     "LedgerRow",

@@ -34,3 +34,39 @@ class KeptDay(Model):
 
     class Meta:
         table = "kept_days"
+
+
+class KeptCallerSum(Model):
+    """One group of a breakdown's closed days, as its grouped statement added it up: every
+    group, not only the first ones, so that a period ending today ranks them with today's
+    caller rows (docs/storage.md#periods-that-end-today). Dimension ids, never values."""
+
+    id = fields.BigIntField(primary_key=True)
+    answer_id = fields.BigIntField(db_index=True)  # its kept_answers row; deleted with it
+    grouping_set = fields.SmallIntField()
+    user_group_id = fields.IntField(null=True)
+    referer_domain_id = fields.IntField(null=True)
+    referer_category_id = fields.IntField(null=True)
+    api_calls_1 = fields.BigIntField()  # _1: the period's closed days, _0: the compared period
+    api_calls_0 = fields.BigIntField()
+    downloads_1 = fields.BigIntField()
+    downloads_0 = fields.BigIntField()
+    downloaded_bytes_1 = fields.BigIntField()
+    downloaded_bytes_0 = fields.BigIntField()
+    app_opens_1 = fields.BigIntField()
+    app_opens_0 = fields.BigIntField()
+
+    class Meta:
+        table = "kept_caller_sums"
+
+
+class KeptDatasetSum(Model):
+    """One dataset's sum of a figure over a ranking's closed days (the same use)."""
+
+    id = fields.BigIntField(primary_key=True)
+    answer_id = fields.BigIntField(db_index=True)
+    resource_id = fields.CharField(max_length=200)
+    n = fields.DecimalField(max_digits=40, decimal_places=0)  # a sum of bigints
+
+    class Meta:
+        table = "kept_dataset_sums"

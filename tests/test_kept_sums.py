@@ -1,0 +1,205 @@
+"""Kept sums (app/storage/kept_answers.py): a ranking of a period that ends today keeps the sums
+of every group of its closed days and adds today's rows to them in one statement, so that its
+answer is exact and live at once; a write of a closed day deletes the sums, a write of a live
+day does not; sums found deleted meanwhile, or read while a write was in flight, are never
+used; old and superseded sums are forgotten. PostgreSQL keeps them; SQLite answers the same
+without keeping any."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from tortoise.transactions import in_transaction
+
+from app.core.records import UsageKey
+from app.ingest.counting import add_counters
+from app.reports.statement import Statement
+from app.storage.database import connection, is_postgres
+from app.storage.kept_answers import forget_old, keep_sums, prepare, seen, versions_statement
+from tests.helpers import dataset, graphql_data, ingest, line_on, table_rows
+from tests.test_kept_answers import BREAKDOWN, domains, quiet
+
+pytestmark = pytest.mark.anyio
+
+ROADS = dataset("roads", "Roads")
+RIVERS = dataset("rivers", "Rivers")
+TODAY = datetime.now(UTC).date()  # a test that runs across midnight (UTC) fails: run it again
+TEN_DAYS = {"start": (TODAY - timedelta(days=9)).isoformat(), "end": TODAY.isoformat()}
+RANKING = """query($period: PeriodInput) {
+  datasets(first: 2, orderBy: API_CALLS, period: $period) { edges { node { id } } }
+}"""
+
+
+def ago(days: int) -> str:
+    return (TODAY - timedelta(days=days)).isoformat()
+
+
+def calls(day: str, domain: str, count: int = 1, resource: Any = ROADS) -> list[dict[str, Any]]:
+    return [line_on(day, resource=resource, referer=f"https://{domain}/") for _ in range(count)]
+
+
+async def kept() -> list[tuple[str, str, int, int]]:
+    """Each kept answer of sums: its days, and its rows in each sums table."""
+    found = []
+    for answer in await table_rows("kept_answers"):
+        assert answer["rows"] == ""
+        rows = [
+            len(
+                await connection().execute_query_dict(
+                    f"SELECT * FROM {table} WHERE answer_id = {int(answer['id'])}"  # noqa: S608
+                )
+            )
+            for table in ("kept_caller_sums", "kept_dataset_sums")
+        ]
+        found.append((str(answer["first_day"]), str(answer["last_day"]), *rows))
+    return found
+
+
+async def test_a_breakdown_ending_today_adds_its_live_days_to_its_kept_sums(
+    client: httpx.AsyncClient,
+) -> None:
+    postgres = is_postgres(connection())
+    # The period: the last ten days (today and yesterday live); the previous: the ten before.
+    await ingest(
+        client,
+        *calls(ago(5), "a.example", 3),
+        *calls(ago(3), "b.example"),
+        *calls(ago(12), "a.example"),
+        *calls(ago(0), "c.example"),
+    )
+    expected = [("a.example", 3, 1), ("b.example", 1, 0), ("c.example", 1, 0)]
+    assert domains(await graphql_data(client, BREAKDOWN, period=TEN_DAYS)) == expected
+    assert await kept() == []  # its closed days were written just now
+    await quiet()
+    assert domains(await graphql_data(client, BREAKDOWN, period=TEN_DAYS)) == expected
+    # a.example and b.example of the closed days, and the total.
+    sums = [(ago(19), ago(2), 3, 0)] if postgres else []
+    assert await kept() == sums
+
+    # The closed days are read from the sums, the live ones from the tables.
+    tamper = "UPDATE usage_by_caller SET api_calls = api_calls {} 100"
+    await connection().execute_script(tamper.format("+"))
+    tampered = domains(await graphql_data(client, BREAKDOWN, period=TEN_DAYS))
+    if postgres:
+        assert tampered == [("c.example", 101, 0), ("a.example", 3, 1), ("b.example", 1, 0)]
+    else:
+        assert tampered[0] == ("a.example", 103, 101)
+    await connection().execute_script(tamper.format("-"))
+
+    # Writes of the live days keep the sums; a write of a closed day deletes them.
+    await ingest(client, *calls(ago(0), "c.example", 2), *calls(ago(1), "d.example", 4))
+    await quiet()
+    live = [("d.example", 4, 0), ("a.example", 3, 1), ("c.example", 3, 0)]
+    assert domains(await graphql_data(client, BREAKDOWN, period=TEN_DAYS)) == live
+    assert await kept() == sums
+    await ingest(client, *calls(ago(4), "b.example", 5))
+    assert await kept() == []
+    await quiet()
+    again = [("b.example", 6, 0), ("d.example", 4, 0), ("a.example", 3, 1)]
+    assert domains(await graphql_data(client, BREAKDOWN, period=TEN_DAYS)) == again
+    assert await kept() == sums
+
+
+async def test_a_ranking_of_datasets_ending_today_adds_its_live_days(
+    client: httpx.AsyncClient,
+) -> None:
+    postgres = is_postgres(connection())
+    await ingest(
+        client,
+        *calls(ago(5), "a.example", 3, ROADS),
+        *calls(ago(4), "a.example", 2, RIVERS),
+        *calls(ago(0), "a.example", 2, RIVERS),
+    )
+    await quiet()
+
+    async def ranked() -> list[str]:
+        data = await graphql_data(client, RANKING, period=TEN_DAYS)
+        return [edge["node"]["id"] for edge in data["datasets"]["edges"]]
+
+    assert await ranked() == ["rivers", "roads"]  # 4 calls against 3
+    assert await kept() == ([(ago(9), ago(2), 0, 2)] if postgres else [])
+    await ingest(
+        client, *calls(ago(1), "a.example", 1, ROADS), *calls(ago(0), "a.example", 1, ROADS)
+    )
+    assert await ranked() == ["roads", "rivers"]  # 5 against 4
+    assert len(await kept()) == (1 if postgres else 0)
+    # Another period keeps its own sums; those of an earlier day's periods are deleted then.
+    if postgres:
+        await connection().execute_script("UPDATE kept_answers SET last_day = last_day - 1")
+    await graphql_data(client, BREAKDOWN, period=TEN_DAYS)
+    assert await kept() == ([(ago(19), ago(2), 2, 0)] if postgres else [])
+    # The purge forgets sums made more than two days ago.
+    await forget_old(connection())
+    assert len(await kept()) == (1 if postgres else 0)
+    if postgres:
+        await connection().execute_script(
+            "UPDATE kept_answers SET made_at = made_at - interval '49 hours'"
+        )
+    await forget_old(connection())
+    assert await kept() == []
+    assert await table_rows("kept_caller_sums") == []
+
+
+async def test_sums_deleted_meanwhile_are_not_used(client: httpx.AsyncClient) -> None:
+    sql = Statement()
+    statement = f"SELECT 1 AS one, {sql.still_kept(12345)}"
+    assert await sql.rows_if_kept(statement) is None
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite keeps none
+async def test_sums_read_before_a_write_committed_are_not_kept(
+    client: httpx.AsyncClient,
+) -> None:
+    first, last = date(2024, 1, 1), date(2024, 1, 31)
+    into = ("kept_dataset_sums", ("resource_id", "n"))
+    statement = ("SELECT $1::varchar, 5::numeric", ["roads"])
+
+    async def read_versions() -> Any:
+        await prepare(connection(), first, last)
+        found = await connection().execute_query_dict(versions_statement(), [first, last])
+        return replace(seen(found[0]), live=False)
+
+    before = await read_versions()
+    async with in_transaction() as tx:
+        await add_counters(tx, {_call(date(2024, 1, 15)): [1, 10, 1]}, None)
+    assert await keep_sums("a", first, last, into, statement, before) is None
+    assert await table_rows("kept_answers") == []
+    assert await table_rows("kept_dataset_sums") == []
+
+    # In flight while the sums are kept: they wait for its commit, then are not kept.
+    before = await read_versions()
+    written = asyncio.Event()
+
+    async def keep_once_written() -> int | None:
+        await written.wait()
+        return await keep_sums("b", first, last, into, statement, before)
+
+    keeping = asyncio.create_task(keep_once_written())
+    async with in_transaction() as tx:
+        await add_counters(tx, {_call(date(2024, 1, 16)): [1, 10, 1]}, None)
+        written.set()
+        await asyncio.sleep(0.2)
+        assert not keeping.done()
+    assert await keeping is None
+    assert await table_rows("kept_dataset_sums") == []
+
+    before = await read_versions()
+    answer = await keep_sums("c", first, last, into, statement, before)
+    assert answer is not None
+    rows = await table_rows("kept_dataset_sums")
+    assert [(r["answer_id"], r["resource_id"], int(r["n"])) for r in rows] == [(answer, "roads", 5)]
+    # The same key again (another reader's): the answer kept, nothing added.
+    assert await keep_sums("c", first, last, into, statement, before) == answer
+    assert len(await table_rows("kept_dataset_sums")) == 1
+
+
+def _call(day: date) -> UsageKey:
+    return UsageKey(
+        *("organization", "org1", day, "datasets", "roads", "api"),
+        *("ok", "ANONYMOUS", "a.example", "external", ""),
+    )
