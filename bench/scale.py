@@ -48,6 +48,8 @@ from bench.portal import EVERY, Portal, build_portal, follow, generate, most_use
 from bench.query import sign_in
 from bench.tables import count, table
 
+# The tables of counters (usage_daily apart), each with its column `day`.
+SUMMARIES = ("usage_by_dataset", "usage_by_owner", "usage_by_caller", "usage_by_status")
 MIGRATIONS = Path(__file__).resolve().parent.parent / "app" / "storage" / "migrations"
 TOP = 100
 
@@ -89,12 +91,12 @@ class Request:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _arguments(argv)
+    args = arguments(argv)
     began = time.perf_counter()
     portal = build_portal(args.seed, args.rows, args.datasets, args.owners, args.domains, args.days)
     follow(portal, [portal.largest, portal.median])
     print("## Scale benchmark\n")
-    with _database(args) as url:
+    with kept_database(args) as url:
         stored = asyncio.run(_stored_rows(url))
         written = time.perf_counter()
         if stored == 0:
@@ -106,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             how = "kept from an earlier run"
         rows = asyncio.run(_stored_rows(url))
         print(f"{count(rows)} usage_daily rows, {how}.\n")
-        asyncio.run(_forget_kept_answers(url))  # each run's first requests read the tables
+        asyncio.run(forget_kept_answers(url))  # each run's first requests read the tables
         today = portal.days[-1] + timedelta(days=1)
         with server.running_server(url, USAGE_METRICS_TODAY=today.isoformat()) as base_url:
             timings = [_measure(base_url, request, args.requests) for request in _requests(portal)]
@@ -122,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.scale",
         description=__doc__,
@@ -146,7 +148,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 @contextmanager
-def _database(args: argparse.Namespace) -> Iterator[str]:
+def kept_database(args: argparse.Namespace) -> Iterator[str]:
     if not args.keep:
         with server.sqlite_database() if args.sqlite else server.postgres_database() as url:
             yield url
@@ -191,10 +193,11 @@ async def _fill(url: str, portal: Portal, seed: int) -> None:
             await client.execute_script("VACUUM ANALYZE")
 
 
-async def _forget_kept_answers(url: str) -> None:
+async def forget_kept_answers(url: str) -> None:
     async with database(url) as client:
         if is_postgres(client):
-            await client.execute_script("DELETE FROM kept_answers")
+            for name in ("kept_caller_sums", "kept_dataset_sums", "kept_answers"):
+                await client.execute_script(f"DELETE FROM {name}")  # noqa: S608
 
 
 def _requests(portal: Portal) -> list[Request]:
@@ -413,7 +416,7 @@ async def _fold_rate(url: str, counters: dict[Any, list[int]], run: int) -> floa
 
 async def _forget_day(client: Any, day: date | str) -> None:
     mark = "$1" if is_postgres(client) else "?"
-    for summary in ("usage_daily", "usage_by_dataset", "usage_by_owner", "usage_by_caller"):
+    for summary in (*SUMMARIES, "usage_daily"):
         await client.execute_query(f"DELETE FROM {summary} WHERE day >= {mark}", [day])  # noqa: S608
 
 
