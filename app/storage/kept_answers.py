@@ -170,10 +170,12 @@ async def keep_sums(
         return None
     table, columns = into
     text, values = statement
+    # The sums of an earlier day's live periods are never asked for again. Apart: readers
+    # keeping sums at once would otherwise wait for one another's transactions.
+    async with in_transaction() as client:
+        await _forget(client, "rows = $1 AND last_day < $2", [SUMS, last])
     try:
         async with in_transaction() as client:
-            # The sums of an earlier day's live periods are never asked for again.
-            await _forget(client, "rows = $1 AND last_day < $2", [SUMS, last])
             made = await client.execute_query_dict(
                 "INSERT INTO kept_answers (key, first_day, last_day, rows, made_at) "
                 "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (key) DO NOTHING RETURNING id",
