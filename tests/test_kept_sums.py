@@ -48,15 +48,14 @@ async def kept() -> list[tuple[str, str, int, int]]:
     found = []
     for answer in await table_rows("kept_answers"):
         assert answer["rows"] == ""
-        rows = [
-            len(
-                await connection().execute_query_dict(
-                    f"SELECT * FROM {table} WHERE answer_id = {int(answer['id'])}"  # noqa: S608
-                )
+        rows = {
+            table: await connection().execute_query_dict(
+                f"SELECT * FROM {table} WHERE answer_id = {int(answer['id'])}"  # noqa: S608
             )
             for table in ("kept_caller_sums", "kept_dataset_sums")
-        ]
-        found.append((str(answer["first_day"]), str(answer["last_day"]), *rows))
+        }
+        days = (str(answer["first_day"]), str(answer["last_day"]))
+        found.append((*days, len(rows["kept_caller_sums"]), len(rows["kept_dataset_sums"])))
     return found
 
 
