@@ -98,10 +98,13 @@ def _sums(source: Source, column: str) -> str:
 def _top(sql: Statement, kept: int, extra: str = "") -> str:
     """The datasets of `u` whose sum ranks within the first `kept` (ties included), with the
     count of `u`'s datasets."""
+    # Those whose sum is at least the `kept`-th largest (a top-N sort, bounded), rather than a
+    # window's sort of every dataset: the same datasets rank() would place within `kept`.
+    # Sums are never negative: fewer than `kept` datasets, all of them.
     return (
-        f"SELECT resource_id, n, counted{extra} FROM (SELECT u.resource_id, u.n, "  # noqa: S608
-        "rank() OVER (ORDER BY u.n DESC) AS place, count(*) OVER () AS counted FROM u) AS x "
-        f"WHERE place <= {sql.bind(kept)}"
+        f"SELECT resource_id, n, (SELECT count(*) FROM u) AS counted{extra} FROM u "  # noqa: S608
+        f"WHERE n >= COALESCE((SELECT n FROM u ORDER BY n DESC OFFSET {sql.bind(kept - 1)} "
+        "LIMIT 1), 0)"
     )
 
 
@@ -124,10 +127,12 @@ async def _live_top(
         return None
     sql = Statement()
     source = read_usage(sql, usage, Period(today, period.end), by_dataset=True)
+    # Each kept dataset beside its sum of the live days, if any: a join on the few.
     added = (
-        f"u AS MATERIALIZED (SELECT resource_id, SUM(n) AS n FROM (SELECT resource_id, n "  # noqa: S608
-        f"FROM {_SUMS[0]} WHERE answer_id = {sql.bind(answer)} UNION ALL "
-        f"{_sums(source, column)}) AS m GROUP BY resource_id)"
+        "u AS MATERIALIZED (SELECT COALESCE(k.resource_id, l.resource_id) AS resource_id, "  # noqa: S608
+        "COALESCE(k.n, 0) + COALESCE(l.n, 0) AS n FROM (SELECT resource_id, n "
+        f"FROM {_SUMS[0]} WHERE answer_id = {sql.bind(answer)}) AS k "
+        f"FULL JOIN ({_sums(source, column)}) AS l ON l.resource_id = k.resource_id)"
     )
     statement = _top(sql, kept, f", {sql.still_kept(answer)}")
     return await sql.rows_if_kept(f"{with_clause((*source.ctes, added))}{statement}")

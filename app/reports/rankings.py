@@ -126,12 +126,25 @@ async def _ranked_live(
         return None
     sql = Statement()
     source = read_usage(sql, usage, Period(closed.end + _DAY, period.end), column=columns[0])
-    keys = ", ".join(into[1][: len(columns) + 1])
-    added = ", ".join(f"LEAST(SUM({s}), {BIGINT_MAX})::bigint AS {s}" for s in sums)
+    # Each kept group beside the same group of the live days, if any (a few hundred groups
+    # against ~10^5): a hash join on the few, not a grouping of them all.
+    ids = [f"{c}_id" for c in columns]
+    on = " AND ".join(
+        [
+            "k.grouping_set = l.grouping_set",
+            *(f"COALESCE(k.{c}, -1) = COALESCE(l.{c}, -1)" for c in ids),
+        ]
+    )
+    picked = ", ".join(f"COALESCE(k.{c}, l.{c}) AS {c}" for c in [*ids, "grouping_set"])
+    added = ", ".join(
+        f"CASE WHEN l.grouping_set IS NULL THEN k.{s} WHEN k.grouping_set IS NULL THEN l.{s} "
+        f"ELSE LEAST(k.{s}::numeric + l.{s}, {BIGINT_MAX})::bigint END AS {s}"
+        for s in sums
+    )
     merged = (
-        f"SELECT {keys}, {added} FROM (SELECT {', '.join(into[1])} FROM {_SUMS_TABLE} "  # noqa: S608
-        f"WHERE answer_id = {sql.bind(answer)} UNION ALL {_grouped(sql, source, columns)}) AS m "
-        f"GROUP BY {keys}"
+        f"SELECT {picked}, {added} FROM (SELECT {', '.join(into[1])} FROM {_SUMS_TABLE} "  # noqa: S608
+        f"WHERE answer_id = {sql.bind(answer)}) AS k "
+        f"FULL JOIN ({_grouped(sql, source, columns)}) AS l ON {on}"
     )
     statement = _ranked(sql, source, columns, upto, merged)
     return await sql.rows_if_kept(
@@ -171,13 +184,22 @@ def _ranked(
     use = "COALESCE(api_calls_1, 0)::numeric + COALESCE(downloads_1, 0)"
     used = "GREATEST(api_calls_1, downloads_1, api_calls_0, downloads_0) > 0"
     stand_ins = _stand_ins(sql, source, columns)
+    # Not a window over every group (it sorts them all: ~10^5 for a whole portal's year): each
+    # set's count of groups and its `upto`-th largest use (a top-N sort, bounded), then the
+    # groups of at least that use: those that rank() would place within the first `upto`,
+    # ties included. The total's row is a set of its own, alone.
     ranked = (
-        f"SELECT r.* FROM (SELECT g.*, rank() OVER w AS place, "  # noqa: S608
-        f"count(*) OVER (PARTITION BY grouping_set) AS groups FROM ({grouped}) g "
-        f"WHERE {used} OR grouping_set = {everything} "
-        f"WINDOW w AS (PARTITION BY grouping_set ORDER BY {use} DESC)) r "
-        # At least the first of each: its count, and the total's row (ranked first, alone).
-        f"WHERE r.place <= {max(int(upto), 1)}{stand_ins}"
+        f"WITH g AS MATERIALIZED (SELECT g.*, {use} AS use FROM ({grouped}) AS g "  # noqa: S608
+        f"WHERE {used} OR grouping_set = {everything}), "
+        "s AS (SELECT grouping_set, count(*) AS groups FROM g GROUP BY grouping_set), "
+        "l AS (SELECT s.grouping_set, s.groups, x.use AS least_use FROM s LEFT JOIN LATERAL "
+        "(SELECT use FROM g WHERE g.grouping_set = s.grouping_set ORDER BY use DESC "
+        f"OFFSET {max(int(upto), 1) - 1} LIMIT 1) AS x ON TRUE) "
+        # Set by set (a scan of the groups each), not a hash of every group (OFFSET 0: the
+        # planner would flatten it into one, misled by its estimate of the groups).
+        "SELECT r.*, l.groups FROM l CROSS JOIN LATERAL (SELECT * FROM g AS r "
+        "WHERE r.grouping_set = l.grouping_set "
+        f"AND (l.least_use IS NULL OR r.use >= l.least_use{stand_ins}) OFFSET 0) AS r"
     )
     return named(source, ranked, columns)
 
