@@ -5,7 +5,7 @@
 Uses the database that `python -m bench.scale --keep` filled with the same arguments (it fills
 one if there is none). The days from the generated year's end to yesterday (UTC) are written
 first, through the fold's writer (app/ingest/counting.add_counters), as the generator makes
-any day; then today's keys a part at a time: before each request one part more, so that every
+any day, and dated a day back (on a live portal they were written long ago); then today's keys a part at a time: before each request one part more, so that every
 read finds its live days just written, as on a live portal. Timed, as the admin and the
 largest owner: the dashboard over the last 7 days, 30 days and 12 months that end today, and
 over the 12 months the GraphQL top 100 datasets and breakdowns. Each is asked once ("first":
@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_delete_from(url, after))  # a run that stopped left its days
         try:
             _write(url, _days(portal, args.seed, after, today - timedelta(days=1)))
+            # On a live portal the days before yesterday were written long ago: they are
+            # closed, not live (kept_answers.QUIET_S).
+            asyncio.run(_written_long_ago(url, today - timedelta(days=1)))
             parts = _parts(portal, args.seed, today)
             asyncio.run(forget_kept_answers(url))
             with server.running_server(url) as base_url:
@@ -170,6 +173,14 @@ async def _stored(url: str) -> int:
     async with database(url) as client:
         rows = await client.execute_query_dict("SELECT COUNT(*) AS n FROM usage_daily")
     return int(rows[0]["n"])
+
+
+async def _written_long_ago(url: str, before: date) -> None:
+    async with database(url) as client:
+        await client.execute_query(
+            "UPDATE kept_days SET written_at = written_at - interval '1 day' WHERE day < $1",
+            [before],
+        )
 
 
 async def _delete_from(url: str, day: date) -> None:

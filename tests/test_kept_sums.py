@@ -8,6 +8,7 @@ without keeping any."""
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,8 +17,12 @@ import httpx
 import pytest
 from tortoise.transactions import in_transaction
 
+from app.core.periods import Period
 from app.core.records import UsageKey
 from app.ingest.counting import add_counters
+from app.reports.figures import callers
+from app.reports.rankings import rank, ranked_callers
+from app.reports.rows import UsageFilter
 from app.reports.statement import Statement
 from app.storage.database import connection, is_postgres
 from app.storage.kept_answers import forget_old, keep_sums, prepare, seen, versions_statement
@@ -202,3 +207,41 @@ def _call(day: date) -> UsageKey:
         *("organization", "org1", day, "datasets", "roads", "api"),
         *("ok", "ANONYMOUS", "a.example", "external", ""),
     )
+
+
+async def test_a_live_ranking_is_the_ranking_of_every_group(client: httpx.AsyncClient) -> None:
+    """Against every group read and ranked here: ties at the last place, reserved domains,
+    user groups, counts and totals, before and after live days change the order."""
+    rng = random.Random(7)
+    lines = []
+    for _ in range(120):
+        domain = rng.choice(["a.example", "b.example", "c.example", "d.example", "e.example"])
+        referer = rng.choice([f"https://{domain}/", f"https://{domain}/", "", "not a url"])
+        day = ago(rng.choice([3, 4, 6, 8, 11, 15]))  # closed days, and the previous period's
+        lines.append(line_on(day, resource=ROADS, referer=referer, api_key=rng.choice(["", "k"])))
+    await ingest(client, *lines)
+    await quiet()
+    period = Period(TODAY - timedelta(days=9), TODAY)
+    await expect_every_group(period)
+    assert len(await kept()) == (1 if is_postgres(connection()) else 0)
+    # Live days: one domain passes the others, a new one comes, ties change.
+    await ingest(
+        client,
+        *calls(ago(0), "c.example", 30),
+        *calls(ago(1), "f.example", 2),
+        *calls(ago(0), "b.example", 1),
+        line_on(ago(0), resource=ROADS, referer=""),
+    )
+    await expect_every_group(period)
+    assert len(await kept()) == (1 if is_postgres(connection()) else 0)
+
+
+async def expect_every_group(period: Period) -> None:
+    columns = ("referer_domain", "user_group")
+    against = period.previous()
+    every = await callers(UsageFilter(), period, columns, against=against)
+    for upto in (1, 2, 3, 4, 7, 50):
+        found = await ranked_callers(UsageFilter(), period, columns, upto, against=against)
+        for column in columns:
+            groups = {key: f for (of, key), f in every.items() if of == column}
+            assert found[column] == rank(groups, column, upto), (upto, column)

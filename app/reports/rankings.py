@@ -11,16 +11,16 @@ from typing import Any
 
 from app.core.hosts import RESERVED_DOMAINS
 from app.core.periods import Period
+from app.reports import live_ranking
 from app.reports.figures import CALLER_COLUMNS, callers, capped_sum
+from app.reports.live_ranking import SIDES, USE, USED
 from app.reports.rows import NO_FIGURES, Figures, Group, Ranking, Trend, UsageFilter
 from app.reports.sources import Source, named, read_usage, with_clause
 from app.reports.statement import Statement
 from app.storage.kept_answers import keepable, live_from
 from app.storage.models.summaries import FIGURE_COLUMNS
-from app.storage.sql import BIGINT_MAX
 
 _DOMAIN = "referer_domain"
-_SUMS_TABLE = "kept_caller_sums"
 _DAY = timedelta(days=1)
 
 
@@ -117,43 +117,18 @@ async def _ranked_live(
     )
     if any(c not in source.ids for c in columns):
         return None  # usage_daily's text values: a filter on datasets too, rare; read as a whole
-    sums = [f"{f}_{side}" for f in FIGURE_COLUMNS for side in _SIDES]
-    into = (_SUMS_TABLE, [*(f"{c}_id" for c in columns), "grouping_set", *sums])
-    grouped = f"{with_clause(source.ctes)}{_grouped(kept, source, columns)}"
+    grouped = live_ranking.keeping(_grouped(kept, source, columns), columns)
     first = closed.start if against is None else against.start
-    answer = await kept.kept_sums(into, grouped, first, closed.end)
+    into = (live_ranking.SUMS_TABLE, live_ranking.kept_columns(columns))
+    answer = await kept.kept_sums(into, f"{with_clause(source.ctes)}{grouped}", first, closed.end)
     if answer is None:
         return None
     sql = Statement()
     source = read_usage(sql, usage, Period(closed.end + _DAY, period.end), column=columns[0])
-    # Each kept group beside the same group of the live days, if any (a few hundred groups
-    # against ~10^5): a hash join on the few, not a grouping of them all.
-    ids = [f"{c}_id" for c in columns]
-    on = " AND ".join(
-        [
-            "k.grouping_set = l.grouping_set",
-            *(f"COALESCE(k.{c}, -1) = COALESCE(l.{c}, -1)" for c in ids),
-        ]
-    )
-    picked = ", ".join(f"COALESCE(k.{c}, l.{c}) AS {c}" for c in [*ids, "grouping_set"])
-    added = ", ".join(
-        f"CASE WHEN l.grouping_set IS NULL THEN k.{s} WHEN k.grouping_set IS NULL THEN l.{s} "
-        f"ELSE LEAST(k.{s}::numeric + l.{s}, {BIGINT_MAX})::bigint END AS {s}"
-        for s in sums
-    )
-    merged = (
-        f"SELECT {picked}, {added} FROM (SELECT {', '.join(into[1])} FROM {_SUMS_TABLE} "  # noqa: S608
-        f"WHERE answer_id = {sql.bind(answer)}) AS k "
-        f"FULL JOIN ({_grouped(sql, source, columns)}) AS l ON {on}"
-    )
-    statement = _ranked(sql, source, columns, upto, merged)
-    return await sql.rows_if_kept(
-        f"{with_clause(source.ctes)}SELECT x.*, {sql.still_kept(answer)} FROM ({statement}) AS x"  # noqa: S608
-    )
-
-
-# One name per side of a figure: <figure>_1 the period's, <figure>_0 the previous one's.
-_SIDES = (1, 0)
+    live = _grouped(sql, source, columns)
+    reserved = _reserved(sql, source) if _DOMAIN in columns else None
+    statement = live_ranking.ranked(sql, source, columns, max(upto, 1), answer, live, reserved)
+    return await sql.rows_if_kept(statement)
 
 
 def _grouped(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
@@ -162,7 +137,7 @@ def _grouped(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
     sums = ", ".join(
         f"{capped_sum(sql, source.figures[f], f'{source.part} = {side}')} AS {f}_{side}"
         for f in FIGURE_COLUMNS
-        for side in _SIDES
+        for side in SIDES
     )
     # GROUPING(...) tells the grouping sets apart: all bits set but the column's (the total's
     # row, grouped by none, has them all). Each set's groups come with both periods in one row
@@ -181,16 +156,14 @@ def _ranked(
     """The first `upto` groups of each breakdown of `grouped` (_grouped()'s rows), named,
     with each breakdown's count of groups and the total's row."""
     everything = (1 << len(columns)) - 1
-    use = "COALESCE(api_calls_1, 0)::numeric + COALESCE(downloads_1, 0)"
-    used = "GREATEST(api_calls_1, downloads_1, api_calls_0, downloads_0) > 0"
     stand_ins = _stand_ins(sql, source, columns)
     # Not a window over every group (it sorts them all: ~10^5 for a whole portal's year): each
     # set's count of groups and its `upto`-th largest use (a top-N sort, bounded), then the
     # groups of at least that use: those that rank() would place within the first `upto`,
     # ties included. The total's row is a set of its own, alone.
     ranked = (
-        f"WITH g AS MATERIALIZED (SELECT g.*, {use} AS use FROM ({grouped}) AS g "  # noqa: S608
-        f"WHERE {used} OR grouping_set = {everything}), "
+        f"WITH g AS MATERIALIZED (SELECT g.*, {USE} AS use FROM ({grouped}) AS g "  # noqa: S608
+        f"WHERE {USED} OR grouping_set = {everything}), "
         "s AS (SELECT grouping_set, count(*) AS groups FROM g GROUP BY grouping_set), "
         "l AS (SELECT s.grouping_set, s.groups, x.use AS least_use FROM s LEFT JOIN LATERAL "
         "(SELECT use FROM g WHERE g.grouping_set = s.grouping_set ORDER BY use DESC "
@@ -201,7 +174,7 @@ def _ranked(
         "WHERE r.grouping_set = l.grouping_set "
         f"AND (l.least_use IS NULL OR r.use >= l.least_use{stand_ins}) OFFSET 0) AS r"
     )
-    return named(source, ranked, columns)
+    return named(source, ranked, columns, few=True)
 
 
 def _stand_ins(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
@@ -209,14 +182,16 @@ def _stand_ins(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
     domains apart (at most four rows more)."""
     if _DOMAIN not in columns:
         return ""
+    if _DOMAIN not in source.ids:
+        return f" OR r.{_DOMAIN} IN ({sql.bind_all(sorted(RESERVED_DOMAINS))})"
+    return f" OR r.{_DOMAIN}_id IN ({_reserved(sql, source)})"
+
+
+def _reserved(sql: Statement, source: Source) -> str:
+    """The ids of the reserved domains, in a source that holds domains as ids."""
+    dimension = source.ids[_DOMAIN]
     reserved = sql.bind_all(sorted(RESERVED_DOMAINS))
-    dimension = source.ids.get(_DOMAIN)
-    if dimension is None:
-        return f" OR r.{_DOMAIN} IN ({reserved})"
-    return (
-        f" OR r.{_DOMAIN}_id IN (SELECT id FROM {dimension.table} "  # noqa: S608
-        f"WHERE {dimension.values[0]} IN ({reserved}))"
-    )
+    return f"SELECT id FROM {dimension.table} WHERE {dimension.values[0]} IN ({reserved})"  # noqa: S608
 
 
 def _rankings(

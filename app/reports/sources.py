@@ -85,13 +85,22 @@ class Source:
 _ID = "_id"
 
 
-def named(source: Source, statement: str, columns: Sequence[str]) -> str:
+def named(source: Source, statement: str, columns: Sequence[str], *, few: bool = False) -> str:
     """`statement` (grouped by source.key() of `columns`, selected as source.selected()) with
     the dimension ids among them replaced by their values: one look-up per group, not per row
-    read."""
+    read. `few`: the statement returns few rows (a ranking's first ones), each looked up by its
+    id whatever the planner guesses of their number (a guess of thousands joined them to a
+    scan of the whole dimension: 90 ms on 10^5 domains)."""
     joined = [c for c in columns if c in source.ids]
     if not joined:
         return statement
+    if few:
+        looked_up = ", ".join(
+            f"(SELECT n.{source.ids[c].values[0]} FROM {source.ids[c].table} n "  # noqa: S608
+            f"WHERE n.id = g.{c}{_ID}) AS {c}"
+            for c in joined
+        )
+        return f"SELECT g.*, {looked_up} FROM ({statement}) g"  # noqa: S608
     values = ", ".join(f"n_{c}.{source.ids[c].values[0]} AS {c}" for c in joined)
     joins = "".join(
         f" LEFT JOIN {source.ids[c].table} n_{c} ON n_{c}.id = g.{c}{_ID}" for c in joined

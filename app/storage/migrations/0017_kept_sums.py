@@ -5,15 +5,13 @@ Empty at first: sums are kept as periods ending today are asked for."""
 from __future__ import annotations
 
 from tortoise import fields, migrations
+from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
 
-def _keys() -> list[tuple[str, fields.Field[int]]]:
-    """Each table's id and its answer's (new fields each: a field belongs to one model)."""
-    return [
-        ("id", fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-        ("answer_id", fields.BigIntField(db_index=True)),
-    ]
+def _id() -> tuple[str, fields.Field[int]]:
+    """Each table's id (a new field each: a field belongs to one model)."""
+    return "id", fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)
 
 
 class Migration(migrations.Migration):
@@ -25,8 +23,10 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name="KeptCallerSum",
             fields=[
-                *_keys(),
+                _id(),
+                ("answer_id", fields.BigIntField()),
                 ("grouping_set", fields.SmallIntField()),
+                ("group_id", fields.IntField()),
                 ("user_group_id", fields.IntField(null=True)),
                 ("referer_domain_id", fields.IntField(null=True)),
                 ("referer_category_id", fields.IntField(null=True)),
@@ -35,14 +35,24 @@ class Migration(migrations.Migration):
                     for figure in ("api_calls", "downloads", "downloaded_bytes", "app_opens")
                     for side in (1, 0)
                 ),
+                ("use", fields.DecimalField(max_digits=20, decimal_places=0)),
+                ("used", fields.BooleanField()),
+                ("groups", fields.IntField()),
             ],
-            options={"table": "kept_caller_sums", "app": "models", "pk_attr": "id"},
+            options={
+                "table": "kept_caller_sums",
+                "app": "models",
+                "unique_together": (("answer_id", "grouping_set", "group_id"),),
+                "indexes": [Index(fields=["answer_id", "grouping_set", "use"])],
+                "pk_attr": "id",
+            },
             bases=["Model"],
         ),
         ops.CreateModel(
             name="KeptDatasetSum",
             fields=[
-                *_keys(),
+                _id(),
+                ("answer_id", fields.BigIntField(db_index=True)),
                 ("resource_id", fields.CharField(max_length=200)),
                 ("n", fields.DecimalField(max_digits=40, decimal_places=0)),
             ],

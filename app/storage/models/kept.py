@@ -42,8 +42,9 @@ class KeptCallerSum(Model):
     caller rows (docs/storage.md#periods-that-end-today). Dimension ids, never values."""
 
     id = fields.BigIntField(primary_key=True)
-    answer_id = fields.BigIntField(db_index=True)  # its kept_answers row; deleted with it
-    grouping_set = fields.SmallIntField()
+    answer_id = fields.BigIntField()  # its kept_answers row; deleted with it
+    grouping_set = fields.SmallIntField()  # which breakdown (GROUPING()), or the total
+    group_id = fields.IntField()  # the id of the breakdown's own column (0: the total)
     user_group_id = fields.IntField(null=True)
     referer_domain_id = fields.IntField(null=True)
     referer_category_id = fields.IntField(null=True)
@@ -55,9 +56,15 @@ class KeptCallerSum(Model):
     downloaded_bytes_0 = fields.BigIntField()
     app_opens_1 = fields.BigIntField()
     app_opens_0 = fields.BigIntField()
+    use = fields.DecimalField(max_digits=20, decimal_places=0)  # api_calls_1 + downloads_1
+    used = fields.BooleanField()  # ranked: API calls or downloads in either period, or the total
+    groups = fields.IntField()  # the breakdown's used groups over these days
 
     class Meta:
         table = "kept_caller_sums"
+        # A live group's kept row; a breakdown's groups by use, most first (read backwards).
+        unique_together = (("answer_id", "grouping_set", "group_id"),)
+        indexes = (("answer_id", "grouping_set", "use"),)
 
 
 class KeptDatasetSum(Model):
