@@ -5,14 +5,15 @@
 Uses the database that `python -m bench.scale --keep` filled with the same arguments (it fills
 one if there is none). The days from the generated year's end to yesterday (UTC) are written
 first, through the fold's writer (app/ingest/counting.add_counters), as the generator makes
-any day, and dated a day back (on a live portal they were written long ago); then today's keys a part at a time: before each request one part more, so that every
-read finds its live days just written, as on a live portal. Timed, as the admin and the
-largest owner: the dashboard over the last 7 days, 30 days and 12 months that end today, and
-over the 12 months the GraphQL top 100 datasets and breakdowns. Each is asked once ("first":
-it keeps the sums of the closed days, the kept answers deleted before the run), then
---requests times (p50, p95, the answer's size). Answers are checked for their status only:
-tests/test_kept_sums.py proves them exact. At the end every day after the generated year is
-deleted again, so that bench.scale's figures stay the generator's.
+any day, and dated a day back (on a live portal they were written long ago); then today's keys
+a part at a time: before each request one part more, so that every read finds its live days
+just written, as on a live portal. Timed, as the admin and the largest owner: the dashboard
+over the last 7 days, 30 days and 12 months that end today, and over the 12 months the GraphQL
+top 100 datasets and breakdowns. Each is asked once ("first": it keeps the sums of the closed
+days, the kept answers deleted before the run), then --requests times (p50, p95, the answer's
+size). Answers are checked for their status only: tests/test_kept_sums.py proves them exact.
+At the end every day after the generated year is deleted again, so that bench.scale's figures
+stay the generator's.
 """
 
 from __future__ import annotations
