@@ -43,6 +43,7 @@ LIVE_DAYS = 2
 SUMS = ""  # the `rows` of an answer whose rows are in a sums table
 SUMS_TABLES = ("kept_caller_sums", "kept_dataset_sums")
 SUMS_MAX_AGE_DAYS = 2  # the days closed move on daily: older sums are never asked for again
+ANALYSED_SUMS = 10_000  # sums of this many groups or more are worth the planner's statistics
 _VERSIONS = (
     "SELECT count(*) AS n, COALESCE(sum(version), 0) AS version, "
     "COALESCE(max(written_at) > now() - make_interval(secs => {quiet}), false) AS live "
@@ -184,7 +185,7 @@ async def keep_sums(
             if not made:  # another reader kept them meanwhile
                 return await kept_id(client, key)
             answer = int(made[0]["id"])
-            await client.execute_query(
+            written, _ = await client.execute_query(
                 f"INSERT INTO {table} (answer_id, {', '.join(columns)}) "  # noqa: S608
                 f"SELECT ${len(values) + 1}::bigint, s.* FROM ({text}) AS s",
                 [*values, answer],
@@ -193,10 +194,11 @@ async def keep_sums(
                 raise _StaleError  # rolls the sums back
     except _StaleError:
         return None
-    # The planner's statistics of the table as it now is: without them it guesses a few rows
-    # an answer, and sorts ~10^5 of them where an index gives the first ones in order.
-    async with in_transaction() as client:
-        await client.execute_script(f"ANALYZE {table}")
+    if written >= ANALYSED_SUMS:
+        # The planner's statistics of the table as it now is: without them it guesses a few
+        # rows an answer, and sorts ~10^5 of them where an index gives the first ones in order.
+        async with in_transaction() as client:
+            await client.execute_script(f"ANALYZE {table}")
     return answer
 
 
