@@ -1,12 +1,12 @@
 """The breakdowns of a period that ends today, ranked from the kept sums of its closed days and
-the groups of its live days, reading a bounded number of kept rows (docs/storage.md#periods-
-that-end-today): a whole portal's year has ~10^5 groups, a page shows ten.
+the groups of its live days, reading a bounded number of kept rows: a whole portal's year has
+~10^5 groups, a page shows ten (docs/storage.md#periods-that-end-today).
 
 The closed days' groups are kept once, each with its use (current API calls + downloads),
 whether it is ranked and how many of its breakdown are; then each request merges the live
-days' groups (a few hundred) with their kept rows, and for each breakdown reads the kept rows
-most used down to the `upto`-th largest use (an index in use order), the way rank() would place
-them, ties included."""
+days' groups (a day of a whole portal: thousands) with their kept rows, and for each breakdown
+reads the kept rows most used down to the `upto`-th largest use (an index in use order), the
+way rank() would place them, ties included."""
 
 from __future__ import annotations
 
