@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from app.core.periods import Period
-from app.reports.figures import SIDES
 from app.reports.rows import Trend, UsageFilter
 from app.reports.sources import read_usage, with_clause
 from app.reports.statement import Statement
@@ -32,29 +31,30 @@ async def details(usage: UsageFilter, period: Period) -> list[DetailRow]:
     source = read_usage(
         sql, usage, period, with_previous=True, by_dataset=True, column="referer_domain"
     )
+    api, downloads = source.figures["api_calls"], source.figures["downloads"]
     keys = ", ".join(f"t.{column}" for column in _KEYS)
-    sides = {
-        f"{figure}_{side}": f"SUM({source.figures[figure]}) FILTER (WHERE {source.part} = {side})"
-        for figure in ("api_calls", "downloads")
-        for side in SIDES
-    }
-    # Both periods of a key in one row; HAVING drops the keys that only opened applications
-    # (a side without rows sums to NULL: 0).
+    # HAVING drops the (key, period) groups that only opened applications; a key that is left
+    # with one period has zeros in the other.
     statement = (
-        f"{with_clause(source.ctes)}SELECT {keys}, "  # noqa: S608
-        f"{', '.join(f'{value} AS {name}' for name, value in sides.items())} "
-        f"FROM {source.tables} WHERE {source.where} GROUP BY {keys} "
-        f"HAVING {' OR '.join(f'{value} > 0' for value in sides.values())}"
+        f"{with_clause(source.ctes)}SELECT {keys}, {source.part} AS is_current, "  # noqa: S608
+        f"SUM({api}) AS api_calls, SUM({downloads}) AS downloads "
+        f"FROM {source.tables} WHERE {source.where} GROUP BY {keys}, {source.part} "
+        f"HAVING SUM({api}) > 0 OR SUM({downloads}) > 0"
     )
-    rows = await sql.rows(statement)
+    sides: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = {}
+    for row in await sql.rows(statement):
+        key = (str(row["resource_id"]), str(row["user_group"]), str(row["referer_domain"]))
+        sides.setdefault(key, {})[int(row["is_current"])] = row
     # Sorted here, not in SQL: PostgreSQL's collation may order text unlike SQLite's bytes.
-    return sorted(
-        DetailRow(
-            str(row["resource_id"]),
-            str(row["user_group"]),
-            str(row["referer_domain"]),
-            Trend(int(row["api_calls_1"] or 0), int(row["api_calls_0"] or 0)),
-            Trend(int(row["downloads_1"] or 0), int(row["downloads_0"] or 0)),
-        )
-        for row in rows
+    return [
+        DetailRow(*key, _trend(side, "api_calls"), _trend(side, "downloads"))
+        for key, side in sorted(sides.items())
+    ]
+
+
+def _trend(side: dict[int, dict[str, Any]], alias: str) -> Trend:
+    current, previous = side.get(1), side.get(0)
+    return Trend(
+        int(current[alias] or 0) if current is not None else 0,
+        int(previous[alias] or 0) if previous is not None else 0,
     )

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.reports.figures import SIDE_BY_SIDE
 from app.reports.sources import Source, named, with_clause
 from app.reports.statement import Statement
+from app.storage.models.summaries import FIGURE_COLUMNS
 from app.storage.sql import BIGINT_MAX
 
 SUMS_TABLE = "kept_caller_sums"
 _DOMAIN = "referer_domain"
-SUMS = SIDE_BY_SIDE  # a group's figures, both periods side by side
+# One name per side of a figure: <figure>_1 the period's, <figure>_0 the previous one's.
+SIDES = (1, 0)
+SUMS = tuple(f"{f}_{side}" for f in FIGURE_COLUMNS for side in SIDES)
 # What ranks a group, and whether it is ranked at all (the total's row is, alone in its set).
 USE = "COALESCE(api_calls_1, 0)::numeric + COALESCE(downloads_1, 0)"
 USED = "GREATEST(api_calls_1, downloads_1, api_calls_0, downloads_0) > 0"

@@ -12,12 +12,13 @@ from typing import Any
 from app.core.hosts import RESERVED_DOMAINS
 from app.core.periods import Period
 from app.reports import live_ranking
-from app.reports.figures import CALLER_COLUMNS, both_sides, callers, side_by_side
-from app.reports.live_ranking import USE, USED
+from app.reports.figures import CALLER_COLUMNS, callers, capped_sum
+from app.reports.live_ranking import SIDES, USE, USED
 from app.reports.rows import NO_FIGURES, Figures, Group, Ranking, Trend, UsageFilter
 from app.reports.sources import Source, named, read_usage, with_clause
 from app.reports.statement import Statement
 from app.storage.kept_answers import keepable, live_from
+from app.storage.models.summaries import FIGURE_COLUMNS
 
 _DOMAIN = "referer_domain"
 _DAY = timedelta(days=1)
@@ -133,12 +134,17 @@ async def _ranked_live(
 def _grouped(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
     """Every group of each column's breakdown and the total, both periods side by side."""
     keys = [source.key(c) for c in columns]
+    sums = ", ".join(
+        f"{capped_sum(sql, source.figures[f], f'{source.part} = {side}')} AS {f}_{side}"
+        for f in FIGURE_COLUMNS
+        for side in SIDES
+    )
     # GROUPING(...) tells the grouping sets apart: all bits set but the column's (the total's
-    # row, grouped by none, has them all). Each set's groups come with both periods in one row,
-    # so that they can be ranked.
+    # row, grouped by none, has them all). Each set's groups come with both periods in one row
+    # (FILTER), so that a window can rank them.
     return (
         f"SELECT {', '.join(source.selected(c) for c in columns)}, "  # noqa: S608
-        f"GROUPING({', '.join(keys)}) AS grouping_set, {both_sides(sql, source)} "
+        f"GROUPING({', '.join(keys)}) AS grouping_set, {sums} "
         f"FROM {source.tables} WHERE {source.where} "
         f"GROUP BY GROUPING SETS ({', '.join(f'({key})' for key in keys)}, ())"
     )
@@ -198,7 +204,7 @@ def _rankings(
     groups: dict[str, list[Group]] = {c: [] for c in columns}
     counts = dict.fromkeys(columns, 0)
     for row in rows:
-        figures = side_by_side(row)
+        figures = Figures(*(Trend(row[f"{f}_1"] or 0, row[f"{f}_0"] or 0) for f in FIGURE_COLUMNS))
         grouping_set = row["grouping_set"]
         if grouping_set == everything:
             total = figures
