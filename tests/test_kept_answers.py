@@ -118,11 +118,19 @@ async def test_the_purge_forgets_the_answers_that_read_a_purged_day(settings: Se
         assert domains(await graphql_data(client, BREAKDOWN, period=JANUARY)) == []
 
 
-def _call(day: date) -> UsageKey:
+def call_on(day: date) -> UsageKey:
+    """One API call's key on `day`, as the fold writes it."""
     return UsageKey(
         *("organization", "org1", day, "datasets", "roads", "api"),
         *("ok", "ANONYMOUS", "a.example", "external", ""),
     )
+
+
+async def versions_of(first: date, last: date) -> Any:
+    """What a reader reads before its statement: first..last's versions, each day a row."""
+    await prepare(connection(), first, last)
+    found = await connection().execute_query_dict(versions_statement(), [first, last])
+    return replace(seen(found[0]), live=False)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite keeps none
@@ -132,19 +140,14 @@ async def test_an_answer_read_before_a_write_committed_is_not_kept(
     first, last = date(2024, 1, 1), date(2024, 1, 31)
     rows = [{"figure": 1}]
 
-    async def read_versions() -> Any:
-        await prepare(connection(), first, last)
-        found = await connection().execute_query_dict(versions_statement(), [first, last])
-        return replace(seen(found[0]), live=False)
-
     # Committed between the reader's versions and its keeping: not kept.
-    before = await read_versions()
+    before = await versions_of(first, last)
     async with in_transaction() as tx:
-        await add_counters(tx, {_call(date(2024, 1, 15)): [1, 10, 1]}, None)
+        await add_counters(tx, {call_on(date(2024, 1, 15)): [1, 10, 1]}, None)
     assert await keep("a", first, last, rows, before) is False
 
     # In flight when the reader keeps: the reader waits for the commit, then does not keep.
-    before = await read_versions()
+    before = await versions_of(first, last)
     written = asyncio.Event()
 
     async def keep_once_written() -> bool:
@@ -154,16 +157,16 @@ async def test_an_answer_read_before_a_write_committed_is_not_kept(
     # Started outside the writer's transaction, so that it is not part of it.
     keeping = asyncio.create_task(keep_once_written())
     async with in_transaction() as tx:
-        await add_counters(tx, {_call(date(2024, 1, 16)): [1, 10, 1]}, None)
+        await add_counters(tx, {call_on(date(2024, 1, 16)): [1, 10, 1]}, None)
         written.set()
         await asyncio.sleep(0.2)
         assert not keeping.done()  # waiting for this transaction's lock on the day
     assert await keeping is False
 
     # Nothing written since: kept. A day outside the period does not count.
-    before = await read_versions()
+    before = await versions_of(first, last)
     async with in_transaction() as tx:
-        await add_counters(tx, {_call(date(2024, 2, 1)): [1, 10, 1]}, None)
+        await add_counters(tx, {call_on(date(2024, 2, 1)): [1, 10, 1]}, None)
     assert await keep("c", first, last, rows, before) is True
     assert [r["key"] for r in await table_rows("kept_answers")] == ["c"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,16 +17,15 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from app.core.periods import Period
-from app.core.records import UsageKey
 from app.ingest.counting import add_counters
 from app.reports.figures import callers
 from app.reports.rankings import rank, ranked_callers
 from app.reports.rows import UsageFilter
 from app.reports.statement import Statement
 from app.storage.database import connection, is_postgres
-from app.storage.kept_answers import forget_old, keep_sums, prepare, seen, versions_statement
+from app.storage.kept_answers import forget_old, keep_sums
 from tests.helpers import dataset, graphql_data, ingest, line_on, table_rows
-from tests.test_kept_answers import BREAKDOWN, domains, quiet
+from tests.test_kept_answers import BREAKDOWN, call_on, domains, quiet, versions_of
 
 pytestmark = pytest.mark.anyio
 
@@ -163,20 +161,15 @@ async def test_sums_read_before_a_write_committed_are_not_kept(
     into = ("kept_dataset_sums", ("resource_id", "n"))
     statement = ("SELECT $1::varchar, 5::numeric", ["roads"])
 
-    async def read_versions() -> Any:
-        await prepare(connection(), first, last)
-        found = await connection().execute_query_dict(versions_statement(), [first, last])
-        return replace(seen(found[0]), live=False)
-
-    before = await read_versions()
+    before = await versions_of(first, last)
     async with in_transaction() as tx:
-        await add_counters(tx, {_call(date(2024, 1, 15)): [1, 10, 1]}, None)
+        await add_counters(tx, {call_on(date(2024, 1, 15)): [1, 10, 1]}, None)
     assert await keep_sums("a", first, last, into, statement, before) is None
     assert await table_rows("kept_answers") == []
     assert await table_rows("kept_dataset_sums") == []
 
     # In flight while the sums are kept: they wait for its commit, then are not kept.
-    before = await read_versions()
+    before = await versions_of(first, last)
     written = asyncio.Event()
 
     async def keep_once_written() -> int | None:
@@ -185,14 +178,14 @@ async def test_sums_read_before_a_write_committed_are_not_kept(
 
     keeping = asyncio.create_task(keep_once_written())
     async with in_transaction() as tx:
-        await add_counters(tx, {_call(date(2024, 1, 16)): [1, 10, 1]}, None)
+        await add_counters(tx, {call_on(date(2024, 1, 16)): [1, 10, 1]}, None)
         written.set()
         await asyncio.sleep(0.2)
         assert not keeping.done()
     assert await keeping is None
     assert await table_rows("kept_dataset_sums") == []
 
-    before = await read_versions()
+    before = await versions_of(first, last)
     answer = await keep_sums("c", first, last, into, statement, before)
     assert answer is not None
     rows = await table_rows("kept_dataset_sums")
@@ -200,13 +193,6 @@ async def test_sums_read_before_a_write_committed_are_not_kept(
     # The same key again (another reader's): the answer kept, nothing added.
     assert await keep_sums("c", first, last, into, statement, before) == answer
     assert len(await table_rows("kept_dataset_sums")) == 1
-
-
-def _call(day: date) -> UsageKey:
-    return UsageKey(
-        *("organization", "org1", day, "datasets", "roads", "api"),
-        *("ok", "ANONYMOUS", "a.example", "external", ""),
-    )
 
 
 async def test_a_live_ranking_is_the_ranking_of_every_group(client: httpx.AsyncClient) -> None:

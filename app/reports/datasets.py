@@ -115,10 +115,10 @@ async def _live_top(
     days, kept until a write reaches them, added to its sum over the live days in one
     statement (docs/storage.md#periods-that-end-today). None when the period does not end
     today, or its sums cannot be kept or were deleted meanwhile."""
-    today = live_from()
-    if not (period.start < today <= period.end and keepable(period.start, period.end)):
+    first_live = live_from()
+    if not (period.start < first_live <= period.end and keepable(period.start, period.end)):
         return None
-    closed = Period(period.start, today - timedelta(days=1))
+    closed = Period(period.start, first_live - timedelta(days=1))
     sums = Statement()
     source = read_usage(sums, usage, closed, by_dataset=True)
     grouped = f"{with_clause(source.ctes)}{_sums(source, column)}"
@@ -126,7 +126,7 @@ async def _live_top(
     if answer is None:
         return None
     sql = Statement()
-    source = read_usage(sql, usage, Period(today, period.end), by_dataset=True)
+    source = read_usage(sql, usage, Period(first_live, period.end), by_dataset=True)
     # Each kept dataset beside its sum of the live days, if any: a join on the few.
     added = (
         "u AS MATERIALIZED (SELECT COALESCE(k.resource_id, l.resource_id) AS resource_id, "  # noqa: S608

@@ -84,9 +84,9 @@ async def ranked_callers(
             for column in columns
         }
     first = period.start if against is None else against.start
-    today = live_from()
-    if period.start < today <= period.end and keepable(first, period.end):
-        closed = Period(period.start, today - _DAY)
+    first_live = live_from()
+    if period.start < first_live <= period.end and keepable(first, period.end):
+        closed = Period(period.start, first_live - _DAY)
         live = await _ranked_live(usage, closed, period, against, columns, upto)
         if live is not None:
             return _rankings(live, columns, upto)

@@ -10,6 +10,7 @@ from typing import Any
 from app.errors import BadUserInputError, DatabaseUnavailableError
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 from app.storage.kept_answers import (
+    Seen,
     answer_key,
     keep,
     keep_sums,
@@ -72,17 +73,15 @@ class Statement:
         if not self.postgres or not keepable(first, last):
             return await self.rows(statement)
         key = answer_key(statement, self.params)
-        versions = versions_statement()
         try:
             found = await kept_rows(connection(), key)
             if found is not None:
                 return found
-            if seen((await read_rows(versions, [first, last]))[0]).live:
-                return await self.rows(statement)  # the next fold would delete it at once
-            await prepare(connection(), first, last)
-            before = seen((await read_rows(versions, [first, last]))[0])
+            before = await _versions_before(first, last)
         except DATABASE_ERRORS:
             return await self.rows(statement)
+        if before is None:
+            return await self.rows(statement)  # the next fold would delete it at once
         rows = await self.rows(statement)
         try:
             await keep(key, first, last, rows, before)
@@ -100,15 +99,13 @@ class Statement:
         if not self.postgres or not keepable(first, last):
             return None
         key = answer_key(statement, self.params)
-        versions = versions_statement()
         try:
             found = await kept_id(connection(), key)
             if found is not None:
                 return found
-            if seen((await read_rows(versions, [first, last]))[0]).live:
+            before = await _versions_before(first, last)
+            if before is None:
                 return None
-            await prepare(connection(), first, last)
-            before = seen((await read_rows(versions, [first, last]))[0])
             return await keep_sums(key, first, last, into, (statement, self.params), before)
         except DATABASE_ERRORS as exc:
             log.warning("sums were not kept (%s)", type(exc).__name__)
@@ -123,3 +120,13 @@ class Statement:
         """rows() of a statement that selects still_kept(): None when its sums were gone."""
         rows = await self.rows(statement)
         return rows if rows and all(row["kept"] for row in rows) else None
+
+
+async def _versions_before(first: date, last: date) -> Seen | None:
+    """The versions of first..last once each day has its row, read where the reader's
+    statement runs; None when one of the days was written just now (live: not kept)."""
+    versions = versions_statement()
+    if seen((await read_rows(versions, [first, last]))[0]).live:
+        return None
+    await prepare(connection(), first, last)
+    return seen((await read_rows(versions, [first, last]))[0])
