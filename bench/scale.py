@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     follow(portal, [portal.largest, portal.median])
     print("## Scale benchmark\n")
     with kept_database(args) as url:
-        stored = asyncio.run(_stored_rows(url))
+        stored = asyncio.run(stored_rows(url))
         written = time.perf_counter()
         if stored == 0:
             asyncio.run(_fill(url, portal, args.seed))
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for _ in generate(portal, args.seed):  # the generator's sums, not the writes
                 pass
             how = "kept from an earlier run"
-        rows = asyncio.run(_stored_rows(url))
+        rows = asyncio.run(stored_rows(url))
         print(f"{count(rows)} usage_daily rows, {how}.\n")
         asyncio.run(forget_kept_answers(url))  # each run's first requests read the tables
         today = portal.days[-1] + timedelta(days=1)
@@ -166,7 +166,7 @@ def kept_database(args: argparse.Namespace) -> Iterator[str]:
         yield server.kept_postgres_database(name)
 
 
-async def _stored_rows(url: str) -> int:
+async def stored_rows(url: str) -> int:
     async with database(url) as client:
         rows = await client.execute_query_dict("SELECT COUNT(*) AS n FROM usage_daily")
     return int(rows[0]["n"])
@@ -408,16 +408,21 @@ async def _fold_rate(url: str, counters: dict[Any, list[int]], run: int) -> floa
         seconds = time.perf_counter() - started
         # Take the day out again, so that the next run writes the same new keys.
         day = next(iter(counters)).day
-        await _forget_day(client, day if is_postgres(client) else day.isoformat())
+        await forget_from(client, day)
     if folded.keys == 0:
         raise RuntimeError(f"run {run}: nothing folded")
     return folded.keys / seconds
 
 
-async def _forget_day(client: Any, day: date | str) -> None:
-    mark = "$1" if is_postgres(client) else "?"
+async def forget_from(client: Any, day: date) -> None:
+    """Every row of the days from `day` on, in each table of counters."""
+    postgres = is_postgres(client)
+    mark = "$1" if postgres else "?"
     for summary in (*SUMMARIES, "usage_daily"):
-        await client.execute_query(f"DELETE FROM {summary} WHERE day >= {mark}", [day])  # noqa: S608
+        await client.execute_query(
+            f"DELETE FROM {summary} WHERE day >= {mark}",  # noqa: S608
+            [day if postgres else day.isoformat()],
+        )
 
 
 def _describe(portal: Portal) -> str:

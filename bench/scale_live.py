@@ -38,10 +38,11 @@ from bench.query import sign_in
 from bench.scale import (
     BREAKDOWNS,
     RANKING,
-    SUMMARIES,
     arguments,
+    forget_from,
     forget_kept_answers,
     kept_database,
+    stored_rows,
 )
 from bench.scale import main as fill
 from bench.tables import count, table
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     today = datetime.now(UTC).date()
     after = portal.days[-1] + timedelta(days=1)
     with kept_database(args) as url:
-        if asyncio.run(_stored(url)) == 0:
+        if asyncio.run(stored_rows(url)) == 0:
             fill([*(argv or sys.argv[1:]), "--keep"])
         asyncio.run(_delete_from(url, after))  # a run that stopped left its days
         try:
@@ -170,12 +171,6 @@ def _measure(
             count(size)]  # fmt: skip
 
 
-async def _stored(url: str) -> int:
-    async with database(url) as client:
-        rows = await client.execute_query_dict("SELECT COUNT(*) AS n FROM usage_daily")
-    return int(rows[0]["n"])
-
-
 async def _written_long_ago(url: str, before: date) -> None:
     async with database(url) as client:
         await client.execute_query(
@@ -185,10 +180,8 @@ async def _written_long_ago(url: str, before: date) -> None:
 
 
 async def _delete_from(url: str, day: date) -> None:
-    """Every row of the days from `day` on, in each table of counters."""
     async with database(url) as client:
-        for name in ("usage_daily", *SUMMARIES):
-            await client.execute_query(f"DELETE FROM {name} WHERE day >= $1", [day])  # noqa: S608
+        await forget_from(client, day)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from app.reports.owners import OWNER_NAME_JOIN
 from app.reports.rows import DATASETS, DatasetOrder, DatasetRow, UsageFilter
 from app.reports.sources import Source, owner_clauses, read_usage, with_clause
 from app.reports.statement import Statement
-from app.storage.kept_answers import keepable, live_from
+from app.storage.kept_answers import closed_part
 
 # The folded title (app/core/titles.py), else the id: accents and case ignored. Compared byte
 # by byte on both databases ("C" on PostgreSQL), so that they order alike; then the title
@@ -115,10 +115,9 @@ async def _live_top(
     days, kept until a write reaches them, added to its sum over the live days in one
     statement (docs/storage.md#periods-that-end-today). None when the period does not end
     today, or its sums cannot be kept or were deleted meanwhile."""
-    first_live = live_from()
-    if not (period.start < first_live <= period.end and keepable(period.start, period.end)):
+    closed = closed_part(period, period.start)
+    if closed is None:
         return None
-    closed = Period(period.start, first_live - timedelta(days=1))
     sums = Statement()
     source = read_usage(sums, usage, closed, by_dataset=True)
     grouped = f"{with_clause(source.ctes)}{_sums(source, column)}"
@@ -126,7 +125,8 @@ async def _live_top(
     if answer is None:
         return None
     sql = Statement()
-    source = read_usage(sql, usage, Period(first_live, period.end), by_dataset=True)
+    live = Period(closed.end + timedelta(days=1), period.end)
+    source = read_usage(sql, usage, live, by_dataset=True)
     # Each kept dataset beside its sum of the live days, if any: a join on the few.
     added = (
         "u AS MATERIALIZED (SELECT COALESCE(k.resource_id, l.resource_id) AS resource_id, "  # noqa: S608

@@ -34,7 +34,7 @@ def kept_columns(columns: Sequence[str]) -> list[str]:
 
 def keeping(grouped: str, columns: Sequence[str]) -> str:
     """`grouped` (the breakdowns' groups, both periods side by side) with what ranks each."""
-    used = f"({USED} OR grouping_set = {_everything(columns)})"
+    used = f"({USED} OR grouping_set = {total_set(columns)})"
     return (
         f"SELECT g.*, {_group_id(columns)} AS group_id, {USE} AS use, {used} AS used, "  # noqa: S608
         f"count(*) FILTER (WHERE {used}) OVER (PARTITION BY grouping_set) AS groups "
@@ -56,37 +56,35 @@ def ranked(
     live days' groups (`live`: the breakdowns' grouped statement over them, reading `source`).
     `reserved`: the ids of the reserved domains, returned wherever they rank."""
     ids = _ids(columns)
-    everything = _everything(columns)
+    everything = total_set(columns)
     kept = sql.bind(answer)
     merged = ", ".join(
         f"CASE WHEN k.answer_id IS NULL THEN l.{s} "
         f"ELSE LEAST(k.{s}::numeric + l.{s}, {BIGINT_MAX})::bigint END AS {s}"
         for s in SUMS
     )
-    shown = [*ids, "grouping_set", *SUMS, "use"]
-
-    def closed(breakdown: str) -> str:
-        """Kept groups of the breakdown `breakdown` that no live group changed."""
-        return (
-            f"{SUMS_TABLE} k WHERE k.answer_id = {kept} AND k.grouping_set = {breakdown} "  # noqa: S608
-            "AND k.used AND NOT EXISTS (SELECT 1 FROM m WHERE m.grouping_set = k.grouping_set "
-            "AND m.group_id = k.group_id)"
-        )
-
-    def reaches(table: str) -> str:
-        # Uses are never negative: without a least one, every group. Not an OR: the kept
-        # groups are then read by the index, from the most used down to the least one.
-        return f"{table}.use >= COALESCE(t.least_use, 0)"
-
-    kept_stand_ins, live_stand_ins = "", ""
+    # A live group's kept row is stale: each group is taken once, its merged row (live 1)
+    # before its kept one (live 0). Deduplicated rather than excluded by NOT EXISTS, whose
+    # anti-join the planner ran as a nested loop over every live group for each kept row
+    # (1.3 s for the largest owner's week, where a sort of the few rows taken costs nothing).
+    shown = [*ids, "grouping_set", *SUMS, "use", "group_id"]
+    kept_rows = f"{SUMS_TABLE} k WHERE k.answer_id = {kept} AND k.used"
+    # Uses are never negative: without a least one, every group. Not an OR, and bounded on
+    # both sides by values of `t` (the kept groups' largest use above): PostgreSQL guesses a
+    # third of the rows for an open range and read every kept row (60 ms a breakdown for the
+    # admin's year), 0.5 % for a closed one, and reads the index from the most used down.
+    reaches = "use >= COALESCE(t.least_use, 0)"
+    stand_ins, live_stand_ins = "", ""
     if reserved is not None:
-        domains = _sets(columns)[list(columns).index(_DOMAIN)]
-        kept_stand_ins = (
-            f" UNION ALL SELECT {_of('k', shown)} FROM {closed('t.gs')} "  # noqa: S608
-            f"AND t.gs = {domains} AND k.group_id IN ({reserved}) AND NOT {reaches('k')}"
+        domains = column_sets(columns)[list(columns).index(_DOMAIN)]
+        # Wherever they rank: looked up by their ids (four at most), each by the unique key.
+        stand_ins = (
+            f" UNION ALL SELECT {_of('k', shown)}, 0 FROM ({reserved}) AS rsv(id) "  # noqa: S608
+            f"JOIN {SUMS_TABLE} k ON k.answer_id = {kept} AND k.grouping_set = t.gs "
+            f"AND k.group_id = rsv.id WHERE t.gs = {domains} AND k.used"
         )
         live_stand_ins = f" OR mu.grouping_set = {domains} AND mu.group_id IN ({reserved})"
-    sets = ", ".join(f"({s})" for s in _sets(columns))
+    sets = ", ".join(f"({s})" for s in [*column_sets(columns), everything])
     ctes = (
         # The live days' groups, each beside its kept row if any: merged.
         f"l AS MATERIALIZED (SELECT g.*, {_group_id(columns)} AS group_id FROM ({live}) AS g)",  # noqa: S608
@@ -96,24 +94,32 @@ def ranked(
         "AND k.group_id = l.group_id)",
         f"mu AS (SELECT m.*, {USE} AS use FROM m WHERE {USED} OR grouping_set = {everything})",  # noqa: S608
         f"s(gs) AS (VALUES {sets})",
-        # Each breakdown's `upto`-th largest use: among its kept groups most used and the
-        # merged live ones. Its count: the kept one, less the live groups' kept rows, plus
-        # the merged ones.
-        "t AS MATERIALIZED (SELECT s.gs AS gs, (SELECT c.use FROM ((SELECT k.use FROM "  # noqa: S608
-        f"{closed('s.gs')} ORDER BY k.use DESC LIMIT {upto}) UNION ALL "
-        "(SELECT mu.use FROM mu WHERE mu.grouping_set = s.gs)) AS c "
+        # Each breakdown's `upto`-th largest use: among its kept groups most used (as many
+        # more as it has live groups, whose kept rows are stale) and the merged live ones.
+        # Its count: the kept one, less the live groups' kept rows, plus the merged ones.
+        "t AS MATERIALIZED (SELECT s.gs AS gs, (SELECT c.use FROM (SELECT DISTINCT ON "  # noqa: S608
+        "(c.group_id) c.use FROM ((SELECT k.group_id, k.use, 0 AS live FROM "
+        f"{kept_rows} AND k.grouping_set = s.gs ORDER BY k.use DESC LIMIT {upto} + "
+        "(SELECT count(*) FROM m WHERE m.grouping_set = s.gs)) UNION ALL "
+        "(SELECT mu.group_id, mu.use, 1 FROM mu WHERE mu.grouping_set = s.gs)) AS c "
+        "ORDER BY c.group_id, c.live DESC) AS c "
         f"ORDER BY c.use DESC OFFSET {upto - 1} LIMIT 1) AS least_use, "
-        # (Any kept row of the set says its count; ORDER BY: found by the index, not a scan.)
-        f"COALESCE((SELECT k.groups FROM {SUMS_TABLE} k WHERE k.answer_id = {kept} "
-        "AND k.grouping_set = s.gs ORDER BY k.use DESC LIMIT 1), 0) "
+        # The set's most used kept row: its use, and its count (any row of the set has it).
+        "top.use AS top_use, COALESCE(top.groups, 0) "
         "- (SELECT count(*) FROM m WHERE m.grouping_set = s.gs AND m.was_used) "
-        "+ (SELECT count(*) FROM mu WHERE mu.grouping_set = s.gs) AS groups FROM s)",
+        "+ (SELECT count(*) FROM mu WHERE mu.grouping_set = s.gs) AS groups "
+        f"FROM s LEFT JOIN LATERAL (SELECT k.use, k.groups FROM {SUMS_TABLE} k "
+        f"WHERE k.answer_id = {kept} AND k.grouping_set = s.gs "
+        "ORDER BY k.use DESC LIMIT 1) AS top ON TRUE)",
     )
     statement = (
-        "SELECT r.*, t.groups FROM t CROSS JOIN LATERAL ("  # noqa: S608
-        f"SELECT {_of('k', shown)} FROM {closed('t.gs')} AND {reaches('k')}{kept_stand_ins} "
-        f"UNION ALL SELECT {_of('mu', shown)} FROM mu WHERE mu.grouping_set = t.gs "
-        f"AND ({reaches('mu')}{live_stand_ins})) AS r"
+        "SELECT DISTINCT ON (r.grouping_set, r.group_id) r.*, t.groups "  # noqa: S608
+        "FROM t CROSS JOIN LATERAL ("
+        f"SELECT {_of('k', shown)}, 0 AS live FROM {kept_rows} AND k.grouping_set = t.gs "
+        f"AND k.{reaches} AND k.use <= t.top_use{stand_ins} "
+        f"UNION ALL SELECT {_of('mu', shown)}, 1 FROM mu "
+        f"WHERE mu.grouping_set = t.gs AND (mu.{reaches}{live_stand_ins})) AS r "
+        "ORDER BY r.grouping_set, r.group_id, r.live DESC"
     )
     return (
         f"{with_clause((*source.ctes, *ctes))}SELECT x.*, {sql.still_kept(answer)} "  # noqa: S608
@@ -130,15 +136,16 @@ def _group_id(columns: Sequence[str]) -> str:
     return f"COALESCE({', '.join(_ids(columns))}, 0)"
 
 
-def _everything(columns: Sequence[str]) -> int:
+def total_set(columns: Sequence[str]) -> int:
     """GROUPING()'s value on the total's row: a bit set per column."""
     return (1 << len(columns)) - 1
 
 
-def _sets(columns: Sequence[str]) -> list[int]:
-    """Each breakdown's GROUPING() value (all bits set but its column's), then the total's."""
-    everything = _everything(columns)
-    return [everything ^ (1 << (len(columns) - 1 - i)) for i in range(len(columns))] + [everything]
+def column_sets(columns: Sequence[str]) -> list[int]:
+    """Each breakdown's GROUPING() value, in the order of `columns`: all bits set but its
+    column's (the first column's bit the highest)."""
+    everything = total_set(columns)
+    return [everything ^ (1 << (len(columns) - 1 - i)) for i in range(len(columns))]
 
 
 def _of(table: str, names: Sequence[str]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from app.core.hosts import RESERVED_DOMAINS
@@ -17,7 +17,7 @@ from app.reports.live_ranking import SIDES, USE, USED
 from app.reports.rows import NO_FIGURES, Figures, Group, Ranking, Trend, UsageFilter
 from app.reports.sources import Source, named, read_usage, with_clause
 from app.reports.statement import Statement
-from app.storage.kept_answers import keepable, live_from
+from app.storage.kept_answers import closed_part
 from app.storage.models.summaries import FIGURE_COLUMNS
 
 _DOMAIN = "referer_domain"
@@ -84,10 +84,9 @@ async def ranked_callers(
             for column in columns
         }
     first = period.start if against is None else against.start
-    first_live = live_from()
-    if period.start < first_live <= period.end and keepable(first, period.end):
-        closed = Period(period.start, first_live - _DAY)
-        live = await _ranked_live(usage, closed, period, against, columns, upto)
+    closed = closed_part(period, first)
+    if closed is not None:
+        live = await _ranked_live(usage, (first, closed), period, against, columns, upto)
         if live is not None:
             return _rankings(live, columns, upto)
     source = read_usage(
@@ -101,7 +100,7 @@ async def ranked_callers(
 
 async def _ranked_live(
     usage: UsageFilter,
-    closed: Period,
+    kept_days: tuple[date, Period],
     period: Period,
     against: Period | None,
     columns: tuple[str, ...],
@@ -110,7 +109,10 @@ async def _ranked_live(
     """The ranking of a period that ends today: the sums of every group of its closed days (and
     of the compared period), kept until a write reaches those days, added to the groups of its
     live days in one statement (docs/storage.md#periods-that-end-today). None when the sums
-    cannot be kept or a write deleted them meanwhile: read the period as a whole."""
+    cannot be kept or a write deleted them meanwhile: read the period as a whole.
+    `kept_days`: the first day the sums read (the compared period's, if earlier) and the
+    period's closed days."""
+    first, closed = kept_days
     kept = Statement()
     source = read_usage(
         kept, usage, closed, with_previous=against is not None, column=columns[0], against=against
@@ -118,7 +120,6 @@ async def _ranked_live(
     if any(c not in source.ids for c in columns):
         return None  # usage_daily's text values: a filter on datasets too, rare; read as a whole
     grouped = live_ranking.keeping(_grouped(kept, source, columns), columns)
-    first = closed.start if against is None else against.start
     into = (live_ranking.SUMS_TABLE, live_ranking.kept_columns(columns))
     answer = await kept.kept_sums(into, f"{with_clause(source.ctes)}{grouped}", first, closed.end)
     if answer is None:
@@ -141,7 +142,7 @@ def _grouped(sql: Statement, source: Source, columns: tuple[str, ...]) -> str:
     )
     # GROUPING(...) tells the grouping sets apart: all bits set but the column's (the total's
     # row, grouped by none, has them all). Each set's groups come with both periods in one row
-    # (FILTER), so that a window can rank them.
+    # (FILTER), so that they can be ranked.
     return (
         f"SELECT {', '.join(source.selected(c) for c in columns)}, "  # noqa: S608
         f"GROUPING({', '.join(keys)}) AS grouping_set, {sums} "
@@ -155,7 +156,7 @@ def _ranked(
 ) -> str:
     """The first `upto` groups of each breakdown of `grouped` (_grouped()'s rows), named,
     with each breakdown's count of groups and the total's row."""
-    everything = (1 << len(columns)) - 1
+    everything = live_ranking.total_set(columns)
     stand_ins = _stand_ins(sql, source, columns)
     # Not a window over every group (it sorts them all: ~10^5 for a whole portal's year): each
     # set's count of groups and its `upto`-th largest use (a top-N sort, bounded), then the
@@ -197,9 +198,8 @@ def _reserved(sql: Statement, source: Source) -> str:
 def _rankings(
     rows: list[dict[str, Any]], columns: tuple[str, ...], upto: int
 ) -> dict[str, Ranking]:
-    everything = (1 << len(columns)) - 1
-    # GROUPING's bits: the first column the highest; a set's bit is clear for its own column.
-    sets = {everything ^ (1 << (len(columns) - 1 - i)): c for i, c in enumerate(columns)}
+    everything = live_ranking.total_set(columns)
+    sets = dict(zip(live_ranking.column_sets(columns), columns, strict=True))
     total = NO_FIGURES
     groups: dict[str, list[Group]] = {c: [] for c in columns}
     counts = dict.fromkeys(columns, 0)

@@ -11,8 +11,8 @@ serves small portals, whose statements are fast, and has one writer at a time.
   them): rows read before a write committed are never kept after it.
 - Days written in the last QUIET_S seconds (today's, on a live portal) are not kept: the next
   fold would delete the answer at once.
-- A period that ends today keeps the sums of every group of its closed days instead (the days
-  before live_from(), and the compared period), as rows of a sums table under an answer whose
+- A period that ends today keeps the sums of every group of its closed days instead (its
+  closed_part(), and the compared period), as rows of a sums table under an answer whose
   `rows` is SUMS; its readers add today's rows to them in one statement, which checks that the
   answer is still there (a write may have deleted it since it was found).
 """
@@ -29,6 +29,9 @@ from typing import Any
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
+
+from app.core.periods import Period
+from app.storage.sql import rows_written
 
 QUIET_S = 60  # days written more recently than this are live: their answers are not kept
 # Periods kept lie between these days: each day a reader names gets a kept_days row, so that
@@ -66,9 +69,15 @@ def keepable(first: date, last: date) -> bool:
     return first >= KEPT_FROM and last <= datetime.now(UTC).date() + timedelta(days=1)
 
 
-def live_from() -> date:
-    """The first live day: a period that ends on it or later keeps the sums of its days before."""
-    return datetime.now(UTC).date() - timedelta(days=LIVE_DAYS - 1)
+def closed_part(period: Period, first: date) -> Period | None:
+    """The closed days of a period that ends on a live day (today or yesterday, UTC) and starts
+    before: those whose sums may be kept, the live ones read as they are. None for any other
+    period, and for one whose days (from `first`: the compared period's start, if earlier)
+    may not be kept."""
+    first_live = datetime.now(UTC).date() - timedelta(days=LIVE_DAYS - 1)
+    if not (period.start < first_live <= period.end and keepable(first, period.end)):
+        return None
+    return Period(period.start, first_live - timedelta(days=1))
 
 
 def answer_key(statement: str, params: Sequence[Any]) -> str:
@@ -185,7 +194,8 @@ async def keep_sums(
             if not made:  # another reader kept them meanwhile
                 return await kept_id(client, key)
             answer = int(made[0]["id"])
-            written, _ = await client.execute_query(
+            written = await rows_written(
+                client,
                 f"INSERT INTO {table} (answer_id, {', '.join(columns)}) "  # noqa: S608
                 f"SELECT ${len(values) + 1}::bigint, s.* FROM ({text}) AS s",
                 [*values, answer],
@@ -240,8 +250,8 @@ async def forget_old(client: BaseDBAsyncClient) -> int:
 async def _forget(client: BaseDBAsyncClient, where: str, values: list[Any]) -> int:
     """The kept answers `where` selects deleted, with their sums; how many answers."""
     sums = " ".join(
-        f"{table[5:]} AS (DELETE FROM {table} WHERE answer_id IN (SELECT id FROM gone)),"  # noqa: S608
-        for table in SUMS_TABLES
+        f"sums_{n} AS (DELETE FROM {table} WHERE answer_id IN (SELECT id FROM gone)),"  # noqa: S608
+        for n, table in enumerate(SUMS_TABLES)
     )
     found = await client.execute_query_dict(
         f"WITH gone AS (DELETE FROM kept_answers WHERE {where} RETURNING id), {sums} "  # noqa: S608

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 _SQL_TYPES: dict[type[fields.Field[Any]], str] = {
@@ -62,3 +63,11 @@ def capped_sum(name: str, postgres: bool) -> str:
         f"CASE WHEN {high} > {BIGINT_MAX >> 32} THEN {BIGINT_MAX} "
         f"ELSE ({high} << 32) + ({name}_low & {_LOW_BITS}) END"
     )
+
+
+async def rows_written(client: BaseDBAsyncClient, statement: str, values: Sequence[Any]) -> int:
+    """Run an INSERT (or UPDATE, DELETE) on PostgreSQL; how many rows it wrote. Counted by a
+    query: tortoise reads the status "INSERT <oid> <rows>" as its rows, and takes the OID."""
+    counted = f"WITH written AS ({statement} RETURNING 1) SELECT count(*) AS n FROM written"  # noqa: S608
+    found = await client.execute_query_dict(counted, list(values))
+    return int(found[0]["n"])

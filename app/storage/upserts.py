@@ -13,7 +13,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.storage.database import is_postgres, placeholders
-from app.storage.sql import BIGINT_MAX
+from app.storage.sql import BIGINT_MAX, rows_written
 
 _SAVEPOINT = "counting"
 
@@ -80,10 +80,7 @@ async def upsert_counted(
         client, table, columns, types, rows, on_conflict, sqlite_values
     )
     if is_postgres(client):
-        # Counted by a query: tortoise reads the OID of the status "INSERT <oid> <rows>".
-        counted = f"WITH written AS ({sql} RETURNING 1) SELECT count(*) AS n FROM written"  # noqa: S608
-        found = await client.execute_query_dict(counted, arguments)
-        return int(found[0]["n"])
+        return await rows_written(client, sql, arguments)
     before = await _total_changes(client)
     await client.execute_many(sql, arguments)
     return await _total_changes(client) - before
