@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,12 @@ async def usage_rows() -> list[dict[str, Any]]:
     return [{**row, "day": str(row["day"])} for row in rows]
 
 
-async def summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
-    """What each summary table must hold: usage_daily added up as if it were one batch."""
+async def summaries_of_usage_daily(
+    spans: Mapping[str, tuple[int, ...]] | None = None,
+) -> dict[str, list[tuple[Any, ...]]]:
+    """What each summary table must hold: usage_daily added up as if it were one batch (with
+    `spans`, a table's blocks of another layout: an earlier release's)."""
+    spans = spans or {}
     daily_rows = await usage_rows()
     counters = {
         UsageKey(**{**{c: row[c] for c in KEY_COLUMNS}, "day": date.fromisoformat(row["day"])}): [
@@ -165,7 +170,14 @@ async def summaries_of_usage_daily() -> dict[str, list[tuple[Any, ...]]]:
         for row in daily_rows
     }
     found = {
-        summary.table: sorted(tuple(row) for row in spread(summary, daily, date.isoformat))
+        summary.table: sorted(
+            tuple(row)
+            for row in spread(
+                replace(summary, spans=spans.get(summary.table, summary.spans)),
+                daily,
+                date.isoformat,
+            )
+        )
         for summary, daily in batch_days(counters).items()
     }
     # usage_by_status: every status class, per owner, day, resource type and operation.
@@ -444,6 +456,7 @@ SUMMARY_REBUILDS = ("0014_summary_rebuilds", "summary_rebuilds")
 STATUS_SUMMARY = ("0015_status_summary", "usage_by_status")
 KEPT_ANSWERS = ("0016_kept_answers", "kept_answers", "kept_days")
 KEPT_SUMS = ("0017_kept_sums", "kept_caller_sums", "kept_dataset_sums")
+FEWER_BLOCKS = ("0018_fewer_blocks",)  # no table: rows of the spans dropped deleted
 
 
 async def undo_caller_dimensions() -> None:
@@ -453,7 +466,13 @@ async def undo_caller_dimensions() -> None:
     db = connection()
     postgres = is_postgres(db)
     mark = "$1" if postgres else "?"
-    for migration, *tables in (KEPT_SUMS, KEPT_ANSWERS, STATUS_SUMMARY, SUMMARY_REBUILDS):
+    for migration, *tables in (
+        FEWER_BLOCKS,
+        KEPT_SUMS,
+        KEPT_ANSWERS,
+        STATUS_SUMMARY,
+        SUMMARY_REBUILDS,
+    ):
         for table in tables:
             await db.execute_script(f"DROP TABLE {table}")
         await db.execute_query(

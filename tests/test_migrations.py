@@ -59,6 +59,7 @@ MIGRATIONS = [
     "0015_status_summary",
     "0016_kept_answers",
     "0017_kept_sums",
+    "0018_fewer_blocks",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -141,8 +142,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "resources": 2,
         "settings": 1,
         "tokens": 1,
-        "usage_by_caller": 26,
-        "usage_by_dataset": 16,
+        "usage_by_caller": 18,
+        "usage_by_dataset": 11,
         "usage_by_owner": 10,
         "usage_daily": 5,
     }
@@ -169,7 +170,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0014_summary_rebuilds\n"
         "applied 0015_status_summary\n"
         "applied 0016_kept_answers\n"
-        "applied 0017_kept_sums\n",
+        "applied 0017_kept_sums\n"
+        "applied 0018_fewer_blocks\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -246,7 +248,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0014_summary_rebuilds\n"
         "pending 0015_status_summary\n"
         "pending 0016_kept_answers\n"
-        "pending 0017_kept_sums\n",
+        "pending 0017_kept_sums\n"
+        "pending 0018_fewer_blocks\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -285,7 +288,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0014_summary_rebuilds\n"
         "applied 0015_status_summary\n"
         "applied 0016_kept_answers\n"
-        "applied 0017_kept_sums\n",
+        "applied 0017_kept_sums\n"
+        "applied 0018_fewer_blocks\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -319,7 +323,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0014_summary_rebuilds\n"
         "applied 0015_status_summary\n"
         "applied 0016_kept_answers\n"
-        "applied 0017_kept_sums\n",
+        "applied 0017_kept_sums\n"
+        "applied 0018_fewer_blocks\n",
     )
     await process.aclose()
 

@@ -31,12 +31,12 @@ def days_of(span: int, first: date) -> list[date]:
 
 
 COVERS = [
-    # 30 days ranked over every dataset: 5 rows per dataset instead of 30.
+    # 30 days ranked over every dataset: 6 rows per dataset instead of 30.
     (
         BY_DATASET,
         "2024-12-02",
         "2024-12-31",
-        "1:2024-12-02 4:2024-12-03 16:2024-12-07 8:2024-12-23 1:2024-12-31",
+        "1:2024-12-02 4:2024-12-03 16:2024-12-07 4:2024-12-23 4:2024-12-27 1:2024-12-31",
     ),
     (BY_DATASET, "2024-03-01", "2024-03-01", "1:2024-03-01"),
     (BY_DATASET, "1970-01-01", "1970-01-16", "16:1970-01-01"),  # blocks align on 1970-01-01
@@ -52,8 +52,7 @@ COVERS = [
         BY_CALLER,
         "2024-01-02",
         "2024-03-31",
-        "1:2024-01-02 1:2024-01-03 1:2024-01-04 1:2024-01-05 8:2024-01-06 8:2024-01-14 "
-        "8:2024-01-22 1:2024-01-30 1:2024-01-31 0:2024-02-01 0:2024-03-01",
+        " ".join(f"1:2024-01-{day:02}" for day in range(2, 32)) + " 0:2024-02-01 0:2024-03-01",
     ),
 ]
 
@@ -81,14 +80,15 @@ def test_every_day_of_a_period_falls_in_one_block_the_ingest_wrote_it_to(summary
 
 
 def test_writes_no_block_across_the_end_of_a_month_where_months_are_kept() -> None:
-    # 2024-01-30 is in the 8-day block that starts on 2024-01-30 and ends in February.
-    assert covering(BY_CALLER, D("2024-01-30")) == [
-        (1, D("2024-01-30")),
+    # 2024-01-29 is in the 16-day block that starts on 2024-01-22 and ends in February, and in
+    # the 4-day block that starts on 2024-01-26 and ends on 2024-01-29.
+    assert covering(BY_DATASET, D("2024-01-29")) == [
+        (1, D("2024-01-29")),
+        (4, D("2024-01-26")),
         (MONTH_SPAN, D("2024-01-01")),
     ]
-    assert covering(BY_DATASET, D("2024-01-30")) == [
+    assert covering(BY_CALLER, D("2024-01-30")) == [
         (1, D("2024-01-30")),
-        (2, D("2024-01-30")),
         (MONTH_SPAN, D("2024-01-01")),
     ]
 

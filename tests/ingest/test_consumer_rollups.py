@@ -29,6 +29,7 @@ from app.reports.rows import TOTAL, UsageFilter
 from app.storage.database import connection, is_postgres, migrate_database
 from tests.helpers import (
     CALLER_DIMENSIONS,
+    FEWER_BLOCKS,
     FIXED_EPOCH_KEY,
     KEPT_ANSWERS,
     KEPT_SUMS,
@@ -232,6 +233,7 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
         STATUS_SUMMARY[0],
         KEPT_ANSWERS[0],
         KEPT_SUMS[0],
+        FEWER_BLOCKS[0],
     ]
     assert await _stored() == written
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import httpx
@@ -19,8 +20,11 @@ import pytest
 from app.auth.tokens import create_token
 from app.config import Settings
 from app.core.records import UserGroup
+from app.storage.database import connection, is_postgres, migrate_database
+from app.storage.models.summaries import CALLER_STORED_KEY, DATASET_KEY, FIGURE_COLUMNS
 from tests.helpers import (
     ADMIN_TOKEN,
+    FEWER_BLOCKS,
     NDJSON,
     api_key,
     dataset,
@@ -289,3 +293,66 @@ async def _counted_by_usage_daily(
     )
     assert tables == {"usage_daily"}
     return {d: data[f"d{n}"][figure]["current"] for n, d in enumerate(dataset_ids)}
+
+
+# Blocks of the layout before 0018_fewer_blocks, and the ones that migration deletes.
+EARLIER_SPANS = {"usage_by_dataset": (1, 2, 4, 8, 16), "usage_by_caller": (1, 8)}
+DROPPED_SPANS = {"usage_by_dataset": {2, 8}, "usage_by_caller": {8}}
+
+
+async def test_migration_0018_deletes_the_dropped_blocks_and_keeps_every_figure(
+    client: httpx.AsyncClient, seeded: None
+) -> None:
+    """A database of the earlier layout (its 2- and 8-day blocks written as it wrote them)
+    answers every query shape alike before and after the migration, which leaves the tables as
+    this release writes them."""
+    variables = [{"period": period} for period in PERIODS]
+    before = [await graphql(client, USAGE, v) for v in variables]
+    before += [await graphql(client, PAGE, v) for v in variables]
+    earlier = await summaries_of_usage_daily(EARLIER_SPANS)
+    db = connection()
+    postgres = is_postgres(db)
+    for table, spans in DROPPED_SPANS.items():
+        rows = [r for r in earlier[table] if r[1] in spans]
+        assert len(rows) > 20, table  # the seed's days fill such blocks
+        for row in rows:
+            await db.execute_query(_earlier_insert(table, postgres), _as_stored(row, postgres))
+    marks = "$1" if postgres else "?"
+    await db.execute_query(
+        f"DELETE FROM tortoise_migrations WHERE name = {marks}",  # noqa: S608
+        [FEWER_BLOCKS[0]],
+    )
+    stored = await stored_summaries()
+    assert {t: stored[t] for t in DROPPED_SPANS} == {t: earlier[t] for t in DROPPED_SPANS}
+
+    assert await migrate_database() == [FEWER_BLOCKS[0]]
+
+    assert await stored_summaries() == await summaries_of_usage_daily()
+    after = [await graphql(client, USAGE, v) for v in variables]
+    after += [await graphql(client, PAGE, v) for v in variables]
+    assert after == before
+    assert sum(bool(a["data"]["usage"]["apiCalls"]["current"]) for a in after[:6]) >= 4
+
+
+def _earlier_insert(table: str, postgres: bool) -> str:
+    mark = (lambda n: f"${n}") if postgres else (lambda n: "?")
+    if table == "usage_by_dataset":
+        columns = (*DATASET_KEY, *FIGURE_COLUMNS)
+        values = ", ".join(mark(n) for n in range(1, len(columns) + 1))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"  # noqa: S608
+    ids = (
+        f"(SELECT id FROM owner_keys WHERE owner_type = {mark(4)} AND owner_id = {mark(5)}), "  # noqa: S608
+        f"(SELECT id FROM user_groups WHERE user_group = {mark(6)}), "
+        f"(SELECT id FROM domains WHERE referer_domain = {mark(7)}), "
+        f"(SELECT id FROM categories WHERE referer_category = {mark(8)})"
+    )
+    figures = ", ".join(mark(n) for n in range(9, 9 + len(FIGURE_COLUMNS)))
+    return (
+        f"INSERT INTO {table} ({', '.join(CALLER_STORED_KEY)}, {', '.join(FIGURE_COLUMNS)}) "  # noqa: S608
+        f"VALUES ({mark(1)}, {mark(2)}, {mark(3)}, {ids}, {figures})"
+    )
+
+
+def _as_stored(row: tuple[Any, ...], postgres: bool) -> list[Any]:
+    """A row of summaries_of_usage_daily (days as ISO text) as the database takes it."""
+    return [row[0], row[1], date.fromisoformat(row[2]) if postgres else row[2], *row[3:]]
