@@ -335,7 +335,9 @@ async def test_migration_0018_deletes_the_dropped_blocks_and_keeps_every_figure(
 
 
 def _earlier_insert(table: str, postgres: bool) -> str:
-    mark = (lambda n: f"${n}") if postgres else (lambda n: "?")
+    def mark(n: int) -> str:
+        return f"${n}" if postgres else "?"
+
     if table == "usage_by_dataset":
         columns = (*DATASET_KEY, *FIGURE_COLUMNS)
         values = ", ".join(mark(n) for n in range(1, len(columns) + 1))
