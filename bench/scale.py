@@ -43,6 +43,7 @@ from app.ingest.counting import add_counters
 from app.ingest.fold import fold_waiting
 from app.ingest.store import BatchWrite, write_batch
 from app.storage.database import connection, database, is_postgres
+from app.storage.partitions import pack, place
 from bench import server
 from bench.portal import EVERY, Portal, build_portal, follow, generate, most_used, top
 from bench.query import sign_in
@@ -182,6 +183,7 @@ async def _fill(url: str, portal: Portal, seed: int) -> None:
             for item in portal.datasets
         }
         received = datetime.combine(first, datetime.min.time(), UTC)
+        await place(portal.days)  # as the purge round does for the months it sees coming
         await write_batch(BatchWrite(totals, None, "bench", "{}", received))
         for day, counters in generate(portal, seed):
             async with in_transaction() as tx:
@@ -189,6 +191,8 @@ async def _fill(url: str, portal: Portal, seed: int) -> None:
             if day.day == 1:
                 print(f"  {day}: written", file=sys.stderr, flush=True)
         if is_postgres(client):
+            # What the purge rounds of that year did: each closed month packed.
+            await pack(datetime.now(UTC).date())
             # What autovacuum does after a bulk load: statistics and the visibility map.
             await client.execute_script("VACUUM ANALYZE")
 

@@ -457,6 +457,8 @@ STATUS_SUMMARY = ("0015_status_summary", "usage_by_status")
 KEPT_ANSWERS = ("0016_kept_answers", "kept_answers", "kept_days")
 KEPT_SUMS = ("0017_kept_sums", "kept_caller_sums", "kept_dataset_sums")
 FEWER_BLOCKS = ("0018_fewer_blocks",)  # no table: rows of the spans dropped deleted
+# No table either: the usage tables partitioned on PostgreSQL (again only those that are not).
+MONTHLY_PARTITIONS = ("0019_monthly_partitions",)
 
 
 async def undo_caller_dimensions() -> None:
@@ -467,6 +469,7 @@ async def undo_caller_dimensions() -> None:
     postgres = is_postgres(db)
     mark = "$1" if postgres else "?"
     for migration, *tables in (
+        MONTHLY_PARTITIONS,
         FEWER_BLOCKS,
         KEPT_SUMS,
         KEPT_ANSWERS,

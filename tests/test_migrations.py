@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import importlib
 import os
 import sqlite3
 import sys
@@ -24,6 +25,7 @@ from app.auth.tokens import create_token
 from app.config import Settings
 from app.main import create_app
 from app.storage.database import close_database, open_database, tortoise_config
+from app.storage.partitions import OPEN_FILLFACTOR as PARTITIONED
 from app.webanalytics.store import save_analytics
 from tests.helpers import (
     ADMIN_TOKEN,
@@ -37,6 +39,8 @@ from tests.helpers import (
     ndjson,
 )
 from tests.server_processes import POSTGRES_ADMIN_URL
+
+PARTITIONED_BY_MONTH = importlib.import_module("app.storage.migrations.0019_monthly_partitions")
 
 pytestmark = pytest.mark.anyio
 
@@ -60,6 +64,7 @@ MIGRATIONS = [
     "0016_kept_answers",
     "0017_kept_sums",
     "0018_fewer_blocks",
+    "0019_monthly_partitions",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -120,11 +125,16 @@ async def test_fresh_database_gets_every_migration_and_the_models_schema(
     assert sorted(catalog["tables"]) == sorted(TABLES)
     assert RECEIVED_AT_INDEX in catalog["indexes"]
     if migrated.startswith("postgres"):
+        # Partitioned by month (none yet: rows would wait in the default partitions).
+        assert catalog["partitions"] == [
+            (table, f"{table}_default", "DEFAULT") for table in sorted(PARTITIONED)
+        ]
         assert catalog["fillfactor"] == {
-            "usage_by_caller": ["fillfactor=70"],
-            "usage_by_dataset": ["fillfactor=70"],
-            "usage_by_owner": ["fillfactor=70"],
-            "usage_by_status": ["fillfactor=70"],
+            "usage_by_caller_default": ["fillfactor=70"],
+            "usage_by_dataset_default": ["fillfactor=70"],
+            "usage_by_owner_default": ["fillfactor=70"],
+            "usage_by_status_default": ["fillfactor=70"],
+            "usage_daily_default": ["fillfactor=100"],
         }
 
 
@@ -171,10 +181,20 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0015_status_summary\n"
         "applied 0016_kept_answers\n"
         "applied 0017_kept_sums\n"
-        "applied 0018_fewer_blocks\n",
+        "applied 0018_fewer_blocks\n"
+        "applied 0019_monthly_partitions\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
+    if old.startswith("postgres"):
+        # 0019: the rows in their months' partitions (January 2024's, closed: packed).
+        months = {(table, name) for table, name, _ in (await _catalog(old))["partitions"]}
+        assert months == {
+            (table, f"{table}_{month}") for table in PARTITIONED for month in ("202401", "default")
+        }
+        assert await _query(
+            old, "SELECT obj_description('usage_daily_202401'::regclass, 'pg_class')"
+        ) == [("packed",)]
     # 0005 folded the titles that were there: accents and case ignored.
     folded = await _query(old, "SELECT resource_id, title_folded FROM resources")
     assert sorted(folded) == [("rivers", "rivieres"), ("roads", "ecoles et routes")]
@@ -249,7 +269,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0015_status_summary\n"
         "pending 0016_kept_answers\n"
         "pending 0017_kept_sums\n"
-        "pending 0018_fewer_blocks\n",
+        "pending 0018_fewer_blocks\n"
+        "pending 0019_monthly_partitions\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -289,7 +310,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0015_status_summary\n"
         "applied 0016_kept_answers\n"
         "applied 0017_kept_sums\n"
-        "applied 0018_fewer_blocks\n",
+        "applied 0018_fewer_blocks\n"
+        "applied 0019_monthly_partitions\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -324,7 +346,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0015_status_summary\n"
         "applied 0016_kept_answers\n"
         "applied 0017_kept_sums\n"
-        "applied 0018_fewer_blocks\n",
+        "applied 0018_fewer_blocks\n"
+        "applied 0019_monthly_partitions\n",
     )
     await process.aclose()
 
@@ -392,7 +415,8 @@ async def _fill_with_the_app(url: str) -> Any:
 
 
 async def _generate_schemas(url: str) -> None:
-    """What v0.1.0 did on start: the models' tables, and the summary tables' fill factor."""
+    """What v0.1.0 did on start: the models' tables, and the summary tables' fill factor; then
+    on PostgreSQL the usage tables partitioned as 0019 partitions them (the models cannot say)."""
     await Tortoise.init(config=tortoise_config(url))
     await Tortoise.generate_schemas(safe=False)
     await Tortoise.close_connections()
@@ -400,6 +424,7 @@ async def _generate_schemas(url: str) -> None:
         await _execute(
             url,
             *[f"ALTER TABLE {t} SET (fillfactor = 70)" for t in TABLES if t.startswith("usage_by")],
+            PARTITIONED_BY_MONTH.PARTITION,
         )
 
 
@@ -559,10 +584,17 @@ async def _catalog(url: str) -> dict[str, Any]:
         row[0]
         for row in await _query(
             url,
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename != 'tortoise_migrations' ORDER BY 1",
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            "AND relkind IN ('r', 'p') AND NOT relispartition "
+            "AND relname != 'tortoise_migrations' ORDER BY 1",
         )
     ]
+    partitions = await _query(
+        url,
+        "SELECT p.relname, c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+        "WHERE c.relkind = 'r' ORDER BY 1, 2",
+    )
     column_rows = await _query(
         url,
         "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, "
@@ -591,6 +623,7 @@ async def _catalog(url: str) -> dict[str, Any]:
         "indexes": {row[0]: row[1:] for row in indexes},
         "constraints": constraints,
         "fillfactor": {name: list(values) for name, values in options},
+        "partitions": partitions,
     }
 
 

@@ -48,6 +48,7 @@ from app.ingest.aggregate import BatchTotals, OwnerSeen, ResourceSeen
 from app.ingest.rebuilds import defer, rebuild
 from app.ingest.store import BatchWrite, find_batch, write_batch
 from app.storage.database import DATABASE_ERRORS, connection
+from app.storage.partitions import place
 
 # As large as the bound below allows: a unit's summary rows are written once for all of its
 # documents, and 16 000 documents make ~30 % fewer rows (and 30 % less time) than 5 000 did
@@ -177,6 +178,9 @@ async def _write(unit: Sequence[Chunk], report: FileReport, counted: bool) -> No
     all_documents = [document for chunk in unit for document in chunk.documents]
     totals = totals_of(all_documents)  # added up before the transaction: it holds a lock
     try:
+        # The months' partitions first (PostgreSQL), outside the unit's transaction: a history
+        # lands in its months, not in the default partitions.
+        await place({key.day for key in totals.counters})
         decision = await _count(unit, totals, counted)
     except _REFUSALS as exc:
         raise await _refused(all_documents, report, exc) from exc

@@ -34,6 +34,13 @@ from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 from app.storage.epochs import count_expired, delete_expired
 from app.storage.kept_answers import forget_before, forget_old
 from app.storage.models.summaries import MONTH_SPAN
+from app.storage.partitions import (
+    OPEN_FILLFACTOR,
+    default_partition,
+    drop_before,
+    pack,
+    place_around,
+)
 from app.storage.planner import refresh_statistics
 from app.storage.status_days import STATUS_TABLE
 from app.storage.summaries import CONSUMERS_BY_OWNER, SUMMARIES, covering
@@ -111,12 +118,16 @@ async def purge(
         # One statement: a day's worth of rows, found without an index on `day` in a small table.
         sql = f"DELETE FROM {DELIVERIES_TABLE} WHERE day < {_mark(client, 1)}"  # noqa: S608
         rows[DELIVERIES_TABLE], _ = await client.execute_query(sql, [delivered])
+    if not dry_run:
+        # Months' partitions where rows wait in the default ones, and the next month's ahead.
+        await place_around(now.astimezone(UTC).date(), client)
     if cut.days_before is not None:
         usage = await _purge_usage(client, cut.days_before, dry_run, chunk_rows)
         if not dry_run and any(usage.values()):
             await forget_before(client, cut.days_before)
         rows |= usage
     if not dry_run:
+        await pack(now.astimezone(UTC).date(), client)  # months closed since the last round
         await forget_old(client)
         # Once a day: what was ingested since (and purged now) reaches the planner's statistics.
         await refresh_statistics(client)
@@ -126,8 +137,12 @@ async def purge(
 async def _purge_usage(
     client: BaseDBAsyncClient, before: date, dry_run: bool, chunk_rows: int
 ) -> dict[str, int]:
-    day = before if is_postgres(client) else before.isoformat()
+    postgres = is_postgres(client)
+    day = before if postgres else before.isoformat()
     rows: dict[str, int] = {}
+    # PostgreSQL: the months before the cut go whole, their partitions dropped; what is left
+    # before it waits in the default partitions (docs/storage.md#monthly-partitions).
+    dropped = {} if dry_run or not postgres else await drop_before(before, client)
     tables = (
         DAILY_TABLE,
         *(summary.table for summary in SUMMARIES),
@@ -138,6 +153,10 @@ async def _purge_usage(
     for table in tables:
         if dry_run:
             rows[table] = await _count(client, table, "day", day)
+        elif postgres and table in OPEN_FILLFACTOR:
+            rows[table] = dropped.get(table, 0) + await _delete_default(
+                client, table, day, chunk_rows
+            )
         elif table == DAILY_TABLE:
             rows[table] = await _delete_daily(client, day, chunk_rows)
         elif table == STATUS_TABLE:
@@ -285,6 +304,18 @@ async def _delete_consumer_unions(client: BaseDBAsyncClient, day: Any, chunk_row
     for span in (*CONSUMERS_BY_OWNER.spans, MONTH_SPAN):
         removed += await _delete_chunks(client, sql, [span, day, chunk_rows])
     return removed
+
+
+async def _delete_default(client: BaseDBAsyncClient, table: str, day: Any, chunk_rows: int) -> int:
+    """A partitioned table's rows before the cut left in its default partition (few: late lines
+    of months without a partition yet), by their places in the table (no id index there)."""
+    part = default_partition(table)
+    return await _delete_chunks(
+        client,
+        f"DELETE FROM {part} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {part} "  # noqa: S608
+        "WHERE day < $1 LIMIT $2))",
+        [day, chunk_rows],
+    )
 
 
 async def _delete_chunks(client: BaseDBAsyncClient, sql: str, params: list[Any]) -> int:

@@ -22,6 +22,7 @@ from tests.helpers import (
     FEWER_BLOCKS,
     KEPT_ANSWERS,
     KEPT_SUMS,
+    MONTHLY_PARTITIONS,
     STATUS_SUMMARY,
     dataset,
     ingest,
@@ -119,7 +120,13 @@ async def test_a_sum_past_the_ceiling_saturates_when_written_and_when_migrated(
     # (tortoise plans nothing under an applied later migration: the next one is undone too.)
     db = connection()
     mark = "$1" if is_postgres(db) else "?"
-    for migration, *tables in (FEWER_BLOCKS, KEPT_SUMS, KEPT_ANSWERS, STATUS_SUMMARY):
+    for migration, *tables in (
+        MONTHLY_PARTITIONS,
+        FEWER_BLOCKS,
+        KEPT_SUMS,
+        KEPT_ANSWERS,
+        STATUS_SUMMARY,
+    ):
         for name in tables:
             await db.execute_script(f"DROP TABLE {name}")
         await db.execute_query(
@@ -131,6 +138,7 @@ async def test_a_sum_past_the_ceiling_saturates_when_written_and_when_migrated(
         KEPT_ANSWERS[0],
         KEPT_SUMS[0],
         FEWER_BLOCKS[0],
+        MONTHLY_PARTITIONS[0],
     ]
     table = STATUS_SUMMARY[1]
     assert (await stored_summaries())["usage_by_status"] == written

@@ -33,6 +33,7 @@ from tests.helpers import (
     FIXED_EPOCH_KEY,
     KEPT_ANSWERS,
     KEPT_SUMS,
+    MONTHLY_PARTITIONS,
     OWNER_INDEX,
     STATUS_SUMMARY,
     SUMMARY_REBUILDS,
@@ -234,6 +235,7 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
         KEPT_ANSWERS[0],
         KEPT_SUMS[0],
         FEWER_BLOCKS[0],
+        MONTHLY_PARTITIONS[0],
     ]
     assert await _stored() == written
 

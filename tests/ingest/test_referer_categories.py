@@ -24,6 +24,7 @@ from tests.helpers import (
     FEWER_BLOCKS,
     KEPT_ANSWERS,
     KEPT_SUMS,
+    MONTHLY_PARTITIONS,
     NDJSON,
     OWNER_INDEX,
     PERIOD_WEEK,
@@ -81,6 +82,7 @@ LATER_MIGRATIONS = (
     KEPT_ANSWERS[0],
     KEPT_SUMS[0],
     FEWER_BLOCKS[0],
+    MONTHLY_PARTITIONS[0],
 )
 # Created by LATER_MIGRATIONS.
 LATER_TABLES = (

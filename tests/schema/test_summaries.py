@@ -25,6 +25,7 @@ from app.storage.models.summaries import CALLER_STORED_KEY, DATASET_KEY, FIGURE_
 from tests.helpers import (
     ADMIN_TOKEN,
     FEWER_BLOCKS,
+    MONTHLY_PARTITIONS,
     NDJSON,
     api_key,
     dataset,
@@ -318,14 +319,15 @@ async def test_migration_0018_deletes_the_dropped_blocks_and_keeps_every_figure(
         for row in rows:
             await db.execute_query(_earlier_insert(table, postgres), _as_stored(row, postgres))
     marks = "$1" if postgres else "?"
-    await db.execute_query(
-        f"DELETE FROM tortoise_migrations WHERE name = {marks}",  # noqa: S608
-        [FEWER_BLOCKS[0]],
-    )
+    for migration in (FEWER_BLOCKS[0], MONTHLY_PARTITIONS[0]):
+        await db.execute_query(
+            f"DELETE FROM tortoise_migrations WHERE name = {marks}",  # noqa: S608
+            [migration],
+        )
     stored = await stored_summaries()
     assert {t: stored[t] for t in DROPPED_SPANS} == {t: earlier[t] for t in DROPPED_SPANS}
 
-    assert await migrate_database() == [FEWER_BLOCKS[0]]
+    assert await migrate_database() == [FEWER_BLOCKS[0], MONTHLY_PARTITIONS[0]]
 
     assert await stored_summaries() == await summaries_of_usage_daily()
     after = [await graphql(client, USAGE, v) for v in variables]
