@@ -183,7 +183,7 @@ async def _fill(url: str, portal: Portal, seed: int) -> None:
             for item in portal.datasets
         }
         received = datetime.combine(first, datetime.min.time(), UTC)
-        await place(portal.days)  # as the purge round does for the months it sees coming
+        await place(client, portal.days)  # as the purge round does for the months it sees coming
         await write_batch(BatchWrite(totals, None, "bench", "{}", received))
         for day, counters in generate(portal, seed):
             async with in_transaction() as tx:
@@ -192,7 +192,7 @@ async def _fill(url: str, portal: Portal, seed: int) -> None:
                 print(f"  {day}: written", file=sys.stderr, flush=True)
         if is_postgres(client):
             # What the purge rounds of that year did: each closed month packed.
-            await pack(datetime.now(UTC).date())
+            await pack(client, datetime.now(UTC).date())
             # What autovacuum does after a bulk load: statistics and the visibility map.
             await client.execute_script("VACUUM ANALYZE")
 

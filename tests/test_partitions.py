@@ -113,7 +113,7 @@ async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed
         if postgres:
             assert (await default_rows())["usage_daily"] == 4  # one row per day and dataset
 
-        made = await place([date(2024, 1, 20), date(2024, 2, 1)])
+        made = await place(connection(), [date(2024, 1, 20), date(2024, 2, 1)])
 
         assert await snapshot(client) == before
         assert await stored_summaries() == await summaries_of_usage_daily()
@@ -128,7 +128,7 @@ async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed
             ("usage_by_caller_202402", "fillfactor=70", None),
             ("usage_by_caller_default", "fillfactor=70", None),
         ]
-        assert await place([date(2024, 1, 1)]) == []  # there already
+        assert await place(connection(), [date(2024, 1, 1)]) == []  # there already
 
         # A late line of a placed month goes to its partition, added to the rows there.
         await ingest(client, line_on("2024-02-01", referer="https://b.example/"))
@@ -147,8 +147,8 @@ async def test_the_round_places_every_waiting_month_and_packs_the_closed_ones(
         before = await snapshot(client)
         today = date(2024, 3, 1)  # February's last day is yesterday: still live
 
-        made = await place_around(today)
-        packed = await pack(today)
+        made = await place_around(connection(), today)
+        packed = await pack(connection(), today)
 
         assert await snapshot(client) == before
         if not is_postgres(connection()):
@@ -170,8 +170,10 @@ async def test_the_round_places_every_waiting_month_and_packs_the_closed_ones(
         # The copy's keys and indexes became the partitions of the table's: none built twice.
         assert await index_counts("usage_daily_202401") == await index_counts("usage_daily")
         assert await index_counts("usage_by_dataset_202401") == (2, 1)
-        assert await pack(today) == []  # once
-        assert await pack(date(2024, 3, 2)) == [f"{t}_202402" for t in OPEN_FILLFACTOR]
+        assert await pack(connection(), today) == []  # once
+        assert await pack(connection(), date(2024, 3, 2)) == [
+            f"{t}_202402" for t in OPEN_FILLFACTOR
+        ]
 
         # A packed month keeps its keys: a late line adds to its rows, none is doubled.
         await ingest(client, line_on("2024-01-15", referer="https://a.example/"))

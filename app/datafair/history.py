@@ -180,7 +180,7 @@ async def _write(unit: Sequence[Chunk], report: FileReport, counted: bool) -> No
     try:
         # The months' partitions first (PostgreSQL), outside the unit's transaction: a history
         # lands in its months, not in the default partitions.
-        await place({key.day for key in totals.counters})
+        await place(connection(), {key.day for key in totals.counters})
         decision = await _count(unit, totals, counted)
     except _REFUSALS as exc:
         raise await _refused(all_documents, report, exc) from exc

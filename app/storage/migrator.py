@@ -25,10 +25,13 @@ from tortoise.transactions import in_transaction
 
 from app.storage.first_release import INITIAL, adopt_first_release
 from app.storage.kept_answers import forget_before
+from app.storage.partitions import OPEN_FILLFACTOR, vacuum
 from app.storage.planner import refresh_statistics
 
 log = logging.getLogger(__name__)
 
+# The migration that copies the usage tables into monthly partitions: VACUUM after it.
+PARTITIONED_NOW = "0019_monthly_partitions"
 _MIGRATIONS_LOCK_ID = 0x75736167  # "usag": the advisory lock id that v0.1.0 took around its schema
 # (dialect, migration names) -> each migration's SQL script from an empty database, made once a
 # process: replaying tortoise's model states costs ~40 ms a database, and the tests make hundreds.
@@ -58,6 +61,8 @@ async def apply_migrations(
         else:
             done += await _migrate(executor)
     await refresh_statistics(client)  # the tables changed: plan from their new statistics
+    if client.capabilities.dialect == "postgres" and any(PARTITIONED_NOW in name for name in done):
+        await vacuum(client, OPEN_FILLFACTOR)  # the rows it copied
     await _forget_kept_answers(client)
     for name in done:
         log.info("applied migration %s", name)

@@ -20,8 +20,6 @@ from datetime import date, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app.storage.database import connection, is_postgres
-
 log = logging.getLogger(__name__)
 
 # Table -> the fill factor of its open months' partitions, as the tables had them: the summaries
@@ -55,6 +53,11 @@ class Partition:
         return f"FROM ('{self.month}') TO ('{next_month(self.month)}')"
 
 
+def _postgres(client: BaseDBAsyncClient) -> bool:
+    # Not database.is_postgres: the migrator, which database.py imports, imports this module.
+    return bool(client.capabilities.dialect == "postgres")
+
+
 def default_partition(table: str) -> str:
     return f"{table}_default"
 
@@ -76,12 +79,11 @@ def is_closed(month: date, today: date) -> bool:
     return next_month(month) + timedelta(days=CLOSED_AFTER_DAYS - 1) <= today
 
 
-async def place(months: Iterable[date], client: BaseDBAsyncClient | None = None) -> list[str]:
+async def place(client: BaseDBAsyncClient, months: Iterable[date]) -> list[str]:
     """Create the partitions of `months` that are missing, each table in its own short
     transaction: its lock taken first (writers and readers of the table wait the few
     statements), the default partition's rows of the month moved in. The partitions made."""
-    client = client or connection()
-    if not is_postgres(client):
+    if not _postgres(client):
         return []
     # December 9999 has no end Python can write: its rows stay in the default partitions.
     wanted = sorted({m.replace(day=1) for m in months if m < _LAST_MONTH})
@@ -112,11 +114,10 @@ async def place(months: Iterable[date], client: BaseDBAsyncClient | None = None)
     return made
 
 
-async def place_around(today: date, client: BaseDBAsyncClient | None = None) -> list[str]:
+async def place_around(client: BaseDBAsyncClient, today: date) -> list[str]:
     """The purge round's: the previous, current and next months' partitions, and those of any
     month whose rows wait in a default partition (late lines, an import's history)."""
-    client = client or connection()
-    if not is_postgres(client):
+    if not _postgres(client):
         return []
     months = set(months_of(today - timedelta(days=31), today + timedelta(days=31)))
     for table in OPEN_FILLFACTOR:
@@ -125,15 +126,14 @@ async def place_around(today: date, client: BaseDBAsyncClient | None = None) -> 
             f"FROM {default_partition(table)}"
         )
         months.update(row["month"] for row in rows)
-    return await place(months, client)
+    return await place(client, months)
 
 
-async def pack(today: date, client: BaseDBAsyncClient | None = None) -> list[str]:
+async def pack(client: BaseDBAsyncClient, today: date) -> list[str]:
     """Rewrite each closed month's partitions not packed yet, full pages sorted by key, and
     swap them in. Writers of the table wait while a month is copied (readers go on); the swap
     itself holds the table a few statements. The partitions packed."""
-    client = client or connection()
-    if not is_postgres(client):
+    if not _postgres(client):
         return []
     packed: list[str] = []
     for table in OPEN_FILLFACTOR:
@@ -186,16 +186,23 @@ async def _pack(client: BaseDBAsyncClient, part: Partition) -> None:
             f"ALTER TABLE {copy} RENAME TO {part.name};"
             f"ALTER TABLE {part.table} ATTACH PARTITION {part.name} FOR VALUES {part.bounds};"
             f"ALTER TABLE {part.name} DROP CONSTRAINT {copy}_days;"
-            f"COMMENT ON TABLE {part.name} IS '{PACKED}';"
-            f"ANALYZE {part.name}"
+            f"COMMENT ON TABLE {part.name} IS '{PACKED}'"
         )
+    await vacuum(client, [part.name])
 
 
-async def drop_before(day: date, client: BaseDBAsyncClient | None = None) -> dict[str, int]:
+async def vacuum(client: BaseDBAsyncClient, tables: Iterable[str]) -> None:
+    """VACUUM (ANALYZE) rows just copied (outside a transaction): their visibility map set, so
+    that reads of a closed month may answer from its indexes alone, and their hint bits, so
+    that the first reads do not write every page; statistics for the planner."""
+    if _postgres(client):
+        await client.execute_script(f"VACUUM (ANALYZE) {', '.join(tables)}")
+
+
+async def drop_before(client: BaseDBAsyncClient, day: date) -> dict[str, int]:
     """Drop the partitions of months before `day` (a month's first day, the retention's cut):
     table -> rows they held."""
-    client = client or connection()
-    if not is_postgres(client):
+    if not _postgres(client):
         return {}
     dropped: dict[str, int] = {}
     for table in OPEN_FILLFACTOR:

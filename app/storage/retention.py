@@ -120,14 +120,14 @@ async def purge(
         rows[DELIVERIES_TABLE], _ = await client.execute_query(sql, [delivered])
     if not dry_run:
         # Months' partitions where rows wait in the default ones, and the next month's ahead.
-        await place_around(now.astimezone(UTC).date(), client)
+        await place_around(client, now.astimezone(UTC).date())
     if cut.days_before is not None:
         usage = await _purge_usage(client, cut.days_before, dry_run, chunk_rows)
         if not dry_run and any(usage.values()):
             await forget_before(client, cut.days_before)
         rows |= usage
     if not dry_run:
-        await pack(now.astimezone(UTC).date(), client)  # months closed since the last round
+        await pack(client, now.astimezone(UTC).date())  # months closed since the last round
         await forget_old(client)
         # Once a day: what was ingested since (and purged now) reaches the planner's statistics.
         await refresh_statistics(client)
@@ -142,7 +142,7 @@ async def _purge_usage(
     rows: dict[str, int] = {}
     # PostgreSQL: the months before the cut go whole, their partitions dropped; what is left
     # before it waits in the default partitions (docs/storage.md#monthly-partitions).
-    dropped = {} if dry_run or not postgres else await drop_before(before, client)
+    dropped = {} if dry_run or not postgres else await drop_before(client, before)
     tables = (
         DAILY_TABLE,
         *(summary.table for summary in SUMMARIES),
