@@ -5,6 +5,8 @@ months, and every figure and row stays the same through each step."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -101,13 +103,19 @@ async def snapshot(client: httpx.AsyncClient) -> Any:
     )
 
 
-async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed(
-    settings: Settings,
-) -> None:
+@asynccontextmanager
+async def seeded(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """The app with LINES counted, no month partition made yet; its snapshot."""
     async with app_client(settings) as client:
         await forget_month_partitions()
         await ingest(client, *LINES)
-        before = await snapshot(client)
+        yield client, await snapshot(client)
+
+
+async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed(
+    settings: Settings,
+) -> None:
+    async with seeded(settings) as (client, before):
         assert before[0]["usage"]["apiCalls"] == {"current": 4, "previous": 2}
         postgres = is_postgres(connection())
         if postgres:
@@ -141,10 +149,7 @@ async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed
 async def test_the_round_places_every_waiting_month_and_packs_the_closed_ones(
     settings: Settings,
 ) -> None:
-    async with app_client(settings) as client:
-        await forget_month_partitions()
-        await ingest(client, *LINES)
-        before = await snapshot(client)
+    async with seeded(settings) as (client, before):
         today = date(2024, 3, 1)  # February's last day is yesterday: still live
 
         made = await place_around(connection(), today)

@@ -140,20 +140,25 @@ async def pack(client: BaseDBAsyncClient, today: date) -> list[str]:
         for month, comment in (await _months(client, table)).items():
             if comment == PACKED or month >= _LAST_MONTH or not is_closed(month, today):
                 continue
-            await _pack(client, Partition(table, month))
-            packed.append(Partition(table, month).name)
+            if await _pack(client, Partition(table, month)):
+                packed.append(Partition(table, month).name)
     if packed:
         log.info("partitions packed: %s", ", ".join(packed))
     return packed
 
 
-async def _pack(client: BaseDBAsyncClient, part: Partition) -> None:
+async def _pack(client: BaseDBAsyncClient, part: Partition) -> bool:
     copy = f"{part.name}_packing"
     async with in_transaction(client.connection_name) as tx:
         await tx.execute_query("SELECT pg_advisory_xact_lock($1)", [_LOCK_ID])
         # Writers wait (no row may change under the copy), readers do not; nothing a reader
         # holds is waited for here, so none can deadlock with it.
         await tx.execute_script(f"LOCK TABLE {part.table} IN SHARE ROW EXCLUSIVE MODE")
+        comment = await tx.execute_query_dict(
+            "SELECT obj_description($1::regclass, 'pg_class') AS c", [part.name]
+        )
+        if comment[0]["c"] == PACKED:
+            return False  # another process packed it meanwhile
         keys = await tx.execute_query_dict(
             "SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint "
             "WHERE conrelid = $1::regclass AND contype = 'u' ORDER BY conname",
@@ -189,6 +194,7 @@ async def _pack(client: BaseDBAsyncClient, part: Partition) -> None:
             f"COMMENT ON TABLE {part.name} IS '{PACKED}'"
         )
     await vacuum(client, [part.name])
+    return True
 
 
 async def vacuum(client: BaseDBAsyncClient, tables: Iterable[str]) -> None:

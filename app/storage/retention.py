@@ -13,7 +13,10 @@
   (what the portal says of its datasets and their owners, not usage).
 
 Rows go in chunks of CHUNK_ROWS, each its own short transaction (no long lock, no giant
-transaction), found through each table's index; running it again removes nothing more. The server
+transaction), found through each table's index; running it again removes nothing more. On
+PostgreSQL the usage tables are partitioned by month: the months before the cut are dropped
+whole, and the round also places the coming months and packs the closed ones
+(app/storage/partitions.py). The server
 runs it by itself every `purge_interval_s`; on PostgreSQL one process at a time.
 """
 
@@ -127,10 +130,12 @@ async def purge(
             await forget_before(client, cut.days_before)
         rows |= usage
     if not dry_run:
-        await pack(client, now.astimezone(UTC).date())  # months closed since the last round
         await forget_old(client)
         # Once a day: what was ingested since (and purged now) reaches the planner's statistics.
         await refresh_statistics(client)
+        # Last, the longest step (seconds a month at 10^7 rows): should it fail, the rest of
+        # the round is done, and the next round packs what is left.
+        await pack(client, now.astimezone(UTC).date())
     return PurgeReport(cut, rows, dry_run)
 
 
