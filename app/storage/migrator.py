@@ -60,9 +60,9 @@ async def apply_migrations(
             done += await _migrate_empty(locked, executor, plan)
         else:
             done += await _migrate(executor)
-    await refresh_statistics(client)  # the tables changed: plan from their new statistics
     if client.capabilities.dialect == "postgres" and any(PARTITIONED_NOW in name for name in done):
-        await vacuum(client, OPEN_FILLFACTOR)  # the rows it copied
+        await vacuum(client, OPEN_FILLFACTOR, analyze=False)  # the rows it copied
+    await refresh_statistics(client)  # the tables changed: plan from their new statistics
     await _forget_kept_answers(client)
     for name in done:
         log.info("applied migration %s", name)

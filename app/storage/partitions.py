@@ -197,12 +197,13 @@ async def _pack(client: BaseDBAsyncClient, part: Partition) -> bool:
     return True
 
 
-async def vacuum(client: BaseDBAsyncClient, tables: Iterable[str]) -> None:
-    """VACUUM (ANALYZE) rows just copied (outside a transaction): their visibility map set, so
-    that reads of a closed month may answer from its indexes alone, and their hint bits, so
-    that the first reads do not write every page; statistics for the planner."""
+async def vacuum(client: BaseDBAsyncClient, tables: Iterable[str], *, analyze: bool = True) -> None:
+    """VACUUM rows just copied (outside a transaction): their visibility map set, so that reads
+    of a closed month may answer from its indexes alone, and their hint bits, so that the first
+    reads do not write every page; with `analyze`, statistics for the planner too."""
     if _postgres(client):
-        await client.execute_script(f"VACUUM (ANALYZE) {', '.join(tables)}")
+        options = "(ANALYZE) " if analyze else ""
+        await client.execute_script(f"VACUUM {options}{', '.join(tables)}")
 
 
 async def drop_before(client: BaseDBAsyncClient, day: date) -> dict[str, int]:
