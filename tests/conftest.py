@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.main import create_app
 from app.storage.database import connection, is_postgres
-from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, TABLES
+from tests.helpers import ADMIN_TOKEN, INGEST_TOKEN, empty_tables
 from tests.server_processes import postgres_database
 
 
@@ -81,7 +81,7 @@ async def _empty_tables() -> None:
     # The PostgreSQL database is shared by the session's tests; each starts from empty tables.
     client = connection()
     if is_postgres(client):
-        await client.execute_script(f"TRUNCATE {', '.join(TABLES)}")
+        await empty_tables(client)
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:

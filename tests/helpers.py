@@ -228,6 +228,19 @@ def named_rows(table: str) -> str:
     return caller_rows() if table == "usage_by_caller" else table
 
 
+async def empty_tables(client: Any) -> None:
+    """Every table emptied (PostgreSQL: the session's tests share its database), and the month
+    partitions an earlier test made dropped: TRUNCATE would otherwise rewrite each of them, for
+    every test after it."""
+    months = await client.execute_query_dict(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE c.relkind = 'r' AND c.relname ~ '_[0-9]{6}$'"
+    )
+    if months:
+        await client.execute_script(f"DROP TABLE {', '.join(row['relname'] for row in months)}")
+    await client.execute_script(f"TRUNCATE {', '.join(TABLES)}")
+
+
 @asynccontextmanager
 async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app built from `settings` (lifespan entered, tables empty), with a client on it."""
@@ -237,7 +250,7 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         await application.state.folder.started.wait()
         client = connection()
         if is_postgres(client):  # the session's PostgreSQL database is shared by its tests
-            await client.execute_script(f"TRUNCATE {', '.join(TABLES)}")
+            await empty_tables(client)
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
