@@ -43,6 +43,7 @@ from app.ingest.counting import add_counters
 from app.ingest.fold import fold_waiting
 from app.ingest.store import BatchWrite, write_batch
 from app.storage.database import connection, database, is_postgres
+from app.storage.facts import FACTS
 from app.storage.partitions import pack, place
 from bench import server
 from bench.portal import EVERY, Portal, build_portal, follow, generate, most_used, top
@@ -422,7 +423,7 @@ async def forget_from(client: Any, day: date) -> None:
     """Every row of the days from `day` on, in each table of counters."""
     postgres = is_postgres(client)
     mark = "$1" if postgres else "?"
-    for summary in (*SUMMARIES, "usage_daily"):
+    for summary in (*SUMMARIES, FACTS):
         await client.execute_query(
             f"DELETE FROM {summary} WHERE day >= {mark}",  # noqa: S608
             [day if postgres else day.isoformat()],

@@ -54,7 +54,8 @@ V0_1_0_TABLES = (
     "settings",
 )
 TABLES = (
-    *V0_1_0_TABLES,
+    *(table for table in V0_1_0_TABLES if table != "usage_daily"),  # a view since 0020
+    "usage_facts",
     "ingest_ledger",
     "revoked_sessions",
     "owners",
@@ -75,6 +76,7 @@ TABLES = (
     "kept_days",
     "kept_caller_sums",
     "kept_dataset_sums",
+    "resource_keys",
 )
 
 JSON = {**INGEST, "Content-Type": "application/json"}
@@ -398,20 +400,21 @@ async def sign_in(client: httpx.AsyncClient, token: str = ADMIN_TOKEN) -> str:
 
 
 _SQLITE_BOOM = (
-    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily WHEN NEW.resource_id = 'boom' "
+    "CREATE TRIGGER boom BEFORE INSERT ON usage_facts WHEN NEW.resource_key IN "
+    "(SELECT id FROM resource_keys WHERE resource_id = 'boom') "
     "BEGIN SELECT RAISE(ABORT, 'boom'); END"
 )
 _POSTGRES_BOOM = (
-    "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'boom'; END $$; "
-    "CREATE TRIGGER boom BEFORE INSERT ON usage_daily FOR EACH ROW "
-    "WHEN (NEW.resource_id = 'boom') EXECUTE FUNCTION boom()"
+    "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF NEW.resource_key IN (SELECT id FROM resource_keys WHERE resource_id = 'boom') THEN "
+    "RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$; "
+    "CREATE TRIGGER boom BEFORE INSERT ON usage_facts FOR EACH ROW EXECUTE FUNCTION boom()"
 )
 
 
 @asynccontextmanager
 async def failing_writes() -> AsyncIterator[None]:
-    """While inside, the database refuses (a real trigger) every usage_daily row of the dataset
+    """While inside, the database refuses (a real trigger) every usage_facts row of the dataset
     `boom`: the write of a batch that counts it fails, whatever wrote before it."""
     db = connection()
     postgres = is_postgres(db)
@@ -420,7 +423,7 @@ async def failing_writes() -> AsyncIterator[None]:
         yield
     finally:
         await db.execute_script(
-            "DROP TRIGGER IF EXISTS boom ON usage_daily; DROP FUNCTION IF EXISTS boom()"
+            "DROP TRIGGER IF EXISTS boom ON usage_facts; DROP FUNCTION IF EXISTS boom()"
             if postgres
             else "DROP TRIGGER IF EXISTS boom"
         )
@@ -472,15 +475,54 @@ KEPT_SUMS = ("0017_kept_sums", "kept_caller_sums", "kept_dataset_sums")
 FEWER_BLOCKS = ("0018_fewer_blocks",)  # no table: rows of the spans dropped deleted
 # No table either: the usage tables partitioned on PostgreSQL (again only those that are not).
 MONTHLY_PARTITIONS = ("0019_monthly_partitions",)
+# usage_daily's rows moved to usage_facts with dimension ids, usage_daily a view.
+DAILY_DIMENSIONS = ("0020_daily_dimensions",)
+
+
+async def undo_daily_dimensions() -> None:
+    """Put usage_daily back as the table of text keys it was before DAILY_DIMENSIONS (the same
+    rows and ids), the migration unrecorded: for tests that apply an earlier migration again
+    (tortoise plans nothing under an applied later one)."""
+    db = connection()
+    postgres = is_postgres(db)
+    schema = (DATA / f"schema_v0_1_0.{'postgres' if postgres else 'sqlite'}.sql").read_text()
+    [table] = re.findall(r'CREATE TABLE "usage_daily" \(.*?\n\);', schema, re.DOTALL)
+    [index] = re.findall(r'CREATE INDEX "idx_usage_daily_[^;]*;', schema)
+    await db.execute_script("CREATE TABLE daily_rows AS SELECT * FROM usage_daily")
+    await db.execute_script("DROP VIEW usage_daily")
+    await db.execute_script("DROP TABLE usage_facts")  # and its partitions
+    await db.execute_script("DROP TABLE resource_keys")
+    await _put_back(db, "usage_daily", f"{table}\n{index}", "daily_rows")
+    await _unrecord(db, DAILY_DIMENSIONS[0])
+
+
+async def _put_back(db: Any, table: str, create: str, saved: str) -> None:
+    """`table` made again by `create`, with the rows and ids set aside in `saved`."""
+    await db.execute_script(create)
+    await db.execute_script(f"INSERT INTO {table} SELECT * FROM {saved}")  # noqa: S608
+    await db.execute_script(f"DROP TABLE {saved}")
+    if is_postgres(db):
+        await db.execute_script(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) "  # noqa: S608
+            f"FROM {table} HAVING count(*) > 0"
+        )
+
+
+async def _unrecord(db: Any, migration: str) -> None:
+    mark = "$1" if is_postgres(db) else "?"
+    await db.execute_query(
+        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
+        [migration],
+    )
 
 
 async def undo_caller_dimensions() -> None:
     """Put usage_by_caller back as it was before CALLER_DIMENSIONS (text keys, the same rows),
     the migration and the later ones unrecorded: for tests that apply an earlier migration
     again (tortoise plans nothing under an applied later one)."""
+    await undo_daily_dimensions()
     db = connection()
     postgres = is_postgres(db)
-    mark = "$1" if postgres else "?"
     for migration, *tables in (
         MONTHLY_PARTITIONS,
         FEWER_BLOCKS,
@@ -491,31 +533,15 @@ async def undo_caller_dimensions() -> None:
     ):
         for table in tables:
             await db.execute_script(f"DROP TABLE {table}")
-        await db.execute_query(
-            f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
-            [migration],
-        )
+        await _unrecord(db, migration)
     migration, index = OWNER_INDEX
     await db.execute_script(f'DROP INDEX "{index}"')
-    await db.execute_query(
-        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
-        [migration],
-    )
+    await _unrecord(db, migration)
     schema = (DATA / f"schema_v0_1_0.{'postgres' if postgres else 'sqlite'}.sql").read_text()
     [before] = re.findall(r'CREATE TABLE "usage_by_caller" \(.*?\n\)', schema, re.DOTALL)
     await db.execute_script(f"CREATE TABLE caller_rows AS SELECT * FROM {caller_rows()} t")  # noqa: S608
     await db.execute_script("DROP TABLE usage_by_caller")
     for table in DIMENSION_TABLES:
         await db.execute_script(f"DROP TABLE {table}")
-    await db.execute_script(before)
-    await db.execute_script("INSERT INTO usage_by_caller SELECT * FROM caller_rows")
-    await db.execute_script("DROP TABLE caller_rows")
-    if postgres:
-        await db.execute_script(
-            "SELECT setval(pg_get_serial_sequence('usage_by_caller', 'id'), max(id)) "
-            "FROM usage_by_caller HAVING count(*) > 0"
-        )
-    await db.execute_query(
-        f"DELETE FROM tortoise_migrations WHERE name = {mark}",  # noqa: S608
-        [CALLER_DIMENSIONS],
-    )
+    await _put_back(db, "usage_by_caller", before, "caller_rows")
+    await _unrecord(db, CALLER_DIMENSIONS)

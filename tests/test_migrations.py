@@ -41,6 +41,7 @@ from tests.helpers import (
 from tests.server_processes import POSTGRES_ADMIN_URL
 
 PARTITIONED_BY_MONTH = importlib.import_module("app.storage.migrations.0019_monthly_partitions")
+DAILY_DIMENSIONS = importlib.import_module("app.storage.migrations.0020_daily_dimensions")
 
 pytestmark = pytest.mark.anyio
 
@@ -65,6 +66,7 @@ MIGRATIONS = [
     "0017_kept_sums",
     "0018_fewer_blocks",
     "0019_monthly_partitions",
+    "0020_daily_dimensions",
 ]
 RECEIVED_AT_INDEX = "idx_ingest_batc_receive_1a62e3"
 FIGURES = """query($period: PeriodInput!) {
@@ -134,7 +136,7 @@ async def test_fresh_database_gets_every_migration_and_the_models_schema(
             "usage_by_dataset_default": ["fillfactor=70"],
             "usage_by_owner_default": ["fillfactor=70"],
             "usage_by_status_default": ["fillfactor=70"],
-            "usage_daily_default": ["fillfactor=100"],
+            "usage_facts_default": ["fillfactor=100"],
         }
 
 
@@ -182,7 +184,8 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
         "applied 0016_kept_answers\n"
         "applied 0017_kept_sums\n"
         "applied 0018_fewer_blocks\n"
-        "applied 0019_monthly_partitions\n",
+        "applied 0019_monthly_partitions\n"
+        "applied 0020_daily_dimensions\n",
     ), first.stderr
 
     assert await _rows(old, before_columns) == before
@@ -193,7 +196,7 @@ async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(
             (table, f"{table}_{month}") for table in PARTITIONED for month in ("202401", "default")
         }
         assert await _query(
-            old, "SELECT obj_description('usage_daily_202401'::regclass, 'pg_class')"
+            old, "SELECT obj_description('usage_facts_202401'::regclass, 'pg_class')"
         ) == [("packed",)]
     # 0005 folded the titles that were there: accents and case ignored.
     folded = await _query(old, "SELECT resource_id, title_folded FROM resources")
@@ -270,7 +273,8 @@ async def test_migrate_check_lists_pending_migrations(new_database: NewDatabase)
         "pending 0016_kept_answers\n"
         "pending 0017_kept_sums\n"
         "pending 0018_fewer_blocks\n"
-        "pending 0019_monthly_partitions\n",
+        "pending 0019_monthly_partitions\n"
+        "pending 0020_daily_dimensions\n",
     )
     assert (await _migrate_command(url)).returncode == 0
     done = await _migrate_command(url, "--check")
@@ -311,7 +315,8 @@ async def test_processes_starting_at_once_apply_each_migration_once(
         "applied 0016_kept_answers\n"
         "applied 0017_kept_sums\n"
         "applied 0018_fewer_blocks\n"
-        "applied 0019_monthly_partitions\n",
+        "applied 0019_monthly_partitions\n"
+        "applied 0020_daily_dimensions\n",
     ]
     assert await _history(url) == MIGRATIONS
 
@@ -347,7 +352,8 @@ async def test_migrate_waits_while_another_process_migrates(new_database: NewDat
         "applied 0016_kept_answers\n"
         "applied 0017_kept_sums\n"
         "applied 0018_fewer_blocks\n"
-        "applied 0019_monthly_partitions\n",
+        "applied 0019_monthly_partitions\n"
+        "applied 0020_daily_dimensions\n",
     )
     await process.aclose()
 
@@ -416,7 +422,8 @@ async def _fill_with_the_app(url: str) -> Any:
 
 async def _generate_schemas(url: str) -> None:
     """What v0.1.0 did on start: the models' tables, and the summary tables' fill factor; then
-    on PostgreSQL the usage tables partitioned as 0019 partitions them (the models cannot say)."""
+    on PostgreSQL the usage tables partitioned as 0019 partitions them, and the view usage_daily
+    0020 made (the models cannot say)."""
     await Tortoise.init(config=tortoise_config(url))
     await Tortoise.generate_schemas(safe=False)
     await Tortoise.close_connections()
@@ -424,8 +431,10 @@ async def _generate_schemas(url: str) -> None:
         await _execute(
             url,
             *[f"ALTER TABLE {t} SET (fillfactor = 70)" for t in TABLES if t.startswith("usage_by")],
-            PARTITIONED_BY_MONTH.PARTITION,
+            # 0020 moved usage_daily's rows to usage_facts, partitioned alike.
+            PARTITIONED_BY_MONTH.PARTITION.replace("'usage_daily'", "'usage_facts'"),
         )
+    await _execute(url, DAILY_DIMENSIONS.VIEW)
 
 
 # --- raw access to the databases ------------------------------------------------------------

@@ -118,7 +118,7 @@ async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed
         assert before[0]["usage"]["apiCalls"] == {"current": 4, "previous": 2}
         postgres = is_postgres(connection())
         if postgres:
-            assert (await default_rows())["usage_daily"] == 4  # one row per day and dataset
+            assert (await default_rows())["usage_facts"] == 4  # one row per day and dataset
 
         made = await place(connection(), [date(2024, 1, 20), date(2024, 2, 1)])
 
@@ -129,7 +129,7 @@ async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed
             return
         assert made == [f"{t}_{m}" for t in OPEN_FILLFACTOR for m in ("202401", "202402")]
         # March has no partition yet: its row waits in the default partition.
-        assert (await default_rows())["usage_daily"] == 1
+        assert (await default_rows())["usage_facts"] == 1
         assert (await partitions())["usage_by_caller"] == [
             ("usage_by_caller_202401", "fillfactor=70", None),
             ("usage_by_caller_202402", "fillfactor=70", None),
@@ -139,7 +139,7 @@ async def test_rows_wait_in_the_default_partitions_until_their_months_are_placed
 
         # A late line of a placed month goes to its partition, added to the rows there.
         await ingest(client, line_on("2024-02-01", referer="https://b.example/"))
-        assert (await default_rows())["usage_daily"] == 1
+        assert (await default_rows())["usage_facts"] == 1
         figures = await graphql_data(client, FIGURES, period=PERIOD)
         assert figures["usage"]["apiCalls"] == {"current": 5, "previous": 2}
         assert await stored_summaries() == await summaries_of_usage_daily()
@@ -172,7 +172,7 @@ async def test_the_round_places_every_waiting_month_and_packs_the_closed_ones(
             ("usage_by_dataset_default", "fillfactor=70", None),
         ]
         # The copy's keys and indexes became the partitions of the table's: none built twice.
-        assert await index_counts("usage_daily_202401") == await index_counts("usage_daily")
+        assert await index_counts("usage_facts_202401") == await index_counts("usage_facts")
         assert await index_counts("usage_by_dataset_202401") == (2, 1)
         assert await pack(connection(), today) == []  # once
         assert await pack(connection(), date(2024, 3, 2)) == [
@@ -185,4 +185,4 @@ async def test_the_round_places_every_waiting_month_and_packs_the_closed_ones(
         figures = await graphql_data(client, FIGURES, period=PERIOD)
         assert figures["usage"]["apiCalls"] == {"current": 5, "previous": 3}
         assert await stored_summaries() == await summaries_of_usage_daily()
-        assert (await default_rows())["usage_daily"] == 0
+        assert (await default_rows())["usage_facts"] == 0

@@ -126,18 +126,18 @@ async def test_a_purge_round_refreshes_the_planner_statistics(settings: Settings
     async with app_client(replace(settings, keep_days=30)) as client:
         await ingest(client, *[line_on("2024-01-08", resource=dataset(f"d{n}")) for n in range(3)])
         db = connection()
-        before = await _analyze_count("usage_daily") if is_postgres(db) else 0
+        before = await _analyze_count("usage_facts") if is_postgres(db) else 0
         await purge(replace(settings, keep_days=30), datetime(2024, 1, 20, tzinfo=UTC))
         if is_postgres(db):
-            assert await _analyze_count("usage_daily") == before + 1
+            assert await _analyze_count("usage_facts") == before + 1
             counted = await db.execute_query_dict(
-                "SELECT reltuples FROM pg_class WHERE relname = 'usage_daily'"
+                "SELECT reltuples FROM pg_class WHERE relname = 'usage_facts'"
             )
             assert counted[0]["reltuples"] == 3  # ANALYZE read the whole small table
         else:
-            # PRAGMA optimize analyzed the tables the purge read (usage_daily by its index).
+            # PRAGMA optimize analyzed the tables the purge read (usage_facts by its index).
             stats = await db.execute_query_dict("SELECT tbl, stat FROM sqlite_stat1")
-            assert "usage_daily" in {row["tbl"] for row in stats}
+            assert "usage_facts" in {row["tbl"] for row in stats}
 
 
 def test_migrating_a_postgresql_database_analyzes_it() -> None:
@@ -263,19 +263,31 @@ OWNER = {"type": "ORGANIZATION", "id": "org1"}  # line_on's owner
 
 # 200 owners of 10 datasets with a call a day from January to March 2024: 182 000 daily rows.
 DAILY_FILL = """
-INSERT INTO usage_daily (owner_type, owner_id, day, resource_type, resource_id, operation,
-                         status_class, user_group, referer_domain, referer_category,
-                         referer_app, requests, bytes, duration_ms)
-SELECT 'organization', 'o' || o, DATE '2024-01-01' + d, 'datasets', 'o' || o || '-d' || n,
-       'api', 'ok', 'anonymous', 'none', 'none', '', 1, 10, 1
-FROM generate_series(0, 199) o, generate_series(0, 9) n, generate_series(0, 90) d;
-ANALYZE usage_daily
+INSERT INTO owner_keys (owner_type, owner_id)
+SELECT 'organization', 'o' || o FROM generate_series(0, 199) o;
+INSERT INTO resource_keys (resource_type, resource_id)
+SELECT 'datasets', 'o' || o || '-d' || n FROM generate_series(0, 199) o, generate_series(0, 9) n;
+INSERT INTO user_groups (user_group) VALUES ('anonymous') ON CONFLICT DO NOTHING;
+INSERT INTO domains (referer_domain) VALUES ('none') ON CONFLICT DO NOTHING;
+INSERT INTO categories (referer_category) VALUES ('none') ON CONFLICT DO NOTHING;
+INSERT INTO usage_facts (owner_key, day, resource_type, resource_key, operation, status_class,
+                         group_key, domain_key, category_key, referer_app, requests, bytes,
+                         duration_ms)
+SELECT ok.id, DATE '2024-01-01' + d, 'datasets', r.id, 'api', 'ok',
+       (SELECT id FROM user_groups WHERE user_group = 'anonymous'),
+       (SELECT id FROM domains WHERE referer_domain = 'none'),
+       (SELECT id FROM categories WHERE referer_category = 'none'), '', 1, 10, 1
+FROM generate_series(0, 199) o CROSS JOIN generate_series(0, 9) n
+CROSS JOIN generate_series(0, 90) d
+JOIN owner_keys ok ON ok.owner_type = 'organization' AND ok.owner_id = 'o' || o
+JOIN resource_keys r ON r.resource_type = 'datasets' AND r.resource_id = 'o' || o || '-d' || n;
+ANALYZE usage_facts
 """
 
 
 def test_a_rebuild_reads_its_months_rows_by_owner_through_the_key() -> None:
     """The summaries of a month an import wrote are rebuilt from that month's daily rows,
-    found owner by owner through usage_daily's unique key: never a scan of every dataset's
+    found owner by owner through usage_facts' unique key: never a scan of every dataset's
     entries, which made the cost of a month grow with the table (docs/storage.md)."""
 
     async def run(url: str) -> tuple[list[dict[str, Any]], list[tuple[str, str | None]]]:
@@ -294,7 +306,7 @@ def test_a_rebuild_reads_its_months_rows_by_owner_through_the_key() -> None:
                 "WHERE span = 0 AND owner_type = '' ORDER BY day"
             )
             plan = json.loads(explained[1][0]["QUERY PLAN"])[0]["Plan"]
-            return months, await _scans(plan, "usage_daily")
+            return months, await _scans(plan, "usage_facts")
 
     with postgres_database() as url:
         months, scans = asyncio.run(run(url))
@@ -302,6 +314,6 @@ def test_a_rebuild_reads_its_months_rows_by_owner_through_the_key() -> None:
     assert [(str(m["day"]), m["api_calls"]) for m in months] == [("2024-02-01", 200 * 10 * 29)]
     assert scans
     assert all(
-        kind in ("Index Scan", "Index Only Scan") and (name or "").startswith("uid_usage_daily")
+        kind in ("Index Scan", "Index Only Scan") and (name or "").startswith("uid_usage_fact")
         for kind, name in scans
     ), scans

@@ -63,8 +63,9 @@ async def figures(client: httpx.AsyncClient, start: str, end: str) -> Any:
 
 
 async def tables() -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
-    """(day, row) of every usage_daily and summary row, sorted."""
-    found = {"usage_daily": sorted((row["day"], tuple(row.values())) for row in await usage_rows())}
+    """(day, row) of every usage_daily and summary row, sorted (usage_daily's rows as the purge
+    names their table, usage_facts)."""
+    found = {"usage_facts": sorted((row["day"], tuple(row.values())) for row in await usage_rows())}
     for table, rows in (await stored_summaries()).items():
         found[table] = sorted((row[2], row) for row in rows)  # (resource_type, span, day, ...)
     return found
@@ -175,7 +176,7 @@ async def test_keep_days_purges_whole_months_and_the_figures_follow(settings: Se
 
         expected = from_day(before, "2024-02-01")
         removed = {table: len(before[table]) - len(expected[table]) for table in before}
-        assert removed["usage_daily"] == 4
+        assert removed["usage_facts"] == 4
         assert all(count > 0 for count in removed.values())
 
         dry = await purge(kept, now, dry_run=True)
@@ -277,7 +278,7 @@ async def test_the_purge_command_says_what_it_removes(settings: Settings) -> Non
     # Both lines' days are far from the cut: what goes is what is older than 200 days.
     expected = from_day(before, (today - timedelta(days=200)).isoformat())
     removed = {table: len(before[table]) - len(expected[table]) for table in before}
-    assert removed["usage_daily"] == 1
+    assert removed["usage_facts"] == 1
     first_kept = (today - timedelta(days=100)).replace(day=1)
 
     output = run_purge(settings.database_url, "--dry-run")

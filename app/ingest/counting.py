@@ -25,11 +25,11 @@ from app.ingest.aggregate import Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
 from app.storage.database import is_postgres
 from app.storage.dimensions import add_values, id_of, key_values
+from app.storage.facts import add_facts
 from app.storage.kept_answers import forget_days
-from app.storage.models import UsageDaily
 from app.storage.models.summaries import FIGURE_COLUMNS, STATUS_KEY
-from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
-from app.storage.sql import BIGINT_MAX, column_types
+from app.storage.models.usage import KEY_COLUMNS
+from app.storage.sql import BIGINT_MAX
 from app.storage.status_days import STATUS_TABLE, StatusTotals, add_status_rows, add_up, status_rows
 from app.storage.summaries import (
     Summary,
@@ -41,7 +41,6 @@ from app.storage.summaries import (
 )
 from app.storage.upserts import add_saturating, clamp_rows, clamp_totals, upsert_counted
 
-_COUNTER_TYPES = column_types(UsageDaily, (*KEY_COLUMNS, *COUNTER_COLUMNS))
 # The first key of the advisory locks that order the writers of one dataset's counters (the
 # second is the dataset's bucket); the migrations' lock uses the one-key form, apart from these.
 _DATASET_LOCKS = 0x666F6C64  # "fold"
@@ -140,7 +139,7 @@ async def add_counters(
     if prepared is None or prepared.counters is not counters:
         prepared = await prepare(counters, is_postgres(client), summaries)
     saturated = Counter(prepared.clamped)
-    saturated["usage_daily"] += await _upsert_counters(client, prepared.usage)
+    saturated["usage_daily"] += await add_facts(client, prepared.usage)
     saturated[STATUS_TABLE] += await add_status_rows(client, prepared.statuses)
     for summary, daily, rows in prepared.summaries:
         if summary.ids:  # a day's key: resource type, day, then summary.dimensions
@@ -181,21 +180,6 @@ def lock_bucket(resource_type: str, resource_id: str) -> int:
     """The lock bucket of a dataset, 0 to LOCK_BUCKETS - 1 (the second key of its lock)."""
     digest = hashlib.blake2b(f"{resource_type}/{resource_id}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") % LOCK_BUCKETS
-
-
-async def _upsert_counters(client: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> int:
-    if not rows:
-        return 0
-    columns = (*KEY_COLUMNS, *COUNTER_COLUMNS)
-    conflict = f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) "
-
-    async def write(update: str) -> tuple[int, int]:
-        written = await upsert_counted(
-            client, "usage_daily", columns, _COUNTER_TYPES, rows, conflict + update
-        )
-        return len(rows), written
-
-    return await add_saturating(client, "usage_daily", COUNTER_COLUMNS, write)
 
 
 async def _upsert_summary(

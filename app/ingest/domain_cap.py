@@ -27,6 +27,7 @@ from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
 from app.ingest.classify import OTHER_APP, RESERVED_APPS
 from app.storage.database import is_postgres
+from app.storage.facts import FACTS, RESOURCE_KEYS, named
 
 Pair = tuple[date, str, str]  # (day, resource_type, resource_id)
 # The cache forgets everything past this many domains: it only spares queries, and a
@@ -150,22 +151,26 @@ async def stored_values(
 ) -> dict[Pair, set[str]]:
     """The distinct values of `column` (one of our own constant names) but `reserved` that
     usage_daily holds for these days and datasets (one query per few hundred pairs, through
-    the (resource_type, resource_id, day) index)."""
+    usage_facts' (resource_key, day) index)."""
     found: dict[Pair, set[str]] = {pair: set() for pair in pairs}
     kept = ", ".join(f"'{value}'" for value in sorted(reserved))
-    where = f"u.{column} NOT IN ({kept})"
-    select = f"SELECT DISTINCT u.day, u.resource_type, u.resource_id, u.{column} AS value FROM "  # noqa: S608
+    columns, names = named("u", (column,))
+    value = columns[column]
+    where = f"{value} NOT IN ({kept})"
+    select = f"SELECT DISTINCT p.day, p.resource_type, p.resource_id, {value} AS value FROM "  # noqa: S608
+    # Each dataset's id, then its facts of the day through usage_facts' (resource_key, day).
     join = (
-        "JOIN usage_daily u ON u.resource_type = p.resource_type "
-        "AND u.resource_id = p.resource_id AND u.day = p.day"
+        f"JOIN {RESOURCE_KEYS.table} r ON r.resource_type = p.resource_type "
+        f"AND r.resource_id = p.resource_id JOIN {FACTS} u ON u.resource_key = r.id "
+        f"AND u.day = p.day{names}"
     )
     if is_postgres(client):
-        columns = [list(column) for column in zip(*pairs, strict=True)]
+        arrays = [list(values) for values in zip(*pairs, strict=True)]
         sql = (
             f"{select}unnest($1::date[], $2::varchar[], $3::varchar[]) "
             f"AS p(day, resource_type, resource_id) {join} WHERE {where}"
         )
-        _, rows = await client.execute_query(sql, columns)
+        _, rows = await client.execute_query(sql, arrays)
     else:
         rows = []
         for start in range(0, len(pairs), _PAIRS_PER_QUERY):
@@ -175,7 +180,7 @@ async def stored_values(
                 f"WITH p(day, resource_type, resource_id) AS (VALUES {values}) "
                 f"{select}p {join} WHERE {where}"
             )
-            params = [value for day, rtype, rid in part for value in (day.isoformat(), rtype, rid)]
+            params = [v for day, rtype, rid in part for v in (day.isoformat(), rtype, rid)]
             rows.extend((await client.execute_query(sql, params))[1])
     for row in rows:
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])

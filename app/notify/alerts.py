@@ -11,6 +11,8 @@ from app.core.records import Owner
 from app.notify.subscriptions import Thresholds
 from app.reports import DATASETS
 from app.reports.statement import Statement
+from app.storage.facts import FACTS, RESOURCE_KEYS
+from app.storage.summaries import OWNER_KEYS
 
 BASELINE_WEEKS = 4
 # Datasets read for one day at most: the statement stays bounded whatever the portal's size
@@ -58,8 +60,8 @@ async def day_uses(day: date) -> list[DayUse]:
     """Every dataset's `day` and baseline, of every owner, from one grouped statement.
 
     The datasets seen since the first baseline day (`resources.last_day`, any status) lead,
-    each read through usage_daily's (resource_type, resource_id, day) index: no scan of
-    usage_daily, which has no index that starts with the day.
+    each read through its id and usage_facts' (resource_key, day) index: no scan of
+    usage_facts, which has no index that starts with the day.
     """
     sql = Statement()
     today = sql.bind(day)
@@ -71,18 +73,18 @@ async def day_uses(day: date) -> list[DayUse]:
         f"THEN u.requests ELSE 0 END) AS {name}_before"
         for name, op in _METRICS
     ]
+    dataset = "o.owner_type, o.owner_id, r.resource_id"  # its owner and id
     statement = (
-        f"SELECT u.owner_type, u.owner_id, u.resource_id, {', '.join(sums)}, "  # noqa: S608
+        f"SELECT {dataset}, {', '.join(sums)}, "  # noqa: S608
         f"SUM(CASE WHEN u.day = {today} THEN u.requests ELSE 0 END) AS requests, "
         f"SUM(CASE WHEN u.day = {today} AND u.status_class = 'server_error' "
         f"THEN u.requests ELSE 0 END) AS server_errors "
-        f"FROM resources r JOIN usage_daily u ON u.resource_type = r.resource_type "
-        f"AND u.resource_id = r.resource_id AND u.day IN ({days}) "
+        f"FROM resources r JOIN {RESOURCE_KEYS.table} k ON k.resource_type = r.resource_type "
+        f"AND k.resource_id = r.resource_id JOIN {FACTS} u ON u.resource_key = k.id "
+        f"AND u.day IN ({days}) JOIN {OWNER_KEYS.table} o ON o.id = u.owner_key "
         f"WHERE r.resource_type = {sql.bind(DATASETS)} "
         f"AND r.last_day >= {sql.bind(baseline_days(day)[-1])} "
-        f"GROUP BY u.owner_type, u.owner_id, u.resource_id "
-        f"ORDER BY SUM(u.requests) DESC, u.owner_type, u.owner_id, u.resource_id "
-        f"LIMIT {MAX_DATASETS}"
+        f"GROUP BY {dataset} ORDER BY SUM(u.requests) DESC, {dataset} LIMIT {MAX_DATASETS}"
     )
     return [
         DayUse(

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Table -> the fill factor of its open months' partitions, as the tables had them: the summaries
 # keep room on each page for the same day's updates (HOT updates, migrations 0001 and 0015).
 OPEN_FILLFACTOR = {
-    "usage_daily": 100,
+    "usage_facts": 100,
     "usage_by_dataset": 70,
     "usage_by_owner": 70,
     "usage_by_caller": 70,

@@ -35,6 +35,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.config import Settings
 from app.storage.database import DATABASE_ERRORS, connection, is_postgres
 from app.storage.epochs import count_expired, delete_expired
+from app.storage.facts import FACTS, RESOURCE_KEYS
 from app.storage.kept_answers import forget_before, forget_old
 from app.storage.models.summaries import MONTH_SPAN
 from app.storage.partitions import (
@@ -57,7 +58,7 @@ FIRST_PURGE_DELAY_S = 600.0
 _PURGE_LOCK_ID = 0x75736770  # "usgp": one purging process at a time on PostgreSQL
 _RESOURCES_PER_PAGE = 500
 KEYS_TABLE = "ingest_batches"
-DAILY_TABLE = "usage_daily"
+DAILY_TABLE = FACTS
 CONSUMERS_TABLE = "usage_consumers"
 CONSUMER_UNIONS_TABLE = CONSUMERS_BY_OWNER.table
 EPOCHS_TABLE = "consumer_epochs"
@@ -250,25 +251,24 @@ async def _delete_summary(client: BaseDBAsyncClient, table: str, day: Any, chunk
 
 
 async def _delete_daily(client: BaseDBAsyncClient, day: Any, chunk_rows: int) -> int:
-    """Per resource: a range of the (resource_type, resource_id, day) index.
+    """Per resource: a range of the (resource_key, day) index.
 
-    Every usage_daily row has its resources row (written in the same transaction, never purged).
+    Every row's dataset has its id in resource_keys (written first, never purged).
     """
     sql = (
         f"DELETE FROM {DAILY_TABLE} WHERE id IN (SELECT id FROM {DAILY_TABLE} "  # noqa: S608
-        f"WHERE resource_type = {_mark(client, 1)} AND resource_id = {_mark(client, 2)} "
-        f"AND day < {_mark(client, 3)} LIMIT {_mark(client, 4)})"
+        f"WHERE resource_key = {_mark(client, 1)} AND day < {_mark(client, 2)} "
+        f"LIMIT {_mark(client, 3)})"
     )
     page = (
-        "SELECT id, resource_type, resource_id FROM resources "  # noqa: S608
+        f"SELECT id FROM {RESOURCE_KEYS.table} "  # noqa: S608
         f"WHERE id > {_mark(client, 1)} ORDER BY id LIMIT {_RESOURCES_PER_PAGE}"
     )
     removed, after = 0, -1
     while True:
         resources = await client.execute_query_dict(page, [after])
         for resource in resources:
-            params = [resource["resource_type"], resource["resource_id"], day, chunk_rows]
-            removed += await _delete_chunks(client, sql, params)
+            removed += await _delete_chunks(client, sql, [resource["id"], day, chunk_rows])
         if len(resources) < _RESOURCES_PER_PAGE:
             return removed
         after = resources[-1]["id"]

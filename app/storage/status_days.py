@@ -16,9 +16,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.storage.database import is_postgres
 from app.storage.dimensions import add_ids, id_of
+from app.storage.facts import ROW_TYPES
 from app.storage.models.summaries import STATUS_KEY, STATUS_STORED_KEY
-from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS, UsageDaily
-from app.storage.sql import column_types
+from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.storage.summaries import OWNER_KEYS
 from app.storage.upserts import add_saturating, upsert_counted
 
@@ -26,7 +26,7 @@ STATUS_TABLE = "usage_by_status"
 # Where each column of STATUS_KEY sits in a usage_daily key (app/core/records.UsageKey).
 _PICKED = tuple(KEY_COLUMNS.index(column) for column in STATUS_KEY)
 # The unnest() arrays' casts: usage_daily's types of the key and counters.
-_TYPES = column_types(UsageDaily, (*STATUS_KEY, *COUNTER_COLUMNS))
+_TYPES = (*(ROW_TYPES[i] for i in _PICKED), *ROW_TYPES[len(KEY_COLUMNS) :])
 
 
 StatusTotals = dict[tuple[Any, ...], list[int]]

@@ -72,12 +72,14 @@ async def upsert_counted(
     rows: list[Any],
     on_conflict: str,
     sqlite_values: str | None = None,
+    postgres_select: Callable[[str], str] | None = None,
 ) -> int:
     """`upsert`, and the rows it inserted or updated (a DO UPDATE ... WHERE that is false
-    writes none). `sqlite_values`: SQLite's VALUES list, if not one placeholder a column (a
-    dimension's id looked up from its values)."""
+    writes none). Where the rows are not the table's columns (dimension values whose ids it
+    stores): `sqlite_values`, SQLite's VALUES list, and `postgres_select(rows)`, the SELECT of
+    the columns from the rows' unnest() (`types` then are the rows' own)."""
     sql, arguments = _upsert_statement(
-        client, table, columns, types, rows, on_conflict, sqlite_values
+        client, table, columns, types, rows, on_conflict, sqlite_values, postgres_select
     )
     if is_postgres(client):
         return await rows_written(client, sql, arguments)
@@ -120,11 +122,14 @@ def _upsert_statement(
     rows: list[Any],
     on_conflict: str,
     sqlite_values: str | None = None,
+    postgres_select: Callable[[str], str] | None = None,
 ) -> tuple[str, list[Any]]:
     names = ", ".join(columns)
     if is_postgres(client):
         arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"  # noqa: S608
+        unnest = f"unnest({arrays})"
+        select = postgres_select(unnest) if postgres_select else f"SELECT * FROM {unnest}"  # noqa: S608
+        sql = f"INSERT INTO {table} ({names}) {select} {on_conflict}"
         return sql, [list(column) for column in zip(*rows, strict=True)]
     values = sqlite_values or placeholders(client, len(columns))
     sql = f"INSERT INTO {table} ({names}) VALUES ({values}) {on_conflict}"  # noqa: S608

@@ -19,6 +19,7 @@ from app.storage.database import connection, is_postgres, migrate_database
 from app.storage.sql import BIGINT_MAX
 from tests.helpers import (
     ADMIN,
+    DAILY_DIMENSIONS,
     FEWER_BLOCKS,
     KEPT_ANSWERS,
     KEPT_SUMS,
@@ -29,6 +30,7 @@ from tests.helpers import (
     line_on,
     stored_summaries,
     summaries_of_usage_daily,
+    undo_daily_dimensions,
 )
 
 pytestmark = pytest.mark.anyio
@@ -85,7 +87,7 @@ async def test_agg_by_day_reads_the_summary_every_status_included(
 
     # With usage_daily emptied behind the service's back, what the summary answers is the same;
     # a split by resource, which needs usage_daily, finds nothing: the days came from the summary.
-    await connection().execute_script("DELETE FROM usage_daily")
+    await connection().execute_script("DELETE FROM usage_facts")
     assert await ask(client, ("split", "day")) == by_day
     assert await ask(client, ("split", "day"), ("statusClass", "clientError")) == errors
     assert (await ask(client, ("split", "resource")))["nbRequests"] == 0
@@ -118,6 +120,7 @@ async def test_a_sum_past_the_ceiling_saturates_when_written_and_when_migrated(
 
     # A database from before the summary: its migration adds up the rows already stored.
     # (tortoise plans nothing under an applied later migration: the next one is undone too.)
+    await undo_daily_dimensions()
     db = connection()
     mark = "$1" if is_postgres(db) else "?"
     for migration, *tables in (
@@ -139,6 +142,7 @@ async def test_a_sum_past_the_ceiling_saturates_when_written_and_when_migrated(
         KEPT_SUMS[0],
         FEWER_BLOCKS[0],
         MONTHLY_PARTITIONS[0],
+        DAILY_DIMENSIONS[0],
     ]
     table = STATUS_SUMMARY[1]
     assert (await stored_summaries())["usage_by_status"] == written

@@ -29,6 +29,7 @@ from app.reports.rows import TOTAL, UsageFilter
 from app.storage.database import connection, is_postgres, migrate_database
 from tests.helpers import (
     CALLER_DIMENSIONS,
+    DAILY_DIMENSIONS,
     FEWER_BLOCKS,
     FIXED_EPOCH_KEY,
     KEPT_ANSWERS,
@@ -236,6 +237,7 @@ async def test_migration_0011_fills_the_unions_from_the_stored_sketches(
         KEPT_SUMS[0],
         FEWER_BLOCKS[0],
         MONTHLY_PARTITIONS[0],
+        DAILY_DIMENSIONS[0],
     ]
     assert await _stored() == written
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from app.storage.database import connection, is_postgres
-from tests.helpers import PERIOD_WEEK, graphql_data, ingest, line_on, table_rows
+from tests.helpers import PERIOD_WEEK, dataset, graphql_data, ingest, line_on, table_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -49,3 +49,51 @@ async def test_a_batch_adds_only_the_values_it_is_first_to_use(client: httpx.Asy
             {"key": "c.example", "apiCalls": {"current": 1}},
         ],
     }
+
+
+async def test_usage_facts_store_ids_and_the_view_names_them(client: httpx.AsyncClient) -> None:
+    """usage_daily's rows are usage_facts' with the owner, dataset, user group, domain and
+    category as ids (0020_daily_dimensions); the view usage_daily reads them back as values."""
+    await ingest(client, line_on(DAY, referer="http://a.example/"))
+    await ingest(
+        client,
+        line_on(DAY, referer="http://a.example/"),
+        line_on(DAY, resource=dataset("rivers"), referer="http://b.example/"),
+    )
+
+    resources = {row["resource_id"]: row["id"] for row in await table_rows("resource_keys")}
+    assert sorted(resources) == ["rivers", "roads"]
+    assert resources["rivers"] == resources["roads"] + 1  # roads' id was not drawn again
+    facts = await connection().execute_query_dict(
+        "SELECT resource_key, requests FROM usage_facts ORDER BY resource_key"
+    )
+    assert [(row["resource_key"], row["requests"]) for row in facts] == [
+        (resources["roads"], 2),
+        (resources["rivers"], 1),
+    ]
+    stored_types = {
+        column: kind
+        for column, kind in (await _column_types("usage_facts")).items()
+        if column.endswith("_key")
+    }
+    assert len(stored_types) == 5
+    assert all("int" in kind.lower() for kind in stored_types.values()), stored_types
+    named = await connection().execute_query_dict(
+        "SELECT owner_type, owner_id, resource_id, user_group, referer_domain, referer_category, "
+        "requests FROM usage_daily ORDER BY resource_id"
+    )
+    assert [tuple(row.values()) for row in named] == [
+        ("organization", "org1", "rivers", "ANONYMOUS", "b.example", "external", 1),
+        ("organization", "org1", "roads", "ANONYMOUS", "a.example", "external", 2),
+    ]
+
+
+async def _column_types(table: str) -> dict[str, str]:
+    db = connection()
+    sql = (
+        "SELECT column_name AS name, data_type AS type FROM information_schema.columns "
+        "WHERE table_name = $1"
+        if is_postgres(db)
+        else "SELECT name, type FROM pragma_table_info(?)"
+    )
+    return {row["name"]: row["type"] for row in await db.execute_query_dict(sql, [table])}

@@ -137,7 +137,7 @@ async def test_keeps_no_personal_data_in_tables_or_log(
     assert vector.json()["accepted"] == 3
 
     stored = await database_text()
-    assert "INSERT INTO usage_daily" in caplog.text  # the SQL log was captured with its values
+    assert "INSERT INTO usage_facts" in caplog.text  # the SQL log was captured with its values
     forbidden = [
         *PERSONAL_VALUES,
         token,

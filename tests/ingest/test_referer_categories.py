@@ -21,6 +21,7 @@ from tests.dashboard.pages import element, open_dashboard, words
 from tests.helpers import (
     ADMIN_TOKEN,
     CALLER_DIMENSIONS,
+    DAILY_DIMENSIONS,
     FEWER_BLOCKS,
     KEPT_ANSWERS,
     KEPT_SUMS,
@@ -83,6 +84,7 @@ LATER_MIGRATIONS = (
     KEPT_SUMS[0],
     FEWER_BLOCKS[0],
     MONTHLY_PARTITIONS[0],
+    DAILY_DIMENSIONS[0],
 )
 # Created by LATER_MIGRATIONS.
 LATER_TABLES = (

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import date
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+from tortoise.transactions import in_transaction
 
 from app.cli import main
 from app.core.records import Owner
 from app.notify.subscriptions import Thresholds, subscriptions
 from app.storage.database import database
-from app.storage.models import DeliveryRow, ResourceRow, SubscriptionRow, UsageDaily
+from app.storage.facts import add_facts
+from app.storage.models import DeliveryRow, ResourceRow, SubscriptionRow
 from tests.dashboard.pages import open_dashboard, org1_token
 from tests.helpers import ADMIN_TOKEN, csrf_token
 
@@ -125,7 +128,21 @@ async def _empty(url: str) -> None:
 async def _drop(url: str) -> None:
     """roads: 200 API calls on each of the four Sundays before 2024-01-14, none that day."""
     async with database(url):
-        await UsageDaily.filter(resource_id="roads").delete()
+        async with in_transaction() as tx:
+            await tx.execute_script(
+                "DELETE FROM usage_facts WHERE resource_key IN "
+                "(SELECT id FROM resource_keys WHERE resource_id = 'roads')"
+            )
+            await add_facts(
+                tx,
+                [
+                    (
+                        *("organization", "org1", date.fromisoformat(day), "datasets", "roads"),
+                        *("api", "ok", "ANONYMOUS", "none", "none", "", 200, 0, 0),
+                    )
+                    for day in ("2023-12-17", "2023-12-24", "2023-12-31", "2024-01-07")
+                ],
+            )
         await ResourceRow.filter(resource_id="roads").delete()
         await ResourceRow.create(
             resource_type="datasets",
@@ -135,20 +152,6 @@ async def _drop(url: str) -> None:
             first_day="2023-12-17",
             last_day="2024-01-07",
         )
-        for day in ("2024-01-07", "2023-12-31", "2023-12-24", "2023-12-17"):
-            await UsageDaily.create(
-                owner_type="organization",
-                owner_id="org1",
-                day=day,
-                resource_type="datasets",
-                resource_id="roads",
-                operation="api",
-                status_class="ok",
-                user_group="ANONYMOUS",
-                referer_domain="none",
-                referer_category="none",
-                requests=200,
-            )
 
 
 async def test_the_form_answers_htmx_with_its_part_and_shows_a_webhook_secret_once(

@@ -24,6 +24,7 @@ from app.storage.database import connection, is_postgres, migrate_database
 from app.storage.models.summaries import CALLER_STORED_KEY, DATASET_KEY, FIGURE_COLUMNS
 from tests.helpers import (
     ADMIN_TOKEN,
+    DAILY_DIMENSIONS,
     FEWER_BLOCKS,
     MONTHLY_PARTITIONS,
     NDJSON,
@@ -37,6 +38,7 @@ from tests.helpers import (
     owner_input,
     stored_summaries,
     summaries_of_usage_daily,
+    undo_daily_dimensions,
 )
 from tests.schema.test_loaders import counted_statements
 
@@ -318,6 +320,7 @@ async def test_migration_0018_deletes_the_dropped_blocks_and_keeps_every_figure(
         assert len(rows) > 20, table  # the seed's days fill such blocks
         for row in rows:
             await db.execute_query(_earlier_insert(table, postgres), _as_stored(row, postgres))
+    await undo_daily_dimensions()
     marks = "$1" if postgres else "?"
     for migration in (FEWER_BLOCKS[0], MONTHLY_PARTITIONS[0]):
         await db.execute_query(
@@ -327,7 +330,11 @@ async def test_migration_0018_deletes_the_dropped_blocks_and_keeps_every_figure(
     stored = await stored_summaries()
     assert {t: stored[t] for t in DROPPED_SPANS} == {t: earlier[t] for t in DROPPED_SPANS}
 
-    assert await migrate_database() == [FEWER_BLOCKS[0], MONTHLY_PARTITIONS[0]]
+    assert await migrate_database() == [
+        FEWER_BLOCKS[0],
+        MONTHLY_PARTITIONS[0],
+        DAILY_DIMENSIONS[0],
+    ]
 
     assert await stored_summaries() == await summaries_of_usage_daily()
     after = [await graphql(client, USAGE, v) for v in variables]

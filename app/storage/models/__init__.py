@@ -9,7 +9,13 @@ from app.storage.models.consumers import (
     UsageConsumers,
     UsageConsumersByOwner,
 )
-from app.storage.models.dimensions import CategoryKey, DomainKey, OwnerKey, UserGroupKey
+from app.storage.models.dimensions import (
+    CategoryKey,
+    DomainKey,
+    OwnerKey,
+    ResourceKey,
+    UserGroupKey,
+)
 from app.storage.models.kept import KeptAnswer, KeptCallerSum, KeptDatasetSum, KeptDay
 from app.storage.models.ledger import LedgerRow
 from app.storage.models.owners import OwnerRow
@@ -43,6 +49,7 @@ __all__ = [
     "OwnerKey",
     "OwnerRow",
     "QuarantineRow",
+    "ResourceKey",
     "ResourceRow",
     "RevokedSession",
     "SettingRow",

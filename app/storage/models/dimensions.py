@@ -1,8 +1,8 @@
-"""Dimension tables: an integer id for each owner, user group, calling domain and category the
-caller summary counts, so that its rows and their index hold integers, not the text they stand
-for (a star schema's dimensions, docs/storage.md#dimensions). Rows are added by the writer and
-never purged: their number follows the owners and the callers the domain cap lets through, not
-the days kept."""
+"""Dimension tables: an integer id for each owner, dataset, user group, calling domain and
+category that usage_facts and the caller summary count, so that their rows and indexes hold
+integers, not the text they stand for (a star schema's dimensions, docs/storage.md#dimensions).
+Rows are added by the writer and never purged: their number follows the owners, the datasets
+and the callers the domain cap lets through, not the days kept."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ class OwnerKey(Model):
     class Meta:
         table = "owner_keys"
         unique_together = (("owner_type", "owner_id"),)
+
+
+class ResourceKey(Model):
+    # A dataset's (or application's) id, as the portal's logs name it.
+    id = fields.IntField(primary_key=True)
+    resource_type = fields.CharField(max_length=64)
+    resource_id = fields.CharField(max_length=200)
+
+    class Meta:
+        table = "resource_keys"
+        unique_together = (("resource_type", "resource_id"),)
 
 
 class UserGroupKey(Model):
