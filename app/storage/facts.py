@@ -2,9 +2,9 @@
 as its dimension id (docs/storage.md#dimensions); what writers add to it in both dialects.
 
 Readers read the view usage_daily, which names the ids (a left join on each dimension's id, so
-that PostgreSQL and SQLite leave out the joins a statement does not use). Writers add the
-values their rows have that no dimension has yet, then upsert the rows, each value looked up
-as its id in the same statement, as the caller summary's writer does.
+that PostgreSQL leaves out the joins a statement does not use; SQLite looks each one up). Writers
+add the values their rows have that no dimension has yet, then upsert the rows, each value
+looked up as its id in the same statement, as the caller summary's writer does.
 """
 
 from __future__ import annotations
