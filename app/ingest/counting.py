@@ -24,8 +24,8 @@ from app.core.records import UsageKey
 from app.ingest.aggregate import Counters
 from app.ingest.domain_cap import CappedBatch, DomainCap
 from app.storage.database import is_postgres
-from app.storage.dimensions import add_values, id_of, key_values
-from app.storage.facts import add_facts
+from app.storage.dimensions import Values, add_every, gather, id_of, key_values
+from app.storage.facts import fact_values, write_facts
 from app.storage.kept_answers import forget_days
 from app.storage.models.summaries import FIGURE_COLUMNS, STATUS_KEY
 from app.storage.models.usage import KEY_COLUMNS
@@ -51,6 +51,7 @@ LOCK_BUCKETS = 16
 # Keys (or days) prepared between two returns to the event loop: ~10 ms of work.
 PREPARE_SLICE = 2_000
 _Item = TypeVar("_Item")
+_DAY_KEY = ("resource_type", "day")  # a summary's per-day key: these, then its dimensions
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class Prepared:
     # Per summary, its per-day figures and, for SQLite, the rows of every block, sorted.
     summaries: list[tuple[Summary, Totals, list[list[Any]]]]
     clamped: Counter[str]  # rows with a sum past the ceiling before any write, by table
+    # Every dimension value the rows of every table store as an id: added once per write.
+    values: Values
 
 
 async def prepare(
@@ -84,12 +87,14 @@ async def prepare(
     usage = [(*key, *counts) for key, counts in sorted(counters.items())]
     clamped = Counter({"usage_daily": clamp_rows(usage, len(KEY_COLUMNS))})
     by_status: StatusTotals = {}
+    values: Values = {}
     async for some in _parts(usage):
         add_up(by_status, some)
+        fact_values(values, some)  # usage_by_status's owners are among them
     statuses = status_rows(by_status)
     clamped[STATUS_TABLE] = clamp_rows(statuses, len(STATUS_KEY))
     if not summaries:
-        return Prepared(counters, usage, statuses, [], clamped)
+        return Prepared(counters, usage, statuses, [], clamped, values)
     by_dataset: Totals = {}
     by_caller: Totals = {}
     async for part in _parts(list(counters.items())):
@@ -97,6 +102,9 @@ async def prepare(
     rows_of: list[tuple[Summary, Totals, list[list[Any]]]] = []
     for summary, daily in days_by_summary(by_dataset, by_caller).items():
         await asyncio.sleep(0)
+        if summary.ids:
+            async for keys in _parts(list(daily)):
+                gather(values, _DAY_KEY + summary.dimensions, summary.ids, keys)
         if postgres:
             clamped[summary.table] = clamp_totals(daily.values())
             rows_of.append((summary, daily, []))
@@ -109,7 +117,7 @@ async def prepare(
         rows = sorted([*key, *figures] for key, figures in blocks.items())
         clamped[summary.table] = clamp_rows(rows, len(summary.key))
         rows_of.append((summary, daily, rows))
-    return Prepared(counters, usage, statuses, rows_of, clamped)
+    return Prepared(counters, usage, statuses, rows_of, clamped, values)
 
 
 async def _parts(items: list[_Item]) -> AsyncIterator[list[_Item]]:
@@ -139,11 +147,10 @@ async def add_counters(
     if prepared is None or prepared.counters is not counters:
         prepared = await prepare(counters, is_postgres(client), summaries)
     saturated = Counter(prepared.clamped)
-    saturated["usage_daily"] += await add_facts(client, prepared.usage)
+    await add_every(client, prepared.values)
+    saturated["usage_daily"] += await write_facts(client, prepared.usage)
     saturated[STATUS_TABLE] += await add_status_rows(client, prepared.statuses)
     for summary, daily, rows in prepared.summaries:
-        if summary.ids:  # a day's key: resource type, day, then summary.dimensions
-            await add_values(client, summary, (day_key[2:] for day_key in daily))
         saturated[summary.table] += await _upsert_summary(client, summary, daily, rows)
     # Last: the answers kept for these days go, and their readers wait for this commit.
     await forget_days(client, {key.day for key in counters})
@@ -247,7 +254,7 @@ async def _upsert_summary_postgres(
         f"{expression} AS {name}"
         for expression, name in zip(block_key.split(", "), summary.key, strict=True)
     )
-    values, joins = key_values(summary, lambda column: f"k.{column}")
+    values, joins = key_values(summary.stored, lambda column: f"k.{column}")
     stored = [sql for sql, _ in values]
     sql = (
         f"WITH blocks AS (SELECT {named}, {sums} "

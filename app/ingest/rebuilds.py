@@ -260,7 +260,7 @@ class _Source:
                 return f"'{EVERY_OWNER[_OWNER_COLUMNS.index(column)]}'"
             return f"u.{column}"
 
-        values, joins = key_values(summary, value, start=3)
+        values, joins = key_values(summary.stored[3:], value)
         picked = [f"{sql} AS {name}" for sql, name in values]
         sums = [
             part

@@ -15,9 +15,11 @@ from app.core.periods import Period
 from app.core.records import Owner
 from app.reports.statement import Statement
 from app.storage.dimensions import id_of
+from app.storage.facts import FACTS, holder, matching
+from app.storage.facts import named as facts_named
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.storage.sql import as_day
-from app.storage.summaries import OWNER_KEYS
+from app.storage.summaries import OWNER_KEYS, Dimension
 
 # The columns a request may group on: pasted into SQL, never bound, so a closed set.
 GROUP_COLUMNS = frozenset(
@@ -77,22 +79,35 @@ async def grouped_metrics(usage: MetricsFilter, columns: tuple[str, ...]) -> lis
         raise ValueError(f"{sorted(unknown)} are not columns to group on")
     sql = Statement()
     names = [name for c in columns for name in _names(c)]
-    group = ", ".join(f"u.{name}" for name in names)
-    table = "usage_by_status" if _by_status(usage, columns) else "usage_daily"
+    if _by_status(usage, columns):
+        table, parts = "usage_by_status", list[str | Dimension](names)
+    else:  # grouped on the ids that stand for values: integers, and each group named once
+        table, parts = FACTS, list(dict.fromkeys(holder(name) for name in names))
+    stored = [part if isinstance(part, str) else part.column for part in parts]
     grouped = (
-        f"SELECT {', '.join((*(f'u.{n} AS {n}' for n in names), _SUMS))} "  # noqa: S608
-        f"FROM {table} u WHERE {_where(sql, usage, table == 'usage_by_status')}"
-        + (f" GROUP BY {group}" if names else "")
+        f"SELECT {', '.join((*(f'u.{c} AS {c}' for c in stored), _SUMS))} "  # noqa: S608
+        f"FROM {table} u WHERE {_where(sql, usage)}"
+        + (f" GROUP BY {', '.join(f'u.{c}' for c in stored)}" if stored else "")
     )
-    order = f" ORDER BY {', '.join(f'g.{n}' for n in names)}" if names else ""
+    named: dict[str, str] = {}
+    joins = ""
+    for n, part in enumerate(parts):
+        if isinstance(part, str):
+            named.setdefault(part, f"g.{part}")
+            continue
+        joins += f" JOIN {part.table} n{n} ON n{n}.id = g.{part.column}"
+        for column in part.values:  # resource_type: the group's own column
+            named.setdefault(column, f"n{n}.{column}")
+    picked = [*(f"{named[name]} AS {name}" for name in names), *_FIGURES]
     if "resource" in columns:
         # Titles joined to the groups, not to every row counted: far fewer lookups.
-        statement = (
-            f"SELECT g.*, r.title FROM ({grouped}) g LEFT JOIN resources r "  # noqa: S608
-            f"ON r.resource_type = g.resource_type AND r.resource_id = g.resource_id{order}"
+        joins += (
+            " LEFT JOIN resources r ON r.resource_type = g.resource_type "
+            f"AND r.resource_id = {named['resource_id']}"
         )
-    else:
-        statement = f"SELECT g.* FROM ({grouped}) g{order}"  # noqa: S608
+        picked.append("r.title")
+    order = f" ORDER BY {', '.join(named[name] for name in names)}" if names else ""
+    statement = f"SELECT {', '.join(picked)} FROM ({grouped}) g{joins}{order}"  # noqa: S608
     return [_row(row, columns) for row in await sql.rows(statement)]
 
 
@@ -126,7 +141,7 @@ async def documents(query: DocumentsQuery) -> list[dict[str, Any]]:
     orders = (*query.order, *map(Order, _KEY))
     columns = ", ".join(f"u.{c}" for c in (*_KEY, *COUNTER_COLUMNS))
     page = (
-        f"SELECT {columns} FROM usage_daily u WHERE {_owner_days(sql, query)} "  # noqa: S608
+        f"SELECT {columns} FROM ({_owner_rows(sql, query)}) u "  # noqa: S608
         f"ORDER BY {', '.join(_order_by(sql, o, 'u') for o in orders)} "
         f"LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
     )
@@ -153,16 +168,21 @@ async def count_documents(query: DocumentsQuery) -> int:
     """How many rows the query's owner has between its days, every page together."""
     sql = Statement()
     where = _owner_days(sql, query)
-    rows = await sql.rows(f"SELECT COUNT(*) AS n FROM usage_daily u WHERE {where}")  # noqa: S608
+    rows = await sql.rows(f"SELECT COUNT(*) AS n FROM {FACTS} u WHERE {where}")  # noqa: S608
     return int(rows[0]["n"])
+
+
+def _owner_rows(sql: Statement, query: DocumentsQuery) -> str:
+    """The query's usage_daily rows, read from usage_facts by the owner's id (the first column
+    of its key), their ids named."""
+    named, joins = facts_named("u", (*_KEY, *COUNTER_COLUMNS))
+    columns = ", ".join(f"{named[c]} AS {c}" for c in (*_KEY, *COUNTER_COLUMNS))
+    return f"SELECT {columns} FROM {FACTS} u{joins} WHERE {_owner_days(sql, query)}"  # noqa: S608
 
 
 def _owner_days(sql: Statement, query: DocumentsQuery) -> str:
     owner = query.owner
-    conditions = [
-        f"u.owner_type = {sql.bind(owner.type)}",
-        f"u.owner_id = {sql.bind(owner.id)}",
-    ]
+    conditions = [f"u.owner_key = {id_of(OWNER_KEYS, [sql.bind(owner.type), sql.bind(owner.id)])}"]
     if query.start is not None:
         conditions.append(f"u.day >= {sql.bind(query.start)}")
     if query.end is not None:
@@ -187,6 +207,7 @@ def _order_by(sql: Statement, order: Order, table: str) -> str:
 
 
 _SUMS = "SUM(u.requests) AS requests, SUM(u.bytes) AS bytes, SUM(u.duration_ms) AS duration_ms"
+_FIGURES = ("g.requests", "g.bytes", "g.duration_ms")
 
 
 def _names(column: str) -> tuple[str, ...]:
@@ -205,18 +226,13 @@ def _by_status(usage: MetricsFilter, columns: tuple[str, ...]) -> bool:
     )
 
 
-def _where(sql: Statement, usage: MetricsFilter, by_status: bool) -> str:
+def _where(sql: Statement, usage: MetricsFilter) -> str:
+    """The rows of usage_facts or usage_by_status, as `u`, that `usage` counts."""
     owner, period = usage.owner, usage.period
-    if by_status:  # the owner as its id (none: the owner has no rows, nor does the answer)
-        conditions = [
-            f"u.owner_key = {id_of(OWNER_KEYS, [sql.bind(owner.type), sql.bind(owner.id)])}"
-        ]
-    else:
-        conditions = [
-            f"u.owner_type = {sql.bind(owner.type)}",
-            f"u.owner_id = {sql.bind(owner.id)}",
-        ]
-    conditions.append(f"u.day BETWEEN {sql.bind(period.start)} AND {sql.bind(period.end)}")
+    conditions = [  # the owner as its id (none: the owner has no rows, nor does the answer)
+        f"u.owner_key = {id_of(OWNER_KEYS, [sql.bind(owner.type), sql.bind(owner.id)])}",
+        f"u.day BETWEEN {sql.bind(period.start)} AND {sql.bind(period.end)}",
+    ]
     for column, values in (
         ("operation", usage.operations),
         ("status_class", usage.status_classes),
@@ -226,7 +242,7 @@ def _where(sql: Statement, usage: MetricsFilter, by_status: bool) -> str:
         ("referer_category", usage.referer_categories),
     ):
         if values is not None:
-            conditions.append(f"u.{column} IN ({sql.bind_all(values)})")
+            conditions.append(matching("u", column, sql.bind_all(values)))
     if usage.resource_type is not None:
         conditions.append(f"u.resource_type = {sql.bind(usage.resource_type)}")
     if usage.with_app:

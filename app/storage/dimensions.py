@@ -11,30 +11,43 @@ number for every row an INSERT ... ON CONFLICT tries, and a batch repeats most o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.storage.database import is_postgres
-from app.storage.summaries import Dimension, Summary
+from app.storage.summaries import Dimension
+
+# The combinations of each dimension's values that a write needs ids for.
+Values = dict[Dimension, set[tuple[Any, ...]]]
 
 
-def _positions(summary: Summary, dimension: Dimension) -> list[int]:
-    """Where `dimension`'s values sit in a key of `summary.dimensions`."""
-    return [summary.dimensions.index(column) for column in dimension.values]
-
-
-async def add_values(
-    client: BaseDBAsyncClient, summary: Summary, dimensions: Iterable[Sequence[Any]]
+def gather(
+    found: Values,
+    columns: Sequence[str],
+    dimensions: Iterable[Dimension],
+    rows: Sequence[Sequence[Any]],
 ) -> None:
-    """Give every combination of each id dimension in these keys (of `summary.dimensions`) an
-    id, in the caller's transaction."""
-    keys = list(dimensions)
-    for dimension in summary.ids:
-        at = _positions(summary, dimension)
-        values = sorted({tuple(key[i] for i in at) for key in keys})
-        if values:
-            await add_ids(client, dimension, values)
+    """Add to `found` each dimension's combinations in `rows`, whose values are in `columns`'
+    order."""
+    for dimension in dimensions:
+        at = [columns.index(column) for column in dimension.values]
+        values = found.setdefault(dimension, set())
+        # itemgetter and zip walk the rows in C: a batch has ~10^5 of them.
+        if len(at) == 1:
+            values.update(zip(map(itemgetter(at[0]), rows), strict=True))
+        else:
+            values.update(map(itemgetter(*at), rows))
+
+
+async def add_every(client: BaseDBAsyncClient, found: Values) -> None:
+    """Give every combination in `found` an id, in the caller's transaction: once per dimension
+    whichever tables a write fills, dimensions and values in one order for every writer (two
+    concurrent writers then wait on each other instead of deadlocking)."""
+    for dimension in sorted(found, key=lambda d: d.table):
+        if found[dimension]:
+            await add_ids(client, dimension, sorted(found[dimension]))
 
 
 async def add_ids(
@@ -71,14 +84,14 @@ def id_of(dimension: Dimension, values: Sequence[str]) -> str:
 
 
 def key_values(
-    summary: Summary, value: Callable[[str], str], start: int = 0
+    stored: Sequence[str | Dimension], value: Callable[[str], str]
 ) -> tuple[list[tuple[str, str]], str]:
-    """The columns of `summary.stored_key` from `start` on, each as (SQL of its value, its
+    """The columns of a stored key (a summary's or the facts'), each as (SQL of its value, its
     name), and the joins to the dimension tables whose ids stand for values; `value(column)` is
-    the SQL of a column of `summary.key` (every combination has its id: add_values ran)."""
+    the SQL of a column of the key as named (every combination has its id: add_every ran)."""
     found: list[tuple[str, str]] = []
     joins = ""
-    for part in summary.stored[start:]:
+    for part in stored:
         if isinstance(part, str):
             found.append((value(part), part))
             continue

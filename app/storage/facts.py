@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.storage.database import is_postgres
-from app.storage.dimensions import add_ids, id_of
+from app.storage.dimensions import Values, add_every, gather, id_of, key_values
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS, STORED_KEY
 from app.storage.summaries import CATEGORIES, DOMAINS, OWNER_KEYS, USER_GROUPS, Dimension
 from app.storage.upserts import add_saturating, upsert_counted
@@ -45,14 +45,26 @@ ROW_TYPES = (
 )
 
 
+def fact_values(found: Values, rows: Sequence[Sequence[Any]]) -> None:
+    """Add to `found` the dimension values of these usage_daily rows (KEY_COLUMNS first)."""
+    gather(found, KEY_COLUMNS, _DIMENSIONS, rows)
+
+
 async def add_facts(client: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> int:
+    """write_facts after giving the rows' dimension values their ids: for a writer of
+    usage_facts alone."""
+    found: Values = {}
+    fact_values(found, rows)
+    await add_every(client, found)
+    return await write_facts(client, rows)
+
+
+async def write_facts(client: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> int:
     """Add usage_daily rows (KEY_COLUMNS, then COUNTER_COLUMNS; sorted by key) to usage_facts,
-    in the caller's transaction; the rows written with a counter at its ceiling."""
+    in the caller's transaction, each of their dimension values having its id (add_every);
+    the rows written with a counter at its ceiling."""
     if not rows:
         return 0
-    for dimension in _DIMENSIONS:
-        at = [KEY_COLUMNS.index(column) for column in dimension.values]
-        await add_ids(client, dimension, sorted({tuple(row[i] for i in at) for row in rows}))
     columns = (*STORED_KEY, *COUNTER_COLUMNS)
     conflict = f"ON CONFLICT ({', '.join(STORED_KEY)}) "
     postgres = is_postgres(client)
@@ -92,17 +104,11 @@ def _postgres_select(rows: str) -> str:
     """The rows (an unnest() of KEY_COLUMNS and counters) with their ids, by joins on the
     dimensions (a hash of each small table, not a look-up per row), sorted by the stored key:
     concurrent writers then lock rows in one order."""
-    joins = "".join(
-        f" JOIN {d.table} ON " + " AND ".join(f"{d.table}.{c} = v.{c}" for c in d.values)
-        for d in _DIMENSIONS
-    )
-    key = [f"v.{part}" if isinstance(part, str) else f"{part.table}.id" for part in STORED]
+    stored, joins = key_values(STORED, lambda column: f"v.{column}")
+    key = ", ".join(sql for sql, _ in stored)
     counters = ", ".join(f"v.{c}" for c in COUNTER_COLUMNS)
     names = ", ".join((*KEY_COLUMNS, *COUNTER_COLUMNS))
-    return (
-        f"SELECT {', '.join(key)}, {counters} FROM {rows} AS v({names}){joins} "  # noqa: S608
-        f"ORDER BY {', '.join(key)}"
-    )
+    return f"SELECT {key}, {counters} FROM {rows} AS v({names}){joins} ORDER BY {key}"  # noqa: S608
 
 
 def named(alias: str, columns: Sequence[str]) -> tuple[dict[str, str], str]:
@@ -121,3 +127,24 @@ def named(alias: str, columns: Sequence[str]) -> tuple[dict[str, str], str]:
             for column in part.values:  # resource_type: the fact's own column, not the join's
                 found.setdefault(column, f"n{n}.{column}")
     return found, joins
+
+
+def holder(column: str) -> str | Dimension:
+    """What holds a column of KEY_COLUMNS in usage_facts: itself, or the dimension whose id
+    stands for it."""
+    if column in STORED:
+        return column
+    return next(p for p in _DIMENSIONS if column in p.values)
+
+
+def matching(alias: str, column: str, values: str) -> str:
+    """SQL: the usage_facts rows `alias` whose `column` (of KEY_COLUMNS) is among `values` (SQL
+    of a list), a dimension's values looked up as their ids first (a few ids, not a join
+    on every row)."""
+    part = holder(column)
+    if isinstance(part, str):
+        return f"{alias}.{column} IN ({values})"
+    return (
+        f"{alias}.{part.column} IN (SELECT id FROM {part.table} "  # noqa: S608
+        f"WHERE {column} IN ({values}))"
+    )

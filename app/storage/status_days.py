@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.storage.database import is_postgres
-from app.storage.dimensions import add_ids, id_of
+from app.storage.dimensions import id_of
 from app.storage.facts import ROW_TYPES
 from app.storage.models.summaries import STATUS_KEY, STATUS_STORED_KEY
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
@@ -52,11 +52,11 @@ def status_rows(totals: StatusTotals) -> list[list[Any]]:
 
 
 async def add_status_rows(client: BaseDBAsyncClient, rows: list[list[Any]]) -> int:
-    """Add these rows (status_rows()) to the table, sums saturating at the ceiling; the rows
-    written at it."""
+    """Add these rows (status_rows()) to the table, sums saturating at the ceiling, their
+    owners having their ids (those of the usage_daily rows they add up: add_every ran); the
+    rows written at it."""
     if not rows:
         return 0
-    await add_ids(client, OWNER_KEYS, sorted({(row[0], row[1]) for row in rows}))
     conflict = f"ON CONFLICT ({', '.join(STATUS_STORED_KEY)}) "
     if is_postgres(client):
 
