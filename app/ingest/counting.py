@@ -39,7 +39,14 @@ from app.storage.summaries import (
     days_by_summary,
     spread_into,
 )
-from app.storage.upserts import add_saturating, clamp_rows, clamp_totals, upsert_counted
+from app.storage.upserts import (
+    add_saturating,
+    clamp_rows,
+    clamp_totals,
+    stage,
+    unstage,
+    upsert_counted,
+)
 
 # The first key of the advisory locks that order the writers of one dataset's counters (the
 # second is the dataset's bucket); the migrations' lock uses the one-key form, apart from these.
@@ -232,8 +239,8 @@ async def _upsert_summary_postgres(
     """PostgreSQL gets each day once and adds the days up per block itself; (block rows to
     write, rows written).
 
-    A third of the rows to send (one unnest() array per column, as for usage_daily), and the
-    ORDER BY gives concurrent writers one lock order. A block's SUM() saturates as a row does.
+    A third of the rows to send (staged as usage_facts' are), and the ORDER BY gives
+    concurrent writers one lock order. A block's SUM() saturates as a row does.
     """
     dimensions = summary.dimensions
     day_columns = ("resource_type", "day", *dimensions, *FIGURE_COLUMNS)
@@ -243,8 +250,9 @@ async def _upsert_summary_postgres(
         *("varchar" for _ in dimensions),
         *("bigint" for _ in FIGURE_COLUMNS),
     )
-    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-    n = len(types)
+    rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
+    # Grouped on the key, joined on the dimensions: those columns analysed.
+    staged = await stage(client, summary.table, types, rows, range(len(_DAY_KEY) + len(dimensions)))
     block_key = ", ".join(
         ("r.resource_type", "c.span", "c.first_day", *(f"r.{d}" for d in dimensions))
     )
@@ -258,16 +266,15 @@ async def _upsert_summary_postgres(
     stored = [sql for sql, _ in values]
     sql = (
         f"WITH blocks AS (SELECT {named}, {sums} "
-        f"FROM unnest({arrays}) AS r({', '.join(day_columns)}) "
-        f"JOIN unnest(${n + 1}::date[], ${n + 2}::int2[], ${n + 3}::date[]) "
+        f"FROM {staged} AS r({', '.join(day_columns)}) "
+        "JOIN unnest($1::date[], $2::int2[], $3::date[]) "
         f"AS c(day, span, first_day) ON c.day = r.day GROUP BY {block_key}), "
         f"written AS (INSERT INTO {summary.table} ({columns}) "
         f"SELECT {', '.join(stored)}, {', '.join(f'k.{c}' for c in FIGURE_COLUMNS)} "
         f"FROM blocks k{joins} ORDER BY {', '.join(stored)} {on_conflict} RETURNING 1) "
         "SELECT (SELECT count(*) FROM blocks) AS wanted, (SELECT count(*) FROM written) AS n"
     )
-    rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
     cover = covers(summary, {day_key[1] for day_key in daily})
-    arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
-    found = await client.execute_query_dict(sql, arguments)
+    found = await client.execute_query_dict(sql, [list(c) for c in zip(*cover, strict=True)])
+    await unstage(client, staged)
     return int(found[0]["wanted"]), int(found[0]["n"])
