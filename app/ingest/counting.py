@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
-import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,27 +30,16 @@ from app.storage.kept_answers import forget_days
 from app.storage.models.summaries import FIGURE_COLUMNS, STATUS_KEY
 from app.storage.models.usage import KEY_COLUMNS
 from app.storage.sql import BIGINT_MAX
-from app.storage.status_days import STATUS_TABLE, StatusTotals, add_status_rows, add_up
+from app.storage.status_days import STATUS_TABLE, StatusTotals, add_status_rows, add_up, status_rows
 from app.storage.summaries import (
-    BY_CALLER,
-    BY_DATASET,
-    BY_OWNER,
     Summary,
     Totals,
     add_days,
-    add_every_owner,
-    add_owner_days,
     covers,
+    days_by_summary,
     spread_into,
 )
-from app.storage.upserts import (
-    add_saturating,
-    clamp_rows,
-    clamp_totals,
-    stage,
-    unstage,
-    upsert_counted,
-)
+from app.storage.upserts import add_saturating, clamp_rows, clamp_totals, upsert_counted
 
 # The first key of the advisory locks that order the writers of one dataset's counters (the
 # second is the dataset's bucket); the migrations' lock uses the one-key form, apart from these.
@@ -97,30 +84,23 @@ async def prepare(
     """The rows of every table (usage_daily's and usage_by_status's alone unless `summaries`),
     giving the event loop back every PREPARE_SLICE keys or rows."""
     # In key order: a stable lock order for concurrent writers.
-    usage: list[tuple[Any, ...]] = []
-    clamped: Counter[str] = Counter()
+    usage = [(*key, *counts) for key, counts in sorted(counters.items())]
+    clamped = Counter({"usage_daily": clamp_rows(usage, len(KEY_COLUMNS))})
     by_status: StatusTotals = {}
     values: Values = {}
-    async for part in _parts(await _sorted(list(counters.items()))):
-        rows = [(*key, *counts) for key, counts in part]
-        clamped["usage_daily"] += clamp_rows(rows, len(KEY_COLUMNS))
-        usage += rows
-        add_up(by_status, rows)
-        fact_values(values, rows)  # usage_by_status's owners are among them
-    statuses, clamped[STATUS_TABLE] = await _sorted_rows(by_status, len(STATUS_KEY))
+    async for some in _parts(usage):
+        add_up(by_status, some)
+        fact_values(values, some)  # usage_by_status's owners are among them
+    statuses = status_rows(by_status)
+    clamped[STATUS_TABLE] = clamp_rows(statuses, len(STATUS_KEY))
     if not summaries:
         return Prepared(counters, usage, statuses, [], clamped, values)
     by_dataset: Totals = {}
     by_caller: Totals = {}
     async for part in _parts(list(counters.items())):
         add_days(by_dataset, by_caller, part)
-    by_owner: Totals = {}
-    async for days in _parts(list(by_dataset.items())):
-        add_owner_days(by_owner, days)
-    async for days in _parts(list(by_caller.items())):
-        add_every_owner(by_caller, days)
     rows_of: list[tuple[Summary, Totals, list[list[Any]]]] = []
-    for summary, daily in ((BY_DATASET, by_dataset), (BY_OWNER, by_owner), (BY_CALLER, by_caller)):
+    for summary, daily in days_by_summary(by_dataset, by_caller).items():
         await asyncio.sleep(0)
         if summary.ids:
             async for keys in _parts(list(daily)):
@@ -132,38 +112,12 @@ async def prepare(
         blocks: Totals = {}
         async for days in _parts(list(daily.items())):
             spread_into(blocks, summary, days, date.isoformat)  # SQLite keeps days as ISO text
-        # Sorted: a block's new rows land next to each other, and its readers scan them together.
-        block_rows, clamped[summary.table] = await _sorted_rows(blocks, len(summary.key))
-        rows_of.append((summary, daily, block_rows))
-    return Prepared(counters, usage, statuses, rows_of, clamped, values)
-
-
-async def _sorted_rows(
-    totals: dict[tuple[Any, ...], list[int]], first: int
-) -> tuple[list[list[Any]], int]:
-    """The rows [*key, *figures] of `totals` in key order, each value from column `first` on
-    brought down to the ceiling; (rows, how many had one past it). In parts, as _sorted."""
-    unsorted: list[list[Any]] = []
-    async for part in _parts(list(totals.items())):
-        unsorted += [[*key, *figures] for key, figures in part]
-    rows: list[list[Any]] = []
-    clamped = 0
-    async for ordered in _parts(await _sorted(unsorted)):
-        clamped += clamp_rows(ordered, first)  # replaces rows in `ordered`, a copy
-        rows += ordered
-    return rows, clamped
-
-
-async def _sorted(items: list[Any]) -> list[Any]:
-    """sorted(items), giving the event loop back between parts: each part sorted alone, then
-    the parts merged a slice at a time (one sort of 20 000 keys held the loop ~100 ms)."""
-    runs = [sorted(part) async for part in _parts(items)]
-    merged = heapq.merge(*runs)
-    found: list[Any] = []
-    while part := list(itertools.islice(merged, PREPARE_SLICE)):
-        found += part
         await asyncio.sleep(0)
-    return found
+        # Sorted: a block's new rows land next to each other, and its readers scan them together.
+        rows = sorted([*key, *figures] for key, figures in blocks.items())
+        clamped[summary.table] = clamp_rows(rows, len(summary.key))
+        rows_of.append((summary, daily, rows))
+    return Prepared(counters, usage, statuses, rows_of, clamped, values)
 
 
 async def _parts(items: list[_Item]) -> AsyncIterator[list[_Item]]:
@@ -278,8 +232,8 @@ async def _upsert_summary_postgres(
     """PostgreSQL gets each day once and adds the days up per block itself; (block rows to
     write, rows written).
 
-    A third of the rows to send (staged as usage_facts' are), and the ORDER BY gives
-    concurrent writers one lock order. A block's SUM() saturates as a row does.
+    A third of the rows to send (one unnest() array per column, as for usage_daily), and the
+    ORDER BY gives concurrent writers one lock order. A block's SUM() saturates as a row does.
     """
     dimensions = summary.dimensions
     day_columns = ("resource_type", "day", *dimensions, *FIGURE_COLUMNS)
@@ -289,9 +243,8 @@ async def _upsert_summary_postgres(
         *("varchar" for _ in dimensions),
         *("bigint" for _ in FIGURE_COLUMNS),
     )
-    rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
-    # Grouped on the key, joined on the dimensions: those columns analysed.
-    staged = await stage(client, summary.table, types, rows, range(len(_DAY_KEY) + len(dimensions)))
+    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
+    n = len(types)
     block_key = ", ".join(
         ("r.resource_type", "c.span", "c.first_day", *(f"r.{d}" for d in dimensions))
     )
@@ -305,15 +258,16 @@ async def _upsert_summary_postgres(
     stored = [sql for sql, _ in values]
     sql = (
         f"WITH blocks AS (SELECT {named}, {sums} "
-        f"FROM {staged} AS r({', '.join(day_columns)}) "
-        "JOIN unnest($1::date[], $2::int2[], $3::date[]) "
+        f"FROM unnest({arrays}) AS r({', '.join(day_columns)}) "
+        f"JOIN unnest(${n + 1}::date[], ${n + 2}::int2[], ${n + 3}::date[]) "
         f"AS c(day, span, first_day) ON c.day = r.day GROUP BY {block_key}), "
         f"written AS (INSERT INTO {summary.table} ({columns}) "
         f"SELECT {', '.join(stored)}, {', '.join(f'k.{c}' for c in FIGURE_COLUMNS)} "
         f"FROM blocks k{joins} ORDER BY {', '.join(stored)} {on_conflict} RETURNING 1) "
         "SELECT (SELECT count(*) FROM blocks) AS wanted, (SELECT count(*) FROM written) AS n"
     )
+    rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
     cover = covers(summary, {day_key[1] for day_key in daily})
-    found = await client.execute_query_dict(sql, [list(c) for c in zip(*cover, strict=True)])
-    await unstage(client, staged)
+    arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
+    found = await client.execute_query_dict(sql, arguments)
     return int(found[0]["wanted"]), int(found[0]["n"])

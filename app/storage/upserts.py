@@ -73,61 +73,19 @@ async def upsert_counted(
     on_conflict: str,
     sqlite_values: str | None = None,
     postgres_select: Callable[[str], str] | None = None,
-    postgres_joined: Sequence[int] = (),
 ) -> int:
-    """`upsert` in the caller's transaction, and the rows it inserted or updated (a DO UPDATE
-    ... WHERE that is false writes none). Where the rows are not the table's columns
-    (dimension values whose ids it stores): `sqlite_values`, SQLite's VALUES list, and
-    `postgres_select(rows)`, the SELECT of the columns from the rows' table (`types` then are
-    the rows' own), which joins the dimensions on the rows' columns `postgres_joined`.
-    PostgreSQL reads the rows from a table of stage()."""
-    if is_postgres(client):
-        staged = await stage(client, table, types, rows, postgres_joined)
-        select = postgres_select(staged) if postgres_select else f"SELECT * FROM {staged}"  # noqa: S608
-        written = await rows_written(
-            client, f"INSERT INTO {table} ({', '.join(columns)}) {select} {on_conflict}", []
-        )
-        await unstage(client, staged)
-        return written
+    """`upsert`, and the rows it inserted or updated (a DO UPDATE ... WHERE that is false
+    writes none). Where the rows are not the table's columns (dimension values whose ids it
+    stores): `sqlite_values`, SQLite's VALUES list, and `postgres_select(rows)`, the SELECT of
+    the columns from the rows' unnest() (`types` then are the rows' own)."""
     sql, arguments = _upsert_statement(
-        client, table, columns, types, rows, on_conflict, sqlite_values
+        client, table, columns, types, rows, on_conflict, sqlite_values, postgres_select
     )
+    if is_postgres(client):
+        return await rows_written(client, sql, arguments)
     before = await _total_changes(client)
     await client.execute_many(sql, arguments)
     return await _total_changes(client) - before
-
-
-async def stage(
-    client: BaseDBAsyncClient,
-    table: str,
-    types: tuple[str, ...],
-    rows: Sequence[Sequence[Any]],
-    joined: Sequence[int],
-) -> str:
-    """PostgreSQL: a temporary table holding `rows` to write into `table` (columns c0, c1, ...
-    of `types`), copied in binary, the columns `joined` (what the write joins or groups on)
-    analysed; unstage() it after the write (a rollback drops it too).
-
-    COPY, not unnest() arrays: asyncpg checks every element of an array argument against
-    abstract classes, ~12 µs of our CPU, in the event loop, a row of usage_facts, where COPY's
-    binary encoding takes ~1 (docs/storage.md#the-fold). One name per table, so that the
-    driver's cache of prepared statements keeps one of each statement."""
-    name = f"staged_{table}"
-    columns = ", ".join(f"c{i} {kind}" for i, kind in enumerate(types))
-    await client.execute_query(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
-    async with client.acquire_connection() as connection:
-        await connection.copy_records_to_table(name, records=rows)
-    if joined:
-        # Without statistics PostgreSQL joins the dimensions by a scan of one per row: 16 000
-        # rows of usage_facts took 490 ms to upsert, 50 ms with the joined columns analysed
-        # (~40 ms; every column ~70).
-        await client.execute_query(f"ANALYZE {name} ({', '.join(f'c{i}' for i in joined)})")
-    return name
-
-
-async def unstage(client: BaseDBAsyncClient, name: str) -> None:
-    """Drop a table of stage(): its name serves the next write of the transaction."""
-    await client.execute_query(f"DROP TABLE {name}")
 
 
 async def _total_changes(client: BaseDBAsyncClient) -> int:
@@ -164,11 +122,14 @@ def _upsert_statement(
     rows: list[Any],
     on_conflict: str,
     sqlite_values: str | None = None,
+    postgres_select: Callable[[str], str] | None = None,
 ) -> tuple[str, list[Any]]:
     names = ", ".join(columns)
     if is_postgres(client):
         arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"  # noqa: S608
+        unnest = f"unnest({arrays})"
+        select = postgres_select(unnest) if postgres_select else f"SELECT * FROM {unnest}"  # noqa: S608
+        sql = f"INSERT INTO {table} ({names}) {select} {on_conflict}"
         return sql, [list(column) for column in zip(*rows, strict=True)]
     values = sqlite_values or placeholders(client, len(columns))
     sql = f"INSERT INTO {table} ({names}) VALUES ({values}) {on_conflict}"  # noqa: S608

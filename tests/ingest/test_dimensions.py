@@ -1,17 +1,12 @@
-"""Dimension ids (docs/storage.md#dimensions): a batch adds only the values it is the first to
-use, and every figure reads back through the ids, on both databases."""
+"""usage_by_caller's dimension ids (docs/storage.md#dimensions): a batch adds only the values it
+is the first to use, and every figure reads back through the ids, on both databases."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import httpx
 import pytest
-from tortoise.transactions import in_transaction
 
 from app.storage.database import connection, is_postgres
-from app.storage.facts import add_facts
-from app.storage.sql import BIGINT_MAX
 from tests.helpers import PERIOD_WEEK, dataset, graphql_data, ingest, line_on, table_rows
 
 pytestmark = pytest.mark.anyio
@@ -102,31 +97,3 @@ async def _column_types(table: str) -> dict[str, str]:
         else "SELECT name, type FROM pragma_table_info(?)"
     )
     return {row["name"]: row["type"] for row in await db.execute_query_dict(sql, [table])}
-
-
-async def test_one_transaction_writes_usage_facts_twice_and_saturates(
-    client: httpx.AsyncClient,
-) -> None:
-    """Each write stages its rows under its table's name (PostgreSQL: a temporary table filled
-    by COPY, dropped after the write), so a second write in the same transaction, and the
-    saturating retry of a sum that would pass the ceiling, count exactly."""
-    key = ("organization", "org1", date(2024, 1, 8), "datasets", "roads", "api", "ok")
-    first = [(*key, "ANONYMOUS", "a.example", "external", "", 3, 30, 300)]
-    second = [
-        (*key, "ANONYMOUS", "a.example", "external", "", 4, 40, 400),
-        (*key, "OWNER", "b.example", "external", "", 1, BIGINT_MAX - 1, 1),
-    ]
-    async with in_transaction() as tx:
-        assert await add_facts(tx, first) == 0
-        assert await add_facts(tx, second) == 0
-        # Past the ceiling: the plain sums are undone and written again saturating.
-        assert await add_facts(tx, [second[1]]) == 1
-
-    rows = await connection().execute_query_dict(
-        "SELECT user_group, referer_domain, requests, bytes, duration_ms FROM usage_daily "
-        "ORDER BY user_group"
-    )
-    assert [tuple(row.values()) for row in rows] == [
-        ("ANONYMOUS", "a.example", 7, 70, 700),
-        ("OWNER", "b.example", 2, BIGINT_MAX, 2),
-    ]
