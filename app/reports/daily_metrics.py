@@ -19,7 +19,7 @@ from app.storage.facts import FACTS, holder, matching
 from app.storage.facts import named as facts_named
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.storage.sql import as_day
-from app.storage.summaries import OWNER_KEYS, Dimension
+from app.storage.summaries import OWNER_KEYS
 
 # The columns a request may group on: pasted into SQL, never bound, so a closed set.
 GROUP_COLUMNS = frozenset(
@@ -79,25 +79,18 @@ async def grouped_metrics(usage: MetricsFilter, columns: tuple[str, ...]) -> lis
         raise ValueError(f"{sorted(unknown)} are not columns to group on")
     sql = Statement()
     names = [name for c in columns for name in _names(c)]
-    if _by_status(usage, columns):
-        table, parts = "usage_by_status", list[str | Dimension](names)
+    if _by_status(usage, columns):  # it stores these columns as they are
+        table, stored = "usage_by_status", names
     else:  # grouped on the ids that stand for values: integers, and each group named once
-        table, parts = FACTS, list(dict.fromkeys(holder(name) for name in names))
-    stored = [part if isinstance(part, str) else part.column for part in parts]
+        table = FACTS
+        parts = dict.fromkeys(holder(name) for name in names)
+        stored = [part if isinstance(part, str) else part.column for part in parts]
     grouped = (
         f"SELECT {', '.join((*(f'u.{c} AS {c}' for c in stored), _SUMS))} "  # noqa: S608
         f"FROM {table} u WHERE {_where(sql, usage)}"
         + (f" GROUP BY {', '.join(f'u.{c}' for c in stored)}" if stored else "")
     )
-    named: dict[str, str] = {}
-    joins = ""
-    for n, part in enumerate(parts):
-        if isinstance(part, str):
-            named.setdefault(part, f"g.{part}")
-            continue
-        joins += f" JOIN {part.table} n{n} ON n{n}.id = g.{part.column}"
-        for column in part.values:  # resource_type: the group's own column
-            named.setdefault(column, f"n{n}.{column}")
+    named, joins = facts_named("g", names) if table == FACTS else ({n: f"g.{n}" for n in names}, "")
     picked = [*(f"{named[name]} AS {name}" for name in names), *_FIGURES]
     if "resource" in columns:
         # Titles joined to the groups, not to every row counted: far fewer lookups.
