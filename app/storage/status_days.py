@@ -46,15 +46,10 @@ def add_up(totals: StatusTotals, usage: Iterable[Sequence[Any]]) -> None:
                 found[slot] += value
 
 
-def status_rows(totals: StatusTotals) -> list[list[Any]]:
-    """The rows to add: [*key, *counters], sorted (one lock order for concurrent writers)."""
-    return sorted([*key, *counters] for key, counters in totals.items())
-
-
 async def add_status_rows(client: BaseDBAsyncClient, rows: list[list[Any]]) -> int:
-    """Add these rows (status_rows()) to the table, sums saturating at the ceiling, their
-    owners having their ids (those of the usage_daily rows they add up: add_every ran); the
-    rows written at it."""
+    """Add these rows ([*key, *counters], in key order) to the table, sums saturating at the
+    ceiling, their owners having their ids (those of the usage_daily rows they add up:
+    add_every ran); the rows written at it."""
     if not rows:
         return 0
     conflict = f"ON CONFLICT ({', '.join(STATUS_STORED_KEY)}) "

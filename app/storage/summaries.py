@@ -174,12 +174,28 @@ def add_days(
 def days_by_summary(by_dataset: Totals, by_caller: Totals) -> dict[Summary, Totals]:
     """batch_days' second half: the owners' days, and every owner's, from those of add_days."""
     by_owner: Totals = {}
-    for (rtype, day, _, otype, oid), sums in by_dataset.items():
+    add_owner_days(by_owner, by_dataset.items())
+    add_every_owner(by_caller, list(by_caller.items()))
+    return {BY_DATASET: by_dataset, BY_OWNER: by_owner, BY_CALLER: by_caller}
+
+
+def add_owner_days(
+    by_owner: Totals, dataset_days: Iterable[tuple[tuple[Any, ...], list[int]]]
+) -> None:
+    """Datasets' days (of add_days) added to their owner's day and every owner's, in `by_owner`;
+    a caller may run it on parts of them."""
+    for (rtype, day, _, otype, oid), sums in dataset_days:
         _add(by_owner, (rtype, day, otype, oid), sums)
         _add(by_owner, (rtype, day, *EVERY_OWNER), sums)
-    for caller, sums in list(by_caller.items()):
+
+
+def add_every_owner(
+    by_caller: Totals, caller_days: Iterable[tuple[tuple[Any, ...], list[int]]]
+) -> None:
+    """Callers' days (of add_days, a list taken before: `by_caller` grows) added to every
+    owner's caller day, in `by_caller`; a caller may run it on parts of them."""
+    for caller, sums in caller_days:
         _add(by_caller, (*caller[:2], *EVERY_OWNER, *caller[4:]), sums)
-    return {BY_DATASET: by_dataset, BY_OWNER: by_owner, BY_CALLER: by_caller}
 
 
 def covers(summary: Summary, days: Iterable[date]) -> list[tuple[date, int, date]]:
