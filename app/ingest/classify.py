@@ -14,14 +14,13 @@ import binascii
 import functools
 import ipaddress
 import re
-from collections.abc import Hashable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import crawleruseragents
 import idna
 import orjson
-import user_agents
 
 from app.core.hosts import (
     INVALID_DOMAIN,
@@ -35,6 +34,9 @@ from app.core.hosts import (
 )
 from app.core.limits import MAX_DOMAIN_LENGTH, MAX_ID_LENGTH
 from app.core.records import Ignored, LogRecord, Owner, Profile, UsageKey, UserGroup
+
+if TYPE_CHECKING:
+    from user_agents.parsers import UserAgent
 
 # HTTP libraries and command-line clients are API users, not robots, whatever the crawler lists
 # say (crawler-user-agents lists curl and python-requests; user-agents calls Java a bot).
@@ -106,6 +108,7 @@ class Classifier:
         self.portal_hosts = portal_hosts
         self.referer_info = functools.lru_cache(maxsize=16384)(self._referer_info)
         self.profiles = Profiles()
+        _load_agents()  # now, not in the event loop at the first line parsed
 
     def forget(self) -> None:
         """Start a new generation of profiles; batches in flight keep the one they started with."""
@@ -251,10 +254,21 @@ def is_bot(user_agent: str) -> bool:
 
 
 @functools.lru_cache(maxsize=8192)
-def _agent(user_agent: str) -> user_agents.parsers.UserAgent:
+def _agent(user_agent: str) -> UserAgent:
     # Parsing a user agent is the costliest rule (~0.5 ms), and a batch repeats a few agents:
     # parsed once for is_bot() and agent_family() both.
-    return user_agents.parse(user_agent)
+    return _load_agents()(user_agent)
+
+
+@functools.cache
+def _load_agents() -> Callable[[str], UserAgent]:
+    """user_agents' parser, imported by the first Classifier: its expressions take ~0.3 s to
+    load, which the commands that classify no line (import-data-fair, migrate, tokens) would
+    pay at every start."""
+    import user_agents
+
+    parse: Callable[[str], UserAgent] = user_agents.parse
+    return parse
 
 
 @functools.lru_cache(maxsize=8192)
