@@ -45,7 +45,13 @@ from app.storage.summaries import (
     covers,
     spread_into,
 )
-from app.storage.upserts import add_saturating, clamp_rows, clamp_totals, upsert_counted
+from app.storage.upserts import (
+    add_saturating,
+    clamp_rows,
+    clamp_totals,
+    rows_from,
+    upsert_counted,
+)
 
 # The first key of the advisory locks that order the writers of one dataset's counters (the
 # second is the dataset's bucket); the migrations' lock uses the one-key form, apart from these.
@@ -271,7 +277,7 @@ async def _upsert_summary_postgres(
     """PostgreSQL gets each day once and adds the days up per block itself; (block rows to
     write, rows written).
 
-    A third of the rows to send (one unnest() array per column, as for usage_daily), and the
+    A third of the rows to send (read as usage_facts' are: upserts.rows_from), and the
     ORDER BY gives concurrent writers one lock order. A block's SUM() saturates as a row does.
     """
     dimensions = summary.dimensions
@@ -282,8 +288,6 @@ async def _upsert_summary_postgres(
         *("varchar" for _ in dimensions),
         *("bigint" for _ in FIGURE_COLUMNS),
     )
-    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-    n = len(types)
     block_key = ", ".join(
         ("r.resource_type", "c.span", "c.first_day", *(f"r.{d}" for d in dimensions))
     )
@@ -295,18 +299,22 @@ async def _upsert_summary_postgres(
     )
     values, joins = key_values(summary.stored, lambda column: f"k.{column}")
     stored = [sql for sql, _ in values]
-    sql = (
-        f"WITH blocks AS (SELECT {named}, {sums} "
-        f"FROM unnest({arrays}) AS r({', '.join(day_columns)}) "
-        f"JOIN unnest(${n + 1}::date[], ${n + 2}::int2[], ${n + 3}::date[]) "
-        f"AS c(day, span, first_day) ON c.day = r.day GROUP BY {block_key}), "
-        f"written AS (INSERT INTO {summary.table} ({columns}) "
-        f"SELECT {', '.join(stored)}, {', '.join(f'k.{c}' for c in FIGURE_COLUMNS)} "
-        f"FROM blocks k{joins} ORDER BY {', '.join(stored)} {on_conflict} RETURNING 1) "
-        "SELECT (SELECT count(*) FROM blocks) AS wanted, (SELECT count(*) FROM written) AS n"
-    )
     rows = [day_key + tuple(figures) for day_key, figures in daily.items()]
     cover = covers(summary, {day_key[1] for day_key in daily})
-    arguments = [list(column) for column in (*zip(*rows, strict=True), *zip(*cover, strict=True))]
-    found = await client.execute_query_dict(sql, arguments)
+    spans = [list(column) for column in zip(*cover, strict=True)]
+    # Grouped on the day's key, joined on its dimensions: those columns analysed if staged.
+    joined = range(len(_DAY_KEY) + len(dimensions))
+    async with rows_from(client, summary.table, types, rows, joined) as (source, arguments):
+        n = len(arguments)
+        sql = (
+            f"WITH blocks AS (SELECT {named}, {sums} "
+            f"FROM {source} AS r({', '.join(day_columns)}) "
+            f"JOIN unnest(${n + 1}::date[], ${n + 2}::int2[], ${n + 3}::date[]) "
+            f"AS c(day, span, first_day) ON c.day = r.day GROUP BY {block_key}), "
+            f"written AS (INSERT INTO {summary.table} ({columns}) "
+            f"SELECT {', '.join(stored)}, {', '.join(f'k.{c}' for c in FIGURE_COLUMNS)} "
+            f"FROM blocks k{joins} ORDER BY {', '.join(stored)} {on_conflict} RETURNING 1) "
+            "SELECT (SELECT count(*) FROM blocks) AS wanted, (SELECT count(*) FROM written) AS n"
+        )
+        found = await client.execute_query_dict(sql, [*arguments, *spans])
     return int(found[0]["wanted"]), int(found[0]["n"])

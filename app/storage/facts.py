@@ -38,7 +38,7 @@ STORED: tuple[str | Dimension, ...] = (
 )
 _DIMENSIONS = tuple(part for part in STORED if isinstance(part, Dimension))
 assert tuple(p if isinstance(p, str) else p.column for p in STORED) == STORED_KEY
-# The unnest() arrays' casts of a row of usage_daily (KEY_COLUMNS, then COUNTER_COLUMNS).
+# The types of a row of usage_daily as written (KEY_COLUMNS, then COUNTER_COLUMNS).
 ROW_TYPES = (
     *("date" if column == "day" else "varchar" for column in KEY_COLUMNS),
     *("bigint" for _ in COUNTER_COLUMNS),
@@ -79,6 +79,7 @@ async def write_facts(client: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) ->
             conflict + update,
             sqlite_values=None if postgres else _SQLITE_VALUES,
             postgres_select=_postgres_select if postgres else None,
+            postgres_joined=_JOINED,
         )
         return len(rows), written
 
@@ -98,10 +99,12 @@ def _sqlite_values() -> str:
 
 
 _SQLITE_VALUES = _sqlite_values()
+# The columns of a row that _postgres_select joins the dimensions on.
+_JOINED = sorted(KEY_COLUMNS.index(c) for d in _DIMENSIONS for c in d.values)
 
 
 def _postgres_select(rows: str) -> str:
-    """The rows (an unnest() of KEY_COLUMNS and counters) with their ids, by joins on the
+    """The rows (of rows_from(): KEY_COLUMNS and counters) with their ids, by joins on the
     dimensions (a hash of each small table, not a look-up per row), sorted by the stored key:
     concurrent writers then lock rows in one order."""
     stored, joins = key_values(STORED, lambda column: f"v.{column}")

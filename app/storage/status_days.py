@@ -20,12 +20,12 @@ from app.storage.facts import ROW_TYPES
 from app.storage.models.summaries import STATUS_KEY, STATUS_STORED_KEY
 from app.storage.models.usage import COUNTER_COLUMNS, KEY_COLUMNS
 from app.storage.summaries import OWNER_KEYS
-from app.storage.upserts import add_saturating, upsert_counted
+from app.storage.upserts import add_saturating, rows_from, upsert_counted
 
 STATUS_TABLE = "usage_by_status"
 # Where each column of STATUS_KEY sits in a usage_daily key (app/core/records.UsageKey).
 _PICKED = tuple(KEY_COLUMNS.index(column) for column in STATUS_KEY)
-# The unnest() arrays' casts: usage_daily's types of the key and counters.
+# The rows' types (rows_from()): usage_daily's types of the key and counters.
 _TYPES = (*(ROW_TYPES[i] for i in _PICKED), *ROW_TYPES[len(KEY_COLUMNS) :])
 
 
@@ -76,17 +76,17 @@ async def add_status_rows(client: BaseDBAsyncClient, rows: list[list[Any]]) -> i
 async def _upsert_postgres(
     client: BaseDBAsyncClient, rows: list[list[Any]], on_conflict: str
 ) -> int:
-    """One statement: the rows as one array per column, each owner's id joined."""
-    arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_TYPES, start=1))
+    """One statement: the rows (rows_from()), each owner's id joined."""
     names = (*STATUS_KEY, *COUNTER_COLUMNS)
     picked = ", ".join(("o.id", *(f"r.{c}" for c in names[2:])))
     key = ", ".join(("o.id", *(f"r.{c}" for c in STATUS_KEY[2:])))
     columns = ", ".join((*STATUS_STORED_KEY, *COUNTER_COLUMNS))
-    sql = (
-        f"WITH written AS (INSERT INTO {STATUS_TABLE} ({columns}) "  # noqa: S608
-        f"SELECT {picked} FROM unnest({arrays}) AS r({', '.join(names)}) "
-        "JOIN owner_keys o ON o.owner_type = r.owner_type AND o.owner_id = r.owner_id "
-        f"ORDER BY {key} {on_conflict} RETURNING 1) SELECT count(*) AS n FROM written"
-    )
-    found = await client.execute_query_dict(sql, [list(c) for c in zip(*rows, strict=True)])
+    async with rows_from(client, STATUS_TABLE, _TYPES, rows, (0, 1)) as (source, arguments):
+        sql = (
+            f"WITH written AS (INSERT INTO {STATUS_TABLE} ({columns}) "  # noqa: S608
+            f"SELECT {picked} FROM {source} AS r({', '.join(names)}) "
+            "JOIN owner_keys o ON o.owner_type = r.owner_type AND o.owner_id = r.owner_id "
+            f"ORDER BY {key} {on_conflict} RETURNING 1) SELECT count(*) AS n FROM written"
+        )
+        found = await client.execute_query_dict(sql, arguments)
     return int(found[0]["n"])

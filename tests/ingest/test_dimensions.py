@@ -1,13 +1,30 @@
-"""usage_by_caller's dimension ids (docs/storage.md#dimensions): a batch adds only the values it
-is the first to use, and every figure reads back through the ids, on both databases."""
+"""Dimension ids (docs/storage.md#dimensions): a batch adds only the values it is the first to
+use, and every figure reads back through the ids, on both databases; the large writes that
+PostgreSQL stages by COPY (upserts.rows_from) count as exactly as the small ones."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import httpx
 import pytest
+from tortoise.transactions import in_transaction
 
 from app.storage.database import connection, is_postgres
-from tests.helpers import PERIOD_WEEK, dataset, graphql_data, ingest, line_on, table_rows
+from app.storage.facts import add_facts
+from app.storage.sql import BIGINT_MAX
+from app.storage.upserts import STAGED_ROWS
+from tests.helpers import (
+    PERIOD_WEEK,
+    dataset,
+    graphql_data,
+    ingest,
+    line_on,
+    stored_summaries,
+    summaries_of_usage_daily,
+    table_rows,
+    usage_rows,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +114,59 @@ async def _column_types(table: str) -> dict[str, str]:
         else "SELECT name, type FROM pragma_table_info(?)"
     )
     return {row["name"]: row["type"] for row in await db.execute_query_dict(sql, [table])}
+
+
+async def test_one_transaction_writes_usage_facts_small_and_large_and_saturates(
+    client: httpx.AsyncClient,
+) -> None:
+    """A write of STAGED_ROWS rows or more reads them from a temporary table (PostgreSQL: filled
+    by COPY, dropped after the write); a smaller one from arrays. Both in one transaction, a
+    second large write finding the name free, and the saturating retry of a large write (its
+    table undone with the plain sums, staged again) count exactly."""
+    key = ("organization", "org1", date(2024, 1, 8), "datasets", "roads", "api", "ok")
+    many = [
+        (*key, "ANONYMOUS", f"d{n:05}.example", "external", "", 1, 10, 100)
+        for n in range(STAGED_ROWS)
+    ]
+    ceiling = (*key, "OWNER", "b.example", "external", "", 1, BIGINT_MAX - 1, 1)
+    async with in_transaction() as tx:
+        assert await add_facts(tx, many[:2]) == 0
+        assert await add_facts(tx, [*many, ceiling]) == 0
+        # Past the ceiling: the plain sums are undone and written again saturating.
+        assert await add_facts(tx, [*many, ceiling]) == 1
+
+    rows = await connection().execute_query_dict(
+        "SELECT referer_domain, requests, bytes, duration_ms FROM usage_daily "
+        "ORDER BY referer_domain"
+    )
+    found = [tuple(row.values()) for row in rows]
+    assert len(found) == STAGED_ROWS + 1
+    assert found[:3] == [
+        ("b.example", 2, BIGINT_MAX, 2),
+        ("d00000.example", 3, 30, 300),
+        ("d00001.example", 3, 30, 300),
+    ]
+    assert found[3:] == [(f"d{n:05}.example", 2, 20, 200) for n in range(2, STAGED_ROWS)]
+
+
+async def test_a_batch_of_many_keys_writes_every_table_exactly(client: httpx.AsyncClient) -> None:
+    """A batch whose facts, status rows and summary days each pass STAGED_ROWS (a dataset and an
+    owner per line), twice: every summary equals usage_daily added up, on both databases."""
+    lines = [
+        line_on(
+            DAY,
+            owner={"type": "organization", "id": f"org{n:04}"},
+            resource=dataset(f"set{n:04}"),
+            referer=f"http://d{n % 7}.example/",
+        )
+        for n in range(STAGED_ROWS + 50)
+    ]
+    await ingest(client, *lines)
+    await ingest(client, *lines)
+
+    daily = await usage_rows()
+    assert len(daily) == STAGED_ROWS + 50
+    assert {(row["requests"], row["bytes"]) for row in daily} == {(2, 2000)}
+    stored = await stored_summaries()
+    assert stored == await summaries_of_usage_daily()
+    assert len(stored["usage_by_status"]) == STAGED_ROWS + 50
