@@ -18,6 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.storage.database import is_postgres
 from app.storage.summaries import Dimension
+from app.storage.upserts import rows_from
 
 # The combinations of each dimension's values that a write needs ids for.
 Values = dict[Dimension, set[tuple[Any, ...]]]
@@ -56,14 +57,17 @@ async def add_ids(
     """Give each of these combinations of `dimension.values` (sorted) an id, if it has none."""
     names = ", ".join(dimension.values)
     if is_postgres(client):
-        arrays = ", ".join(f"${i}::varchar[]" for i in range(1, len(dimension.values) + 1))
         same = " AND ".join(f"d.{c} = v.{c}" for c in dimension.values)
-        await client.execute_query(
-            f"INSERT INTO {dimension.table} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
-            f"AS v({names}) WHERE NOT EXISTS (SELECT 1 FROM {dimension.table} d WHERE {same}) "
-            f"ORDER BY {names} ON CONFLICT DO NOTHING",
-            [list(column) for column in zip(*values, strict=True)],
-        )
+        types = tuple("varchar" for _ in dimension.values)
+        # An import's first unit can bring 10^4 new datasets: staged then, as large facts are.
+        joined = range(len(types))
+        async with rows_from(client, dimension.table, types, values, joined) as (rows, arguments):
+            await client.execute_query(
+                f"INSERT INTO {dimension.table} ({names}) SELECT * FROM {rows} "  # noqa: S608
+                f"AS v({names}) WHERE NOT EXISTS (SELECT 1 FROM {dimension.table} d "
+                f"WHERE {same}) ORDER BY {names} ON CONFLICT DO NOTHING",
+                arguments,
+            )
         return
     # SQLite has one writer at a time, so a check needs no ON CONFLICT; and its AUTOINCREMENT
     # ids, as PostgreSQL's sequences, would draw a number for every row an upsert tries.
