@@ -109,13 +109,13 @@ async def rows_from(
     rows: Sequence[Sequence[Any]],
     joined: Sequence[int] = (),
 ) -> AsyncIterator[tuple[str, list[Any]]]:
-    """PostgreSQL, in the caller's transaction: SQL to read `rows` (to write into `table`,
-    columns of `types`) from, and its arguments, $1 on: unnest() of one array per column, or
-    for STAGED_ROWS rows and more a temporary table copied in binary, the columns `joined`
-    (what the write joins or groups on) analysed, dropped after the write (a rollback drops it
-    too).
+    """PostgreSQL, in the caller's transaction: SQL to read `rows` (columns of `types`, to
+    write into `table` or to read it with) from, and its arguments, $1 on: unnest() of one
+    array per column, or for STAGED_ROWS rows and more a temporary table copied in binary, its
+    columns `joined` (what the statement joins or groups on) analysed, dropped after the
+    statement (a rollback drops it too).
 
-    COPY, not arrays, for large writes: asyncpg checks every element of an array argument
+    COPY, not arrays, for many rows: asyncpg checks every element of an array argument
     against abstract classes, ~12 µs of our CPU, in the event loop, a row of usage_facts, where
     COPY's binary encoding takes ~1 (docs/storage.md#the-fold). One name per table, so that
     the driver's cache of prepared statements keeps one of each statement, and a second write

@@ -17,6 +17,7 @@ import pytest
 
 from app.config import Settings
 from app.main import create_app
+from app.storage.upserts import STAGED_ROWS
 from tests.helpers import (
     NDJSON,
     app_client,
@@ -197,3 +198,34 @@ async def test_100_000_random_referers_leave_200_domains_and_other_per_day(
                 "key": "other",
                 "apiCalls": {"current": others},
             }
+
+
+async def test_a_cold_cache_asks_for_a_thousand_datasets_days_at_once(settings: Settings) -> None:
+    """Another process's first batch names STAGED_ROWS days and datasets and more: PostgreSQL
+    reads their stored domains through a table filled by COPY (upserts.rows_from), SQLite a
+    few hundred pairs a query. Each dataset's cap holds exactly."""
+    capped = replace(settings, max_domains_per_day=2)
+    names = [f"set{n:04}" for n in range(STAGED_ROWS + 10)]
+    async with app_client(capped) as client, second_app(capped) as other_process:
+        await ingest(
+            client,
+            *(
+                line_on(DAY, resource=dataset(name), referer=f"https://{domain}.example/")
+                for name in names
+                for domain in ("a", "b")
+            ),
+        )
+        await ingest(
+            other_process,
+            *(
+                line_on(DAY, resource=dataset(name), referer=f"https://{domain}.example/")
+                for name in names
+                for domain in ("c", "a")  # c: past the cap; a: stored, keeps its name
+            ),
+        )
+        found = Counter((row[1], row[2], row[4]) for row in await domain_rows())
+        assert found == Counter(
+            (name, domain, requests)
+            for name in names
+            for domain, requests in (("a.example", 2), ("b.example", 1), ("other", 1))
+        )
