@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             # The read side's replicas, if any (docs/deploy.md#past-one-machine).
             open_replicas(settings.read_database_urls, settings.max_replica_lag_s, metrics)
-            _freeze_start_up_objects()
+            freeze_start_up_objects()
             async with (
                 purging_periodically(settings),  # retention, without a cron job
                 folder.running(),  # the ingest ledger
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
-def _freeze_start_up_objects() -> None:
+def freeze_start_up_objects() -> None:
     # What start-up built (modules, the GraphQL schema, the ORM) lives as long as the process.
     # Frozen, it is skipped by the collector's full passes, which otherwise stopped one request
     # in six for ~25 ms (the p95 of a page of 100 datasets). Once per process: a test session

@@ -35,6 +35,7 @@ from app.core.records import UsageKey
 from app.ingest import counting, ledger
 from app.ingest.domain_cap import DomainCap
 from app.ingest.fold import fold_waiting
+from app.main import freeze_start_up_objects
 from app.storage.database import close_database, connection, is_postgres, open_database
 from bench.server import PROJECT_ROOT, postgres_database, postgres_unreachable, sqlite_database
 from bench.tables import count, table
@@ -89,8 +90,10 @@ async def fill(database_url: str, rows: int, keys: int, datasets: int, distinct:
 
 
 async def drain(database_url: str, bound: int) -> dict[str, float]:
-    """fold_waiting with `bound` keys per pass, probed for request waits and loop holds."""
+    """fold_waiting with `bound` keys per pass, probed for request waits and loop holds; the
+    garbage collector as the server sets it (its young collections and frozen start-up)."""
     await open_database(database_url)
+    freeze_start_up_objects()
     waits: list[float] = []
     holds: list[float] = []
     done = asyncio.Event()
