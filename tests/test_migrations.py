@@ -20,11 +20,13 @@ import asyncpg
 import httpx
 import pytest
 from tortoise import Tortoise
+from tortoise.migrations.executor import MigrationExecutor
 
 from app.auth.tokens import create_token
 from app.config import Settings
 from app.main import create_app
 from app.storage.database import close_database, open_database, tortoise_config
+from app.storage.migrator import scripts_from_empty, sql_script
 from app.storage.partitions import OPEN_FILLFACTOR as PARTITIONED
 from app.webanalytics.store import save_analytics
 from tests.helpers import (
@@ -138,6 +140,27 @@ async def test_fresh_database_gets_every_migration_and_the_models_schema(
             "usage_by_status_default": ["fillfactor=70"],
             "usage_facts_default": ["fillfactor=100"],
         }
+
+
+async def test_a_fresh_database_runs_each_migrations_own_sql(new_database: NewDatabase) -> None:
+    """The scripts an empty database runs, made in one pass over the model states, are
+    migration by migration what tortoise's collect_sql (`sqlmigrate`) gives for each one."""
+    url = await new_database()
+    config = tortoise_config(url)
+    await Tortoise.init(config=config)
+    try:
+        [name] = config["connections"]
+        executor = MigrationExecutor(Tortoise.get_connection(name), config["apps"])
+        plan = await executor.plan()
+        assert [step.migration.name for step in plan] == MIGRATIONS
+        each = [
+            sql_script(await executor.collect_sql(step.migration.app_label, step.migration.name))
+            for step in plan
+        ]
+        assert await scripts_from_empty(executor, plan) == each
+        assert each[0].startswith("CREATE TABLE")
+    finally:
+        await Tortoise.close_connections()
 
 
 async def test_migrate_upgrades_a_v0_1_0_database_keeping_every_count(

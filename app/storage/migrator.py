@@ -103,10 +103,7 @@ async def _migrate_empty(
     """Run every migration on an empty database from its SQL (the same `sqlmigrate` shows)."""
     cache_key = (client.capabilities.dialect, tuple(step.migration.name for step in plan))
     if cache_key not in _SQL_FROM_EMPTY:
-        _SQL_FROM_EMPTY[cache_key] = [
-            _script(await executor.collect_sql(step.migration.app_label, step.migration.name))
-            for step in plan
-        ]
+        _SQL_FROM_EMPTY[cache_key] = await scripts_from_empty(executor, plan)
     for step, script in zip(plan, _SQL_FROM_EMPTY[cache_key], strict=True):
         if script:  # a data migration has nothing to do on an empty database (asyncpg refuses "")
             await client.execute_script(script)
@@ -114,7 +111,20 @@ async def _migrate_empty(
     return [step.migration.name for step in plan]
 
 
-def _script(collected: list[str]) -> str:
+async def scripts_from_empty(executor: MigrationExecutor, plan: list[PlanStep]) -> list[str]:
+    """Each migration's SQL script from an empty database, as `collect_sql` (`sqlmigrate`)
+    gives it, in one pass over the model states: `collect_sql` replays every earlier migration
+    for each one (20 migrations, 210 replays: ~2.5 s of a first start, ~0.8 s this way)."""
+    state = await executor._project_state(set())  # empty
+    scripts = []
+    for step in plan:
+        editor = executor._schema_editor(atomic=False, collect_sql=True)
+        state = await step.migration.apply(state, schema_editor=editor, collect_sql=True)
+        scripts.append(sql_script(editor.collected_sql))
+    return scripts
+
+
+def sql_script(collected: list[str]) -> str:
     # collect_sql's items: "-- Create model ..." headers, and statements with or without a ";".
     statements = (sql.rstrip().removesuffix(";") for sql in collected if not sql.startswith("--"))
     return "".join(f"{sql};\n" for sql in statements)
