@@ -210,7 +210,14 @@ async def lock_datasets(client: BaseDBAsyncClient, datasets: set[tuple[str, str]
     one bucket only wait on each other.
     """
     if is_postgres(client):
-        await _lock_buckets(client, sorted({lock_bucket(rt, rid) for rt, rid in datasets}))
+        # A hash a dataset (~1.5 µs: 20 000 held the event loop 30 ms), until every bucket is
+        # among them: a large write's first few hundred datasets find all of them.
+        buckets: set[int] = set()
+        for resource_type, resource_id in datasets:
+            buckets.add(lock_bucket(resource_type, resource_id))
+            if len(buckets) == LOCK_BUCKETS:
+                break
+        await _lock_buckets(client, sorted(buckets))
 
 
 async def lock_every_dataset(client: BaseDBAsyncClient) -> None:
