@@ -81,12 +81,12 @@ async def upsert_counted(
     postgres_select: Callable[[str], str] | None = None,
     postgres_joined: Sequence[int] = (),
 ) -> int:
-    """`upsert` in the caller's transaction, and the rows it inserted or updated (a DO UPDATE
-    ... WHERE that is false writes none). Where the rows are not the table's columns
-    (dimension values whose ids it stores): `sqlite_values`, SQLite's VALUES list, and
-    `postgres_select(rows)`, the SELECT of the columns from the rows (rows_from(): `types`
-    then are the rows' own), which joins the dimensions on the rows' columns `postgres_joined`.
-    """
+    """One INSERT ... ON CONFLICT for many rows, in the caller's transaction (PostgreSQL: read
+    from rows_from(); SQLite: its prepared statement per row), and the rows it inserted or
+    updated (a DO UPDATE ... WHERE that is false writes none). Where the rows are not the
+    table's columns (dimension values whose ids it stores): `sqlite_values`, SQLite's VALUES
+    list, and `postgres_select(rows)`, the SELECT of the columns from the rows (`types` then
+    are the rows' own), which joins the dimensions on the rows' columns `postgres_joined`."""
     names = ", ".join(columns)
     if is_postgres(client):
         async with rows_from(client, table, types, rows, postgres_joined) as (source, arguments):
@@ -124,6 +124,9 @@ async def rows_from(
         arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
         yield f"unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]
         return
+    async with client.acquire_connection() as connection:
+        if not connection.is_in_transaction():  # the table would be dropped before the COPY
+            raise RuntimeError(f"rows for {table}: staged in a transaction only")
     name = f"staged_{table}"
     columns = ", ".join(f"c{i} {kind}" for i, kind in enumerate(types))
     await client.execute_query(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
@@ -150,17 +153,11 @@ async def upsert(
     rows: list[tuple[Any, ...]],
     on_conflict: str,
 ) -> None:
-    """One INSERT ... ON CONFLICT for many rows, the fastest way each driver offers.
-
-    PostgreSQL takes the rows as one array per column through unnest(): one statement, one
-    round trip (asyncpg's executemany costs a round trip's work per row). SQLite runs the
-    prepared statement per row in process, which is what executemany does.
-    """
-    sql, arguments = _upsert_statement(client, table, columns, types, rows, on_conflict)
-    if is_postgres(client):
-        await client.execute_query(sql, arguments)
-    else:
-        await client.execute_many(sql, arguments)
+    """One INSERT ... ON CONFLICT for many rows, in the caller's transaction, the fastest way
+    each driver offers: PostgreSQL reads them from rows_from() (one statement; asyncpg's
+    executemany costs a round trip's work per row), SQLite runs the prepared statement per row
+    in process, which is what executemany does."""
+    await upsert_counted(client, table, columns, types, rows, on_conflict)
 
 
 def _upsert_statement(
@@ -172,11 +169,8 @@ def _upsert_statement(
     on_conflict: str,
     sqlite_values: str | None = None,
 ) -> tuple[str, list[Any]]:
+    """SQLite's statement and its rows."""
     names = ", ".join(columns)
-    if is_postgres(client):
-        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(types, start=1))
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"  # noqa: S608
-        return sql, [list(column) for column in zip(*rows, strict=True)]
     values = sqlite_values or placeholders(client, len(columns))
     sql = f"INSERT INTO {table} ({names}) VALUES ({values}) {on_conflict}"  # noqa: S608
     days = [i for i, kind in enumerate(types) if kind == "date"]

@@ -170,3 +170,23 @@ async def test_a_batch_of_many_keys_writes_every_table_exactly(client: httpx.Asy
     stored = await stored_summaries()
     assert stored == await summaries_of_usage_daily()
     assert len(stored["usage_by_status"]) == STAGED_ROWS + 50
+    # resources: a plain upsert() of as many rows, staged alike.
+    resources = sorted(
+        (row["resource_id"], row["owner_id"], str(row["first_day"]), str(row["last_day"]))
+        for row in await table_rows("resources")
+    )
+    assert resources == [(f"set{n:04}", f"org{n:04}", DAY, DAY) for n in range(STAGED_ROWS + 50)]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite stages nothing
+async def test_rows_are_staged_in_a_transaction_only(client: httpx.AsyncClient) -> None:
+    """A staged table is dropped at commit: outside a transaction a large write is refused with
+    a clear error before anything is written."""
+    key = ("organization", "org1", date(2024, 1, 8), "datasets", "roads", "api", "ok")
+    many = [
+        (*key, "ANONYMOUS", f"d{n:05}.example", "external", "", 1, 10, 100)
+        for n in range(STAGED_ROWS)
+    ]
+    with pytest.raises(RuntimeError, match="staged in a transaction only"):
+        await add_facts(connection(), many)
+    assert await usage_rows() == []
